@@ -1,0 +1,277 @@
+"""SpatialDelay: a fully connected layer whose synapses have learnable delays.
+
+The delay of synapse j -> i is set by geometry (``delays="spatial"``), by a
+free parameter per synapse (``"free"``, the DCLS-delays baseline) or is zero
+(``"none"``, a plain linear layer applied at every step). One code path serves
+all three, so ablations differ in nothing but the delays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from spatial_layers.functional import DelayState, delayed_linear, delayed_step
+from spatial_layers.geometry import NeuronPositions, distance_to_delay, pairwise_distance
+from spatial_layers.kernels import KERNEL_KINDS, KernelKind, delay_kernel
+
+DelayMode = Literal["spatial", "free", "none"]
+DELAY_MODES: tuple[str, ...] = ("spatial", "free", "none")
+
+
+def _population_size(population: NeuronPositions | int, role: str) -> int:
+    if isinstance(population, NeuronPositions):
+        return population.num_neurons
+    if isinstance(population, int) and not isinstance(population, bool) and population >= 1:
+        return population
+    raise TypeError(f"{role} must be a NeuronPositions or a positive int, got {population!r}")
+
+
+class SpatialDelay(nn.Module):
+    r"""Delayed fully connected layer over time, delays from neuron coordinates.
+
+    .. math::
+        y_t[b, i] = \sum_j w_{ij} \sum_{k=0}^{d_{max}} K_k(d_{ij})\, x_{t-k}[b, j] + b_i,
+        \qquad d_{ij} = \mathrm{clamp}(\lVert p_i - p_j \rVert / v, 0, d_{max})
+
+    where :math:`K(d)` is the temporal kernel chosen by ``kernel`` (see
+    :mod:`spatial_layers.kernels`). The convolution is causal.
+
+    Args:
+        pre: presynaptic population (a shared :class:`NeuronPositions`) or its
+            size C_in, which creates private positions.
+        post: postsynaptic population or its size C_out.
+        max_delay: largest delay, in time steps (>= 0).
+        velocity: conduction velocity, space units per time step (> 0).
+        kernel: ``"gauss"``, ``"linear"`` or ``"round"``.
+        delays: ``"spatial"`` (from coordinates), ``"free"`` (one learnable
+            delay per synapse) or ``"none"`` (no delay).
+        bias: adds a learnable bias per output.
+        dim: dimension of private positions created from ints.
+        sigma: Gaussian width in steps; default max(max_delay / 2, 0.5), the
+            wide start DCLS-delays anneals down from.
+        check_finite: raise on non-finite inputs or coordinates (forces a
+            device sync; for debugging, off by default).
+
+    Shape:
+        - Input: (T, B, C_in), time-major.
+        - Output: (T, B, C_out).
+
+    Attributes:
+        weight: (C_out, C_in) weights, as ``torch.nn.Linear`` names them.
+        bias: (C_out,) or None.
+        free_delays: (C_out, C_in) delays in steps (``delays="free"`` only).
+        pre, post: the position modules (``delays="spatial"`` only).
+        mask: (C_out, C_in) bool connectivity; False synapses are absent.
+        sign: (C_in,) +1/-1 per presynaptic neuron when Dale's principle is
+            on (the effective weight is then sign * |weight|), else None.
+        sigma: Gaussian kernel width in steps (settable).
+
+    Example:
+        >>> layer = SpatialDelay(4, 3, max_delay=5, kernel="linear")
+        >>> layer(torch.zeros(10, 2, 4)).shape
+        torch.Size([10, 2, 3])
+    """
+
+    def __init__(
+        self,
+        pre: NeuronPositions | int,
+        post: NeuronPositions | int,
+        max_delay: int,
+        velocity: float = 1.0,
+        kernel: KernelKind = "gauss",
+        delays: DelayMode = "spatial",
+        bias: bool = False,
+        *,
+        dim: int = 2,
+        sigma: float | None = None,
+        check_finite: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        in_features = _population_size(pre, "pre")
+        out_features = _population_size(post, "post")
+        if not isinstance(max_delay, int) or isinstance(max_delay, bool) or max_delay < 0:
+            raise ValueError(f"max_delay must be an int >= 0 (steps), got {max_delay!r}")
+        if not (math.isfinite(velocity) and velocity > 0):
+            raise ValueError(f"velocity must be a positive finite number, got {velocity}")
+        if kernel not in KERNEL_KINDS:
+            raise ValueError(f"kernel must be one of {KERNEL_KINDS}, got {kernel!r}")
+        if delays not in DELAY_MODES:
+            raise ValueError(f"delays must be one of {DELAY_MODES}, got {delays!r}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.max_delay = max_delay
+        self.velocity = float(velocity)
+        self.kernel_kind: KernelKind = kernel
+        self.delay_mode: DelayMode = delays
+        self.sigma = max(max_delay / 2, 0.5) if sigma is None else sigma
+        self.check_finite = check_finite
+        factory = {"device": device, "dtype": dtype}
+
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        self.free_delays = (
+            nn.Parameter(torch.empty(out_features, in_features, **factory))
+            if delays == "free"
+            else None
+        )
+        if delays == "spatial":
+            self.pre = self._positions(pre, dim, factory)
+            self.post = self._positions(post, dim, factory)
+            if self.pre.dim != self.post.dim:
+                raise ValueError(
+                    f"pre and post positions must share a dimension, got "
+                    f"{self.pre.dim} and {self.post.dim}"
+                )
+        mask = torch.ones(out_features, in_features, dtype=torch.bool, device=device)
+        self.register_buffer("mask", mask)
+        self.register_buffer("sign", None)
+        self._stream: DelayState | None = None
+        self.reset_parameters()
+
+    def _positions(self, population: NeuronPositions | int, dim: int, factory: dict) -> NeuronPositions:
+        if isinstance(population, NeuronPositions):
+            return population
+        # Spread private neurons so that typical distances span the delay range.
+        scale = self.velocity * max(self.max_delay, 1) / math.sqrt(dim)
+        return NeuronPositions(population, dim, scale=scale, **factory)
+
+    @property
+    def sigma(self) -> float:
+        return self._sigma
+
+    @sigma.setter
+    def sigma(self, value: float) -> None:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"sigma must be a positive finite number of steps, got {value}")
+        self._sigma = float(value)
+
+    def reset_parameters(self) -> None:
+        """Weights as ``nn.Linear``; free delays uniform over [0, max_delay]."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            nn.init.uniform_(self.bias, -bound, bound)
+        if self.free_delays is not None:
+            nn.init.uniform_(self.free_delays, 0.0, float(self.max_delay))
+
+    def effective_weight(self) -> Tensor:
+        """(C_out, C_in) weights as applied: masked, and signed under Dale."""
+        weight = self.weight if self.sign is None else self.sign * self.weight.abs()
+        return weight * self.mask
+
+    def delays(self) -> Tensor:
+        """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay]."""
+        if self.delay_mode == "spatial":
+            distance = pairwise_distance(self.post.coords, self.pre.coords)
+            return distance_to_delay(distance, self.velocity, self.max_delay)
+        if self.delay_mode == "free":
+            return self.free_delays.clamp(0.0, float(self.max_delay))
+        return self.weight.new_zeros(self.out_features, self.in_features)
+
+    def kernel(self) -> Tensor:
+        """(C_out, C_in, max_delay + 1) effective kernel: weight times delay kernel."""
+        shape = delay_kernel(self.delays(), self.max_delay, self.kernel_kind, self.sigma)
+        return self.effective_weight()[..., None] * shape
+
+    def applied_kernel(self) -> Tensor:
+        """The kernel ``forward`` convolves with: :meth:`kernel`, or (C_out, C_in, 1) for ``"none"``."""
+        if self.delay_mode == "none":
+            return self.effective_weight()[..., None]
+        return self.kernel()
+
+    def _check(self, x: Tensor, rank: int) -> None:
+        if x.dim() != rank or x.shape[-1] != self.in_features:
+            layout = "(T, B, C_in)" if rank == 3 else "(B, C_in)"
+            raise ValueError(
+                f"expected input of shape {layout} with C_in={self.in_features}, "
+                f"got {tuple(x.shape)}"
+            )
+        if x.device != self.weight.device or x.dtype != self.weight.dtype:
+            raise ValueError(
+                f"input is {x.dtype} on {x.device} but the layer is "
+                f"{self.weight.dtype} on {self.weight.device}"
+            )
+        if self.delay_mode == "spatial":
+            for name, positions in (("pre", self.pre), ("post", self.post)):
+                coords = positions.coords
+                if coords.device != self.weight.device or coords.dtype != self.weight.dtype:
+                    raise ValueError(
+                        f"{name} positions are {coords.dtype} on {coords.device} but the "
+                        f"layer is {self.weight.dtype} on {self.weight.device}; move both "
+                        "with .to()"
+                    )
+        if self.check_finite:
+            self._check_finite(x)
+
+    def _check_finite(self, x: Tensor) -> None:
+        if not torch.isfinite(x).all():
+            raise ValueError("input contains NaN or Inf")
+        if self.delay_mode == "spatial":
+            for name, positions in (("pre", self.pre), ("post", self.post)):
+                if not torch.isfinite(positions.coords).all():
+                    raise ValueError(f"{name} coordinates contain NaN or Inf")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Maps a (T, B, C_in) sequence to (T, B, C_out)."""
+        self._check(x, rank=3)
+        return delayed_linear(x, self.applied_kernel(), self.bias)
+
+    def step(self, x_t: Tensor) -> Tensor:
+        """Streaming mode: one (B, C_in) step -> (B, C_out), history kept inside.
+
+        Calling ``step`` over a sequence gives the same numbers as ``forward``
+        on the whole sequence. Call :meth:`reset_state` between sequences.
+        """
+        y_t, self._stream = self.cell_forward(x_t, self._stream)
+        return y_t
+
+    def cell_forward(self, x_t: Tensor, state: DelayState | None = None) -> tuple[Tensor, DelayState]:
+        """Streaming mode with explicit state (Norse cell convention)."""
+        self._check(x_t, rank=2)
+        if state is not None and state.history.shape[0] != x_t.shape[0]:
+            raise ValueError(
+                f"state holds a batch of {state.history.shape[0]} but the input has "
+                f"{x_t.shape[0]}; call reset_state() between sequences"
+            )
+        return delayed_step(x_t, self.applied_kernel(), state, self.bias)
+
+    def reset_state(self) -> None:
+        """Forgets the streaming history kept by :meth:`step`."""
+        self._stream = None
+
+    def extra_repr(self) -> str:
+        text = (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"max_delay={self.max_delay}, delays={self.delay_mode!r}, kernel={self.kernel_kind!r}"
+        )
+        if self.delay_mode == "spatial":
+            text += f", velocity={self.velocity}"
+        if self.kernel_kind == "gauss" and self.delay_mode != "none":
+            text += f", sigma={self.sigma:g}"
+        return text + f", bias={self.bias is not None}"
+
+
+class SpatialDelayCell(nn.Module):
+    """Norse-style cell view of a :class:`SpatialDelay` (shares its parameters).
+
+    ``forward(x_t, state=None) -> (y_t, state)`` with the history in an
+    explicit :class:`DelayState`, so ``norse.torch.SequentialState`` treats it
+    as stateful.
+
+    Shape:
+        - Input: (B, C_in) at one step.
+        - Output: (B, C_out) and a state holding (B, C_in, max_delay + 1).
+    """
+
+    def __init__(self, layer: SpatialDelay) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x_t: Tensor, state: DelayState | None = None) -> tuple[Tensor, DelayState]:
+        return self.layer.cell_forward(x_t, state)

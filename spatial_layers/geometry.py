@@ -1,0 +1,124 @@
+"""Neuron coordinates and the distance -> delay map.
+
+A population of neurons owns one :class:`NeuronPositions` module. Every layer
+that touches the population (the layer feeding it, the layer it feeds, its own
+recurrent layer) holds a reference to the *same* module, so one coordinate
+update moves the delays of all those synapses at once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+PositionInit = Literal["uniform", "normal"]
+POSITION_INITS: tuple[str, ...] = ("uniform", "normal")
+
+
+def pairwise_distance(post: Tensor, pre: Tensor) -> Tensor:
+    r"""Euclidean distance between every post- and presynaptic neuron.
+
+    .. math:: \mathrm{dist}_{ij} = \lVert p_i - p_j \rVert_2
+
+    The gradient at coincident points (distance 0) is defined as 0 instead of
+    the NaN that ``torch.linalg.norm`` would give, so neurons that start on
+    top of each other can still learn.
+
+    Args:
+        post: (C_out, D) coordinates of the postsynaptic neurons.
+        pre: (C_in, D) coordinates of the presynaptic neurons.
+
+    Returns:
+        (C_out, C_in) distances, in space units.
+    """
+    if post.shape[-1] != pre.shape[-1]:
+        raise ValueError(
+            f"post and pre coordinates must have the same dimension, got "
+            f"{post.shape[-1]} and {pre.shape[-1]}"
+        )
+    squared = (post[:, None, :] - pre[None, :, :]).pow(2).sum(-1)
+    positive = squared > 0
+    safe = torch.where(positive, squared, torch.ones_like(squared))
+    return torch.where(positive, safe.sqrt(), torch.zeros_like(squared))
+
+
+def distance_to_delay(distance: Tensor, velocity: float, max_delay: int) -> Tensor:
+    r"""Conduction delay of each synapse, in time steps.
+
+    .. math:: d_{ij} = \mathrm{clamp}(\mathrm{dist}_{ij} / v,\ 0,\ d_{max})
+
+    Args:
+        distance: distances in space units, any shape.
+        velocity: conduction velocity in space units per time step (> 0).
+        max_delay: largest delay in steps.
+
+    Returns:
+        Delays in steps, same shape as ``distance``.
+    """
+    return (distance / velocity).clamp(0.0, float(max_delay))
+
+
+class NeuronPositions(nn.Module):
+    """Learnable coordinates of one neuron population.
+
+    Args:
+        num_neurons: number of neurons N in the population.
+        dim: dimension D of the space (>= 1).
+        init: ``"uniform"`` draws each coordinate from U[0, scale];
+            ``"normal"`` from N(0, scale^2).
+        scale: size of the initial cloud, in space units.
+
+    Attributes:
+        coords: Parameter of shape (N, D), in space units.
+
+    Example:
+        >>> pos = NeuronPositions(700, dim=2)
+        >>> pos.coords.shape
+        torch.Size([700, 2])
+    """
+
+    def __init__(
+        self,
+        num_neurons: int,
+        dim: int = 2,
+        *,
+        init: PositionInit = "uniform",
+        scale: float = 1.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if num_neurons < 1:
+            raise ValueError(f"num_neurons must be >= 1, got {num_neurons}")
+        if dim < 1:
+            raise ValueError(
+                f"dim must be >= 1, got {dim}; for a layer without delays use "
+                "SpatialDelay(..., delays='none')"
+            )
+        if init not in POSITION_INITS:
+            raise ValueError(f"init must be one of {POSITION_INITS}, got {init!r}")
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive finite number, got {scale}")
+        self.num_neurons = num_neurons
+        self.dim = dim
+        self.init = init
+        self.scale = scale
+        self.coords = nn.Parameter(torch.empty(num_neurons, dim, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            if self.init == "uniform":
+                self.coords.uniform_(0.0, self.scale)
+            else:
+                self.coords.normal_(0.0, self.scale)
+
+    def forward(self) -> Tensor:
+        """Returns the (N, D) coordinates."""
+        return self.coords
+
+    def extra_repr(self) -> str:
+        return f"{self.num_neurons}, dim={self.dim}, init={self.init!r}, scale={self.scale}"

@@ -1,0 +1,85 @@
+"""A LIF population with delayed recurrent connections (hidden -> hidden).
+
+The population's own spikes come back through a ``SpatialDelay(pos, pos)``
+in streaming mode, so a recurrent synapse j -> i delivers the spike of step
+t - 1 - d_ij at step t (one step of synaptic latency plus the conduction
+delay). DCLS convolutions cannot express this: the input of the recurrent
+convolution is the layer's own output.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from spatial_layers.delay import SpatialDelay
+from spatial_layers.functional import delayed_step
+from spatial_layers.neurons import LeakyParameters, leaky_step
+
+
+class RecurrentSpatialLIF(nn.Module):
+    """Feed-forward delays in, LIF neurons, delayed recurrence back onto them.
+
+    Args:
+        feedforward: ``SpatialDelay`` from the input population to this one.
+        recurrent: ``SpatialDelay`` from this population to itself; in
+            spatial mode its ``pre`` and ``post`` must be the same positions
+            module as ``feedforward.post``.
+        params: LIF constants.
+
+    Shape:
+        - Input: (T, B, C_in) spikes.
+        - Output: (T, B, C) spikes; ``forward_with_membrane`` adds the
+          (T, B, C) membrane.
+
+    Example:
+        >>> from spatial_layers import NeuronPositions
+        >>> pos_in, pos_hid = NeuronPositions(4), NeuronPositions(8)
+        >>> layer = RecurrentSpatialLIF(
+        ...     SpatialDelay(pos_in, pos_hid, max_delay=3),
+        ...     SpatialDelay(pos_hid, pos_hid, max_delay=3))
+        >>> layer(torch.zeros(5, 2, 4)).shape
+        torch.Size([5, 2, 8])
+    """
+
+    def __init__(
+        self,
+        feedforward: SpatialDelay,
+        recurrent: SpatialDelay,
+        params: LeakyParameters = LeakyParameters(),
+    ) -> None:
+        super().__init__()
+        size = feedforward.out_features
+        if recurrent.in_features != size or recurrent.out_features != size:
+            raise ValueError(
+                f"recurrent layer must map the population to itself ({size} -> {size}), "
+                f"got {recurrent.in_features} -> {recurrent.out_features}"
+            )
+        if recurrent.delay_mode == "spatial" and not (
+            recurrent.pre is recurrent.post
+            and (feedforward.delay_mode != "spatial" or feedforward.post is recurrent.post)
+        ):
+            raise ValueError(
+                "a spatial recurrent layer must use one NeuronPositions module as pre, "
+                "post, and as the feed-forward layer's post"
+            )
+        self.feedforward = feedforward
+        self.recurrent = recurrent
+        self.params = params
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_with_membrane(x)[0]
+
+    def forward_with_membrane(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        currents = self.feedforward(x)
+        kernel = self.recurrent.applied_kernel()
+        spikes_prev = currents.new_zeros(currents.shape[1:])
+        membrane = torch.zeros_like(spikes_prev)
+        history = None
+        spikes, membranes = [], []
+        for current in currents:
+            feedback, history = delayed_step(spikes_prev, kernel, history, self.recurrent.bias)
+            spikes_prev, membrane = leaky_step(current + feedback, membrane, self.params)
+            spikes.append(spikes_prev)
+            membranes.append(membrane)
+        return torch.stack(spikes), torch.stack(membranes)

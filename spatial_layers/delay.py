@@ -151,6 +151,14 @@ class SpatialDelay(nn.Module):
             raise ValueError(f"sigma must be a positive finite number of steps, got {value}")
         self._sigma = float(value)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # ``sign`` starts as None; a state dict saved under Dale's principle holds
+        # it, so give the buffer a shape before torch copies into it.
+        key = prefix + "sign"
+        if self.sign is None and state_dict.get(key) is not None:
+            self.sign = torch.empty_like(state_dict[key], device=self.weight.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def reset_parameters(self) -> None:
         """Weights as ``nn.Linear``; free delays uniform over [0, max_delay]."""
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -161,8 +169,15 @@ class SpatialDelay(nn.Module):
             nn.init.uniform_(self.free_delays, 0.0, float(self.max_delay))
 
     def effective_weight(self) -> Tensor:
-        """(C_out, C_in) weights as applied: masked, and signed under Dale."""
-        weight = self.weight if self.sign is None else self.sign * self.weight.abs()
+        """(C_out, C_in) weights as applied: masked, and signed under Dale.
+
+        Under Dale the magnitude is taken as ``where(w >= 0, w, -w)`` rather
+        than ``w.abs()``: both give |w|, but ``abs`` has gradient 0 at w = 0,
+        which would freeze every synapse that rewiring regrows at zero.
+        """
+        weight = self.weight
+        if self.sign is not None:
+            weight = self.sign * torch.where(weight >= 0, weight, -weight)
         return weight * self.mask
 
     def delays(self) -> Tensor:

@@ -1,0 +1,17 @@
+"""Lightning callbacks of spsnn, one module per callback.
+
+Callbacks find the layers they edit with
+``[m for m in pl_module.modules() if isinstance(m, SpatialDelay)]`` and change
+them only through public attributes and methods (``sigma``, ``mask``, ...).
+To add one, write ``callbacks/<name>.py`` and add its import below.
+"""
+
+from lightning_modules.callbacks.epoch_seed import EpochSeed
+from lightning_modules.callbacks.layout_plots import LayoutPlots
+from lightning_modules.callbacks.sigma_annealing import SigmaAnnealing
+
+__all__ = [
+    "EpochSeed",
+    "LayoutPlots",
+    "SigmaAnnealing",
+]

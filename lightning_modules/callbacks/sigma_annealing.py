@@ -1,0 +1,111 @@
+"""SigmaAnnealing: shrink the Gaussian delay kernels during training, as DCLS-delays does."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from spatial_layers import SpatialDelay
+
+AnnealSchedule = Literal["exponential", "linear", "cosine"]
+
+
+def annealed_sigma(start: float, end: float, progress: float, schedule: AnnealSchedule) -> float:
+    r"""Kernel width after a fraction ``progress`` (clipped to [0, 1]) of the annealing phase.
+
+    .. math::
+        \sigma_{exp}(p) = \sigma_0 (\sigma_1 / \sigma_0)^p, \quad
+        \sigma_{lin}(p) = \sigma_0 + (\sigma_1 - \sigma_0) p, \quad
+        \sigma_{cos}(p) = \sigma_1 + (\sigma_0 - \sigma_1)(1 + \cos \pi p) / 2
+    """
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "exponential":
+        return start * (end / start) ** p
+    if schedule == "linear":
+        return start + (end - start) * p
+    if schedule == "cosine":
+        return end + (start - end) * 0.5 * (1 + math.cos(math.pi * p))
+    raise ValueError(f"schedule must be 'exponential', 'linear' or 'cosine', got {schedule!r}")
+
+
+class SigmaAnnealing(Callback):
+    """Anneals ``sigma`` of every :class:`SpatialDelay` from ``start`` to ``end``.
+
+    DCLS-delays starts its Gaussian kernels wide (max_delay / 2), so every
+    delay gets gradient from far-away spikes, and shrinks them exponentially
+    to ~0.5 steps over the first quarter of training; from then on the kernel
+    is nearly a single tap.
+
+    Args:
+        start: initial width in steps; None uses each layer's
+            ``max_delay / 2`` (at least ``end``).
+        end: final width in steps (> 0).
+        fraction: share of the training run over which sigma anneals.
+        schedule: ``"exponential"`` (DCLS-delays), ``"linear"`` or ``"cosine"``.
+        interval: update every optimizer ``"step"`` or every ``"epoch"``.
+    """
+
+    def __init__(
+        self,
+        start: float | None = None,
+        end: float = 0.5,
+        fraction: float = 0.25,
+        schedule: AnnealSchedule = "exponential",
+        interval: Literal["step", "epoch"] = "step",
+    ) -> None:
+        if start is not None and not start > 0:
+            raise ValueError(f"start must be > 0 steps, got {start}")
+        if not end > 0:
+            raise ValueError(f"end must be > 0 steps, got {end}")
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        if interval not in ("step", "epoch"):
+            raise ValueError(f"interval must be 'step' or 'epoch', got {interval!r}")
+        annealed_sigma(1.0, 1.0, 0.0, schedule)  # validates the schedule name
+        self.start = start
+        self.end = end
+        self.fraction = fraction
+        self.schedule = schedule
+        self.interval = interval
+
+    def _progress(self, trainer: L.Trainer) -> float:
+        if self.interval == "step":
+            total, now = trainer.estimated_stepping_batches, trainer.global_step
+        else:
+            total, now = trainer.max_epochs, trainer.current_epoch
+        if total is None or not math.isfinite(total) or total <= 0:
+            raise ValueError(
+                "SigmaAnnealing needs a finite run length: set trainer.max_epochs "
+                "(or trainer.max_steps with interval 'step')"
+            )
+        return now / (self.fraction * total)
+
+    def sigma_for(self, layer: SpatialDelay, progress: float) -> float:
+        """The width ``layer`` gets at ``progress`` through the annealing phase."""
+        start = self.start if self.start is not None else max(layer.max_delay / 2, self.end)
+        return annealed_sigma(start, self.end, progress, self.schedule)
+
+    def _apply(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        progress = self._progress(trainer)
+        sigmas = []
+        for layer in (m for m in pl_module.modules() if isinstance(m, SpatialDelay)):
+            layer.sigma = self.sigma_for(layer, progress)
+            sigmas.append(layer.sigma)
+        if sigmas and trainer.training and not trainer.sanity_checking:
+            pl_module.log("sigma", max(sigmas), on_step=False, on_epoch=True)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        progress = self._progress(trainer)
+        for layer in (m for m in pl_module.modules() if isinstance(m, SpatialDelay)):
+            layer.sigma = self.sigma_for(layer, progress)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.interval == "step":
+            self._apply(trainer, pl_module)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.interval == "epoch":
+            self._apply(trainer, pl_module)

@@ -1,0 +1,346 @@
+"""SpikingClassifier: the LightningModule that trains a :class:`SpatialSNN`.
+
+It owns the readout (membrane -> logits), the loss, the accuracy metrics and
+the optimizer: one Adam(W) with two parameter groups, *weights* (synaptic
+weights, biases, norms) and *positions* (neuron coordinates and free delays),
+each with its own learning rate and schedule, as DCLS-delays trains weights and
+delay positions with separate optimizers.
+
+Batches are ``(spikes, labels)`` with spikes (B, T, C) as DataLoaders collate
+them; the module transposes to the time-major (T, B, C) the layers use.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_modules.models import DelayMode, KernelKind, PositionInit, SNNOutput, SpatialSNN
+from spatial_layers import NeuronPositions, SpatialDelay, count_parameters
+
+Readout = Literal["max", "sum", "mean", "spike_count"]
+ScheduleKind = Literal["cosine", "one_cycle", "none"]
+READOUTS: tuple[str, ...] = ("max", "sum", "mean", "spike_count")
+
+#: torch.optim.lr_scheduler.OneCycleLR's defaults, reused by :class:`LRFactor`.
+ONE_CYCLE_PCT_START = 0.3
+ONE_CYCLE_DIV_FACTOR = 25.0
+ONE_CYCLE_FINAL_DIV_FACTOR = 1e4
+
+
+def readout_logits(output: SNNOutput, readout: Readout) -> Tensor:
+    r"""Turns a network's (T, B, K) output into (B, K) logits for cross-entropy.
+
+    - ``"max"``: :math:`\max_t U_t` (max over time of the readout membrane).
+    - ``"sum"``: :math:`\sum_t \mathrm{softmax}(U_t)`, DCLS-delays' summed
+      readout (cross-entropy is then taken on these sums).
+    - ``"mean"``: :math:`\frac{1}{T}\sum_t U_t`.
+    - ``"spike_count"``: :math:`\sum_t S_t` (needs a spiking output layer).
+    """
+    if readout == "max":
+        return output.membrane.max(dim=0).values
+    if readout == "sum":
+        return output.membrane.softmax(dim=-1).sum(dim=0)
+    if readout == "mean":
+        return output.membrane.mean(dim=0)
+    if readout == "spike_count":
+        if output.spikes is None:
+            raise ValueError("readout 'spike_count' needs a network built with spiking_output=True")
+        return output.spikes.sum(dim=0)
+    raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+
+
+class LRFactor:
+    """Learning-rate multiplier per optimizer step, for ``torch.optim.lr_scheduler.LambdaLR``.
+
+    A plain object (not a closure) so that ``LambdaLR.state_dict()`` stores
+    its few numbers and checkpoints stay loadable with ``weights_only=True``.
+
+    Args:
+        kind: ``"cosine"`` (from 1 down to 0 over ``total_steps``),
+            ``"one_cycle"`` (torch's OneCycleLR shape: cosine warm-up from
+            ``peak / 25`` to ``peak`` over the first 30 % of steps, then
+            cosine down to ``peak / 25 / 1e4``) or ``"none"`` (constant 1).
+        total_steps: number of optimizer steps of the whole run.
+        peak: one-cycle peak, as a multiple of the base learning rate.
+    """
+
+    def __init__(self, kind: ScheduleKind, total_steps: int, peak: float = 1.0) -> None:
+        if kind not in ("cosine", "one_cycle", "none"):
+            raise ValueError(f"schedule must be 'cosine', 'one_cycle' or 'none', got {kind!r}")
+        self.kind = kind
+        self.total_steps = max(int(total_steps), 1)
+        self.peak = float(peak)
+
+    @staticmethod
+    def _cos(start: float, end: float, fraction: float) -> float:
+        return end + (start - end) * 0.5 * (1 + math.cos(math.pi * min(max(fraction, 0.0), 1.0)))
+
+    def __call__(self, step: int) -> float:
+        if self.kind == "none":
+            return 1.0
+        if self.kind == "cosine":
+            return self._cos(1.0, 0.0, step / self.total_steps)
+        initial = self.peak / ONE_CYCLE_DIV_FACTOR
+        final = initial / ONE_CYCLE_FINAL_DIV_FACTOR
+        warmup_end = ONE_CYCLE_PCT_START * self.total_steps - 1
+        if step <= warmup_end:
+            return self._cos(initial, self.peak, step / max(warmup_end, 1))
+        return self._cos(
+            self.peak, final, (step - warmup_end) / max(self.total_steps - 1 - warmup_end, 1)
+        )
+
+
+class SpikingClassifier(L.LightningModule):
+    """Spiking classifier with spatial delays: network, readout, loss, metrics, optimizers.
+
+    Network arguments are those of :class:`~lightning_modules.models.SpatialSNN`
+    (``num_inputs``, ``num_classes`` and ``num_steps`` come from the data
+    module through the CLI's argument links).
+
+    Args:
+        num_inputs: input channels.
+        num_classes: number of classes.
+        num_steps: time steps per sample (recorded; the network runs on any T).
+        hidden_sizes, delays, dim, max_delay, kernel, velocity, position_init,
+            position_scale, beta, threshold, surrogate_alpha, readout_beta,
+            recurrent, batch_norm, dropout, bias: see ``SpatialSNN``.
+        readout: ``"max"``, ``"sum"``, ``"mean"`` or ``"spike_count"``
+            (see :func:`readout_logits`).
+        label_smoothing: cross-entropy label smoothing.
+        optimizer: ``"adam"`` or ``"adamw"``.
+        lr: weight learning rate (base of the weight schedule).
+        weight_decay: weight decay of the weight group (positions get none).
+        scheduler: schedule of the weight group.
+        peak_lr: one-cycle peak of the weight group (default ``5 * lr``,
+            as DCLS-delays).
+        position_lr: learning rate of coordinates and free delays.
+        position_scheduler: schedule of the position group.
+        eval_kernel: ``"round"`` evaluates (validation, test, predict) with
+            integer delays (one tap at round(d)), as DCLS-delays evaluates with
+            'max' kernels; None keeps the training kernel.
+        wiring_cost: weight of the wiring-cost loss term,
+            ``sum over layers of spatial_layers.sparsity.wiring_cost(layer)``.
+    """
+
+    def __init__(
+        self,
+        num_inputs: PositiveInt,
+        num_classes: PositiveInt,
+        num_steps: PositiveInt | None = None,
+        hidden_sizes: list[PositiveInt] = [128],  # noqa: B006 (jsonargparse shows list defaults)
+        delays: DelayMode = "spatial",
+        dim: PositiveInt = 2,
+        max_delay: NonNegativeInt = 10,
+        kernel: KernelKind = "gauss",
+        velocity: PositiveFloat = 1.0,
+        position_init: PositionInit = "uniform",
+        position_scale: PositiveFloat | None = None,
+        beta: PositiveFloat = 0.9,
+        threshold: PositiveFloat = 1.0,
+        surrogate_alpha: PositiveFloat = 2.0,
+        readout_beta: PositiveFloat | None = None,
+        recurrent: bool = False,
+        batch_norm: bool = False,
+        dropout: NonNegativeFloat = 0.0,
+        bias: bool = False,
+        readout: Readout = "max",
+        label_smoothing: NonNegativeFloat = 0.0,
+        optimizer: Literal["adam", "adamw"] = "adam",
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        scheduler: ScheduleKind = "cosine",
+        peak_lr: PositiveFloat | None = None,
+        position_lr: NonNegativeFloat = 1e-2,
+        position_scheduler: ScheduleKind = "cosine",
+        eval_kernel: Literal["round"] | None = None,
+        wiring_cost: NonNegativeFloat = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = SpatialSNN(
+            int(num_inputs),
+            int(num_classes),
+            [int(h) for h in hidden_sizes],
+            delays=delays,
+            dim=int(dim),
+            max_delay=int(max_delay),
+            kernel=kernel,
+            velocity=float(velocity),
+            position_init=position_init,
+            position_scale=None if position_scale is None else float(position_scale),
+            beta=float(beta),
+            threshold=float(threshold),
+            surrogate_alpha=float(surrogate_alpha),
+            readout_beta=None if readout_beta is None else float(readout_beta),
+            recurrent=recurrent,
+            batch_norm=batch_norm,
+            dropout=float(dropout),
+            bias=bias,
+            spiking_output=readout == "spike_count",
+        )
+        self.readout = readout
+        self.train_acc = MulticlassAccuracy(int(num_classes), average="micro")
+        self.val_acc = MulticlassAccuracy(int(num_classes), average="micro")
+        self.test_acc = MulticlassAccuracy(int(num_classes), average="micro")
+        self._train_kernels: dict[SpatialDelay, str] = {}
+
+    # ----------------------------------------------------------------- model
+    def delay_layers(self) -> list[SpatialDelay]:
+        """Every SpatialDelay of the network (what callbacks edit)."""
+        return [m for m in self.modules() if isinstance(m, SpatialDelay)]
+
+    def forward(self, spikes: Tensor) -> Tensor:
+        """(B, T, C) spikes -> (B, num_classes) logits."""
+        return readout_logits(self.net.run(spikes.transpose(0, 1)), self.readout)
+
+    def _shared_step(
+        self, batch: tuple[Tensor, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor, SNNOutput]:
+        spikes, labels = batch
+        output = self.net.run(spikes.transpose(0, 1))
+        logits = readout_logits(output, self.readout)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+        return loss, logits, labels, output
+
+    def _wiring_cost(self) -> Tensor:
+        from spatial_layers.sparsity import wiring_cost  # only needed when the term is on
+
+        return sum(wiring_cost(layer) for layer in self.delay_layers())
+
+    # -------------------------------------------------------------- training
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss, logits, labels, output = self._shared_step(batch)
+        batch_size = labels.shape[0]
+        if self.hparams.wiring_cost > 0:
+            cost = self._wiring_cost()
+            self.log("train_wiring_cost", cost, batch_size=batch_size)
+            loss = loss + self.hparams.wiring_cost * cost
+        self.train_acc(logits, labels)
+        self.log("train_loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=batch_size)
+        rate = torch.stack([s.detach().mean() for s in output.hidden_spikes]).mean()
+        self.log("train_rate", rate, on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        loss, logits, labels, _ = self._shared_step(batch)
+        self.val_acc(logits, labels)
+        self.log("val_loss", loss, prog_bar=True, batch_size=labels.shape[0], sync_dist=True)
+        self.log("val_acc", self.val_acc, prog_bar=True, batch_size=labels.shape[0])
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        loss, logits, labels, _ = self._shared_step(batch)
+        self.test_acc(logits, labels)
+        self.log("test_loss", loss, batch_size=labels.shape[0], sync_dist=True)
+        self.log("test_acc", self.test_acc, batch_size=labels.shape[0])
+
+    def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> Tensor:
+        spikes = batch[0] if isinstance(batch, tuple | list) else batch
+        return self(spikes).argmax(dim=-1)
+
+    # ------------------------------------------------- evaluation kernels
+    def _use_eval_kernel(self) -> None:
+        if self.hparams.eval_kernel is None:
+            return
+        for layer in self.delay_layers():
+            if layer not in self._train_kernels:
+                self._train_kernels[layer] = layer.kernel_kind
+            layer.kernel_kind = self.hparams.eval_kernel
+
+    def _restore_train_kernel(self) -> None:
+        for layer, kind in self._train_kernels.items():
+            layer.kernel_kind = kind
+        self._train_kernels.clear()
+
+    def on_validation_start(self) -> None:
+        self._use_eval_kernel()
+
+    def on_validation_end(self) -> None:
+        self._restore_train_kernel()
+
+    def on_test_start(self) -> None:
+        self._use_eval_kernel()
+
+    def on_test_end(self) -> None:
+        self._restore_train_kernel()
+
+    def on_predict_start(self) -> None:
+        self._use_eval_kernel()
+
+    def on_predict_end(self) -> None:
+        self._restore_train_kernel()
+
+    # -------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # sigma is a plain float of each layer, not a tensor in the state dict.
+        checkpoint["delay_sigmas"] = [float(layer.sigma) for layer in self.delay_layers()]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        sigmas = checkpoint.get("delay_sigmas")
+        if sigmas is not None:
+            for layer, sigma in zip(self.delay_layers(), sigmas, strict=True):
+                layer.sigma = sigma
+
+    # ---------------------------------------------------------- optimizers
+    def parameter_groups(self) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+        """(weights, positions): positions are coordinates and free delays, weights all else."""
+        position_ids = set()
+        positions = []
+        for module in self.modules():
+            candidates = []
+            if isinstance(module, NeuronPositions):
+                candidates = [module.coords]
+            elif isinstance(module, SpatialDelay) and module.free_delays is not None:
+                candidates = [module.free_delays]
+            for param in candidates:
+                if param.requires_grad and id(param) not in position_ids:
+                    position_ids.add(id(param))
+                    positions.append(param)
+        weights = [p for p in self.parameters() if p.requires_grad and id(p) not in position_ids]
+        return weights, positions
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        weights, positions = self.parameter_groups()
+        groups = [
+            {"params": weights, "lr": hp.lr, "weight_decay": hp.weight_decay, "name": "weights"}
+        ]
+        factors = [LRFactor(hp.scheduler, 1, (hp.peak_lr or 5 * hp.lr) / hp.lr)]
+        if positions:
+            groups.append(
+                {
+                    "params": positions,
+                    "lr": hp.position_lr,
+                    "weight_decay": 0.0,
+                    "name": "positions",
+                }
+            )
+            factors.append(LRFactor(hp.position_scheduler, 1))
+        optimizer_class = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_class(groups)
+        total_steps = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
+        if not math.isfinite(total_steps) and {hp.scheduler, hp.position_scheduler} != {"none"}:
+            raise ValueError(
+                "learning-rate schedules need a finite run: set trainer.max_epochs or "
+                "trainer.max_steps, or model.scheduler and model.position_scheduler to 'none'"
+            )
+        for factor in factors:
+            factor.total_steps = max(int(total_steps), 1) if math.isfinite(total_steps) else 1
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    # ------------------------------------------------------------ summary
+    def parameter_count(self):
+        """:func:`spatial_layers.count_parameters` of the network."""
+        return count_parameters(self.net)

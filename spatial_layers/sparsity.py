@@ -1,0 +1,384 @@
+"""Connectivity masks, Dale signs and wiring cost: the helpers rewiring callbacks use.
+
+Every :class:`~spatial_layers.delay.SpatialDelay` holds a boolean ``mask``
+(C_out, C_in) and an optional ``sign`` (C_in,). The functions here are pure
+torch: they draw masks with an exact number of active synapses, pick synapses
+to drop or regrow (top-k selections), assign Dale signs, and compute the
+wiring cost. The Lightning callbacks in ``lightning_modules.callbacks`` (DEEP
+R, RigL, Dale) only decide *when* to call them.
+
+Conventions kept by every function that edits a layer:
+
+* the number of active synapses is exactly ``round(density * C_out * C_in)``;
+* dormant synapses hold a weight of exactly 0, so opening the mask (to read
+  dense gradients) does not change what the layer computes, and a regrown
+  synapse starts at 0;
+* randomness comes from an explicit ``torch.Generator`` (see
+  :func:`step_generator`), so that every DDP rank draws the same numbers.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from spatial_layers.delay import SpatialDelay
+from spatial_layers.geometry import pairwise_distance
+
+__all__ = [
+    "active_count",
+    "assign_dale_signs",
+    "check_density",
+    "check_fraction",
+    "check_sparsity",
+    "cosine_drop_fraction",
+    "random_mask",
+    "random_select",
+    "rewire",
+    "set_density",
+    "spatial_delay_layers",
+    "step_generator",
+    "topk_select",
+    "wiring_cost",
+    "wiring_distance",
+    "zero_optimizer_state",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_number(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_density(density: float) -> float:
+    """Returns ``density`` as a float if it lies in (0, 1], else raises ValueError."""
+    value = _check_number("density", density)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"density must be in (0, 1] (fraction of active synapses), got {density}")
+    return value
+
+
+def check_sparsity(sparsity: float) -> float:
+    """Returns ``sparsity`` as a float if it lies in [0, 1), else raises ValueError."""
+    value = _check_number("sparsity", sparsity)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"sparsity must be in [0, 1) (fraction of absent synapses; 1 would remove "
+            f"every synapse), got {sparsity}"
+        )
+    return value
+
+
+def check_fraction(name: str, fraction: float) -> float:
+    """Returns ``fraction`` as a float if it lies in [0, 1], else raises ValueError."""
+    value = _check_number(name, fraction)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {fraction}")
+    return value
+
+
+# --------------------------------------------------------------------------- finding layers
+
+
+def spatial_delay_layers(
+    module: nn.Module, patterns: Sequence[str] | None = None
+) -> list[tuple[str, SpatialDelay]]:
+    """The ``SpatialDelay`` submodules of ``module`` with their qualified names.
+
+    Args:
+        module: any module (a network, a LightningModule).
+        patterns: optional ``fnmatch`` patterns on the qualified names (e.g.
+            ``["net.layers.*"]``); a layer is kept if any pattern matches.
+            None keeps every layer.
+
+    Returns:
+        ``(name, layer)`` pairs in ``named_modules`` order (each layer once).
+    """
+    found = [(name, m) for name, m in module.named_modules() if isinstance(m, SpatialDelay)]
+    if patterns is None:
+        return found
+    return [(n, m) for n, m in found if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def step_generator(seed: int, *keys: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator seeded from ``seed`` and integer ``keys`` (step, layer index, ...).
+
+    Every DDP rank that calls this with the same arguments draws the same
+    numbers, so rewiring decisions agree without any communication.
+    """
+    mixed = int(seed) & 0xFFFFFFFF
+    for key in keys:  # a simple, stable integer mix (no Python hash randomisation)
+        mixed = (mixed * 1_000_003 + int(key) + 0x9E3779B9) % (2**63 - 1)
+    generator = torch.Generator(device=torch.device(device))
+    generator.manual_seed(mixed)
+    return generator
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def active_count(numel: int, density: float) -> int:
+    """Number of active synapses for ``density``: ``round(density * numel)``, at least 1."""
+    check_density(density)
+    return max(1, round(density * numel))
+
+
+def random_mask(
+    shape: Sequence[int] | torch.Size,
+    density: float,
+    generator: torch.Generator | None = None,
+    *,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """A boolean mask with exactly :func:`active_count` True entries at random places.
+
+    Args:
+        shape: mask shape, e.g. (C_out, C_in).
+        density: fraction of active entries, in (0, 1].
+        generator: source of randomness (a CPU generator gives the same mask
+            on every device); None uses torch's global one.
+        device: where the mask lives.
+
+    Returns:
+        bool tensor of ``shape``.
+
+    Example:
+        >>> mask = random_mask((10, 20), 0.1, torch.Generator().manual_seed(0))
+        >>> int(mask.sum())
+        20
+    """
+    numel = math.prod(shape)
+    count = active_count(numel, density)
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    order = torch.randperm(numel, generator=generator, device=gen_device)
+    mask = torch.zeros(numel, dtype=torch.bool, device=gen_device)
+    mask[order[:count]] = True
+    return mask.reshape(tuple(shape)).to(device if device is not None else gen_device)
+
+
+@torch.no_grad()
+def set_density(
+    layer: SpatialDelay,
+    density: float,
+    generator: torch.Generator | None = None,
+    *,
+    rescale: bool = False,
+) -> Tensor:
+    """Gives ``layer`` a random mask with exactly the requested density.
+
+    Dormant weights are set to 0 (the convention the callbacks rely on).
+
+    Args:
+        layer: the layer to sparsify (its ``mask`` is overwritten in place).
+        density: fraction of active synapses, in (0, 1].
+        generator: source of randomness; None uses torch's global one.
+        rescale: multiply the kept weights by ``1 / sqrt(density)`` so that the
+            variance of a neuron's summed input matches the dense layer's
+            (each neuron keeps a ``density`` fraction of its inputs).
+
+    Returns:
+        The new mask (the layer's buffer).
+    """
+    density = check_density(density)
+    mask = random_mask(layer.mask.shape, density, generator, device=layer.mask.device)
+    layer.mask.copy_(mask)
+    layer.weight.mul_(layer.mask)
+    if rescale:
+        layer.weight.mul_(1.0 / math.sqrt(density))
+    return layer.mask
+
+
+@torch.no_grad()
+def assign_dale_signs(
+    layer: SpatialDelay,
+    excitatory_fraction: float = 0.8,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Makes each presynaptic neuron excitatory (+1) or inhibitory (-1).
+
+    Exactly ``round(excitatory_fraction * C_in)`` neurons, chosen at random,
+    are excitatory. The layer then applies ``sign * |w|``; the raw weights are
+    replaced by their magnitudes (which leaves the effective weights'
+    magnitudes unchanged), so the raw parameter is the non-negative
+    :math:`\\theta` of DEEP R.
+
+    Args:
+        layer: the layer whose ``sign`` is set.
+        excitatory_fraction: in [0, 1].
+        generator: source of randomness; None uses torch's global one.
+
+    Returns:
+        The (C_in,) sign vector (the layer's buffer).
+
+    Example:
+        >>> layer = SpatialDelay(10, 4, max_delay=2)
+        >>> sign = assign_dale_signs(layer, 0.8, torch.Generator().manual_seed(0))
+        >>> int((sign > 0).sum()), bool((layer.effective_weight() * sign >= 0).all())
+        (8, True)
+    """
+    fraction = check_fraction("excitatory_fraction", excitatory_fraction)
+    count = layer.in_features
+    excitatory = round(fraction * count)
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    order = torch.randperm(count, generator=generator, device=gen_device)
+    sign = torch.full((count,), -1.0, device=gen_device)
+    sign[order[:excitatory]] = 1.0
+    sign = sign.to(device=layer.weight.device, dtype=layer.weight.dtype)
+    if layer.sign is None:
+        layer.sign = sign
+    else:
+        layer.sign.copy_(sign)
+    layer.weight.abs_()
+    return layer.sign
+
+
+# --------------------------------------------------------------------------- selections
+
+
+def topk_select(scores: Tensor, eligible: Tensor, count: int, *, largest: bool = True) -> Tensor:
+    """The ``count`` eligible entries with the largest (or smallest) scores.
+
+    Ties are broken by ``torch.topk`` (deterministic for equal inputs, so DDP
+    ranks agree).
+
+    Args:
+        scores: float scores, any shape.
+        eligible: bool, same shape; only these entries can be selected.
+        count: how many to select; clamped to the number of eligible entries.
+        largest: select the largest scores (True) or the smallest (False).
+
+    Returns:
+        bool tensor shaped like ``scores`` with ``min(count, eligible.sum())`` True.
+
+    Example:
+        >>> scores = torch.tensor([0.5, 3.0, 1.0, 2.0])
+        >>> topk_select(scores, torch.tensor([True, False, True, True]), 2)
+        tensor([False, False,  True,  True])
+    """
+    if scores.shape != eligible.shape:
+        raise ValueError(
+            f"scores {tuple(scores.shape)} and eligible {tuple(eligible.shape)} differ"
+        )
+    flat_eligible = eligible.reshape(-1)
+    count = min(int(count), int(flat_eligible.sum()))
+    selected = torch.zeros_like(flat_eligible)
+    if count <= 0:
+        return selected.reshape(scores.shape)
+    fill = -math.inf if largest else math.inf
+    flat = scores.reshape(-1).float().masked_fill(~flat_eligible, fill)
+    index = torch.topk(flat, count, largest=largest, sorted=False).indices
+    selected[index] = True
+    return selected.reshape(scores.shape)
+
+
+def random_select(eligible: Tensor, count: int, generator: torch.Generator | None = None) -> Tensor:
+    """``count`` eligible entries chosen uniformly at random (without replacement).
+
+    Args:
+        eligible: bool tensor, any shape.
+        count: how many; clamped to the number of eligible entries.
+        generator: source of randomness, on ``eligible``'s device or the CPU.
+
+    Returns:
+        bool tensor shaped like ``eligible``.
+    """
+    gen_device = generator.device if generator is not None else eligible.device
+    scores = torch.rand(eligible.shape, generator=generator, device=gen_device)
+    return topk_select(scores.to(eligible.device), eligible, count, largest=True)
+
+
+def cosine_drop_fraction(step: int, alpha: float, t_end: int) -> float:
+    r"""RigL's update schedule: the fraction of active weights replaced at ``step``.
+
+    .. math:: f(t) = \frac{\alpha}{2}\left(1 + \cos\frac{\pi t}{T_{end}}\right),
+        \quad f(t) = 0 \text{ for } t \ge T_{end}
+
+    Example:
+        >>> cosine_drop_fraction(0, 0.3, 100), cosine_drop_fraction(50, 0.3, 100)
+        (0.3, 0.15)
+    """
+    if step >= t_end:
+        return 0.0
+    return round(alpha / 2 * (1 + math.cos(math.pi * step / t_end)), 12)
+
+
+@torch.no_grad()
+def rewire(layer: SpatialDelay, drop: Tensor, grow: Tensor) -> None:
+    """Removes the ``drop`` synapses and activates the ``grow`` ones, both at weight 0.
+
+    Args:
+        layer: the layer to edit in place.
+        drop: bool (C_out, C_in), a subset of the active synapses.
+        grow: bool (C_out, C_in), a subset of the dormant synapses.
+    """
+    if bool((drop & ~layer.mask).any()):
+        raise ValueError("drop must select active synapses only")
+    if bool((grow & layer.mask).any()):
+        raise ValueError("grow must select dormant synapses only")
+    layer.mask.logical_and_(~drop).logical_or_(grow)
+    layer.weight.masked_fill_(drop | grow, 0.0)
+
+
+@torch.no_grad()
+def zero_optimizer_state(
+    optimizers: Iterable[torch.optim.Optimizer], param: Tensor, where: Tensor
+) -> None:
+    """Resets the optimizer's per-element state (moments, momentum) of ``param`` at ``where``.
+
+    A regrown synapse then starts fresh instead of inheriting the Adam
+    moments it had before it was removed. Every state tensor shaped like
+    ``param`` is edited (``exp_avg``, ``exp_avg_sq``, ``momentum_buffer``...).
+    """
+    for optimizer in optimizers:
+        for value in optimizer.state.get(param, {}).values():
+            if isinstance(value, Tensor) and value.shape == param.shape:
+                value.masked_fill_(where, 0)
+
+
+# --------------------------------------------------------------------------- wiring cost
+
+
+def wiring_distance(layer: SpatialDelay) -> Tensor:
+    """(C_out, C_in) length of every synapse, in space units.
+
+    ``spatial``: Euclidean distance between the neurons (unclamped);
+    ``free``: the free delay (clamped to [0, max_delay]) times the velocity,
+    the length a synapse with that delay would need; ``none``: zeros.
+    """
+    if layer.delay_mode == "spatial":
+        return pairwise_distance(layer.post.coords, layer.pre.coords)
+    if layer.delay_mode == "free":
+        return layer.delays() * layer.velocity
+    return layer.weight.new_zeros(layer.out_features, layer.in_features)
+
+
+def wiring_cost(layer: SpatialDelay) -> Tensor:
+    r"""Total wire of a layer: the weighted length of its active synapses.
+
+    .. math:: C = \sum_{ij} m_{ij}\, |w^{\mathrm{eff}}_{ij}|\, \ell_{ij}
+
+    with :math:`\ell` from :func:`wiring_distance`. Differentiable in the
+    weights and the coordinates (or free delays); add ``lambda * cost`` to
+    a loss to pull strongly connected neurons together.
+
+    Returns:
+        0-dim tensor.
+
+    Example:
+        >>> layer = SpatialDelay(3, 2, max_delay=4, delays="none")
+        >>> float(wiring_cost(layer))
+        0.0
+    """
+    if not isinstance(layer, SpatialDelay):
+        raise TypeError(f"wiring_cost expects a SpatialDelay, got {type(layer).__name__}")
+    if layer.delay_mode == "none":
+        return layer.weight.new_zeros(())
+    return (layer.effective_weight().abs() * wiring_distance(layer)).sum()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from torch import nn
+from torch.nn.utils import parametrize
 
 from spatial_layers.delay import SpatialDelay
 from spatial_layers.geometry import NeuronPositions
@@ -30,6 +31,13 @@ class ParameterCount(NamedTuple):
     total: int
 
 
+def _stored_weight(layer: SpatialDelay) -> nn.Parameter:
+    """The Parameter behind ``layer.weight``, also under a ``torch.nn.utils.parametrize``."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.parametrizations.weight.original
+    return layer.weight
+
+
 def count_parameters(model: nn.Module) -> ParameterCount:
     """Counts trainable parameters, a spatial layer's (C_in + C_out) * D coordinates included.
 
@@ -43,7 +51,7 @@ def count_parameters(model: nn.Module) -> ParameterCount:
         if isinstance(module, SpatialDelay):
             active = int(module.mask.sum())
             weights += active
-            counted.add(id(module.weight))
+            counted.add(id(_stored_weight(module)))
             if module.free_delays is not None:
                 free_delays += active
                 counted.add(id(module.free_delays))
@@ -51,8 +59,6 @@ def count_parameters(model: nn.Module) -> ParameterCount:
             if module.coords.requires_grad:
                 coordinates += module.coords.numel()
             counted.add(id(module.coords))
-    other = sum(
-        p.numel() for p in model.parameters() if p.requires_grad and id(p) not in counted
-    )
+    other = sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in counted)
     total = weights + coordinates + free_delays + other
     return ParameterCount(weights, coordinates, free_delays, other, total)

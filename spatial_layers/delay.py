@@ -12,6 +12,7 @@ import math
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spatial_layers.functional import DelayState, delayed_linear, delayed_step
@@ -134,7 +135,9 @@ class SpatialDelay(nn.Module):
         self._stream: DelayState | None = None
         self.reset_parameters()
 
-    def _positions(self, population: NeuronPositions | int, dim: int, factory: dict) -> NeuronPositions:
+    def _positions(
+        self, population: NeuronPositions | int, dim: int, factory: dict
+    ) -> NeuronPositions:
         if isinstance(population, NeuronPositions):
             return population
         # Spread private neurons so that typical distances span the delay range.
@@ -190,15 +193,24 @@ class SpatialDelay(nn.Module):
         return self.weight.new_zeros(self.out_features, self.in_features)
 
     def kernel(self) -> Tensor:
-        """(C_out, C_in, max_delay + 1) effective kernel: weight times delay kernel."""
-        shape = delay_kernel(self.delays(), self.max_delay, self.kernel_kind, self.sigma)
-        return self.effective_weight()[..., None] * shape
+        """(C_out, C_in, max_delay + 1) effective kernel: weight times delay kernel.
+
+        With ``delays="none"`` all of a synapse's weight sits on tap 0 (no
+        Gaussian spread, whatever ``kernel`` says), as :meth:`forward` applies it.
+        """
+        if self.delay_mode == "none":
+            return F.pad(self.applied_kernel(), (0, self.max_delay))
+        return self.applied_kernel()
 
     def applied_kernel(self) -> Tensor:
-        """The kernel ``forward`` convolves with: :meth:`kernel`, or (C_out, C_in, 1) for ``"none"``."""
+        """The kernel ``forward`` convolves with.
+
+        Equal to :meth:`kernel`, except (C_out, C_in, 1) for ``delays="none"``.
+        """
         if self.delay_mode == "none":
             return self.effective_weight()[..., None]
-        return self.kernel()
+        shape = delay_kernel(self.delays(), self.max_delay, self.kernel_kind, self.sigma)
+        return self.effective_weight()[..., None] * shape
 
     def _check(self, x: Tensor, rank: int) -> None:
         if x.dim() != rank or x.shape[-1] != self.in_features:
@@ -231,6 +243,8 @@ class SpatialDelay(nn.Module):
             for name, positions in (("pre", self.pre), ("post", self.post)):
                 if not torch.isfinite(positions.coords).all():
                     raise ValueError(f"{name} coordinates contain NaN or Inf")
+        if self.free_delays is not None and not torch.isfinite(self.free_delays).all():
+            raise ValueError("free delays contain NaN or Inf")
 
     def forward(self, x: Tensor) -> Tensor:
         """Maps a (T, B, C_in) sequence to (T, B, C_out)."""
@@ -246,15 +260,26 @@ class SpatialDelay(nn.Module):
         y_t, self._stream = self.cell_forward(x_t, self._stream)
         return y_t
 
-    def cell_forward(self, x_t: Tensor, state: DelayState | None = None) -> tuple[Tensor, DelayState]:
+    def cell_forward(
+        self, x_t: Tensor, state: DelayState | None = None
+    ) -> tuple[Tensor, DelayState]:
         """Streaming mode with explicit state (Norse cell convention)."""
         self._check(x_t, rank=2)
-        if state is not None and state.history.shape[0] != x_t.shape[0]:
-            raise ValueError(
-                f"state holds a batch of {state.history.shape[0]} but the input has "
-                f"{x_t.shape[0]}; call reset_state() between sequences"
-            )
-        return delayed_step(x_t, self.applied_kernel(), state, self.bias)
+        kernel = self.applied_kernel()
+        if state is not None:
+            expected = (x_t.shape[0], self.in_features, kernel.shape[-1])
+            history = state.history
+            if tuple(history.shape) != expected:
+                raise ValueError(
+                    f"state history must have shape (B, C_in, taps) = {expected}, got "
+                    f"{tuple(history.shape)}; call reset_state() between sequences"
+                )
+            if history.device != x_t.device or history.dtype != x_t.dtype:
+                raise ValueError(
+                    f"state history is {history.dtype} on {history.device} but the input is "
+                    f"{x_t.dtype} on {x_t.device}; call reset_state() after moving the layer"
+                )
+        return delayed_step(x_t, kernel, state, self.bias)
 
     def reset_state(self) -> None:
         """Forgets the streaming history kept by :meth:`step`."""

@@ -30,9 +30,16 @@ def round_delays(delays: Tensor) -> Tensor:
     """Rounds delays to whole steps, halves upwards (never truncates).
 
     Used by the ``round`` kernel and by every export path, so that all integer
-    delays in the package agree.
+    delays in the package agree. ``floor(d + 0.5)`` would be wrong just below a
+    half: in float32, 0.49999997 + 0.5 rounds to 1.0. ``d - floor(d)`` is exact,
+    so comparing it with 0.5 is not.
+
+    Example:
+        >>> round_delays(torch.tensor([2.49, 2.5, 2.51, 0.49999997]))
+        tensor([2., 3., 3., 0.])
     """
-    return torch.floor(delays + 0.5)
+    lower = torch.floor(delays)
+    return lower + (delays - lower >= 0.5).to(delays.dtype)
 
 
 def _taps(max_delay: int, like: Tensor) -> Tensor:
@@ -42,7 +49,9 @@ def _taps(max_delay: int, like: Tensor) -> Tensor:
 def gaussian_kernel(delays: Tensor, max_delay: int, sigma: float) -> Tensor:
     r"""Normalised Gaussian kernel centred on each delay.
 
-    .. math:: K_{k} = \frac{e^{-(k - d)^2 / 2\sigma^2}}{\sum_{k'} e^{-(k' - d)^2 / 2\sigma^2} + \epsilon}
+    .. math::
+        K_{k} = \frac{e^{-(k - d)^2 / 2\sigma^2}}
+                     {\sum_{k'} e^{-(k' - d)^2 / 2\sigma^2} + \epsilon}
 
     Args:
         delays: delays in steps, shape (...).

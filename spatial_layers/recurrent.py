@@ -25,7 +25,7 @@ class RecurrentSpatialLIF(nn.Module):
         recurrent: ``SpatialDelay`` from this population to itself; in
             spatial mode its ``pre`` and ``post`` must be the same positions
             module as ``feedforward.post``.
-        params: LIF constants.
+        params: LIF constants (``LeakyParameters()`` if None).
 
     Shape:
         - Input: (T, B, C_in) spikes.
@@ -46,9 +46,12 @@ class RecurrentSpatialLIF(nn.Module):
         self,
         feedforward: SpatialDelay,
         recurrent: SpatialDelay,
-        params: LeakyParameters = LeakyParameters(),
+        params: LeakyParameters | None = None,
     ) -> None:
         super().__init__()
+        for role, layer in (("feedforward", feedforward), ("recurrent", recurrent)):
+            if not isinstance(layer, SpatialDelay):
+                raise TypeError(f"{role} must be a SpatialDelay, got {type(layer).__name__}")
         size = feedforward.out_features
         if recurrent.in_features != size or recurrent.out_features != size:
             raise ValueError(
@@ -65,15 +68,17 @@ class RecurrentSpatialLIF(nn.Module):
             )
         self.feedforward = feedforward
         self.recurrent = recurrent
-        self.params = params
+        self.params = LeakyParameters() if params is None else params
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_with_membrane(x)[0]
 
     def forward_with_membrane(self, x: Tensor) -> tuple[Tensor, Tensor]:
         currents = self.feedforward(x)
-        kernel = self.recurrent.applied_kernel()
         spikes_prev = currents.new_zeros(currents.shape[1:])
+        # The recurrent layer sees the population's spikes: same checks as its step().
+        self.recurrent._check(spikes_prev, rank=2)
+        kernel = self.recurrent.applied_kernel()
         membrane = torch.zeros_like(spikes_prev)
         history = None
         spikes, membranes = [], []

@@ -1,0 +1,279 @@
+r"""RigL (Evci et al. 2020): prune the smallest weights, regrow where the gradient is largest.
+
+Algorithm (per ``SpatialDelay`` layer, with ``t`` the number of optimizer
+steps taken so far and :math:`T_{end}` = ``t_end_fraction`` x the planned
+number of steps):
+
+.. math::
+    \text{every } \Delta T \text{ steps while } t < T_{end}:\quad
+    k = \operatorname{round}\!\Big(\frac{\alpha}{2}\big(1 + \cos\frac{\pi t}{T_{end}}\big)
+        \, N_{active}\Big)
+
+drop the k active synapses with the smallest :math:`|w|`, then activate the k
+dormant synapses with the largest dense gradient :math:`|\partial L / \partial
+w^{\mathrm{eff}}|`; regrown weights start at 0 and their optimizer moments are
+reset. The number of active synapses per layer never changes.
+
+Dense gradients. ``effective_weight() = w * mask`` gives dormant synapses a
+zero gradient, so RigL *opens* the mask (all True) at the start of the
+training batch whose optimizer step is an update step, and closes it again in
+``on_before_optimizer_step``. Dormant weights are kept at exactly 0, so the
+forward pass is numerically unchanged while the mask is open; the backward
+pass then yields :math:`\partial L/\partial w` for every synapse (under Dale,
+:math:`\pm\partial L/\partial w^{\mathrm{eff}}`: same magnitude). At
+``on_before_optimizer_step`` RigL records those magnitudes, zeroes the dormant
+gradients and restores the mask, before gradient clipping and the optimizer
+step, so the optimizer never sees a dormant gradient. Under DDP the gradients
+read there are the already all-reduced ones, and every rank makes the same
+choice (ties broken identically by ``torch.topk``). Opening the mask costs
+nothing: the dense layer computes every weight's gradient anyway.
+
+Order within an update step: forward/backward (mask open) -> optimizer step
+on the active synapses -> drop/regrow in ``on_train_batch_end`` using the
+weights after the step and the gradient of that step (the paper replaces the
+SGD step by the connectivity update on update steps; doing both is what the
+common PyTorch ports do and changes nothing measurable).
+
+With :class:`~lightning_modules.callbacks.deepr.DeepR` in the same trainer
+("DEEP R for removal, RigL for regrowth"): DEEP R removes the synapses whose
+parameter crossed zero after every step, and RigL chooses their replacements
+among the dormant synapses by dense-gradient magnitude in the same step
+(instead of DEEP R's uniform random choice). RigL's own magnitude drop is then
+off (``alpha``, ``delta_t`` and ``t_end_fraction`` are unused), and RigL opens
+the mask at every step. Both callbacks must ask for the same sparsity.
+
+Regrowth candidates are the synapses that were dormant *before* the update
+(a synapse dropped in this update is not regrown in the same update), so
+exactly k synapses leave and k different ones arrive; k is capped by the
+number of dormant synapses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+
+from spatial_layers.delay import SpatialDelay
+from spatial_layers.sparsity import (
+    active_count,
+    check_fraction,
+    check_sparsity,
+    cosine_drop_fraction,
+    rewire,
+    set_density,
+    spatial_delay_layers,
+    step_generator,
+    topk_select,
+    zero_optimizer_state,
+)
+
+__all__ = ["RewiringEvent", "RigL", "initialise_sparsity"]
+
+
+class RewiringEvent(NamedTuple):
+    """What one rewiring update did to one layer.
+
+    Attributes:
+        step: optimizer steps taken when the update ran (``trainer.global_step``).
+        layer: qualified module name of the layer.
+        dropped: synapses removed.
+        grown: synapses activated (at weight 0).
+        active: active synapses after the update.
+    """
+
+    step: int
+    layer: str
+    dropped: int
+    grown: int
+    active: int
+
+
+@torch.no_grad()
+def initialise_sparsity(
+    layers: Sequence[tuple[str, SpatialDelay]], sparsity: float, seed: int, *, rescale: bool
+) -> None:
+    """Gives every layer whose active count is not the target a random mask with it."""
+    for index, (_, layer) in enumerate(layers):
+        target = active_count(layer.mask.numel(), 1.0 - sparsity)
+        if int(layer.mask.sum()) != target:
+            generator = step_generator(seed, 0, index)
+            set_density(layer, 1.0 - sparsity, generator, rescale=rescale)
+
+
+def _rewiring_partners(trainer: L.Trainer, cls: type) -> list[L.Callback]:
+    return [cb for cb in trainer.callbacks if isinstance(cb, cls)]
+
+
+class RigL(L.Callback):
+    """Rigged-lottery rewiring of every ``SpatialDelay`` layer's mask.
+
+    Args:
+        sparsity: fraction of absent synapses per layer, in [0, 1); a layer
+            whose mask holds another count gets a random mask at fit start.
+        alpha: initial fraction of active synapses replaced per update, (0, 1].
+        delta_t: optimizer steps between updates (int >= 1).
+        t_end_fraction: updates stop after this fraction of the planned
+            optimizer steps (``trainer.estimated_stepping_batches``), (0, 1].
+        seed: seeds the initial random masks (RigL's updates are deterministic).
+        layers: ``fnmatch`` patterns on module names selecting the layers to
+            sparsify (e.g. ``["net.*"]``); None takes every ``SpatialDelay``.
+        rescale: when the initial mask is drawn, scale kept weights by
+            ``1/sqrt(density)`` to keep each neuron's input variance.
+
+    Attributes:
+        last_events: :class:`RewiringEvent` of the most recent update.
+        t_end: the step at which updates stop (set at train start).
+    """
+
+    def __init__(
+        self,
+        sparsity: float = 0.9,
+        alpha: float = 0.3,
+        delta_t: int = 100,
+        t_end_fraction: float = 0.75,
+        seed: int = 0,
+        *,
+        layers: list[str] | None = None,
+        rescale: bool = False,
+    ) -> None:
+        super().__init__()
+        self.sparsity = check_sparsity(sparsity)
+        self.alpha = check_fraction("alpha", alpha)
+        if self.alpha == 0:
+            raise ValueError("alpha must be in (0, 1]; alpha = 0 never rewires")
+        if isinstance(delta_t, bool) or not isinstance(delta_t, int) or delta_t < 1:
+            raise ValueError(f"delta_t must be an int >= 1 (optimizer steps), got {delta_t!r}")
+        self.delta_t = delta_t
+        self.t_end_fraction = check_fraction("t_end_fraction", t_end_fraction)
+        if self.t_end_fraction == 0:
+            raise ValueError("t_end_fraction must be in (0, 1]; 0 never rewires")
+        self.seed = int(seed)
+        self.layers = list(layers) if layers is not None else None
+        self.rescale = rescale
+        self.t_end = 0
+        self.last_events: list[RewiringEvent] = []
+        self._layers: list[tuple[str, SpatialDelay]] = []
+        self._with_deepr = False
+        self._last_step = 0
+        self._closed_masks: list[Tensor] | None = None
+        self._scores: dict[str, Tensor] = {}
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        from lightning_modules.callbacks.deepr import DeepR  # deepr imports this module
+
+        self._layers = spatial_delay_layers(pl_module, self.layers)
+        if not self._layers:
+            raise ValueError(f"RigL found no SpatialDelay layer matching {self.layers}")
+        partners = _rewiring_partners(trainer, DeepR)
+        self._with_deepr = bool(partners)
+        for partner in partners:
+            if partner.sparsity != self.sparsity or partner.layers != self.layers:
+                raise ValueError(
+                    f"DeepR (sparsity={partner.sparsity}, layers={partner.layers}) and RigL "
+                    f"(sparsity={self.sparsity}, layers={self.layers}) must rewire the same "
+                    "layers at the same sparsity"
+                )
+        if self._with_deepr:
+            rank_zero_info("RigL: DeepR removes synapses; RigL regrows them by gradient each step")
+        initialise_sparsity(self._layers, self.sparsity, self.seed, rescale=self.rescale)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        total = trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError("RigL needs a finite training length: set max_steps or max_epochs")
+        self.t_end = int(self.t_end_fraction * total)
+        self._last_step = trainer.global_step
+
+    def is_update_step(self, step: int) -> bool:
+        """Whether the optimizer step that brings ``global_step`` to ``step`` rewires."""
+        if self._with_deepr:
+            return True
+        return step % self.delta_t == 0 and step < self.t_end
+
+    # ----------------------------------------------------------------- dense gradients
+
+    @torch.no_grad()
+    def _open_masks(self) -> None:
+        self._closed_masks = []
+        for _, layer in self._layers:
+            layer.weight.mul_(layer.mask)  # dormant weights are exactly 0
+            self._closed_masks.append(layer.mask.clone())
+            layer.mask.fill_(True)
+
+    @torch.no_grad()
+    def _close_masks(self, record: bool) -> None:
+        if self._closed_masks is None:
+            return
+        for (name, layer), closed in zip(self._layers, self._closed_masks, strict=True):
+            grad = layer.weight.grad
+            if grad is not None:
+                if record:
+                    self._scores[name] = grad.abs()
+                grad.masked_fill_(~closed, 0.0)
+            layer.mask.copy_(closed)
+        self._closed_masks = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._closed_masks is None and self.is_update_step(trainer.global_step + 1):
+            self._open_masks()
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self._close_masks(record=True)
+
+    def gradient_scores(self, name: str) -> Tensor | None:
+        """|dense gradient| of layer ``name`` at the latest update step, or None."""
+        return self._scores.get(name)
+
+    # ----------------------------------------------------------------- rewiring
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._close_masks(record=False)  # a batch that skipped its optimizer step
+        step = trainer.global_step
+        if step == self._last_step:
+            return  # gradient accumulation: no optimizer step in this batch
+        self._last_step = step
+        if self._with_deepr or not self.is_update_step(step) or not self._scores:
+            return
+        self.update(step, trainer.optimizers)
+        self._scores.clear()
+
+    @torch.no_grad()
+    def update(
+        self, step: int, optimizers: Sequence[torch.optim.Optimizer] = ()
+    ) -> list[RewiringEvent]:
+        """One RigL drop/regrow of every layer, with the recorded gradient scores."""
+        fraction = cosine_drop_fraction(step, self.alpha, self.t_end)
+        events = []
+        for name, layer in self._layers:
+            scores = self._scores.get(name)
+            if scores is None:
+                continue
+            active = int(layer.mask.sum())
+            count = min(round(fraction * active), layer.mask.numel() - active)
+            drop = topk_select(layer.weight.abs(), layer.mask, count, largest=False)
+            grow = topk_select(scores, ~layer.mask, count, largest=True)
+            rewire(layer, drop, grow)
+            zero_optimizer_state(optimizers, layer.weight, drop | grow)
+            events.append(RewiringEvent(step, name, count, count, int(layer.mask.sum())))
+        self.last_events = events
+        return events
+
+    def regrow(self, name: str, layer: SpatialDelay, candidates: Tensor, count: int) -> Tensor:
+        """Regrowth for DeepR: the ``count`` candidates with the largest dense |grad|."""
+        scores = self._scores.get(name)
+        if scores is None:
+            raise RuntimeError(
+                f"RigL has no dense gradient for {name!r}; it records one at every step "
+                "when DeepR is in the same trainer"
+            )
+        return topk_select(scores, candidates, count, largest=True)

@@ -1,0 +1,312 @@
+"""DEEP R, RigL and Dale callbacks: exact sparsity, signs, counts, dense gradients."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import lightning as L
+import pytest
+import torch
+from rewiring_testing import TinyClassifier, loader, trainer
+
+from lightning_modules.callbacks import Dale, DeepR, RigL
+from spatial_layers import SpatialDelay
+from spatial_layers.sparsity import (
+    active_count,
+    cosine_drop_fraction,
+    set_density,
+    spatial_delay_layers,
+)
+
+# ----------------------------------------------------------------------------- construction
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (lambda: DeepR(sparsity=1.0), "sparsity"),
+        (lambda: DeepR(sparsity=-0.1), "sparsity"),
+        (lambda: DeepR(l1=-1.0), "l1"),
+        (lambda: DeepR(noise_temperature=float("nan")), "noise_temperature"),
+        (lambda: RigL(sparsity=1.0), "sparsity"),
+        (lambda: RigL(delta_t=0), "delta_t"),
+        (lambda: RigL(delta_t=2.5), "delta_t"),
+        (lambda: RigL(alpha=0.0), "alpha"),
+        (lambda: RigL(alpha=1.5), "alpha"),
+        (lambda: RigL(t_end_fraction=0.0), "t_end_fraction"),
+        (lambda: Dale(excitatory_fraction=1.2), "excitatory_fraction"),
+        (lambda: Dale(excitatory_fraction=-0.5), "excitatory_fraction"),
+    ],
+)
+def test_invalid_settings_fail_at_construction(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()
+
+
+def test_deepr_and_rigl_must_agree_on_sparsity():
+    with pytest.raises(ValueError, match="same layers at the same sparsity"):
+        trainer([DeepR(0.9), RigL(0.8)], max_steps=1).fit(TinyClassifier(), loader(16))
+
+
+# ----------------------------------------------------------------------------- probes
+
+
+class Probe(L.Callback):
+    """Checks invariants around every optimizer step; must come after the rewiring callbacks."""
+
+    def __init__(self, sparsity: float, dale: bool = False) -> None:
+        self.sparsity = sparsity
+        self.dale = dale
+        self.checks = 0
+        self.previous: dict[str, torch.Tensor] = {}
+        self.changes: list[tuple[int, str, int, int]] = []
+
+    def layers(self, pl_module):
+        return spatial_delay_layers(pl_module)
+
+    def check_counts(self, pl_module):
+        for name, layer in self.layers(pl_module):
+            target = active_count(layer.mask.numel(), 1 - self.sparsity)
+            assert int(layer.mask.sum()) == target, name
+            assert torch.all(layer.weight[~layer.mask] == 0), name
+            if self.dale:
+                effective = layer.effective_weight()
+                assert torch.all(effective * layer.sign >= 0), name
+                assert torch.all(layer.weight[layer.mask] >= 0), name  # DEEP R's theta
+        self.checks += 1
+
+    def on_train_start(self, trainer, pl_module):
+        self.check_counts(pl_module)
+        self.previous = {n: layer.mask.clone() for n, layer in self.layers(pl_module)}
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        # after RigL closed the masks: the optimizer never sees a dormant gradient
+        for name, layer in self.layers(pl_module):
+            assert torch.all(layer.weight.grad[~layer.mask] == 0), name
+        self.check_counts(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.check_counts(pl_module)
+        for name, layer in self.layers(pl_module):
+            grown = layer.mask & ~self.previous[name]
+            dropped = self.previous[name] & ~layer.mask
+            assert torch.all(layer.weight[grown] == 0), "regrown weights start at 0"
+            if grown.any() or dropped.any():
+                self.changes.append(
+                    (trainer.global_step, name, int(dropped.sum()), int(grown.sum()))
+                )
+            self.previous[name] = layer.mask.clone()
+
+    def on_validation_start(self, trainer, pl_module):
+        self.check_counts(pl_module)
+
+
+# ----------------------------------------------------------------------------- whole fits
+
+
+@pytest.mark.parametrize(
+    "make_callbacks",
+    [
+        pytest.param(lambda: [DeepR(0.8, l1=1e-3, noise_temperature=1e-4)], id="deepr"),
+        pytest.param(lambda: [RigL(0.8, alpha=0.5, delta_t=2)], id="rigl"),
+        pytest.param(lambda: [RigL(0.8), DeepR(0.8, l1=1e-3)], id="deepr+rigl"),
+    ],
+)
+def test_masks_hold_exact_sparsity_through_a_fit(make_callbacks):
+    torch.manual_seed(0)
+    probe = Probe(0.8)
+    model = TinyClassifier()
+    fit = trainer(
+        [*make_callbacks(), probe], max_steps=24, limit_val_batches=1, val_check_interval=3
+    )
+    fit.fit(model, loader(), loader(16))
+    assert probe.checks >= 2 * 24
+    assert probe.changes, "rewiring never changed a mask"
+    for _, _, dropped, grown in probe.changes:
+        assert dropped == grown
+
+
+def test_no_synapse_ever_has_the_wrong_sign_with_dale_deepr_and_rigl():
+    torch.manual_seed(1)
+    probe = Probe(0.75, dale=True)
+    model = TinyClassifier(lr=3e-2, recurrent_like=True)
+    deepr = DeepR(0.75, l1=1e-3, noise_temperature=1e-4)
+    fit = trainer([Dale(0.8), RigL(0.75), deepr, probe], max_steps=60)
+    fit.fit(model, loader())
+    assert sum(deepr.removed_total.values()) > 0
+    layers = dict(spatial_delay_layers(model))
+    for layer in layers.values():
+        assert layer.sign is not None
+        assert int((layer.sign > 0).sum()) == round(0.8 * layer.in_features)
+    # one sign per presynaptic neuron, whichever layer its synapses are in
+    assert torch.equal(layers["net.readout"].sign, layers["net.side"].sign)
+
+
+def test_dale_keeps_existing_signs_and_survives_checkpoints(tmp_path):
+    model = TinyClassifier()
+    trainer([Dale(0.5, seed=3)], max_steps=2).fit(model, loader(16))
+    signs = [layer.sign.clone() for _, layer in spatial_delay_layers(model)]
+    trainer([Dale(0.5, seed=4)], max_steps=2).fit(model, loader(16))
+    for sign, (_, layer) in zip(signs, spatial_delay_layers(model), strict=True):
+        assert torch.equal(sign, layer.sign)
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    fresh = TinyClassifier()
+    fresh.load_state_dict(torch.load(tmp_path / "model.pt"))
+    for sign, (_, layer) in zip(signs, spatial_delay_layers(fresh), strict=True):
+        assert torch.equal(sign, layer.sign)
+
+
+# ----------------------------------------------------------------------------- DEEP R
+
+
+def _deepr_on(layers_model, **kwargs) -> DeepR:
+    deepr = DeepR(**kwargs)
+    fake_trainer = SimpleNamespace(callbacks=[deepr], global_step=0)
+    deepr.setup(fake_trainer, layers_model, "fit")
+    deepr.on_train_start(fake_trainer, layers_model)
+    return deepr
+
+
+def test_deepr_removes_exactly_the_sign_flipped_synapses():
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict({"a": SpatialDelay(30, 20, max_delay=2)})
+    layer = model["a"]
+    deepr = _deepr_on(model, sparsity=0.7, l1=0.0, noise_temperature=0.0)
+    before = layer.mask.clone()
+    theta_sign = torch.where(layer.weight > 0, 1.0, -1.0)
+    active = before.nonzero()
+    flip = active[torch.randperm(len(active))[:25]]
+    with torch.no_grad():  # an "optimizer step" that pushes 25 synapses across zero
+        layer.weight[flip[:, 0], flip[:, 1]] *= -0.5
+    flipped = torch.zeros_like(before)
+    flipped[flip[:, 0], flip[:, 1]] = True
+    kept_weights = layer.weight.detach().clone()
+
+    (event,) = deepr.rewire(step=1)
+    removed = before & ~layer.mask
+    grown = layer.mask & ~before
+    assert torch.equal(removed, flipped)
+    assert int(grown.sum()) == 25 and event.dropped == event.grown == 25
+    assert int(layer.mask.sum()) == int(before.sum()) == event.active
+    assert torch.all(layer.weight[grown] == 0) and torch.all(layer.weight[removed] == 0)
+    untouched = before & ~flipped
+    torch.testing.assert_close(layer.weight[untouched], kept_weights[untouched])
+    # the fixed signs of the survivors are unchanged
+    assert torch.all(layer.weight[untouched] * theta_sign[untouched] > 0)
+
+
+def test_deepr_l1_and_noise_follow_the_langevin_update():
+    model = torch.nn.ModuleDict({"a": SpatialDelay(50, 40, max_delay=2)})
+    layer = model["a"]
+    with torch.no_grad():
+        layer.weight.copy_(torch.where(torch.rand(40, 50) < 0.5, -1.0, 1.0))  # far from zero
+    deepr = _deepr_on(model, sparsity=0.5, l1=0.1, noise_temperature=0.0)
+    param = layer.weight
+    optimizer = torch.optim.SGD([param], lr=0.5)
+    before = param.detach().clone()
+    deepr.rewire(1, [optimizer])
+    active = layer.mask
+    # theta = |w| shrinks by lr * l1 = 0.05
+    torch.testing.assert_close(param[active].abs(), before[active].abs() - 0.05)
+    deepr.l1, deepr.noise_temperature = 0.0, 0.01
+    before = param.detach().clone()
+    deepr.rewire(2, [optimizer])
+    step = (param - before)[active]
+    expected_std = (2 * 0.5 * 0.01) ** 0.5
+    assert abs(step.std().item() - expected_std) < 0.15 * expected_std
+    assert torch.all(param[~active] == 0)
+
+
+def test_deepr_signs_are_saved_with_the_checkpoint():
+    model = torch.nn.ModuleDict({"a": SpatialDelay(10, 8, max_delay=2)})
+    deepr = _deepr_on(model, sparsity=0.5, seed=1)
+    restored = DeepR(sparsity=0.5, seed=2)
+    restored.load_state_dict(deepr.state_dict())
+    fake_trainer = SimpleNamespace(callbacks=[restored], global_step=0)
+    restored.setup(fake_trainer, model, "fit")
+    restored.on_train_start(fake_trainer, model)
+    assert torch.equal(restored._negative["a"], deepr._negative["a"])
+
+
+# ----------------------------------------------------------------------------- RigL
+
+
+def test_rigl_counts_follow_the_cosine_schedule():
+    torch.manual_seed(0)
+    probe = Probe(0.8)
+    rigl = RigL(0.8, alpha=0.6, delta_t=3, t_end_fraction=0.75)
+    events = []
+
+    class Recorder(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if rigl.last_events and rigl.last_events[0].step == trainer.global_step:
+                events.extend(rigl.last_events)
+
+    trainer([rigl, probe, Recorder()], max_steps=40).fit(TinyClassifier(), loader())
+    assert rigl.t_end == 30
+    steps = sorted({e.step for e in events})
+    assert steps == list(range(3, 30, 3))
+    for event in events:
+        active = event.active
+        expected = round(cosine_drop_fraction(event.step, 0.6, 30) * active)
+        assert event.dropped == event.grown == expected
+    recorded = {(s, n): (d, g) for s, n, d, g in probe.changes}
+    for event in events:
+        if event.dropped:
+            assert recorded[(event.step, event.layer)] == (event.dropped, event.grown)
+    # nothing changes outside update steps
+    assert {s for s, *_ in probe.changes} <= set(steps)
+
+
+def test_rigl_drops_smallest_and_regrows_largest_dense_gradient():
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict({"a": SpatialDelay(16, 12, max_delay=3, kernel="linear")})
+    layer = model["a"]
+    rigl = RigL(0.75, alpha=0.4, delta_t=1)
+    rigl.setup(SimpleNamespace(callbacks=[rigl]), model, "fit")
+    rigl.t_end = 100
+    closed = layer.mask.clone()
+
+    # dense reference: the gradient an unmasked copy of the layer gets
+    reference = SpatialDelay(16, 12, max_delay=3, kernel="linear")
+    reference.load_state_dict(layer.state_dict())
+    reference.mask.fill_(True)
+    x = (torch.rand(10, 4, 16) < 0.4).float()
+    reference(x).pow(2).sum().backward()
+
+    rigl._open_masks()
+    assert layer.mask.all()
+    layer(x).pow(2).sum().backward()
+    rigl._close_masks(record=True)
+    assert torch.equal(layer.mask, closed)
+    assert torch.all(layer.weight.grad[~closed] == 0)
+    scores = rigl.gradient_scores("a")
+    torch.testing.assert_close(scores, reference.weight.grad.abs())
+
+    weights = layer.weight.detach().clone()
+    (event,) = rigl.update(step=10)
+    k = round(cosine_drop_fraction(10, 0.4, 100) * int(closed.sum()))
+    assert event.dropped == event.grown == k > 0
+    dropped = closed & ~layer.mask
+    grown = layer.mask & ~closed
+    smallest = weights.abs().masked_fill(~closed, float("inf")).flatten().topk(k, largest=False)
+    assert set(dropped.flatten().nonzero().flatten().tolist()) == set(smallest.indices.tolist())
+    largest = scores.masked_fill(closed, -1.0).flatten().topk(k)
+    assert set(grown.flatten().nonzero().flatten().tolist()) == set(largest.indices.tolist())
+    assert torch.all(layer.weight[grown | dropped] == 0)
+
+
+def test_rigl_needs_a_finite_run():
+    with pytest.raises(ValueError, match="finite"):
+        trainer([RigL(0.5)], max_steps=-1, max_epochs=-1).fit(TinyClassifier(), loader(16))
+
+
+def test_set_density_is_left_alone_when_already_right():
+    model = TinyClassifier()
+    for _, layer in spatial_delay_layers(model):
+        set_density(layer, 0.2, torch.Generator().manual_seed(5))
+    masks = [layer.mask.clone() for _, layer in spatial_delay_layers(model)]
+    rigl = RigL(0.8)
+    rigl.setup(SimpleNamespace(callbacks=[rigl]), model, "fit")
+    for mask, (_, layer) in zip(masks, spatial_delay_layers(model), strict=True):
+        assert torch.equal(mask, layer.mask)

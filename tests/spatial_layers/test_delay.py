@@ -1,0 +1,514 @@
+"""SpatialDelay: exact delays, modes, streaming, gradients and error messages."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from spatial_layers import (
+    DelayState,
+    NeuronPositions,
+    SpatialDelay,
+    SpatialDelayCell,
+    delayed_linear,
+    leaky_sequence,
+    leaky_step,
+)
+
+KERNELS = ["gauss", "linear", "round"]
+MODES = ["spatial", "free", "none"]
+
+
+def single_synapse(delay: float, kernel: str, max_delay: int = 8, **kwargs) -> SpatialDelay:
+    """A 1 -> 1 layer with weight 1 and the given free delay."""
+    layer = SpatialDelay(1, 1, max_delay=max_delay, kernel=kernel, delays="free", **kwargs)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+        layer.free_delays.fill_(delay)
+    return layer
+
+
+def impulse(steps: int = 12, at: int = 1) -> torch.Tensor:
+    x = torch.zeros(steps, 1, 1)
+    x[at] = 1.0
+    return x
+
+
+def shifted(steps: int, at: int) -> torch.Tensor:
+    return impulse(steps, at)
+
+
+def spike_pair(positions_1d: tuple[float, float], **kwargs) -> SpatialDelay:
+    """One presynaptic and one postsynaptic neuron on a line at the given coordinates."""
+    pre, post = NeuronPositions(1, dim=1), NeuronPositions(1, dim=1)
+    with torch.no_grad():
+        pre.coords.fill_(positions_1d[0])
+        post.coords.fill_(positions_1d[1])
+    layer = SpatialDelay(pre, post, **kwargs)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    return layer
+
+
+# --- exact delays -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 8])
+@pytest.mark.parametrize("kernel", ["linear", "round"])
+def test_integer_delay_shifts_spike_exactly(kernel, k):
+    y = single_synapse(float(k), kernel)(impulse(at=1))
+    assert torch.equal(y, shifted(12, 1 + k))
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 8])
+def test_integer_delay_gauss_tiny_sigma(k):
+    y = single_synapse(float(k), "gauss", sigma=0.05)(impulse(at=1))
+    torch.testing.assert_close(y, shifted(12, 1 + k), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("k", [0, 2, 5])
+@pytest.mark.parametrize("kernel", ["linear", "round"])
+def test_spatial_delay_from_distance_shifts_spike(kernel, k):
+    # Neurons k * velocity apart on a line: a delay of exactly k steps.
+    layer = spike_pair((1.0, 1.0 + 2.0 * k), max_delay=6, velocity=2.0, kernel=kernel)
+    assert layer.delays().item() == k
+    assert torch.equal(layer(impulse(at=2)), shifted(12, 2 + k))
+
+
+@pytest.mark.parametrize("k", [0, 3, 7])
+def test_half_step_delay_splits_linear(k):
+    y = single_synapse(k + 0.5, "linear")(impulse(at=2))
+    expected = 0.5 * shifted(12, 2 + k) + 0.5 * shifted(12, 3 + k)
+    assert torch.equal(y, expected)
+
+
+def test_delay_beyond_max_is_clamped_and_delivered_at_max():
+    y = single_synapse(30.0, "linear", max_delay=4)(impulse(at=1))
+    assert torch.equal(y, shifted(12, 5))
+
+
+@pytest.mark.parametrize(("delay", "k"), [(2.49, 2), (2.5, 3), (2.51, 3), (0.49, 0), (0.5, 1)])
+def test_round_kernel_rounds_half_up(delay, k):
+    assert torch.equal(single_synapse(delay, "round")(impulse(at=0)), shifted(12, k))
+
+
+def test_no_delays_equals_linear_per_step(rng):
+    layer = SpatialDelay(5, 3, max_delay=6, kernel="gauss", delays="none", bias=True)
+    x = torch.randn(7, 4, 5, generator=rng)
+    expected = torch.stack([F.linear(x_t, layer.weight, layer.bias) for x_t in x])
+    torch.testing.assert_close(layer(x), expected, rtol=1e-6, atol=1e-6)
+    assert torch.equal(layer.delays(), torch.zeros(3, 5))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_no_delays_kernel_sits_on_tap_zero(kernel):
+    layer = SpatialDelay(4, 3, max_delay=5, kernel=kernel, delays="none")
+    full = layer.kernel()
+    assert full.shape == (3, 4, 6)
+    assert torch.equal(full[..., 0], layer.weight.detach())
+    assert torch.equal(full[..., 1:], torch.zeros(3, 4, 5))
+
+
+# --- sequence call against references ---------------------------------------------------------
+
+
+def naive_layer(
+    x: np.ndarray, weight: np.ndarray, delays: np.ndarray, max_delay: int
+) -> np.ndarray:
+    """Linear-kernel reference: each spike split over floor(d) and floor(d) + 1, by loops."""
+    steps, batch, c_in = x.shape
+    c_out = weight.shape[0]
+    y = np.zeros((steps, batch, c_out))
+    for i in range(c_out):
+        for j in range(c_in):
+            d = delays[i, j]
+            lower, frac = int(np.floor(d)), d - np.floor(d)
+            for tap, share in ((lower, 1 - frac), (lower + 1, frac)):
+                if tap > max_delay:
+                    continue
+                for t in range(tap, steps):
+                    y[t, :, i] += weight[i, j] * share * x[t - tap, :, j]
+    return y
+
+
+@pytest.mark.parametrize("mode", ["spatial", "free"])
+def test_forward_matches_naive_reference(mode, rng):
+    layer = SpatialDelay(4, 3, max_delay=5, kernel="linear", delays=mode, dtype=torch.float64)
+    x = (torch.rand(15, 2, 4, generator=rng, dtype=torch.float64) < 0.4).double()
+    expected = naive_layer(
+        x.numpy(), layer.weight.detach().numpy(), layer.delays().detach().numpy(), 5
+    )
+    np.testing.assert_allclose(layer(x).detach().numpy(), expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_forward_is_convolution_with_kernel(mode, kernel, rng):
+    layer = SpatialDelay(4, 3, max_delay=5, kernel=kernel, delays=mode, bias=True)
+    x = torch.randn(9, 2, 4, generator=rng)
+    expected = delayed_linear(x, layer.kernel(), layer.bias)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_forward_is_causal(mode, rng):
+    layer = SpatialDelay(3, 2, max_delay=4, delays=mode)
+    x = torch.rand(10, 2, 3, generator=rng)
+    y = layer(x)
+    for t in range(9):
+        changed = x.clone()
+        changed[t + 1 :] += 5.0
+        assert torch.equal(layer(changed)[: t + 1], y[: t + 1])
+
+
+def test_max_delay_zero_is_instantaneous(rng):
+    layer = SpatialDelay(3, 2, max_delay=0, kernel="gauss")
+    x = torch.rand(5, 2, 3, generator=rng)
+    assert layer.kernel().shape == (2, 3, 1)
+    torch.testing.assert_close(layer(x), F.linear(x, layer.weight), rtol=1e-6, atol=1e-6)
+
+
+def test_sigma_is_settable_and_changes_kernel():
+    layer = single_synapse(3.0, "gauss", max_delay=6)
+    wide = layer.kernel().detach().clone()
+    layer.sigma = 0.3
+    assert layer.sigma == 0.3
+    narrow = layer.kernel().detach()
+    assert narrow[0, 0, 3] > wide[0, 0, 3]
+    torch.testing.assert_close(narrow.sum(), torch.tensor(1.0), atol=1e-6, rtol=0)
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="sigma"):
+            layer.sigma = bad
+
+
+def test_mask_and_sign_shape_the_effective_weight():
+    layer = SpatialDelay(3, 2, max_delay=3, delays="free")
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]]))
+    layer.mask[0, 1] = False
+    assert torch.equal(layer.effective_weight(), torch.tensor([[1.0, 0.0, 3.0], [-4.0, 5.0, -6.0]]))
+    layer.sign = torch.tensor([1.0, -1.0, 1.0])
+    assert torch.equal(layer.effective_weight(), torch.tensor([[1.0, 0.0, 3.0], [4.0, -5.0, 6.0]]))
+    # The forward pass applies the effective weight, not the raw one.
+    torch.testing.assert_close(layer.kernel().sum(-1), layer.effective_weight())
+
+
+def test_masked_synapse_has_no_effect(rng):
+    layer = SpatialDelay(3, 2, max_delay=3, kernel="linear")
+    layer.mask[1, 2] = False
+    x = torch.rand(6, 2, 3, generator=rng)
+    before = layer(x).detach()
+    with torch.no_grad():
+        layer.weight[1, 2] += 100.0
+    assert torch.equal(layer(x).detach(), before)
+
+
+def test_private_positions_and_submodules():
+    layer = SpatialDelay(7, 5, max_delay=4, dim=3)
+    assert isinstance(layer.pre, NeuronPositions) and isinstance(layer.post, NeuronPositions)
+    assert layer.pre.coords.shape == (7, 3) and layer.post.coords.shape == (5, 3)
+    assert layer.weight.shape == (5, 7)
+    names = {name for name, _ in layer.named_parameters()}
+    assert names == {"weight", "pre.coords", "post.coords"}
+    free = SpatialDelay(7, 5, max_delay=4, delays="free")
+    assert {n for n, _ in free.named_parameters()} == {"weight", "free_delays"}
+    assert free.free_delays.min() >= 0 and free.free_delays.max() <= 4
+    none = SpatialDelay(7, 5, max_delay=4, delays="none", bias=True)
+    assert {n for n, _ in none.named_parameters()} == {"weight", "bias"}
+
+
+def test_repr_names_the_configuration():
+    text = repr(SpatialDelay(4, 3, max_delay=5, kernel="gauss", velocity=2.0))
+    for part in ("in_features=4", "out_features=3", "max_delay=5", "'spatial'", "'gauss'"):
+        assert part in text
+
+
+def test_moves_with_to_and_state_dict_roundtrip(rng):
+    layer = SpatialDelay(3, 2, max_delay=3).double()
+    assert layer.pre.coords.dtype == torch.float64
+    assert layer.mask.dtype == torch.bool
+    x = torch.rand(5, 1, 3, generator=rng, dtype=torch.float64)
+    copy = SpatialDelay(3, 2, max_delay=3, dtype=torch.float64)
+    copy.load_state_dict(layer.state_dict())
+    assert torch.equal(copy(x), layer(x))
+
+
+# --- streaming mode --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_step_equals_forward(mode, kernel, device, rng):
+    layer = SpatialDelay(5, 4, max_delay=6, kernel=kernel, delays=mode, bias=True, device=device)
+    x = (torch.rand(20, 3, 5, generator=rng) < 0.3).float().to(device)
+    with torch.no_grad():
+        y = layer(x)
+        stepped = torch.stack([layer.step(x_t) for x_t in x])
+    torch.testing.assert_close(stepped, y, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_spikes_after_lif_equal_exactly_between_modes(mode, device, rng):
+    torch.manual_seed(0)
+    layer = SpatialDelay(6, 8, max_delay=5, kernel="gauss", delays=mode, device=device)
+    with torch.no_grad():
+        layer.weight.mul_(4.0)  # enough drive for plenty of spikes
+    x = (torch.rand(40, 4, 6, generator=rng) < 0.3).float().to(device)
+    with torch.no_grad():
+        spikes_seq, _ = leaky_sequence(layer(x))
+        membrane = torch.zeros(4, 8, device=device)
+        spikes_step = []
+        for x_t in x:
+            spike, membrane = leaky_step(layer.step(x_t), membrane)
+            spikes_step.append(spike)
+    spikes_step = torch.stack(spikes_step)
+    assert spikes_seq.sum() > 20
+    assert torch.equal(spikes_step, spikes_seq)
+
+
+def test_reset_state_starts_a_fresh_sequence(rng):
+    layer = SpatialDelay(3, 2, max_delay=4, kernel="linear")
+    first = torch.rand(6, 2, 3, generator=rng)
+    second = torch.rand(6, 2, 3, generator=rng)
+    with torch.no_grad():
+        for x_t in first:
+            layer.step(x_t)
+        carried = torch.stack([layer.step(x_t) for x_t in second])
+        layer.reset_state()
+        fresh = torch.stack([layer.step(x_t) for x_t in second])
+        torch.testing.assert_close(fresh, layer(second), rtol=0, atol=1e-6)
+        # Without the reset, the first sequence's spikes were still in flight.
+        assert not torch.allclose(carried, fresh)
+
+
+def test_step_refuses_a_new_batch_size_without_reset(rng):
+    layer = SpatialDelay(3, 2, max_delay=4)
+    layer.step(torch.rand(2, 3, generator=rng))
+    with pytest.raises(ValueError, match="reset_state"):
+        layer.step(torch.rand(5, 3, generator=rng))
+    layer.reset_state()
+    assert layer.step(torch.rand(5, 3, generator=rng)).shape == (5, 2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cell_with_explicit_state_equals_forward(mode, device, rng):
+    layer = SpatialDelay(4, 3, max_delay=5, kernel="linear", delays=mode, device=device)
+    cell = SpatialDelayCell(layer)
+    assert cell.layer is layer
+    assert [p for p in cell.parameters()] == [p for p in layer.parameters()]
+    x = torch.rand(10, 2, 4, generator=rng).to(device)
+    state = None
+    outputs = []
+    with torch.no_grad():
+        for x_t in x:
+            y_t, state = cell(x_t, state)
+            outputs.append(y_t)
+        assert isinstance(state, DelayState)
+        torch.testing.assert_close(torch.stack(outputs), layer(x), rtol=0, atol=1e-6)
+    assert layer._stream is None  # the cell leaves the layer's own stream alone
+
+
+def test_cell_rejects_a_foreign_state(rng):
+    layer = SpatialDelay(4, 3, max_delay=5)
+    cell = SpatialDelayCell(layer)
+    x_t = torch.rand(2, 4, generator=rng)
+    with pytest.raises(ValueError, match="history must have shape"):
+        cell(x_t, DelayState(torch.zeros(2, 4, 3)))  # 3 taps instead of 6
+    with pytest.raises(ValueError, match="history must have shape"):
+        cell(x_t, DelayState(torch.zeros(2, 5, 6)))  # 5 inputs instead of 4
+    with pytest.raises(ValueError, match="history"):
+        cell(x_t, DelayState(torch.zeros(2, 4, 6, dtype=torch.float64)))
+
+
+def test_step_backpropagates_through_time(rng):
+    layer = SpatialDelay(3, 2, max_delay=4, kernel="gauss")
+    x = torch.rand(8, 2, 3, generator=rng)
+    layer(x).square().sum().backward()
+    grads_seq = [p.grad.clone() for p in layer.parameters()]
+    layer.zero_grad()
+    torch.stack([layer.step(x_t) for x_t in x]).square().sum().backward()
+    for p, expected in zip(layer.parameters(), grads_seq, strict=True):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-5, atol=1e-6)
+
+
+# --- gradients ---------------------------------------------------------------------------------
+
+
+def gradcheck_layer(layer: SpatialDelay, rng: torch.Generator) -> None:
+    """gradcheck of the layer's output with respect to every one of its parameters."""
+    x = torch.rand(6, 2, layer.in_features, generator=rng, dtype=torch.float64)
+    names = [name for name, _ in layer.named_parameters()]
+    values = tuple(p.detach().clone().requires_grad_() for p in layer.parameters())
+
+    def call(*values):
+        return torch.func.functional_call(layer, dict(zip(names, values, strict=True)), (x,))
+
+    assert torch.autograd.gradcheck(call, values)
+
+
+@pytest.mark.parametrize("kernel", ["gauss", "linear"])
+def test_gradcheck_spatial(kernel, rng):
+    layer = SpatialDelay(3, 2, max_delay=5, kernel=kernel, bias=True, dtype=torch.float64)
+    with torch.no_grad():
+        layer.pre.coords.copy_(torch.tensor([[0.1, 0.2], [1.3, 0.4], [2.2, 2.9]]))
+        layer.post.coords.copy_(torch.tensor([[0.6, 1.6], [3.3, 0.9]]))
+    delays = layer.delays().detach()
+    # Away from the clamp and, for the linear kernel, from the integer kinks.
+    assert (delays > 0).all() and (delays < 5).all()
+    assert ((delays - delays.round()).abs() > 0.05).all()
+    assert {n for n, _ in layer.named_parameters()} == {
+        "weight",
+        "bias",
+        "pre.coords",
+        "post.coords",
+    }
+    gradcheck_layer(layer, rng)
+
+
+@pytest.mark.parametrize("kernel", ["gauss", "linear"])
+def test_gradcheck_free_delays(kernel, rng):
+    layer = SpatialDelay(3, 2, max_delay=5, kernel=kernel, delays="free", dtype=torch.float64)
+    with torch.no_grad():
+        layer.free_delays.copy_(torch.tensor([[0.3, 1.6, 4.2], [2.7, 3.4, 0.9]]))
+    gradcheck_layer(layer, rng)
+
+
+def test_gradcheck_no_delays(rng):
+    layer = SpatialDelay(3, 2, max_delay=5, delays="none", bias=True, dtype=torch.float64)
+    gradcheck_layer(layer, rng)
+
+
+def test_gradcheck_input(rng):
+    layer = SpatialDelay(3, 2, max_delay=4, kernel="gauss", dtype=torch.float64)
+    x = torch.rand(5, 2, 3, generator=rng, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (x,))
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "where"),
+    [
+        ((5, 4), "forward"),
+        ((5, 2, 3), "forward"),
+        ((5, 2, 4, 1), "forward"),
+        ((5, 2, 1), "forward"),
+        ((2, 3), "step"),
+        ((4,), "step"),
+        ((5, 2, 4), "step"),
+    ],
+)
+def test_wrong_rank_or_feature_size(shape, where):
+    layer = SpatialDelay(4, 3, max_delay=2)
+    call = layer if where == "forward" else layer.step
+    layout = "(T, B, C_in)" if where == "forward" else "(B, C_in)"
+    with pytest.raises(ValueError, match=re.escape(f"{layout} with C_in=4, got {shape}")):
+        call(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("max_delay", [-1, 2.5, True, "3"])
+def test_bad_max_delay(max_delay):
+    with pytest.raises(ValueError, match="max_delay must be an int >= 0"):
+        SpatialDelay(4, 3, max_delay=max_delay)
+
+
+@pytest.mark.parametrize("velocity", [0.0, -1.0, float("inf"), float("nan")])
+def test_bad_velocity(velocity):
+    with pytest.raises(ValueError, match="velocity"):
+        SpatialDelay(4, 3, max_delay=2, velocity=velocity)
+
+
+def test_unknown_kernel_and_delay_mode():
+    with pytest.raises(ValueError, match=r"kernel must be one of \('gauss', 'linear', 'round'\)"):
+        SpatialDelay(4, 3, max_delay=2, kernel="box")
+    with pytest.raises(ValueError, match=r"delays must be one of \('spatial', 'free', 'none'\)"):
+        SpatialDelay(4, 3, max_delay=2, delays="learned")
+
+
+@pytest.mark.parametrize("population", [0, -3, 2.0, True, "8", None])
+def test_bad_population(population):
+    with pytest.raises(TypeError, match="NeuronPositions or a positive int"):
+        SpatialDelay(population, 3, max_delay=2)
+    with pytest.raises(TypeError, match="NeuronPositions or a positive int"):
+        SpatialDelay(3, population, max_delay=2)
+
+
+def test_mismatched_position_dims():
+    with pytest.raises(ValueError, match="share a dimension, got 2 and 3"):
+        SpatialDelay(NeuronPositions(4, dim=2), NeuronPositions(3, dim=3), max_delay=2)
+    with pytest.raises(ValueError, match="share a dimension"):
+        SpatialDelay(NeuronPositions(4, dim=3), 3, max_delay=2)  # private post is dim=2
+
+
+def test_input_dtype_must_match_layer():
+    layer = SpatialDelay(4, 3, max_delay=2)
+    with pytest.raises(ValueError, match=r"input is torch\.float64"):
+        layer(torch.zeros(5, 2, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"input is torch\.bool"):
+        layer.step(torch.zeros(2, 4, dtype=torch.bool))
+
+
+def test_positions_on_another_dtype():
+    pre = NeuronPositions(4, dtype=torch.float64)
+    layer = SpatialDelay(pre, 3, max_delay=2, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"pre positions are torch.float64 .* move both with \.to"):
+        layer(torch.zeros(5, 2, 4))
+    with pytest.raises(ValueError, match="pre positions"):
+        layer.step(torch.zeros(2, 4))
+
+
+def test_positions_on_another_device():
+    # The 'meta' device stands in for a GPU: the check must fire before any compute.
+    post = NeuronPositions(3, device="meta")
+    layer = SpatialDelay(4, post, max_delay=2)
+    with pytest.raises(ValueError, match=r"post positions are torch.float32 on meta"):
+        layer(torch.zeros(5, 2, 4))
+
+
+def test_input_on_another_device():
+    layer = SpatialDelay(4, 3, max_delay=2)
+    with pytest.raises(ValueError, match=r"on meta but the layer is torch\.float32 on cpu"):
+        layer(torch.zeros(5, 2, 4, device="meta"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_positions_on_cpu_layer_on_cuda():
+    layer = SpatialDelay(NeuronPositions(4), 3, max_delay=2, device="cuda")
+    with pytest.raises(ValueError, match="pre positions"):
+        layer(torch.zeros(5, 2, 4, device="cuda"))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_input_caught_only_when_asked(bad):
+    x = torch.zeros(5, 2, 4)
+    x[2, 1, 3] = bad
+    quiet = SpatialDelay(4, 3, max_delay=2)
+    assert not torch.isfinite(quiet(x)).all()  # no check, no sync: NaN flows through
+    checked = SpatialDelay(4, 3, max_delay=2, check_finite=True)
+    with pytest.raises(ValueError, match="input contains NaN or Inf"):
+        checked(x)
+    with pytest.raises(ValueError, match="input contains NaN or Inf"):
+        checked.step(x[2])
+
+
+def test_non_finite_coordinates_caught_only_when_asked():
+    for check in (False, True):
+        layer = SpatialDelay(4, 3, max_delay=2, check_finite=check)
+        with torch.no_grad():
+            layer.post.coords[1, 0] = float("nan")
+        if check:
+            with pytest.raises(ValueError, match="post coordinates contain NaN or Inf"):
+                layer(torch.zeros(5, 2, 4))
+        else:
+            layer(torch.zeros(5, 2, 4))
+
+
+def test_non_finite_free_delays_caught_when_asked():
+    layer = SpatialDelay(4, 3, max_delay=2, delays="free", check_finite=True)
+    with torch.no_grad():
+        layer.free_delays[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="free delays contain NaN or Inf"):
+        layer(torch.zeros(5, 2, 4))

@@ -1,0 +1,19 @@
+"""DataModules: Yin-Yang (own generator, spike-time encoding) and SHD / SSC (tonic).
+
+Every DataModule yields ``(spikes, labels)`` batches, spikes float32 (B, T, C) and
+labels int64 (B,), and knows ``num_inputs`` (C), ``num_classes`` and ``num_steps``
+(T) right after construction, without touching data.
+"""
+
+from lightning_modules.data.encoding import bin_events, event_bin_indices, latency_encode
+from lightning_modules.data.sampling import EpochShuffleSampler
+from lightning_modules.data.yinyang import YinYangDataModule, make_yinyang
+
+__all__ = [
+    "EpochShuffleSampler",
+    "YinYangDataModule",
+    "bin_events",
+    "event_bin_indices",
+    "latency_encode",
+    "make_yinyang",
+]

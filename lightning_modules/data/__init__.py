@@ -6,14 +6,27 @@ labels int64 (B,), and knows ``num_inputs`` (C), ``num_classes`` and ``num_steps
 """
 
 from lightning_modules.data.encoding import bin_events, event_bin_indices, latency_encode
+from lightning_modules.data.heidelberg import (
+    HeidelbergDataMissingError,
+    SHDDataModule,
+    SSCDataModule,
+    split_train_val,
+)
 from lightning_modules.data.sampling import EpochShuffleSampler
+from lightning_modules.data.synthetic import make_synthetic_heidelberg, write_heidelberg_file
 from lightning_modules.data.yinyang import YinYangDataModule, make_yinyang
 
 __all__ = [
     "EpochShuffleSampler",
+    "HeidelbergDataMissingError",
+    "SHDDataModule",
+    "SSCDataModule",
     "YinYangDataModule",
     "bin_events",
     "event_bin_indices",
     "latency_encode",
+    "make_synthetic_heidelberg",
     "make_yinyang",
+    "split_train_val",
+    "write_heidelberg_file",
 ]

@@ -110,7 +110,7 @@ def test_datamodule_batches_encode_the_published_splits():
 
 def test_train_order_depends_on_seed_and_epoch_only():
     def first_labels(seed, epoch):
-        dm = YinYangDataModule(batch_size=500, train_size=500, seed=seed)
+        dm = YinYangDataModule(batch_size=500, train_size=500, val_size=10, seed=seed)
         loader = dm.train_dataloader()
         loader.sampler.set_epoch(epoch)
         return next(iter(loader))[1]

@@ -22,3 +22,14 @@ def device(request) -> torch.device:
 def rng() -> torch.Generator:
     """A seeded generator, so that each test's random numbers do not depend on test order."""
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(autouse=True)
+def one_intra_op_thread():
+    """These tests run many tiny ops; with ``pytest -n 2`` on two cores, two OpenMP
+    threads per worker spin against each other (about 10x slower here). One
+    thread per test, restored afterwards so no other test is affected."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -31,6 +31,15 @@ def _population_size(population: NeuronPositions | int, role: str) -> int:
     raise TypeError(f"{role} must be a NeuronPositions or a positive int, got {population!r}")
 
 
+def _autocast_input(x: Tensor) -> bool:
+    """True for a float input under autocast (Lightning's "16-mixed"/"bf16-mixed"),
+    where half-precision activations meet float32 parameters by design."""
+    try:
+        return x.is_floating_point() and torch.is_autocast_enabled(x.device.type)
+    except RuntimeError:  # a device type autocast does not know, such as "meta"
+        return False
+
+
 class SpatialDelay(nn.Module):
     r"""Delayed fully connected layer over time, delays from neuron coordinates.
 
@@ -219,7 +228,9 @@ class SpatialDelay(nn.Module):
                 f"expected input of shape {layout} with C_in={self.in_features}, "
                 f"got {tuple(x.shape)}"
             )
-        if x.device != self.weight.device or x.dtype != self.weight.dtype:
+        if x.device != self.weight.device or (
+            x.dtype != self.weight.dtype and not _autocast_input(x)
+        ):
             raise ValueError(
                 f"input is {x.dtype} on {x.device} but the layer is "
                 f"{self.weight.dtype} on {self.weight.device}"

@@ -451,6 +451,25 @@ def test_input_dtype_must_match_layer():
         layer.step(torch.zeros(2, 4, dtype=torch.bool))
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_mixed_precision_autocast_passes_half_inputs(mode, rng):
+    # Under autocast a layer receives the previous layer's bfloat16 output; the
+    # dtype check must let it through (and still refuse non-float input).
+    first = SpatialDelay(4, 5, max_delay=3, delays=mode)
+    second = SpatialDelay(5, 2, max_delay=3, delays=mode)
+    x = torch.rand(6, 2, 4, generator=rng)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = first(x)
+        assert hidden.dtype == torch.bfloat16
+        y = second(hidden)
+        stepped = torch.stack([second.step(h_t) for h_t in hidden])
+        with pytest.raises(ValueError, match=r"input is torch\.bool"):
+            second(hidden > 0)
+    reference = second(first(x))
+    torch.testing.assert_close(y.float(), reference, rtol=0.05, atol=0.05)
+    torch.testing.assert_close(stepped, y, rtol=0.02, atol=0.02)
+
+
 def test_positions_on_another_dtype():
     pre = NeuronPositions(4, dtype=torch.float64)
     layer = SpatialDelay(pre, 3, max_delay=2, dtype=torch.float32)

@@ -111,7 +111,7 @@ class SpikingClassifier(L.LightningModule):
         num_steps: time steps per sample (recorded; the network runs on any T).
         hidden_sizes, delays, dim, max_delay, kernel, velocity, position_init,
             position_scale, beta, threshold, surrogate_alpha, readout_beta,
-            recurrent, batch_norm, dropout, bias: see ``SpatialSNN``.
+            recurrent, batch_norm, dropout, bias, init_gain: see ``SpatialSNN``.
         readout: ``"max"``, ``"sum"``, ``"mean"`` or ``"spike_count"``
             (see :func:`readout_logits`).
         label_smoothing: cross-entropy label smoothing.
@@ -151,6 +151,7 @@ class SpikingClassifier(L.LightningModule):
         batch_norm: bool = False,
         dropout: NonNegativeFloat = 0.0,
         bias: bool = False,
+        init_gain: PositiveFloat = 1.0,
         readout: Readout = "max",
         label_smoothing: NonNegativeFloat = 0.0,
         optimizer: Literal["adam", "adamw"] = "adam",
@@ -185,6 +186,7 @@ class SpikingClassifier(L.LightningModule):
             dropout=float(dropout),
             bias=bias,
             spiking_output=readout == "spike_count",
+            init_gain=float(init_gain),
         )
         self.readout = readout
         self.train_acc = MulticlassAccuracy(int(num_classes), average="micro")

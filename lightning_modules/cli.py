@@ -13,9 +13,10 @@ What this adds to a plain LightningCLI:
 - Loggers: CSV always, plus W&B (offline unless the user set ``WANDB_MODE``;
   its files inside the run directory). ``run.wandb: false`` turns W&B off;
   a ``trainer.logger`` given in the config replaces both.
-- Always-on callbacks, configurable under their own keys: ``checkpoint``
-  (ModelCheckpoint: last.ckpt and the best ``val_acc``), ``layout_plots``
-  (PNG plots), plus :class:`EpochSeed` for exact resumes.
+- Always-on callbacks: ``checkpoint`` (ModelCheckpoint keeping the best
+  ``val_acc``, configurable), ``layout_plots`` (PNG plots, configurable), a
+  second ModelCheckpoint that rewrites ``last.ckpt`` after every epoch (the
+  resume point), and :class:`EpochSeed` for exact resumes.
 - Checkpoints load with ``weights_only=True`` unless told otherwise.
 - A fixed default seed (42) and ``deterministic`` training.
 """
@@ -29,8 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from lightning import LightningDataModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
@@ -65,6 +66,17 @@ class RunOptions:
     test_ckpt: Literal["last", "best_val"] = "last"
 
 
+class LastCheckpoint(ModelCheckpoint):
+    """Rewrites ``checkpoints/last.ckpt`` after every epoch: the state to resume from.
+
+    (ModelCheckpoint's own ``save_last`` only refreshes last.ckpt when a new
+    best checkpoint is written, so it would lag behind the real last epoch.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__(filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+
+
 class SpsnnCLI(LightningCLI):
     """LightningCLI for spiking classifiers; see the module docstring."""
 
@@ -78,7 +90,7 @@ class SpsnnCLI(LightningCLI):
                 "checkpoint.monitor": "val_acc",
                 "checkpoint.mode": "max",
                 "checkpoint.save_top_k": 1,
-                "checkpoint.save_last": True,
+                "checkpoint.save_last": False,
                 "checkpoint.filename": "best-epoch{epoch:03d}-val_acc{val_acc:.4f}",
                 "checkpoint.auto_insert_metric_name": False,
             }
@@ -101,6 +113,43 @@ class SpsnnCLI(LightningCLI):
         if configs:
             return Path(str(configs[-1])).stem
         return "spsnn"
+
+    # --------------------------------------------------------- instantiate
+    def instantiate_classes(self) -> None:
+        """Builds data, model and trainer; a constructor's error exits like a parse error.
+
+        The message names the config section that failed (``data``,
+        ``model``, ``trainer``) and the constructor's own message (which names
+        the argument), instead of a traceback through jsonargparse.
+        """
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError, OSError) as error:
+            section = self._failing_section(error)
+            message = _constructor_message(str(error))
+            self._parser(self.subcommand).error(
+                f"could not build `{section}` from the config: {message}"
+            )
+
+    def _failing_section(self, error: BaseException) -> str:
+        sections = {LightningDataModule: "data", LightningModule: "model", Trainer: "trainer"}
+        found = None
+        tb = error.__traceback__
+        while tb is not None:
+            owner = tb.tb_frame.f_locals.get("self")
+            for cls, name in sections.items():
+                if isinstance(owner, cls):
+                    found = name
+            if isinstance(owner, Callback) and found != "trainer":
+                found = "trainer.callbacks"
+            tb = tb.tb_next
+        if found:
+            return found
+        data = self._get(self.config, "data")
+        class_path = getattr(data, "class_path", None)
+        if class_path and f"class_path='{class_path}'" in str(error):
+            return "data"
+        return "config"
 
     # ----------------------------------------------------------- trainer
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -155,18 +204,17 @@ class SpsnnCLI(LightningCLI):
             return
         val_acc = _as_float(trainer.callback_metrics.get("val_acc"))
         epochs = trainer.current_epoch
-        checkpoint = trainer.checkpoint_callback
         ckpt_path = None
-        if isinstance(checkpoint, ModelCheckpoint):
-            if options.test_ckpt == "best_val" and checkpoint.best_model_path:
-                ckpt_path = checkpoint.best_model_path
-                val_acc = _as_float(checkpoint.best_model_score)
-            elif checkpoint.last_model_path:
-                ckpt_path = checkpoint.last_model_path
-        if options.test_ckpt == "best_val" and ckpt_path is None:
-            raise RuntimeError(
-                "run.test_ckpt 'best_val' needs the checkpoint callback's best model"
-            )
+        if options.test_ckpt == "best_val":
+            best = self._get(self.config_init, "checkpoint")
+            if not best.best_model_path:
+                raise RuntimeError("run.test_ckpt 'best_val' found no best-val_acc checkpoint")
+            ckpt_path = best.best_model_path
+            val_acc = _as_float(best.best_model_score)
+        else:
+            last = [c for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint)]
+            if last and last[0].best_model_path:
+                ckpt_path = last[0].best_model_path
         results = trainer.test(
             self.model, datamodule=self.datamodule, ckpt_path=ckpt_path, weights_only=True
         )
@@ -203,6 +251,17 @@ class SpsnnCLI(LightningCLI):
         rank_zero_info(f"summary written to {path}")
 
 
+def _constructor_message(text: str) -> str:
+    """The constructor's own message out of jsonargparse's "Does not validate against any
+    of the Union subtypes" wrapper (its first listed error), else ``text`` unchanged."""
+    marker = "\nErrors:\n"
+    if marker not in text:
+        return text
+    errors = text.split(marker, 1)[1].split("\nGiven value type:", 1)[0]
+    first = errors.split("\n  - ")[0].removeprefix("  - ")
+    return "\n".join(line.removeprefix("    ") for line in first.splitlines())
+
+
 def _as_float(value: Any) -> float | None:
     if value is None:
         return None
@@ -223,7 +282,7 @@ def make_cli(args: list[str] | dict | None = None, *, run: bool = True) -> Spsnn
             "default_root_dir": DEFAULT_ROOT_DIR,
             "deterministic": True,
             "log_every_n_steps": 10,
-            "callbacks": [EpochSeed()],
+            "callbacks": [EpochSeed(), LastCheckpoint()],
         },
         save_config_kwargs={"overwrite": True},
         args=args,

@@ -142,6 +142,9 @@ class SpatialSNN(nn.Module):
         bias: learnable bias in every delayed layer.
         spiking_output: the readout also spikes (LIF with reset), for a
             spike-count readout; its membrane is still returned.
+        init_gain: multiplies every layer's initial weights (``nn.Linear``'s
+            init, U(-1/sqrt(C_in), 1/sqrt(C_in))); raise it when few input
+            spikes must drive the first layer over threshold (Yin-Yang).
 
     Shape:
         - Input: (T, B, num_inputs) spikes, time-major.
@@ -177,6 +180,7 @@ class SpatialSNN(nn.Module):
         dropout: float = 0.0,
         bias: bool = False,
         spiking_output: bool = False,
+        init_gain: float = 1.0,
     ) -> None:
         super().__init__()
         hidden_sizes = list(hidden_sizes)
@@ -193,6 +197,8 @@ class SpatialSNN(nn.Module):
         readout_beta = beta if readout_beta is None else readout_beta
         if not 0 < readout_beta <= 1:
             raise ValueError(f"readout_beta must be in (0, 1], got {readout_beta}")
+        if not (math.isfinite(init_gain) and init_gain > 0):
+            raise ValueError(f"init_gain must be a positive number, got {init_gain}")
         if delays == "spatial" and dim < 1:
             raise ValueError(f"dim must be >= 1 for spatial delays, got {dim}")
         if position_scale is None:
@@ -236,6 +242,10 @@ class SpatialSNN(nn.Module):
         self.recurrent_layers = nn.ModuleList(
             [delayed(i, i) for i in range(1, len(sizes) - 1)] if recurrent else []
         )
+        if init_gain != 1.0:
+            with torch.no_grad():
+                for layer in [*self.layers, *self.recurrent_layers]:
+                    layer.weight.mul_(init_gain)
         # RecurrentSpatialLIF validates that ff / recurrent share positions;
         # the blocks are kept for inspection, the forward runs the same loop
         # with batch norm in between (recurrent_leaky).

@@ -1,0 +1,136 @@
+"""Sigma annealing, layout plots, summary.json writer and per-epoch reseeding."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_modules.callbacks import EpochSeed, LayoutPlots, SigmaAnnealing
+from lightning_modules.callbacks.sigma_annealing import annealed_sigma
+from lightning_modules.classifier import SpikingClassifier
+from lightning_modules.models import SpatialSNN
+from lightning_modules.summary import (
+    SUMMARY_KEYS,
+    model_summary,
+    plot_delay_histogram,
+    plot_layout,
+    populations,
+    save_plots,
+    write_summary,
+)
+
+
+def loaders(n=32, batch=8, seed=3):
+    generator = torch.Generator().manual_seed(seed)
+    x = (torch.rand(n, 10, 5, generator=generator) < 0.4).float()
+    y = torch.randint(0, 3, (n,), generator=generator)
+    return DataLoader(TensorDataset(x, y), batch_size=batch)
+
+
+def trainer(tmp_path, callbacks, max_epochs=4, **kwargs):
+    return L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=max_epochs,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        **kwargs,
+    )
+
+
+def test_annealed_sigma_schedules():
+    assert annealed_sigma(12.0, 0.5, 0.0, "exponential") == 12.0
+    assert annealed_sigma(12.0, 0.5, 1.0, "exponential") == pytest.approx(0.5)
+    assert annealed_sigma(12.0, 0.5, 0.5, "exponential") == pytest.approx(math.sqrt(6.0))
+    assert annealed_sigma(12.0, 0.5, 7.0, "exponential") == pytest.approx(0.5)  # held after
+    assert annealed_sigma(4.0, 1.0, 0.5, "linear") == 2.5
+    assert annealed_sigma(4.0, 1.0, 0.5, "cosine") == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="schedule"):
+        SigmaAnnealing(schedule="quadratic")
+    with pytest.raises(ValueError, match="end"):
+        SigmaAnnealing(end=0.0)
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+def test_sigma_annealing_over_a_fit(tmp_path, interval):
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=12)
+    seen = []
+
+    class Spy(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            seen.append((trainer.global_step - 1, [lay.sigma for lay in pl_module.delay_layers()]))
+
+    annealing = SigmaAnnealing(end=0.5, fraction=0.5, interval=interval)
+    trainer(tmp_path, [annealing, Spy()]).fit(model, loaders())
+    total_steps, steps_per_epoch = 16, 4
+    for step, sigmas in seen:
+        now, total = (step, total_steps) if interval == "step" else (
+            step // steps_per_epoch, 4)
+        expected = annealed_sigma(6.0, 0.5, now / (0.5 * total), "exponential")
+        assert sigmas == [pytest.approx(expected)] * 2, step
+    assert seen[0][1][0] == pytest.approx(6.0)  # max_delay / 2
+    assert seen[-1][1][0] == pytest.approx(0.5)
+    # every SpatialDelay of the model is reached
+    assert len(seen[0][1]) == len(model.delay_layers()) == 2
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 4])
+def test_layout_plot_every_dimension(tmp_path, dim):
+    net = SpatialSNN(5, 3, [12, 6], dim=dim, max_delay=5, recurrent=dim == 2)
+    assert [name for name, _ in populations(net)] == ["input", "hidden 1", "hidden 2", "output"]
+    path = plot_layout(net, tmp_path / "layout.png", top_k=10)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_delay_histogram(net, tmp_path / "delays.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("delays", ["free", "none"])
+def test_plots_without_coordinates(tmp_path, delays):
+    net = SpatialSNN(5, 3, [12], delays=delays, max_delay=5)
+    assert plot_layout(net, tmp_path / "layout.png") is None
+    assert [p.name for p in save_plots(net, tmp_path)] == ["delays.png"]
+
+
+def test_layout_plots_callback_writes_pngs(tmp_path):
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=4)
+    plots = LayoutPlots(every_n_epochs=1, top_k=5)
+    trainer(tmp_path, [plots], max_epochs=2).fit(model, loaders())
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["delays.png", "delays_epoch1.png", "layout.png", "layout_epoch1.png"]
+
+
+def test_summary_keys_and_counts(tmp_path):
+    net = SpatialSNN(5, 3, [60], dim=2)
+    summary = model_summary(net)
+    assert (summary["n_params"], summary["n_weights"], summary["n_coordinates"]) == (616, 480, 136)
+    assert summary["sparsity"] == 0.0 and summary["delays"] == "spatial" and summary["dim"] == 2
+    with torch.no_grad():
+        net.layers[0].mask[:, :2] = False  # 120 of 480 synapses gone
+    assert model_summary(net)["sparsity"] == pytest.approx(120 / 480)
+    assert model_summary(net)["n_weights"] == 360
+    full = {key: 0 for key in SUMMARY_KEYS} | {"test_acc": torch.tensor(0.5)}
+    path = write_summary(tmp_path / "summary.json", full)
+    assert json.loads(path.read_text())["test_acc"] == 0.5
+    with pytest.raises(ValueError, match="wall_time_s"):
+        write_summary(tmp_path / "bad.json", {k: 0 for k in SUMMARY_KEYS if k != "wall_time_s"})
+
+
+def test_epoch_seed_makes_each_epoch_depend_on_seed_and_epoch_only(tmp_path):
+    draws = []
+
+    class Draw(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            draws.append(torch.rand(1).item())
+
+    model = SpikingClassifier(5, 3, hidden_sizes=[4], max_delay=2)
+    trainer(tmp_path, [EpochSeed(seed=5), Draw()], max_epochs=3).fit(model, loaders())
+    torch.manual_seed(5)
+    assert draws[0] == torch.rand(1).item()
+    assert len(set(draws)) == 3

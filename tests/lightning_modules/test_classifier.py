@@ -1,0 +1,164 @@
+"""SpikingClassifier: readouts, schedules, optimizer groups, evaluation kernels, checkpoints."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_modules.classifier import LRFactor, SpikingClassifier, readout_logits
+from lightning_modules.models import SNNOutput
+
+
+def spike_batch(batch=6, steps=10, channels=5, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = (torch.rand(batch, steps, channels, generator=generator) < 0.4).float()
+    return x, torch.randint(0, 3, (batch,), generator=generator)
+
+
+def loaders(n=24, batch=8):
+    x, y = spike_batch(n, seed=3)
+    return DataLoader(TensorDataset(x, y), batch_size=batch)
+
+
+def quiet_trainer(tmp_path, **kwargs):
+    kwargs.setdefault("max_epochs", 1)
+    return L.Trainer(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        **kwargs,
+    )
+
+
+def test_readouts():
+    membrane = torch.randn(7, 4, 3)
+    spikes = (torch.rand(7, 4, 3) > 0.5).float()
+    out = SNNOutput(membrane, spikes, [])
+    torch.testing.assert_close(readout_logits(out, "max"), membrane.max(0).values)
+    torch.testing.assert_close(readout_logits(out, "mean"), membrane.mean(0))
+    torch.testing.assert_close(readout_logits(out, "sum"), membrane.softmax(-1).sum(0))
+    torch.testing.assert_close(readout_logits(out, "spike_count"), spikes.sum(0))
+    with pytest.raises(ValueError, match="spiking_output"):
+        readout_logits(SNNOutput(membrane, None, []), "spike_count")
+
+
+@pytest.mark.parametrize("readout", ["max", "sum", "mean", "spike_count"])
+def test_forward_gives_logits(readout):
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=3, readout=readout)
+    x, _ = spike_batch()
+    assert model(x).shape == (6, 3)
+
+
+def test_lr_factors_match_torch_schedulers():
+    total = 50
+    param = torch.nn.Parameter(torch.zeros(1))
+    onecycle_opt = torch.optim.SGD([param], lr=1.0)
+    onecycle = torch.optim.lr_scheduler.OneCycleLR(
+        onecycle_opt, max_lr=5.0, total_steps=total, cycle_momentum=False
+    )
+    cosine_opt = torch.optim.SGD([param], lr=1.0)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(cosine_opt, T_max=total)
+    ours_one, ours_cos = LRFactor("one_cycle", total, peak=5.0), LRFactor("cosine", total)
+    for step in range(total):
+        assert ours_one(step) == pytest.approx(onecycle_opt.param_groups[0]["lr"], rel=1e-6)
+        assert ours_cos(step) == pytest.approx(cosine_opt.param_groups[0]["lr"], abs=1e-9)
+        onecycle_opt.step(), onecycle.step(), cosine_opt.step(), cosine.step()
+    assert LRFactor("none", total)(17) == 1.0
+
+
+@pytest.mark.parametrize("delays", ["spatial", "free", "none"])
+def test_parameter_groups(delays):
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], delays=delays, batch_norm=True)
+    weights, positions = model.parameter_groups()
+    ids = {id(p) for p in weights} | {id(p) for p in positions}
+    assert len(ids) == len(weights) + len(positions) == len(list(model.parameters()))
+    expected = {"spatial": 3, "free": 2, "none": 0}[delays]
+    assert len(positions) == expected  # 3 populations in spatial mode, 2 free-delay layers
+
+
+def test_optimizer_groups_and_schedules_in_a_fit(tmp_path):
+    model = SpikingClassifier(
+        5, 3, hidden_sizes=[8], max_delay=3, lr=1e-3, position_lr=0.1,
+        scheduler="one_cycle", position_scheduler="cosine",
+    )  # fmt: skip
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
+    trainer.fit(model, loaders(), loaders())
+    optimizer = trainer.optimizers[0]
+    names = [g["name"] for g in optimizer.param_groups]
+    assert names == ["weights", "positions"]
+    total = trainer.estimated_stepping_batches
+    assert total == 6
+    # after the run the schedules sit at their last step
+    weights_lr, positions_lr = (g["lr"] for g in optimizer.param_groups)
+    assert weights_lr == pytest.approx(1e-3 * LRFactor("one_cycle", total, 5.0)(total))
+    assert positions_lr == pytest.approx(0.1 * LRFactor("cosine", total)(total), abs=1e-12)
+
+
+def test_eval_kernel_round_is_used_for_evaluation_only(tmp_path):
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=3, eval_kernel="round")
+    seen = []
+
+    class Spy(L.Callback):
+        def on_validation_batch_start(self, trainer, pl_module, *args):
+            seen.append(("val", {layer.kernel_kind for layer in pl_module.delay_layers()}))
+
+        def on_train_batch_start(self, trainer, pl_module, *args):
+            seen.append(("train", {layer.kernel_kind for layer in pl_module.delay_layers()}))
+
+    trainer = quiet_trainer(tmp_path, callbacks=[Spy()], limit_train_batches=2)
+    trainer.fit(model, loaders(), loaders())
+    assert {kinds.pop() for stage, kinds in seen if stage == "val"} == {"round"}
+    assert {kinds.pop() for stage, kinds in seen if stage == "train"} == {"gauss"}
+    assert {layer.kernel_kind for layer in model.delay_layers()} == {"gauss"}
+
+
+def test_wiring_cost_is_added_lazily(tmp_path, monkeypatch):
+    # without the term the sparsity module is never needed
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=3)
+    x, y = spike_batch()
+    plain = model.training_step((x, y), 0)
+    fake = types.ModuleType("spatial_layers.sparsity")
+    fake.wiring_cost = lambda layer: layer.effective_weight().abs().sum()
+    monkeypatch.setitem(sys.modules, "spatial_layers.sparsity", fake)
+    model.hparams.wiring_cost = 0.5
+    expected = plain + 0.5 * sum(lay.weight.abs().sum() for lay in model.delay_layers())
+    torch.testing.assert_close(model.training_step((x, y), 0), expected)
+
+
+def test_no_state_leak_between_batches():
+    model = SpikingClassifier(5, 3, hidden_sizes=[16], max_delay=5, recurrent=True).eval()
+    with torch.no_grad():
+        for layer in model.delay_layers():
+            layer.weight.mul_(4)
+    first, _ = spike_batch(seed=1)
+    second, _ = spike_batch(seed=2)
+    with torch.no_grad():
+        fresh = model(second)
+        model(first)
+        torch.testing.assert_close(model(second), fresh, rtol=0, atol=0)
+
+
+def test_sigmas_travel_with_the_checkpoint(tmp_path):
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=6)
+    for i, layer in enumerate(model.delay_layers()):
+        layer.sigma = 0.5 + i
+    checkpoint = {}
+    model.on_save_checkpoint(checkpoint)
+    fresh = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=6)
+    fresh.on_load_checkpoint(checkpoint)
+    assert [lay.sigma for lay in fresh.delay_layers()] == [0.5, 1.5]
+
+
+def test_predict_gives_class_ids(tmp_path):
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=3)
+    predictions = quiet_trainer(tmp_path).predict(model, loaders())
+    assert torch.cat(predictions).shape == (24,)
+    assert set(torch.cat(predictions).tolist()) <= {0, 1, 2}

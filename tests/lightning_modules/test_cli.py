@@ -1,0 +1,135 @@
+"""The spsnn command end to end: fit -> test -> summary.json + plots, subcommands, bad configs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+import torch
+from conftest import run_dirs, tiny_config, write_config
+
+from lightning_modules.cli import make_cli
+from lightning_modules.summary import SUMMARY_KEYS
+
+
+def read_metrics(run_dir):
+    with open(run_dir / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_fit_writes_summary_plots_checkpoints_and_offline_wandb(
+    tmp_path, cli_argv, capsys, monkeypatch
+):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    config = write_config(
+        tmp_path / "tiny.yaml",
+        tiny_config(tmp_path / "runs", run={"name": "tiny", "wandb": True}),
+    )
+    make_cli(["fit", "--config", str(config)])
+    assert os.environ["WANDB_MODE"] == "offline"  # set because the user had not
+    monkeypatch.setenv("WANDB_MODE", "offline")  # (so monkeypatch removes it afterwards)
+
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(SUMMARY_KEYS) <= set(summary)
+    assert summary["test_acc_epoch"] == "last" and summary["epochs"] == 2
+    assert 0.0 <= summary["test_acc"] <= 1.0 and 0.0 <= summary["val_acc"] <= 1.0
+    # 5 inputs (4 features + bias spike), 8 hidden, 3 outputs, D = 2
+    assert summary["n_weights"] == 5 * 8 + 8 * 3
+    assert summary["n_coordinates"] == (5 + 8 + 3) * 2
+    assert summary["n_params"] == summary["n_weights"] + summary["n_coordinates"]
+    assert summary["sparsity"] == 0.0 and summary["wall_time_s"] > 0
+    for name in ("layout.png", "delays.png"):
+        assert (run_dir / name).read_bytes()[:4] == b"\x89PNG"
+    assert list((run_dir / "wandb").glob("offline-run-*"))
+    rows = read_metrics(run_dir)
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "test_acc"} <= set(rows[0])
+    test_acc = [float(r["test_acc"]) for r in rows if r["test_acc"]]
+    assert test_acc == [pytest.approx(summary["test_acc"])]
+    # the checkpoint holds nothing but plain data: it loads without running code
+    last = run_dir / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True, map_location="cpu")
+    assert checkpoint["epoch"] == 1 and "delay_sigmas" in checkpoint
+    assert summary["checkpoint"] == str(last)
+    out = capsys.readouterr().out
+    assert f"test_acc = {100 * summary['test_acc']:.2f} %" in out
+
+
+def test_best_val_checkpoint_and_user_wandb_mode(tmp_path, cli_argv, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    config = tiny_config(tmp_path / "runs", run={"name": "tiny", "test_ckpt": "best_val"})
+    config["trainer"]["max_epochs"] = 3
+    make_cli(["fit", "--config", str(write_config(tmp_path / "c.yaml", config))])
+    assert os.environ["WANDB_MODE"] == "disabled"
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["test_acc_epoch"] == "best_val"
+    assert "best-epoch" in summary["checkpoint"]
+    val_accs = [float(r["val_acc"]) for r in read_metrics(run_dir) if r["val_acc"]]
+    assert summary["val_acc"] == pytest.approx(max(val_accs))
+    assert val_accs[summary["best_val_epoch"]] == pytest.approx(max(val_accs))
+
+
+def test_validate_and_test_from_a_checkpoint(tmp_path, tiny_yaml, cli_argv):
+    make_cli(["fit", "--config", str(tiny_yaml), "--trainer.max_epochs", "1"])
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    last = str(run_dir / "checkpoints" / "last.ckpt")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    cli = make_cli(["test", "--config", str(tiny_yaml), "--ckpt_path", last])
+    assert cli.trainer.callback_metrics["test_acc"].item() == pytest.approx(summary["test_acc"])
+    cli = make_cli(["validate", "--config", str(tiny_yaml), "--ckpt_path", last])
+    assert cli.trainer.callback_metrics["val_acc"].item() == pytest.approx(summary["val_acc"])
+
+
+def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        make_cli(["fit", "--config", str(tiny_yaml), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "hidden_sizes:" in out and "YinYangDataModule" in out and "test_ckpt: last" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"model": {"hiden_sizes": [8]}}, "hiden_sizes"),  # unknown key
+        ({"model": {"lr": "fast"}}, "model.lr"),  # wrong type
+        ({"model": {"max_delay": -3}}, "model.max_delay"),  # negative delay
+        ({"model": {"readout": "median"}}, "model.readout"),  # not a choice
+        ({"trainer": {"max_epoch": 3}}, "max_epoch"),  # unknown trainer key
+        ({"run": {"test_ckpt": "best_test"}}, "run.test_ckpt"),  # no selection on test
+    ],
+)
+def test_bad_config_fails_before_training_naming_the_key(tmp_path, cli_argv, capsys, change, key):
+    config = tiny_config(tmp_path / "runs")
+    for section, values in change.items():
+        config[section].update(values)
+    path = write_config(tmp_path / "bad.yaml", config)
+    with pytest.raises(SystemExit) as exit_info:
+        make_cli(["fit", "--config", str(path)])
+    assert exit_info.value.code not in (0, None)
+    assert key in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_bad_command_line_value_names_the_key(tiny_yaml, cli_argv, capsys):
+    with pytest.raises(SystemExit):
+        make_cli(["fit", "--config", str(tiny_yaml), "--model.max_delay", "-1"])
+    assert "model.max_delay" in capsys.readouterr().err
+
+
+def test_missing_data_dir_fails_before_training(tmp_path, cli_argv, capsys):
+    config = tiny_config(tmp_path / "runs")
+    missing = tmp_path / "no_such_dir"
+    config["data"] = {
+        "class_path": "lightning_modules.data.SHDDataModule",
+        "init_args": {"data_dir": str(missing)},
+    }
+    path = write_config(tmp_path / "shd.yaml", config)
+    with pytest.raises((SystemExit, FileNotFoundError)) as error:
+        make_cli(["fit", "--config", str(path)])
+    message = capsys.readouterr().err + str(error.value)
+    assert "data_dir" in message and str(missing) in message
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,148 @@
+"""SpatialSNN: shapes, shared positions, parameter accounting, recurrence, no state leaks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_modules.models import SpatialSNN, TimeBatchNorm, leaky_integrate, recurrent_leaky
+from spatial_layers import LeakyParameters, RecurrentSpatialLIF, SpatialDelay, count_parameters
+
+
+def spikes(steps=12, batch=3, channels=5, seed=0, rate=0.3):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(steps, batch, channels, generator=generator) < rate).float()
+
+
+@pytest.mark.parametrize("delays", ["spatial", "free", "none"])
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_shapes_and_gradients(delays, recurrent):
+    net = SpatialSNN(5, 3, [16, 8], delays=delays, max_delay=4, recurrent=recurrent)
+    x = spikes()
+    out = net.run(x)
+    assert out.membrane.shape == (12, 3, 3)
+    assert [s.shape for s in out.hidden_spikes] == [(12, 3, 16), (12, 3, 8)]
+    assert out.spikes is None
+    out.membrane.pow(2).sum().backward()
+    assert net.layers[0].weight.grad is not None
+    if delays == "spatial":
+        assert net.positions[1].coords.grad is not None
+    if delays == "free":
+        assert net.layers[0].free_delays.grad is not None
+
+
+def test_one_position_module_per_population_is_shared():
+    net = SpatialSNN(5, 3, [16, 8], max_delay=4, recurrent=True)
+    pos_in, pos_h1, pos_h2, pos_out = net.positions
+    assert net.layers[0].pre is pos_in and net.layers[0].post is pos_h1
+    assert net.layers[1].pre is pos_h1 and net.layers[1].post is pos_h2
+    assert net.layers[2].pre is pos_h2 and net.layers[2].post is pos_out
+    assert net.recurrent_layers[0].pre is pos_h1 and net.recurrent_layers[0].post is pos_h1
+    # model.modules() finds every SpatialDelay (callbacks and exporters rely on it)
+    assert len([m for m in net.modules() if isinstance(m, SpatialDelay)]) == 5
+
+
+def test_parameter_count_is_honest():
+    # 5 inputs, 60 hidden, 3 outputs in 2-D: weights 5*60 + 60*3, coordinates (5 + 60 + 3) * 2
+    net = SpatialSNN(5, 3, [60], dim=2, max_delay=10)
+    count = count_parameters(net)
+    assert count.weights == 480 and count.coordinates == 136 and count.total == 616
+    # the count equals the number of distinct trainable scalars
+    assert count.total == sum(p.numel() for p in net.parameters())
+    # SpSNN's 4-60-3 network in 3-D: their 621 parameters
+    assert count_parameters(SpatialSNN(4, 3, [60], dim=3)).total == 621
+    free = count_parameters(SpatialSNN(4, 3, [60], delays="free"))
+    assert free.free_delays == free.weights == 420 and free.coordinates == 0
+    assert count_parameters(SpatialSNN(4, 3, [60], delays="none")).total == 420
+
+
+def test_batch_norm_and_dropout_add_what_dcls_has():
+    net = SpatialSNN(5, 3, [16], batch_norm=True, dropout=0.4)
+    assert isinstance(net.norms[0], TimeBatchNorm)
+    assert net.dropout.p == 0.4
+    assert count_parameters(net).other == 2 * 16  # BN scale and shift
+    x = spikes(batch=4)
+    # BN statistics are shared across time steps: flattening (T, B) gives the same numbers
+    currents = torch.randn(6, 4, 16)
+    bn = torch.nn.BatchNorm1d(16)
+    torch.testing.assert_close(net.norms[0](currents), bn(currents.reshape(24, 16)).reshape(6, 4, 16))
+    net(x).sum().backward()
+
+
+def test_leaky_integrate_matches_loop():
+    currents = torch.randn(7, 2, 3)
+    membrane = torch.zeros(2, 3)
+    for t in range(7):
+        membrane = 0.8 * membrane + currents[t]
+        torch.testing.assert_close(leaky_integrate(currents, 0.8)[t], membrane)
+
+
+def test_recurrent_loop_matches_recurrent_spatial_lif():
+    net = SpatialSNN(5, 3, [16], max_delay=4, recurrent=True, kernel="linear")
+    with torch.no_grad():
+        net.layers[0].weight.mul_(4)
+        net.recurrent_layers[0].weight.mul_(3)
+    x = spikes(rate=0.5)
+    block = RecurrentSpatialLIF(net.layers[0], net.recurrent_layers[0], net.params)
+    reference = block(x)
+    ours = recurrent_leaky(net.layers[0](x), net.recurrent_layers[0], net.params)
+    assert reference.sum() > 0
+    torch.testing.assert_close(ours, reference)
+    torch.testing.assert_close(net.run(x).hidden_spikes[0], reference)
+
+
+def test_spiking_output_for_spike_count():
+    net = SpatialSNN(5, 3, [16], spiking_output=True)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.mul_(5)
+    out = net.run(spikes(rate=0.6))
+    assert out.spikes is not None and out.spikes.shape == out.membrane.shape
+    assert set(out.spikes.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_no_state_leaks_between_batches(recurrent, batch_norm):
+    """A batch's output does not depend on the batches that ran before it."""
+    net = SpatialSNN(5, 3, [16, 8], max_delay=5, recurrent=recurrent, batch_norm=batch_norm)
+    net.eval()  # BN uses running statistics: samples are independent
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.mul_(4)
+    first, second = spikes(seed=1, rate=0.6), spikes(seed=2, rate=0.6)
+    with torch.no_grad():
+        fresh = net.run(second)
+        net.run(first)
+        after = net.run(second)
+        assert sum(s.sum() for s in fresh.hidden_spikes) > 0  # the net is active
+        torch.testing.assert_close(after.membrane, fresh.membrane, rtol=0, atol=0)
+        # and each sample is independent of the others in its batch
+        alone = net.run(second[:, :1])
+        torch.testing.assert_close(alone.membrane, fresh.membrane[:, :1])
+
+
+def test_causal():
+    net = SpatialSNN(5, 3, [16], max_delay=4)
+    x = spikes(rate=0.5)
+    y = net(x)
+    x2 = x.clone()
+    x2[8:] = 1.0 - x2[8:]
+    torch.testing.assert_close(net(x2)[:8], y[:8])
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="hidden_sizes"):
+        SpatialSNN(5, 3, [])
+    with pytest.raises(ValueError, match="dropout"):
+        SpatialSNN(5, 3, [4], dropout=1.0)
+    with pytest.raises(ValueError, match="max_delay"):
+        SpatialSNN(5, 3, [4], max_delay=-1)
+    with pytest.raises(ValueError, match=r"\(T, B, 5\)"):
+        SpatialSNN(5, 3, [4])(torch.zeros(3, 5))
+
+
+def test_leaky_parameters_are_used():
+    net = SpatialSNN(5, 3, [4], beta=0.7, threshold=0.5, readout_beta=0.95)
+    assert net.params == LeakyParameters(0.7, 0.5, 2.0)
+    assert net.readout_beta == 0.95

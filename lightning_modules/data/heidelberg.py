@@ -28,7 +28,7 @@ otherwise random samples. SSC uses its official ``ssc_valid.h5``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -220,33 +220,31 @@ class BinnedSpikes(Dataset):
     Args:
         bins: per sample, the flat indices ``step * C + channel`` of its events (as
             :func:`~lightning_modules.data.encoding.event_bin_indices` returns them;
-            repeats count).
+            repeats count). Consumed one sample at a time, so a generator keeps the
+            raw events of only one sample in memory.
         labels: (N,) class ids.
         num_steps: T.
         num_channels: C.
     """
 
     def __init__(
-        self, bins: Sequence[np.ndarray], labels: np.ndarray, num_steps: int, num_channels: int
+        self, bins: Iterable[np.ndarray], labels: np.ndarray, num_steps: int, num_channels: int
     ) -> None:
-        if len(bins) != len(labels):
-            raise ValueError(f"{len(bins)} samples but {len(labels)} labels")
         self.num_steps = num_steps
         self.num_channels = num_channels
         size = num_steps * num_channels
-        # Per sample: distinct bins and their counts, concatenated (CSR-like).
-        uniques, counts = [], []
+        # Per sample: its distinct bins (int32) and their counts, concatenated (CSR-like).
+        uniques, counts = [np.empty(0, np.int32)], [np.empty(0, np.float32)]
         for flat in bins:
             hist = np.bincount(flat, minlength=size)
             nonzero = np.flatnonzero(hist)
-            uniques.append(nonzero)
-            counts.append(hist[nonzero])
-        lengths = np.array([len(u) for u in uniques], dtype=np.int64)
-        self.offsets = np.concatenate(([0], np.cumsum(lengths)))
-        self.bins = torch.from_numpy(np.concatenate(uniques or [np.empty(0, np.int64)]))
-        self.counts = torch.from_numpy(
-            np.concatenate(counts or [np.empty(0, np.int64)]).astype(np.float32)
-        )
+            uniques.append(nonzero.astype(np.int32))
+            counts.append(hist[nonzero].astype(np.float32))
+        if len(uniques) - 1 != len(labels):
+            raise ValueError(f"{len(uniques) - 1} samples but {len(labels)} labels")
+        self.offsets = np.cumsum([0] + [len(u) for u in uniques[1:]])
+        self.bins = torch.from_numpy(np.concatenate(uniques))
+        self.counts = torch.from_numpy(np.concatenate(counts))
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
 
     def __len__(self) -> int:
@@ -255,7 +253,7 @@ class BinnedSpikes(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         start, stop = self.offsets[index], self.offsets[index + 1]
         dense = torch.zeros(self.num_steps * self.num_channels, dtype=torch.float32)
-        dense[self.bins[start:stop]] = self.counts[start:stop]
+        dense[self.bins[start:stop].long()] = self.counts[start:stop]
         return dense.view(self.num_steps, self.num_channels), self.labels[index]
 
 
@@ -342,7 +340,7 @@ class _HeidelbergDataModule(L.LightningDataModule):
         check_data_files(self.data_dir, self.dataset_name, (split,))
         source = self._tonic_dataset(split)
         labels, speakers = read_hsd_labels(source)
-        bins = [
+        bins = (
             event_bin_indices(
                 times_us,
                 units,
@@ -352,7 +350,7 @@ class _HeidelbergDataModule(L.LightningDataModule):
                 num_units=NUM_UNITS,
             )
             for times_us, units in iter_hsd_events(source)
-        ]
+        )
         return BinnedSpikes(bins, labels, self._num_steps, self.num_inputs), speakers
 
     def _build(self, split: str) -> None:

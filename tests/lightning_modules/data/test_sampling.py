@@ -31,3 +31,24 @@ def test_resumed_sampler_repeats_the_uninterrupted_order():
     resumed = EpochShuffleSampler(50, seed=7)
     resumed.set_epoch(2)
     assert list(resumed) == orders[2]
+
+
+def test_ddp_ranks_share_one_permutation_per_epoch():
+    """Lightning wraps custom samplers in DistributedSamplerWrapper under DDP; set_epoch
+    must reach ours so ranks split the same, epoch-dependent permutation."""
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    def ranks(epoch):
+        out = []
+        for rank in (0, 1):
+            wrapper = DistributedSamplerWrapper(
+                EpochShuffleSampler(10, seed=4), num_replicas=2, rank=rank, shuffle=False
+            )
+            wrapper.set_epoch(epoch)
+            out.append(list(wrapper))
+        return out
+
+    first, second = ranks(0), ranks(1)
+    assert sorted(first[0] + first[1]) == list(range(10))
+    assert not set(first[0]) & set(first[1])
+    assert first != second

@@ -38,6 +38,8 @@ def _autocast_input(x: Tensor) -> bool:
         return x.is_floating_point() and torch.is_autocast_enabled(x.device.type)
     except RuntimeError:  # a device type autocast does not know, such as "meta"
         return False
+    except TypeError:  # torch < 2.4 takes no device type: mixed input stays refused
+        return False
 
 
 class SpatialDelay(nn.Module):

@@ -14,6 +14,7 @@ loops in ``tests/lightning_modules/data/test_encoding.py``.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -50,6 +51,11 @@ def latency_steps(values: np.ndarray | torch.Tensor, *, t_min: float, t_max: flo
     return torch.floor(t_min + values * (t_max - t_min) + 0.5).to(torch.int64)
 
 
+LatencyRounding = Literal["round", "linear"]
+"""How a real spike time lands on the step grid: one 0/1 spike at the nearest step, or
+its unit mass split linearly between the two neighbouring steps."""
+
+
 def latency_encode(
     values: np.ndarray | torch.Tensor,
     *,
@@ -57,43 +63,68 @@ def latency_encode(
     t_min: float,
     t_max: float,
     bias_step: int | None = None,
+    rounding: LatencyRounding = "round",
 ) -> torch.Tensor:
-    """One spike per feature at a step that grows linearly with its value.
+    """One spike per feature at a time that grows linearly with its value.
 
-    Feature ``f`` of sample ``n`` spikes once, at step
-    ``round(t_min + values[n, f] * (t_max - t_min))`` (see :func:`latency_steps`).
+    Feature ``f`` of sample ``n`` spikes once, at time
+    ``t = t_min + values[n, f] * (t_max - t_min)`` (in steps). With ``rounding="round"``
+    the spike is a 1 at step ``round(t)`` (half up, see :func:`latency_steps`); with
+    ``"linear"`` it is split between steps ``floor(t)`` (mass ``1 - frac``) and
+    ``floor(t) + 1`` (mass ``frac``), ``frac = t - floor(t)``, so the input keeps the
+    exact time (its mass-weighted step is ``t``) at the price of graded, non-binary
+    inputs, as DCLS interpolates delays. Rounding onto S = t_max - t_min steps caps
+    what any classifier can learn from the values at a resolution of 1 / S.
     With ``bias_step`` given, one extra input channel (the last one) spikes at that
     fixed step for every sample.
 
     Args:
         values: (N, F) floats in [0, 1].
         num_steps: T, the number of time steps; every spike must fall in [0, T).
-        t_min: step of a value 0.
-        t_max: step of a value 1.
+        t_min: time (steps) of a value 0.
+        t_max: time (steps) of a value 1.
         bias_step: step of the bias spike, or None for no bias channel.
+        rounding: "round" (binary spikes) or "linear" (split between two steps).
 
     Returns:
-        (N, T, F + 1) float32 spikes (0/1), or (N, T, F) without a bias channel.
+        (N, T, F + 1) float32 inputs, or (N, T, F) without a bias channel; every
+        channel's mass over time is 1.
 
     >>> x = latency_encode(np.array([[0.0, 1.0]]), num_steps=4, t_min=1, t_max=3, bias_step=0)
     >>> x.shape
     torch.Size([1, 4, 3])
     >>> x[0].nonzero().tolist()  # (step, channel)
     [[0, 2], [1, 0], [3, 1]]
+    >>> latency_encode(np.array([[0.3]]), num_steps=4, t_min=0, t_max=3, rounding="linear")[0, :, 0]
+    tensor([0.1000, 0.9000, 0.0000, 0.0000])
     """
+    if rounding not in ("round", "linear"):
+        raise ValueError(f"rounding must be one of 'round', 'linear', got {rounding!r}")
     values = torch.as_tensor(values)
     if values.ndim != 2:
         raise ValueError(f"values must be (N, F), got shape {tuple(values.shape)}")
-    if t_min < 0 or math.floor(t_max + 0.5) > num_steps - 1:
+    last = math.floor(t_max + 0.5) if rounding == "round" else math.ceil(t_max)
+    if t_min < 0 or last > num_steps - 1:
         raise ValueError(
-            f"spike steps [{t_min}, {t_max}] must lie in [0, num_steps - 1 = {num_steps - 1}]"
+            f"spike times [{t_min}, {t_max}] must land in steps [0, num_steps - 1 = "
+            f"{num_steps - 1}] (rounding={rounding!r})"
         )
     if bias_step is not None and not 0 <= bias_step < num_steps:
         raise ValueError(f"bias_step ({bias_step}) must lie in [0, num_steps = {num_steps})")
-    steps = latency_steps(values, t_min=t_min, t_max=t_max)  # (N, F)
-    n, f = steps.shape
+    n, f = values.shape
     spikes = torch.zeros(n, num_steps, f + (bias_step is not None), dtype=torch.float32)
-    spikes.scatter_(1, steps.unsqueeze(1), 1.0)  # spikes[n, steps[n, f], f] = 1
+    if rounding == "round":
+        steps = latency_steps(values, t_min=t_min, t_max=t_max)  # (N, F)
+        spikes.scatter_(1, steps.unsqueeze(1), 1.0)  # spikes[n, steps[n, f], f] = 1
+    else:
+        latency_steps(values, t_min=0.0, t_max=0.0)  # validates the value range
+        times = t_min + values.to(torch.float64) * (t_max - t_min)  # (N, F)
+        low = torch.floor(times)
+        frac = times - low
+        low = low.to(torch.int64)
+        high = torch.clamp(low + 1, max=num_steps - 1)  # frac == 0 wherever it clamps
+        spikes.scatter_add_(1, low.unsqueeze(1), (1.0 - frac).float().unsqueeze(1))
+        spikes.scatter_add_(1, high.unsqueeze(1), frac.float().unsqueeze(1))
     if bias_step is not None:
         spikes[:, bias_step, f] = 1.0
     return spikes

@@ -41,6 +41,28 @@ def test_latency_encode_matches_naive_loop(bias_step):
     assert (got.sum(dim=1) == 1).all()  # exactly one spike per channel
 
 
+def test_linear_latency_matches_naive_loop_and_keeps_exact_times():
+    rng = np.random.default_rng(2)
+    values = rng.random((40, 4))
+    values[0] = [0.0, 1.0, 0.5, 0.1]
+    got = latency_encode(
+        values, num_steps=25, t_min=1.5, t_max=23.0, bias_step=3, rounding="linear"
+    ).numpy()
+    want = np.zeros((40, 25, 5), np.float32)
+    for i in range(40):
+        for j in range(4):
+            t = 1.5 + values[i, j] * 21.5
+            low = math.floor(t)
+            want[i, low, j] += 1.0 - (t - low)
+            if t > low:
+                want[i, low + 1, j] += t - low
+        want[i, 3, 4] = 1.0
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)  # unit mass per channel
+    mean_time = (got[:, :, :4] * np.arange(25)[None, :, None]).sum(axis=1)
+    np.testing.assert_allclose(mean_time, 1.5 + values * 21.5, atol=1e-5)
+
+
 def test_latency_rounds_not_truncates():
     steps = latency_steps(np.array([0.26, 0.24, 0.25, 0.96]), t_min=0.0, t_max=10.0)
     assert steps.tolist() == [3, 2, 3, 10]  # 2.6 -> 3 (truncation would give 2)
@@ -53,6 +75,10 @@ def test_latency_encode_rejects_bad_input():
         latency_encode(np.array([[0.5]]), num_steps=10, t_min=0, t_max=10)
     with pytest.raises(ValueError, match="bias_step"):
         latency_encode(np.array([[0.5]]), num_steps=10, t_min=0, t_max=5, bias_step=10)
+    with pytest.raises(ValueError, match="rounding"):
+        latency_encode(np.array([[0.5]]), num_steps=10, t_min=0, t_max=5, rounding="floor")
+    with pytest.raises(ValueError, match="num_steps"):  # ceil(8.6) = 9 > 8
+        latency_encode(np.array([[0.5]]), num_steps=9, t_min=0, t_max=8.6, rounding="linear")
 
 
 def naive_bins(times_us, units, time_bin_ms, num_steps, channel_bin, num_units=700):

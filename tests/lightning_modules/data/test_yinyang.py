@@ -108,6 +108,15 @@ def test_datamodule_batches_encode_the_published_splits():
         assert (steps[:, 4] == 0).all()  # bias spike
 
 
+def test_linear_rounding_keeps_the_exact_feature_values():
+    dm = YinYangDataModule(num_steps=12, t_min=0.0, t_max=10.0, bias_step=None, rounding="linear")
+    assert dm.num_inputs == 4
+    spikes, _ = next(iter(dm.val_dataloader()))
+    samples, _ = make_yinyang(1000, 41)
+    mean_time = (spikes * torch.arange(12.0)[None, :, None]).sum(dim=1)
+    np.testing.assert_allclose(mean_time.numpy() / 10.0, samples[: len(spikes)], atol=1e-5)
+
+
 def test_train_order_depends_on_seed_and_epoch_only():
     def first_labels(seed, epoch):
         dm = YinYangDataModule(batch_size=500, train_size=500, val_size=10, seed=seed)
@@ -129,6 +138,8 @@ def test_train_order_depends_on_seed_and_epoch_only():
         ({"batch_size": 0}, "batch_size"),
         ({"t_min": 5.0, "t_max": 1.0}, "t_min"),
         ({"train_size": 0}, "train_size"),
+        ({"rounding": "floor"}, "rounding"),
+        ({"rounding": "linear", "num_steps": 39, "t_max": 38.3}, "ceil"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, match):

@@ -16,7 +16,7 @@ What this adds to a plain LightningCLI:
 - Always-on callbacks: ``checkpoint`` (ModelCheckpoint keeping the best
   ``val_acc``, configurable), ``layout_plots`` (PNG plots, configurable), a
   second ModelCheckpoint that rewrites ``last.ckpt`` after every epoch (the
-  resume point), and :class:`EpochSeed` for exact resumes.
+  resume point), and :class:`StepSeed` for exact resumes.
 - Checkpoints load with ``weights_only=True`` unless told otherwise.
 - A fixed default seed (42) and ``deterministic`` training.
 """
@@ -36,7 +36,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from lightning_modules.callbacks import EpochSeed, LayoutPlots
+from lightning_modules.callbacks import LayoutPlots, StepSeed
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.summary import model_summary, write_summary
 
@@ -222,9 +222,9 @@ class SpsnnCLI(LightningCLI):
         best_epoch = None
         if ckpt_path and options.test_ckpt == "best_val":
             best_epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("epoch")
+        run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # a collective: all ranks
         if not trainer.is_global_zero:
             return
-        run_dir = Path(trainer.log_dir or trainer.default_root_dir)
         summary = {
             "test_acc": test_acc,
             "val_acc": val_acc,
@@ -282,7 +282,7 @@ def make_cli(args: list[str] | dict | None = None, *, run: bool = True) -> Spsnn
             "default_root_dir": DEFAULT_ROOT_DIR,
             "deterministic": True,
             "log_every_n_steps": 10,
-            "callbacks": [EpochSeed(), LastCheckpoint()],
+            "callbacks": [StepSeed(), LastCheckpoint()],
         },
         save_config_kwargs={"overwrite": True},
         args=args,

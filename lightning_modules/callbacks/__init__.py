@@ -8,16 +8,16 @@ To add one, write ``callbacks/<name>.py`` and add its import below.
 
 from lightning_modules.callbacks.dale import Dale
 from lightning_modules.callbacks.deepr import DeepR
-from lightning_modules.callbacks.epoch_seed import EpochSeed
 from lightning_modules.callbacks.layout_plots import LayoutPlots
 from lightning_modules.callbacks.rigl import RigL
 from lightning_modules.callbacks.sigma_annealing import SigmaAnnealing
+from lightning_modules.callbacks.step_seed import StepSeed
 
 __all__ = [
     "Dale",
     "DeepR",
-    "EpochSeed",
     "LayoutPlots",
     "RigL",
     "SigmaAnnealing",
+    "StepSeed",
 ]

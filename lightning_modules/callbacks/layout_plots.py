@@ -7,7 +7,6 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_modules.summary import save_plots
 
@@ -34,11 +33,16 @@ class LayoutPlots(Callback):
 
     @staticmethod
     def run_dir(trainer: L.Trainer) -> Path:
+        """The run directory; every rank must ask (``trainer.log_dir`` is a collective)."""
         return Path(trainer.log_dir or trainer.default_root_dir)
 
-    @rank_zero_only
     def _save(self, trainer: L.Trainer, pl_module: L.LightningModule, suffix: str) -> None:
-        paths = save_plots(pl_module, self.run_dir(trainer), top_k=self.top_k, suffix=suffix)
+        run_dir = self.run_dir(trainer)
+        if trainer.is_global_zero:
+            self._write(trainer, pl_module, run_dir, suffix)
+
+    def _write(self, trainer, pl_module, run_dir: Path, suffix: str) -> None:
+        paths = save_plots(pl_module, run_dir, top_k=self.top_k, suffix=suffix)
         self.saved.extend(paths)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_modules.callbacks import EpochSeed, LayoutPlots, SigmaAnnealing
+from lightning_modules.callbacks import LayoutPlots, SigmaAnnealing, StepSeed
 from lightning_modules.callbacks.sigma_annealing import annealed_sigma
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.models import SpatialSNN
@@ -72,8 +72,7 @@ def test_sigma_annealing_over_a_fit(tmp_path, interval):
     trainer(tmp_path, [annealing, Spy()]).fit(model, loaders())
     total_steps, steps_per_epoch = 16, 4
     for step, sigmas in seen:
-        now, total = (step, total_steps) if interval == "step" else (
-            step // steps_per_epoch, 4)
+        now, total = (step, total_steps) if interval == "step" else (step // steps_per_epoch, 4)
         expected = annealed_sigma(6.0, 0.5, now / (0.5 * total), "exponential")
         assert sigmas == [pytest.approx(expected)] * 2, step
     assert seen[0][1][0] == pytest.approx(6.0)  # max_delay / 2
@@ -122,15 +121,16 @@ def test_summary_keys_and_counts(tmp_path):
         write_summary(tmp_path / "bad.json", {k: 0 for k in SUMMARY_KEYS if k != "wall_time_s"})
 
 
-def test_epoch_seed_makes_each_epoch_depend_on_seed_and_epoch_only(tmp_path):
+def test_step_seed_makes_each_step_depend_on_seed_and_step_only(tmp_path):
     draws = []
 
     class Draw(L.Callback):
-        def on_train_epoch_start(self, trainer, pl_module):
+        def on_train_batch_start(self, trainer, pl_module, *args):
             draws.append(torch.rand(1).item())
 
     model = SpikingClassifier(5, 3, hidden_sizes=[4], max_delay=2)
-    trainer(tmp_path, [EpochSeed(seed=5), Draw()], max_epochs=3).fit(model, loaders())
-    torch.manual_seed(5)
-    assert draws[0] == torch.rand(1).item()
-    assert len(set(draws)) == 3
+    seed = StepSeed(seed=5)
+    trainer(tmp_path, [seed, Draw()], max_epochs=2).fit(model, loaders())
+    torch.manual_seed(seed.seed_for(5))
+    assert draws[5] == torch.rand(1).item()
+    assert len(set(draws)) == len(draws) == 8

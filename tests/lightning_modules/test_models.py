@@ -65,7 +65,9 @@ def test_batch_norm_and_dropout_add_what_dcls_has():
     # BN statistics are shared across time steps: flattening (T, B) gives the same numbers
     currents = torch.randn(6, 4, 16)
     bn = torch.nn.BatchNorm1d(16)
-    torch.testing.assert_close(net.norms[0](currents), bn(currents.reshape(24, 16)).reshape(6, 4, 16))
+    torch.testing.assert_close(
+        net.norms[0](currents), bn(currents.reshape(24, 16)).reshape(6, 4, 16)
+    )
     net(x).sum().backward()
 
 

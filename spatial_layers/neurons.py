@@ -35,6 +35,10 @@ class LeakyParameters(NamedTuple):
     alpha: float = 2.0
 
 
+#: snnTorch's defaults for ``snn.Leaky(beta=0.9)`` with ``surrogate.atan()``.
+DEFAULT_PARAMETERS = LeakyParameters()
+
+
 class ArctanSpike(torch.autograd.Function):
     """Heaviside step forward, arctan surrogate backward (as snnTorch's ATan)."""
 
@@ -52,7 +56,7 @@ class ArctanSpike(torch.autograd.Function):
 
 
 def leaky_step(
-    current: Tensor, membrane: Tensor, params: LeakyParameters = LeakyParameters()
+    current: Tensor, membrane: Tensor, params: LeakyParameters = DEFAULT_PARAMETERS
 ) -> tuple[Tensor, Tensor]:
     """One LIF step. Returns (spikes, membrane), both shaped like ``current``."""
     reset = (membrane > params.threshold).to(membrane.dtype).detach()
@@ -63,10 +67,15 @@ def leaky_step(
 
 def leaky_sequence(
     currents: Tensor,
-    params: LeakyParameters = LeakyParameters(),
+    params: LeakyParameters = DEFAULT_PARAMETERS,
     membrane: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Runs :func:`leaky_step` over a (T, B, C) sequence of input currents.
+
+    Fused: one autograd node for the whole sequence (:class:`LeakySequence`)
+    instead of a graph of T steps. The forward numbers are bit for bit those
+    of :func:`leaky_step` in a loop (and of ``snn.Leaky``); gradients equal
+    the loop's up to float summation order.
 
     Args:
         currents: (T, B, C) input currents.
@@ -78,12 +87,68 @@ def leaky_sequence(
     """
     if membrane is None:
         membrane = torch.zeros_like(currents[0])
-    spikes, membranes = [], []
-    for current in currents:
-        spike, membrane = leaky_step(current, membrane, params)
-        spikes.append(spike)
-        membranes.append(membrane)
-    return torch.stack(spikes), torch.stack(membranes)
+    beta, threshold, alpha = (float(value) for value in params)
+    return LeakySequence.apply(currents, membrane, beta, threshold, alpha)
+
+
+class LeakySequence(torch.autograd.Function):
+    r"""Multi-step LIF with a hand-written backward pass over time.
+
+    Forward: the :func:`leaky_step` recursion, written in place into the
+    (T, B, C) membrane trace; spikes are :math:`H(U_t - \theta)` for all steps
+    at once. Saves only the membrane trace.
+
+    Backward: with the reset detached (as in snnTorch), the gradient of the
+    loss with respect to :math:`U_t` obeys a linear recursion backwards in
+    time,
+
+    .. math::
+        a_t = g^U_t + g^S_t\, \sigma'(U_t - \theta) + \beta\, a_{t+1},
+        \qquad \partial L / \partial I_t = a_t,
+        \qquad \partial L / \partial U_{-1} = \beta\, a_0
+
+    where :math:`g^U, g^S` are the gradients reaching the membrane and spike
+    outputs and :math:`\sigma'` the arctan surrogate of :class:`ArctanSpike`.
+    """
+
+    @staticmethod
+    def forward(
+        ctx, currents: Tensor, membrane: Tensor, beta: float, threshold: float, alpha: float
+    ) -> tuple[Tensor, Tensor]:
+        membranes = torch.empty_like(currents)
+        spikes = torch.empty_like(currents)
+        # The reset of step t is the spike of step t - 1 (U > theta and
+        # U - theta > 0 agree exactly in IEEE arithmetic); before step 0 it
+        # comes from the initial membrane.
+        reset = (membrane > threshold).to(membrane.dtype)
+        for t, current in enumerate(currents):
+            out = membranes[t]
+            # Same operations in the same order as leaky_step, so bit-equal
+            # results (threshold * reset is exact: reset is 0 or 1).
+            torch.mul(membrane, beta, out=out)
+            out.add_(current)
+            out.sub_(reset, alpha=threshold)
+            reset = spikes[t]
+            torch.gt(out, threshold, out=reset)
+            membrane = out
+        ctx.save_for_backward(membranes)
+        ctx.constants = (beta, threshold, alpha)
+        return spikes, membranes
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spikes: Tensor, grad_membranes: Tensor):
+        (membranes,) = ctx.saved_tensors
+        beta, threshold, alpha = ctx.constants
+        shifted = membranes - threshold
+        # The expression of ArctanSpike.backward, for identical rounding.
+        slope = alpha / 2 / (1 + (math.pi / 2 * alpha * shifted).pow(2))
+        grads = grad_spikes * slope
+        grads.add_(grad_membranes)
+        for t in range(grads.shape[0] - 2, -1, -1):
+            grads[t].add_(grads[t + 1] * beta)
+        grad_membrane = grads[0] * beta if ctx.needs_input_grad[1] else None
+        return grads, grad_membrane, None, None, None
 
 
 class Leaky(nn.Module):

@@ -115,8 +115,11 @@ class LeakySequence(torch.autograd.Function):
     def forward(
         ctx, currents: Tensor, membrane: Tensor, beta: float, threshold: float, alpha: float
     ) -> tuple[Tensor, Tensor]:
+        # Every per-step op writes into preallocated memory: on CPU a fresh
+        # (B, C) tensor per op costs more than the arithmetic (page faults).
         membranes = torch.empty_like(currents)
         spikes = torch.empty_like(currents)
+        fired = torch.empty(currents.shape[1:], dtype=torch.bool, device=currents.device)
         # The reset of step t is the spike of step t - 1 (U > theta and
         # U - theta > 0 agree exactly in IEEE arithmetic); before step 0 it
         # comes from the initial membrane.
@@ -128,8 +131,8 @@ class LeakySequence(torch.autograd.Function):
             torch.mul(membrane, beta, out=out)
             out.add_(current)
             out.sub_(reset, alpha=threshold)
-            reset = spikes[t]
-            torch.gt(out, threshold, out=reset)
+            torch.gt(out, threshold, out=fired)
+            reset = spikes[t].copy_(fired)
             membrane = out
         ctx.save_for_backward(membranes)
         ctx.constants = (beta, threshold, alpha)
@@ -145,8 +148,9 @@ class LeakySequence(torch.autograd.Function):
         slope = alpha / 2 / (1 + (math.pi / 2 * alpha * shifted).pow(2))
         grads = grad_spikes * slope
         grads.add_(grad_membranes)
+        carried = torch.empty_like(grads[0])
         for t in range(grads.shape[0] - 2, -1, -1):
-            grads[t].add_(grads[t + 1] * beta)
+            grads[t].add_(torch.mul(grads[t + 1], beta, out=carried))
         grad_membrane = grads[0] * beta if ctx.needs_input_grad[1] else None
         return grads, grad_membrane, None, None, None
 

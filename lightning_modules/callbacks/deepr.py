@@ -36,8 +36,9 @@ update keeps the paper's Langevin form whatever the optimizer is (as decoupled
 weight decay does). The sign check then sees the final :math:`\theta`.
 
 With :class:`~lightning_modules.callbacks.rigl.RigL` in the same trainer,
-replacements are chosen by RigL (largest dense-gradient magnitude among the
-dormant synapses) instead of at random; see :mod:`lightning_modules.callbacks.rigl`.
+replacements are chosen by RigL's dense gradient instead of at random, and a
+regrown synapse (without Dale) takes the sign its gradient asks for rather
+than a fixed random one; see :meth:`lightning_modules.callbacks.rigl.RigL.regrow`.
 
 Randomness (noise, random regrowth) comes from generators seeded with
 ``(seed, global_step, layer index)``, so every DDP rank adds the same noise and
@@ -164,7 +165,11 @@ class DeepR(L.Callback):
         if step == self._last_step:
             return  # gradient accumulation: no optimizer step in this batch
         self._last_step = step
-        self.rewire(step, trainer.optimizers)
+        events = self.rewire(step, trainer.optimizers)
+        removed = float(sum(event.dropped for event in events))
+        pl_module.log(
+            "rewiring/deepr_removed", removed, on_step=False, on_epoch=True, reduce_fx="sum"
+        )
 
     def _learning_rate(self, param: Tensor, optimizers: Sequence[torch.optim.Optimizer]) -> float:
         for optimizer in optimizers:
@@ -203,7 +208,9 @@ class DeepR(L.Callback):
             if count:
                 dormant = ~mask
                 if self._regrower is not None:
-                    grown = self._regrower.regrow(name, layer, dormant, count)
+                    grown, negative = self._regrower.regrow(name, layer, dormant, count)
+                    self._negative[name] = torch.where(grown, negative, self._negative[name])
+                    sign = 1.0 - 2.0 * self._negative[name].to(weight.dtype)
                 else:
                     generator = step_generator(self.seed, step, index, 2, device=weight.device)
                     grown = random_select(dormant, count, generator)

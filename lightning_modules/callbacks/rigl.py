@@ -30,15 +30,18 @@ nothing: the dense layer computes every weight's gradient anyway.
 
 Order within an update step: forward/backward (mask open) -> optimizer step
 on the active synapses -> drop/regrow in ``on_train_batch_end`` using the
-weights after the step and the gradient of that step (the paper replaces the
-SGD step by the connectivity update on update steps; doing both is what the
-common PyTorch ports do and changes nothing measurable).
+weights after the step and the gradient of that step (the paper skips the
+SGD step on update steps; taking both is the simplification common PyTorch
+ports make).
 
 With :class:`~lightning_modules.callbacks.deepr.DeepR` in the same trainer
 ("DEEP R for removal, RigL for regrowth"): DEEP R removes the synapses whose
 parameter crossed zero after every step, and RigL chooses their replacements
-among the dormant synapses by dense-gradient magnitude in the same step
-(instead of DEEP R's uniform random choice). RigL's own magnitude drop is then
+among the dormant synapses by dense gradient in the same step (instead of
+DEEP R's uniform random choice), see :meth:`RigL.regrow`: a regrown synapse
+takes the sign its gradient asks for (without Dale) or must be able to grow
+in its neuron's direction (with Dale), since one pointing the other way
+would be removed again at the next step. RigL's own magnitude drop is then
 off (``alpha``, ``delta_t`` and ``t_end_fraction`` are unused), and RigL opens
 the mask at every step. Both callbacks must ask for the same sparsity.
 
@@ -162,7 +165,7 @@ class RigL(L.Callback):
         self._with_deepr = False
         self._last_step = 0
         self._closed_masks: list[Tensor] | None = None
-        self._scores: dict[str, Tensor] = {}
+        self._grads: dict[str, Tensor] = {}  # dense dL/dw of the latest recorded step
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -218,7 +221,7 @@ class RigL(L.Callback):
             grad = layer.weight.grad
             if grad is not None:
                 if record:
-                    self._scores[name] = grad.abs()
+                    self._grads[name] = grad.clone()
                 grad.masked_fill_(~closed, 0.0)
             layer.mask.copy_(closed)
         self._closed_masks = None
@@ -230,9 +233,9 @@ class RigL(L.Callback):
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         self._close_masks(record=True)
 
-    def gradient_scores(self, name: str) -> Tensor | None:
-        """|dense gradient| of layer ``name`` at the latest update step, or None."""
-        return self._scores.get(name)
+    def dense_gradient(self, name: str) -> Tensor | None:
+        """Dense dL/dw of layer ``name`` (dormant synapses included) at the latest update step."""
+        return self._grads.get(name)
 
     # ----------------------------------------------------------------- rewiring
 
@@ -242,10 +245,14 @@ class RigL(L.Callback):
         if step == self._last_step:
             return  # gradient accumulation: no optimizer step in this batch
         self._last_step = step
-        if self._with_deepr or not self.is_update_step(step) or not self._scores:
+        if self._with_deepr or not self.is_update_step(step) or not self._grads:
             return
-        self.update(step, trainer.optimizers)
-        self._scores.clear()
+        events = self.update(step, trainer.optimizers)
+        self._grads.clear()
+        replaced = float(sum(event.dropped for event in events))
+        pl_module.log(
+            "rewiring/rigl_replaced", replaced, on_step=False, on_epoch=True, reduce_fx="sum"
+        )
 
     @torch.no_grad()
     def update(
@@ -255,25 +262,42 @@ class RigL(L.Callback):
         fraction = cosine_drop_fraction(step, self.alpha, self.t_end)
         events = []
         for name, layer in self._layers:
-            scores = self._scores.get(name)
-            if scores is None:
+            grad = self._grads.get(name)
+            if grad is None:
                 continue
             active = int(layer.mask.sum())
             count = min(round(fraction * active), layer.mask.numel() - active)
             drop = topk_select(layer.weight.abs(), layer.mask, count, largest=False)
-            grow = topk_select(scores, ~layer.mask, count, largest=True)
+            grow = topk_select(grad.abs(), ~layer.mask, count, largest=True)
             rewire(layer, drop, grow)
             zero_optimizer_state(optimizers, layer.weight, drop | grow)
             events.append(RewiringEvent(step, name, count, count, int(layer.mask.sum())))
         self.last_events = events
         return events
 
-    def regrow(self, name: str, layer: SpatialDelay, candidates: Tensor, count: int) -> Tensor:
-        """Regrowth for DeepR: the ``count`` candidates with the largest dense |grad|."""
-        scores = self._scores.get(name)
-        if scores is None:
+    def regrow(
+        self, name: str, layer: SpatialDelay, candidates: Tensor, count: int
+    ) -> tuple[Tensor, Tensor]:
+        """Regrowth for DeepR: ``count`` candidates by dense gradient, and their signs.
+
+        A synapse regrown at theta = 0 survives DEEP R's next sign check only if
+        the optimizer moves theta up, so candidates are scored by what the
+        gradient offers in an allowed direction: without Dale any sign is
+        allowed (score |dL/dw|, and the new synapse takes the sign -sign(dL/dw)
+        the loss asks for); under Dale the raw weight is theta >= 0 (score
+        max(0, -dL/dw)).
+
+        Returns:
+            (grown, negative): bool masks of the regrown synapses and of those
+            among them whose fixed sign is -1.
+        """
+        grad = self._grads.get(name)
+        if grad is None:
             raise RuntimeError(
                 f"RigL has no dense gradient for {name!r}; it records one at every step "
                 "when DeepR is in the same trainer"
             )
-        return topk_select(scores, candidates, count, largest=True)
+        scores = grad.abs() if layer.sign is None else (-grad).clamp_min(0.0)
+        grown = topk_select(scores, candidates, count, largest=True)
+        negative = grown & (grad > 0) if layer.sign is None else torch.zeros_like(grown)
+        return grown, negative

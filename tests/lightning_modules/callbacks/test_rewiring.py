@@ -13,6 +13,7 @@ from lightning_modules.callbacks import Dale, DeepR, RigL
 from spatial_layers import SpatialDelay
 from spatial_layers.sparsity import (
     active_count,
+    assign_dale_signs,
     cosine_drop_fraction,
     set_density,
     spatial_delay_layers,
@@ -195,6 +196,41 @@ def test_deepr_removes_exactly_the_sign_flipped_synapses():
     assert torch.all(layer.weight[untouched] * theta_sign[untouched] > 0)
 
 
+@pytest.mark.parametrize("dale", [False, True])
+def test_deepr_with_rigl_regrows_by_gradient_with_the_asked_sign(dale):
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict({"a": SpatialDelay(20, 10, max_delay=2)})
+    layer = model["a"]
+    if dale:
+        assign_dale_signs(layer, 0.5, torch.Generator().manual_seed(0))
+    rigl, deepr = RigL(0.8), DeepR(0.8, l1=0.0, noise_temperature=0.0)
+    fake_trainer = SimpleNamespace(
+        callbacks=[rigl, deepr], global_step=0, estimated_stepping_batches=100
+    )
+    for callback in (rigl, deepr):
+        callback.setup(fake_trainer, model, "fit")
+        callback.on_train_start(fake_trainer, model)
+    before = layer.mask.clone()
+    grad = torch.randn(10, 20)
+    rigl._grads["a"] = grad
+    flip = before.nonzero()[:6]
+    with torch.no_grad():
+        layer.weight[flip[:, 0], flip[:, 1]] *= -1.0 if not dale else 0.0
+        if dale:
+            layer.weight[flip[:, 0], flip[:, 1]] -= 0.1  # theta < 0
+    (event,) = deepr.rewire(step=1)
+    grown = layer.mask & ~before
+    assert event.dropped == event.grown == 6 == int(grown.sum())
+    scores = grad.abs() if not dale else (-grad).clamp_min(0)
+    expected = scores.masked_fill(before, -1.0).flatten().topk(6).indices
+    assert set(grown.flatten().nonzero().flatten().tolist()) == set(expected.tolist())
+    negative = deepr._negative["a"]
+    if dale:
+        assert not negative.any()
+    else:  # the regrown synapse takes the sign the loss asks for: -sign(grad)
+        assert torch.equal(negative[grown], grad[grown] > 0)
+
+
 def test_deepr_l1_and_noise_follow_the_langevin_update():
     model = torch.nn.ModuleDict({"a": SpatialDelay(50, 40, max_delay=2)})
     layer = model["a"]
@@ -280,8 +316,8 @@ def test_rigl_drops_smallest_and_regrows_largest_dense_gradient():
     rigl._close_masks(record=True)
     assert torch.equal(layer.mask, closed)
     assert torch.all(layer.weight.grad[~closed] == 0)
-    scores = rigl.gradient_scores("a")
-    torch.testing.assert_close(scores, reference.weight.grad.abs())
+    torch.testing.assert_close(rigl.dense_gradient("a"), reference.weight.grad)
+    scores = rigl.dense_gradient("a").abs()
 
     weights = layer.weight.detach().clone()
     (event,) = rigl.update(step=10)

@@ -284,6 +284,11 @@ def streaming_worker(cfg: dict, device: str, steps: int) -> dict:
     params = LeakyParameters()
     x = (torch.rand(steps, 1, cfg["inputs"], device=device) < SPIKE_RATE).float()
     layers = list(net.layers)
+    # TimeBatchNorm wants (T, B, C); one step is (B, C): call BatchNorm1d itself.
+    norms = [
+        (lambda y, n=n: nn.BatchNorm1d.forward(n, y)) if isinstance(n, nn.BatchNorm1d) else n
+        for n in net.norms
+    ]
     result = {}
     with torch.no_grad():
         # (1) the layers' own step(): rebuilds each kernel from coordinates every step.
@@ -294,7 +299,7 @@ def streaming_worker(cfg: dict, device: str, steps: int) -> dict:
             for x_t in x:
                 h = x_t
                 for index, layer in enumerate(layers[:-1]):
-                    current = net.norms[index](layer.step(h))
+                    current = norms[index](layer.step(h))
                     mem = (
                         membranes[index]
                         if membranes[index] is not None
@@ -313,7 +318,7 @@ def streaming_worker(cfg: dict, device: str, steps: int) -> dict:
                 h = x_t
                 for index in range(len(layers) - 1):
                     y, states[index] = delayed_step(h, kernels[index], states[index])
-                    current = net.norms[index](y)
+                    current = norms[index](y)
                     mem = (
                         membranes[index]
                         if membranes[index] is not None

@@ -19,8 +19,13 @@ rounding), chosen per call by :func:`plan_delayed_linear`:
   per block of L output steps), multiplied by one complex matrix product per
   frequency (summing over C_in), and transformed back. Its cost grows as
   T + K instead of T * K.
+* ``"dft"``: the same spectral product over the whole sequence (one block),
+  with the transforms done as real matrix products by the (2F, T) DFT
+  matrix applied to the time-major input: no layout copies and no FFT calls,
+  cheaper than ``"fft"`` while T is small against the channel counts
+  (T=100 of SHD), dearer for long sequences.
 
-The FFT path mixes all steps of a block, so an output at step t may change by
+The spectral paths mix all steps of a block, so an output at step t may change by
 float rounding (never more) when an input after t changes; the dense path is
 causal bit for bit. Streaming (:func:`delayed_step`) is exact and always dense.
 """
@@ -34,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DelayMethod = Literal["auto", "linear", "dense", "fft"]
-DELAY_METHODS: tuple[str, ...] = ("auto", "linear", "dense", "fft")
+DelayMethod = Literal["auto", "linear", "dense", "fft", "dft"]
+DELAY_METHODS: tuple[str, ...] = ("auto", "linear", "dense", "fft", "dft")
 
 #: Cost of one FFT butterfly level per element, in units of one multiply-add
 #: of a matrix product (measured on a 2-core AVX2 CPU with MKL: an FFT pass
@@ -104,13 +109,16 @@ def plan_delayed_linear(
     """Chooses the algorithm of :func:`delayed_linear` for a shape (pure; no data).
 
     ``"auto"`` takes the cheapest by a cost model counting matrix
-    multiply-adds (dense: T * B * C_in * C_out * K; FFT: one complex product
-    per frequency and block, plus transforms of input, output and kernel),
-    over the dense path, one whole-sequence FFT and overlap-save blocks of
-    smooth lengths between 2K and the whole sequence.
+    multiply-adds (dense: T * B * C_in * C_out * K; spectral: one complex
+    product per frequency and block, plus the transforms of input, output
+    and kernel, as FFTs or as DFT matrix products), over the dense path, the
+    whole-sequence DFT, and FFTs of the whole sequence or of overlap-save
+    blocks of smooth lengths between 2K and the whole sequence.
 
     Example:
-        >>> plan_delayed_linear(100, 256, 140, 256, 26).method
+        >>> plan_delayed_linear(100, 256, 140, 256, 25).method
+        'dft'
+        >>> plan_delayed_linear(1000, 16, 256, 256, 251).method
         'fft'
         >>> plan_delayed_linear(10, 2, 3, 4, 4).method
         'dense'
@@ -142,9 +150,20 @@ def plan_delayed_linear(
         ),
         key=lambda plan: plan.cost,
     )
-    if method == "fft" or best.cost < dense.cost:
+    whole_freqs = whole // 2 + 1
+    dft = DelayPlan(
+        "dft",
+        whole,
+        steps,
+        COMPLEX_MATMUL_COST * whole_freqs * batch * in_features * out_features
+        + 2 * whole_freqs * steps * batch * (in_features + out_features)
+        + 2 * whole_freqs * taps * in_features * out_features,
+    )
+    if method == "fft":
         return best
-    return dense
+    if method == "dft":
+        return dft
+    return min((dense, best, dft), key=lambda plan: plan.cost)
 
 
 def delayed_linear(
@@ -157,7 +176,7 @@ def delayed_linear(
         kernel: (C_out, C_in, K) effective kernel, tap k = delay of k steps.
         bias: optional (C_out,).
         method: ``"auto"`` (see :func:`plan_delayed_linear`), ``"dense"``,
-            ``"fft"`` or ``"linear"`` (K == 1 only).
+            ``"fft"``, ``"dft"`` or ``"linear"`` (K == 1 only).
 
     Returns:
         (T, B, C_out).
@@ -167,8 +186,8 @@ def delayed_linear(
     plan = plan_delayed_linear(steps, batch, c_in, c_out, taps, method)
     if plan.method == "linear":
         return F.linear(x, kernel[..., 0], bias)
-    if plan.method == "fft":
-        return _fft_delayed_linear(x, kernel, bias, plan.fft_size, plan.block)
+    if plan.method in ("fft", "dft"):
+        return _spectral_delayed_linear(x, kernel, bias, plan)
     # conv1d is a cross-correlation over (B, C_in, T): pad the past with K - 1
     # zeros and flip the taps so that tap k meets x_{t-k}.
     signal = F.pad(x.permute(1, 2, 0), (taps - 1, 0))
@@ -265,15 +284,70 @@ class FFTDelayedLinear(torch.autograd.Function):
         return grad_x, grad_kernel, None, None
 
 
-def _fft_delayed_linear(
-    x: Tensor, kernel: Tensor, bias: Tensor | None, size: int, block: int
+def _dft_matrices(steps: int, taps: int, size: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Real DFT matrices of length ``size`` for the whole-sequence spectral product.
+
+    Returns:
+        forward (2F, T): [Re; Im] spectrum of the input, placed at positions
+        K - 1 .. K - 2 + T of the window (the K - 1 zeros of the past first);
+        inverse (T, 2F): the real inverse transform (irfft) at those positions;
+        taps (2F, K): [Re; Im] spectrum of the kernel taps.
+    """
+    freqs = size // 2 + 1
+    f = torch.arange(freqs, dtype=torch.float64, device=like.device)
+    positions = torch.arange(steps, dtype=torch.float64, device=like.device) + taps - 1
+    angle = (2 * math.pi / size) * torch.outer(f, positions)  # (F, T)
+    forward = torch.cat([angle.cos(), -angle.sin()])
+    # irfft: bins 0 and N/2 count once, the others twice (their mirror images).
+    weight = torch.full((freqs, 1), 2.0, dtype=torch.float64, device=like.device)
+    weight[0] = 1.0
+    if size % 2 == 0:
+        weight[-1] = 1.0
+    inverse = (torch.cat([weight * angle.cos(), -weight * angle.sin()]) / size).T
+    tap_angle = (2 * math.pi / size) * torch.outer(
+        f, torch.arange(taps, dtype=torch.float64, device=like.device)
+    )
+    tap_matrix = torch.cat([tap_angle.cos(), -tap_angle.sin()])
+    return (
+        forward.to(like.dtype),
+        inverse.contiguous().to(like.dtype),
+        tap_matrix.to(like.dtype),
+    )
+
+
+def _dft_convolve(x: Tensor, kernel: Tensor, size: int) -> Tensor:
+    """Whole-sequence spectral product with matrix DFTs (autograd differentiates it).
+
+    With planar spectra X = X_r + i X_i and H = H_r + i H_i per frequency,
+    Y = X H is four real batched products; all layouts are contiguous views.
+    """
+    steps, batch, c_in = x.shape
+    c_out, _, taps = kernel.shape
+    freqs = size // 2 + 1
+    forward, inverse, tap_matrix = _dft_matrices(steps, taps, size, x)
+    spectrum = (forward @ x.reshape(steps, batch * c_in)).view(2, freqs, batch, c_in)
+    kernel_taps = kernel.permute(2, 1, 0).reshape(taps, c_in * c_out)
+    transfer = (tap_matrix @ kernel_taps).view(2, freqs, c_in, c_out)
+    (x_re, x_im), (h_re, h_im) = spectrum, transfer
+    y_re = torch.baddbmm(torch.bmm(x_re, h_re), x_im, h_im, alpha=-1)
+    y_im = torch.baddbmm(torch.bmm(x_re, h_im), x_im, h_re)
+    product = torch.cat([y_re, y_im]).view(2 * freqs, batch * c_out)
+    return (inverse @ product).view(steps, batch, c_out)
+
+
+def _spectral_delayed_linear(
+    x: Tensor, kernel: Tensor, bias: Tensor | None, plan: DelayPlan
 ) -> Tensor:
-    """Overlap-save FFT convolution over time; see the module docstring."""
+    """The ``"fft"`` and ``"dft"`` paths; see the module docstring."""
     out_dtype = torch.result_type(x, kernel)
     # FFTs need float32 or float64; bf16/fp16 inputs (autocast) run in float32.
     work = torch.promote_types(out_dtype, torch.float32)
     with torch.autocast(x.device.type, enabled=False):
-        y = FFTDelayedLinear.apply(x.to(work), kernel.to(work), size, block)
+        x, kernel = x.to(work), kernel.to(work)
+        if plan.method == "dft":
+            y = _dft_convolve(x, kernel, plan.fft_size)
+        else:
+            y = FFTDelayedLinear.apply(x, kernel, plan.fft_size, plan.block)
         if bias is not None:
             y = y + bias
     return y.to(out_dtype)

@@ -1,4 +1,4 @@
-"""The FFT path of delayed_linear against the dense causal convolution (the reference)."""
+"""The spectral paths of delayed_linear (fft, dft) against the dense causal convolution."""
 
 import pytest
 import torch
@@ -15,10 +15,10 @@ from spatial_layers.kernels import delay_kernel
 SHAPES = [(1, 1, 1, 1, 2), (3, 2, 2, 3, 8), (9, 3, 4, 5, 4), (37, 2, 3, 7, 11), (64, 1, 5, 2, 33)]
 
 
-def dense_and_fft(x, kernel, bias, grad, **fft_plan):
-    """Values and gradients of both paths (fft_plan: explicit size/block, else auto)."""
+def dense_and_fft(x, kernel, bias, grad, spectral="fft", **fft_plan):
+    """Values and gradients of dense and a spectral path (fft_plan: explicit size/block)."""
     results = []
-    for method in ("dense", "fft"):
+    for method in ("dense", spectral):
         inputs = [t.detach().clone().requires_grad_() for t in (x, kernel, bias)]
         if method == "fft" and fft_plan:
             y = FFTDelayedLinear.apply(inputs[0], inputs[1], fft_plan["size"], fft_plan["block"])
@@ -37,15 +37,16 @@ def assert_paths_agree(dense, fft, tol):
         assert err <= tol, f"{name}: relative error {err:.2e} > {tol:.0e}"
 
 
+@pytest.mark.parametrize("spectral", ["fft", "dft"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-10), (torch.float32, 1e-5)])
-def test_fft_equals_dense_values_and_gradients(shape, dtype, tol, rng):
+def test_spectral_equals_dense_values_and_gradients(spectral, shape, dtype, tol, rng):
     steps, batch, c_in, c_out, taps = shape
     x = (torch.rand(steps, batch, c_in, generator=rng) < 0.3).to(dtype)
     kernel = torch.randn(c_out, c_in, taps, generator=rng, dtype=dtype)
     bias = torch.randn(c_out, generator=rng, dtype=dtype)
     grad = torch.randn(steps, batch, c_out, generator=rng, dtype=dtype)
-    assert_paths_agree(*dense_and_fft(x, kernel, bias, grad), tol)
+    assert_paths_agree(*dense_and_fft(x, kernel, bias, grad, spectral), tol)
 
 
 @pytest.mark.parametrize("block", [1, 2, 5, 13, 40])
@@ -61,8 +62,9 @@ def test_overlap_save_blocks_equal_dense(block, rng):
         assert_paths_agree(*results, 1e-10)
 
 
+@pytest.mark.parametrize("spectral", ["fft", "dft"])
 @pytest.mark.parametrize("kind", ["gauss", "linear", "round"])
-def test_fft_equals_dense_through_every_kernel(kind, rng):
+def test_spectral_equals_dense_through_every_kernel(spectral, kind, rng):
     """Gradients reach weights and delays identically through all three kernel shapes."""
     max_delay, c_in, c_out = 9, 5, 3
     x = (torch.rand(30, 2, c_in, generator=rng) < 0.4).double()
@@ -70,14 +72,14 @@ def test_fft_equals_dense_through_every_kernel(kind, rng):
     delays0 = torch.rand(c_out, c_in, generator=rng, dtype=torch.float64) * max_delay
     probe = torch.randn(30, 2, c_out, generator=rng, dtype=torch.float64)
     grads = {}
-    for method in ("dense", "fft"):
+    for method in ("dense", spectral):
         weight = weight0.clone().requires_grad_()
         delays = delays0.clone().requires_grad_()
         kernel = weight[..., None] * delay_kernel(delays, max_delay, kind, sigma=1.5)
         y = delayed_linear(x, kernel, method=method)
         (y * probe).sum().backward()
         grads[method] = (y.detach(), weight.grad, delays.grad)
-    for ref, got in zip(grads["dense"], grads["fft"], strict=True):
+    for ref, got in zip(grads["dense"], grads[spectral], strict=True):
         torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
 
 
@@ -90,22 +92,24 @@ def test_fft_gradcheck(size, block, rng):
     )
 
 
-def test_fft_gradcheck_through_auto_plan(rng):
+@pytest.mark.parametrize("spectral", ["fft", "dft"])
+def test_spectral_gradcheck_through_plan(spectral, rng):
     x = torch.randn(20, 2, 3, generator=rng, dtype=torch.float64, requires_grad=True)
     kernel = torch.randn(4, 3, 7, generator=rng, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(4, generator=rng, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda x, k, b: delayed_linear(x, k, b, method="fft"), (x, kernel, bias)
+        lambda x, k, b: delayed_linear(x, k, b, method=spectral), (x, kernel, bias)
     )
 
 
-def test_fft_is_causal_up_to_rounding(rng):
+@pytest.mark.parametrize("spectral", ["fft", "dft"])
+def test_spectral_is_causal_up_to_rounding(spectral, rng):
     x = torch.randn(50, 2, 3, generator=rng, dtype=torch.float64)
     kernel = torch.randn(4, 3, 6, generator=rng, dtype=torch.float64)
-    y = delayed_linear(x, kernel, method="fft")
+    y = delayed_linear(x, kernel, method=spectral)
     changed = x.clone()
     changed[30:] += 100.0
-    y_changed = delayed_linear(changed, kernel, method="fft")
+    y_changed = delayed_linear(changed, kernel, method=spectral)
     torch.testing.assert_close(y_changed[:30], y[:30], rtol=0, atol=1e-9)
     assert not torch.allclose(y_changed[30:], y[30:])
 
@@ -114,7 +118,7 @@ def test_plan_choices():
     assert plan_delayed_linear(10, 2, 3, 4, 1).method == "linear"
     assert plan_delayed_linear(10, 2, 3, 4, 4).method == "dense"  # tiny: conv wins
     shd = plan_delayed_linear(100, 256, 256, 256, 25)
-    assert shd.method == "fft" and shd.fft_size >= 100 + 25 - 1 and shd.block == 100
+    assert shd.method == "dft" and shd.fft_size >= 100 + 25 - 1 and shd.block == 100
     long = plan_delayed_linear(1000, 16, 256, 256, 251)
     assert long.method == "fft" and long.fft_size >= long.block + 251 - 1
     assert plan_delayed_linear(100, 256, 256, 256, 25, "dense").method == "dense"
@@ -138,14 +142,15 @@ def test_smooth_size():
     assert [_smooth_size(n) for n in (1, 7, 11, 124, 1249)] == [1, 8, 12, 125, 1250]
 
 
-def test_bf16_autocast_runs_fft_in_float32(rng):
-    """Under CPU bf16 autocast the FFT path computes in float32 and stays close."""
+@pytest.mark.parametrize("spectral", ["fft", "dft"])
+def test_bf16_autocast_runs_spectral_paths_in_float32(spectral, rng):
+    """Under CPU bf16 autocast the spectral paths compute in float32 and stay close."""
     x = (torch.rand(40, 3, 8, generator=rng) < 0.3).float()
     kernel = torch.randn(5, 8, 12, generator=rng, requires_grad=True)
-    reference = delayed_linear(x, kernel, method="fft")
+    reference = delayed_linear(x, kernel, method=spectral)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = delayed_linear(x, kernel, method="fft")
-        y_bf16 = delayed_linear(x.bfloat16(), kernel.bfloat16(), method="fft")
+        y = delayed_linear(x, kernel, method=spectral)
+        y_bf16 = delayed_linear(x.bfloat16(), kernel.bfloat16(), method=spectral)
     assert y.dtype == torch.float32
     torch.testing.assert_close(y, reference)
     assert y_bf16.dtype == torch.bfloat16
@@ -154,12 +159,13 @@ def test_bf16_autocast_runs_fft_in_float32(rng):
     assert kernel.grad is not None and torch.isfinite(kernel.grad).all()
 
 
-def test_no_grad_and_partial_grad(rng):
+@pytest.mark.parametrize("spectral", ["fft", "dft"])
+def test_no_grad_and_partial_grad(spectral, rng):
     x = torch.randn(30, 2, 3, generator=rng)
     kernel = torch.randn(4, 3, 9, generator=rng, requires_grad=True)
     with torch.no_grad():
-        y = delayed_linear(x, kernel, method="fft")
+        y = delayed_linear(x, kernel, method=spectral)
     assert not y.requires_grad
-    delayed_linear(x, kernel, method="fft").sum().backward()  # x needs no gradient
+    delayed_linear(x, kernel, method=spectral).sum().backward()  # x needs no gradient
     expected = torch.autograd.grad(delayed_linear(x, kernel, method="dense").sum(), kernel)[0]
     torch.testing.assert_close(kernel.grad, expected, rtol=1e-5, atol=1e-4)

@@ -15,7 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spatial_layers.functional import DelayState, delayed_linear, delayed_step
+from spatial_layers.functional import (
+    DelayState,
+    delayed_linear,
+    delayed_step,
+    interpolated_kernel,
+)
 from spatial_layers.geometry import NeuronPositions, distance_to_delay, pairwise_distance
 from spatial_layers.kernels import KERNEL_KINDS, KernelKind, delay_kernel
 
@@ -262,7 +267,14 @@ class SpatialDelay(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Maps a (T, B, C_in) sequence to (T, B, C_out)."""
         self._check(x, rank=3)
-        return delayed_linear(x, self.applied_kernel(), self.bias)
+        if self.delay_mode != "none" and self.kernel_kind in ("linear", "round"):
+            # applied_kernel()'s numbers, without K-sized autograd intermediates.
+            kernel = interpolated_kernel(
+                self.effective_weight(), self.delays(), self.max_delay, self.kernel_kind
+            )
+        else:
+            kernel = self.applied_kernel()
+        return delayed_linear(x, kernel, self.bias)
 
     def step(self, x_t: Tensor) -> Tensor:
         """Streaming mode: one (B, C_in) step -> (B, C_out), history kept inside.

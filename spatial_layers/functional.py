@@ -353,6 +353,78 @@ def _spectral_delayed_linear(
     return y.to(out_dtype)
 
 
+class InterpolatedKernel(torch.autograd.Function):
+    """Weighted two-tap (``"linear"``) or one-tap (``"round"``) kernel built by scatter.
+
+    Equals ``weight[..., None] * delay_kernel(delays, max_delay, kind, sigma)``
+    for those kinds, in value bit for bit and in gradient up to summation
+    order, but saves only the (C_out, C_in) weights and delays instead of
+    several (C_out, C_in, K) intermediates: memory that grows with K only
+    transiently. Gradients, with n = floor(d), a = d - n and G the kernel's
+    gradient: ``linear``: dw = (1 - a) G_n + a G_{n+1}; ``round``: dw =
+    G_round(d); both: dd = w (G_{n+1} - G_n) (the straight-through gradient of
+    the rounded kernel). A tap n + 1 > max_delay is dropped, as in
+    :func:`spatial_layers.kernels.linear_kernel`.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, delays: Tensor, max_delay: int, rounded: bool) -> Tensor:
+        lower, upper, valid, frac = _two_taps(delays, max_delay)
+        kernel = weight.new_zeros(*weight.shape, max_delay + 1)
+        if rounded:
+            nearest = torch.floor(delays + 0.5).long().clamp(0, max_delay)  # round_delays
+            kernel.scatter_(-1, nearest[..., None], weight[..., None])
+        else:
+            kernel.scatter_(-1, lower[..., None], (weight * (1 - frac))[..., None])
+            # Adds exactly 0 where the upper tap does not exist (d == max_delay).
+            upper_value = torch.where(valid, weight * frac, torch.zeros_like(frac))
+            kernel.scatter_add_(-1, upper[..., None], upper_value[..., None])
+        ctx.save_for_backward(weight, delays)
+        ctx.max_delay, ctx.rounded = max_delay, rounded
+        return kernel
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None, None]:
+        weight, delays = ctx.saved_tensors
+        lower, upper, valid, frac = _two_taps(delays, ctx.max_delay)
+        at_lower = grad.gather(-1, lower[..., None])[..., 0]
+        at_upper = grad.gather(-1, upper[..., None])[..., 0] * valid
+        if ctx.rounded:
+            nearest = torch.floor(delays + 0.5).long().clamp(0, ctx.max_delay)
+            grad_weight = grad.gather(-1, nearest[..., None])[..., 0]
+        else:
+            grad_weight = at_lower * (1 - frac) + at_upper * frac
+        return grad_weight, weight * (at_upper - at_lower), None, None
+
+
+def _two_taps(delays: Tensor, max_delay: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    lower_float = torch.floor(delays)
+    frac = delays - lower_float
+    lower = lower_float.long().clamp(0, max_delay)
+    valid = lower + 1 <= max_delay
+    upper = (lower + 1).clamp(max=max_delay)
+    return lower, upper, valid, frac
+
+
+def interpolated_kernel(
+    weight: Tensor, delays: Tensor, max_delay: int, kind: Literal["linear", "round"]
+) -> Tensor:
+    """(C_out, C_in) weights and delays in steps -> (C_out, C_in, max_delay + 1) kernel.
+
+    The ``linear`` or ``round`` kernel of :mod:`spatial_layers.kernels` times
+    the weights, built without K-sized autograd intermediates
+    (:class:`InterpolatedKernel`).
+
+    Example:
+        >>> interpolated_kernel(torch.tensor([[2.0]]), torch.tensor([[1.25]]), 3, "linear")
+        tensor([[[0.0000, 1.5000, 0.5000, 0.0000]]])
+    """
+    if kind not in ("linear", "round"):
+        raise ValueError(f"kind must be 'linear' or 'round', got {kind!r}")
+    return InterpolatedKernel.apply(weight, delays, max_delay, kind == "round")
+
+
 def initial_delay_state(x_t: Tensor, taps: int) -> DelayState:
     """Zero history for a batch shaped like ``x_t`` (B, C_in)."""
     return DelayState(x_t.new_zeros(*x_t.shape, taps))

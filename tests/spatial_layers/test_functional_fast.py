@@ -7,6 +7,7 @@ from spatial_layers.functional import (
     FFTDelayedLinear,
     _smooth_size,
     delayed_linear,
+    interpolated_kernel,
     plan_delayed_linear,
 )
 from spatial_layers.kernels import delay_kernel
@@ -169,3 +170,42 @@ def test_no_grad_and_partial_grad(spectral, rng):
     delayed_linear(x, kernel, method=spectral).sum().backward()  # x needs no gradient
     expected = torch.autograd.grad(delayed_linear(x, kernel, method="dense").sum(), kernel)[0]
     torch.testing.assert_close(kernel.grad, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["linear", "round"])
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_interpolated_kernel_equals_kernels_module(kind, dtype, tol, rng):
+    max_delay = 9
+    delays0 = torch.rand(5, 7, generator=rng).to(dtype) * max_delay
+    delays0[0, :4] = torch.tensor([0.0, 3.5, 2.0, float(max_delay)], dtype=dtype)
+    weight0 = torch.randn(5, 7, generator=rng).to(dtype)
+    probe = torch.randn(5, 7, max_delay + 1, generator=rng).to(dtype)
+    results = []
+    for build in (
+        lambda w, d: w[..., None] * delay_kernel(d, max_delay, kind, sigma=1.0),
+        lambda w, d: interpolated_kernel(w, d, max_delay, kind),
+    ):
+        weight, delays = weight0.clone().requires_grad_(), delays0.clone().requires_grad_()
+        kernel = build(weight, delays)
+        (kernel * probe).sum().backward()
+        results.append((kernel.detach(), weight.grad, delays.grad))
+    assert torch.equal(results[0][0], results[1][0])  # values bit for bit
+    for ref, got in zip(results[0][1:], results[1][1:], strict=True):
+        torch.testing.assert_close(got, ref, rtol=tol, atol=tol)
+
+
+def test_interpolated_kernel_rejects_gauss():
+    with pytest.raises(ValueError, match="linear' or 'round"):
+        interpolated_kernel(torch.ones(1, 1), torch.zeros(1, 1), 3, "gauss")
+
+
+def test_interpolated_kernel_gradcheck(rng):
+    weight = torch.randn(3, 4, generator=rng, dtype=torch.float64, requires_grad=True)
+    # Away from integers: the linear kernel is smooth there.
+    delays = (
+        torch.randint(0, 5, (3, 4), generator=rng) + 0.2 + 0.6 * torch.rand(3, 4, generator=rng)
+    )
+    delays = delays.double().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda w, d: interpolated_kernel(w, d, 6, "linear"), (weight, delays)
+    )

@@ -225,17 +225,32 @@ def _transfer(kernel: Tensor, size: int) -> Tensor:
     return torch.fft.rfft(kernel, n=size, dim=-1).permute(2, 1, 0).contiguous()
 
 
-def _fft_convolve(x: Tensor, transfer: Tensor, taps: int, size: int, block: int) -> Tensor:
-    """Causal convolution of (T, B, C_in) with the kernel whose transfer is given."""
+def _channel_chunk(channels: int, taps: int, size: int) -> int:
+    """Output channels per chunk so that a chunk's (F, C_in, chunk) spectrum or
+    (chunk, C_in, N) lags stay about the kernel's size (N > K: a whole one is N / K
+    kernels, the memory that would grow with max_delay)."""
+    return max(1, channels * taps // size)
+
+
+def _fft_convolve(x: Tensor, kernel: Tensor, size: int, block: int) -> Tensor:
+    """Causal convolution of (T, B, C_in) with a (C_out, C_in, K) kernel, by blocks."""
     steps, batch, _ = x.shape
-    freqs, _, c_out = transfer.shape
+    c_out, _, taps = kernel.shape
     blocks = -(-steps // block)
-    product = torch.bmm(_input_spectrum(x, taps, size, block), transfer)  # (F, B*blocks, C_out)
-    product = product.view(freqs, batch, blocks, c_out).permute(1, 3, 2, 0)
-    circular = torch.fft.irfft(product, n=size, dim=-1)  # (B, C_out, blocks, N)
-    # Outputs K - 1 .. K - 2 + L of each block are the linear convolution.
-    valid = circular[..., taps - 1 : taps - 1 + block].reshape(batch, c_out, blocks * block)
-    return valid[..., :steps].permute(2, 0, 1).contiguous()
+    spectrum = _input_spectrum(x, taps, size, block)  # (F, B * blocks, C_in)
+    freqs = spectrum.shape[0]
+    y = x.new_empty(steps, batch, c_out)
+    chunk = _channel_chunk(c_out, taps, size)
+    for start in range(0, c_out, chunk):
+        part = slice(start, start + chunk)
+        product = torch.bmm(spectrum, _transfer(kernel[part], size))  # (F, B*blocks, chunk)
+        width = product.shape[-1]
+        product = product.view(freqs, batch, blocks, width).permute(1, 3, 2, 0)
+        circular = torch.fft.irfft(product, n=size, dim=-1)  # (B, chunk, blocks, N)
+        # Outputs K - 1 .. K - 2 + L of each block are the linear convolution.
+        valid = circular[..., taps - 1 : taps - 1 + block].reshape(batch, width, blocks * block)
+        y[..., part] = valid[..., :steps].permute(2, 0, 1)
+    return y
 
 
 class FFTDelayedLinear(torch.autograd.Function):
@@ -264,7 +279,7 @@ class FFTDelayedLinear(torch.autograd.Function):
             )
         ctx.save_for_backward(x, kernel)
         ctx.plan = (size, block)
-        return _fft_convolve(x, _transfer(kernel, size), kernel.shape[-1], size, block)
+        return _fft_convolve(x, kernel, size, block)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -274,13 +289,18 @@ class FFTDelayedLinear(torch.autograd.Function):
         taps = kernel.shape[-1]
         grad_x = grad_kernel = None
         if ctx.needs_input_grad[0]:
-            transfer = _transfer(kernel, size).transpose(1, 2).contiguous()  # (F, C_out, C_in)
-            grad_x = _fft_convolve(grad.flip(0), transfer, taps, size, block).flip(0)
+            grad_x = _fft_convolve(grad.flip(0), kernel.transpose(0, 1), size, block).flip(0)
         if ctx.needs_input_grad[1]:
-            spectrum = _input_spectrum(x, taps, size, block)  # (F, M, C_in)
-            correlation = torch.bmm(spectrum.mH, _output_spectrum(grad, taps, size, block))
-            lags = torch.fft.irfft(correlation.permute(2, 1, 0), n=size, dim=-1)
-            grad_kernel = lags[..., :taps].contiguous()  # (C_out, C_in, K)
+            spectrum = _input_spectrum(x, taps, size, block).mH  # (F, C_in, M)
+            grad_spectrum = _output_spectrum(grad, taps, size, block)  # (F, M, C_out)
+            c_out = grad_spectrum.shape[-1]
+            grad_kernel = kernel.new_empty(kernel.shape)
+            chunk = _channel_chunk(c_out, taps, size)
+            for start in range(0, c_out, chunk):
+                part = slice(start, start + chunk)
+                correlation = torch.bmm(spectrum, grad_spectrum[..., part])  # (F, C_in, chunk)
+                lags = torch.fft.irfft(correlation.permute(2, 1, 0), n=size, dim=-1)
+                grad_kernel[part] = lags[..., :taps]
         return grad_x, grad_kernel, None, None
 
 

@@ -9,7 +9,7 @@ k weighs the input from k steps ago (K = max_delay + 1):
 
 with x_t = 0 for t < 0 (causal, zero initial history).
 
-Sequence mode has three algorithms with the same numbers (up to float
+Sequence mode has four algorithms with the same numbers (up to float
 rounding), chosen per call by :func:`plan_delayed_linear`:
 
 * ``"linear"``: K == 1, a plain ``F.linear`` at every step.
@@ -28,6 +28,8 @@ rounding), chosen per call by :func:`plan_delayed_linear`:
 The spectral paths mix all steps of a block, so an output at step t may change by
 float rounding (never more) when an input after t changes; the dense path is
 causal bit for bit. Streaming (:func:`delayed_step`) is exact and always dense.
+The spectral paths are device-agnostic torch ops but were only measured and
+tested on CPU; the planner's cost constants are CPU measurements.
 """
 
 from __future__ import annotations

@@ -229,7 +229,9 @@ class SpikingClassifier(L.LightningModule):
         self.log("train_loss", loss, prog_bar=True, batch_size=batch_size)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=batch_size)
         rate = torch.stack([s.detach().mean() for s in output.hidden_spikes]).mean()
-        self.log("train_rate", rate, on_step=False, on_epoch=True, batch_size=batch_size)
+        self.log(
+            "train_rate", rate, on_epoch=True, on_step=False, batch_size=batch_size, sync_dist=True
+        )
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

@@ -95,7 +95,7 @@ class SigmaAnnealing(Callback):
             layer.sigma = self.sigma_for(layer, progress)
             sigmas.append(layer.sigma)
         if sigmas and trainer.training and not trainer.sanity_checking:
-            pl_module.log("sigma", max(sigmas), on_step=False, on_epoch=True)
+            pl_module.log("sigma", max(sigmas), on_step=False, on_epoch=True, sync_dist=True)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         progress = self._progress(trainer)

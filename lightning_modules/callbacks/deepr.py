@@ -38,7 +38,8 @@ weight decay does). The sign check then sees the final :math:`\theta`.
 With :class:`~lightning_modules.callbacks.rigl.RigL` in the same trainer,
 replacements are chosen by RigL's dense gradient instead of at random, and a
 regrown synapse (without Dale) takes the sign its gradient asks for rather
-than a fixed random one; see :meth:`lightning_modules.callbacks.rigl.RigL.regrow`.
+than a fixed random one; RigL's periodic drop/regrow then runs right after
+DEEP R's step (see :mod:`lightning_modules.callbacks.rigl`).
 
 Randomness (noise, random regrowth) comes from generators seeded with
 ``(seed, global_step, layer index)``, so every DDP rank adds the same noise and
@@ -118,6 +119,7 @@ class DeepR(L.Callback):
         self._layers: list[tuple[str, SpatialDelay]] = []
         self._negative: dict[str, Tensor] = {}  # fixed sign per synapse: True = -1
         self._regrower: RigL | None = None
+        self._pl_module: L.LightningModule | None = None
         self._last_step = 0
 
     # ----------------------------------------------------------------- lifecycle
@@ -132,6 +134,7 @@ class DeepR(L.Callback):
             raise ValueError("use one DeepR callback per trainer")
         partners = _rewiring_partners(trainer, RigL)
         self._regrower = partners[0] if partners else None
+        self._pl_module = pl_module
         initialise_sparsity(self._layers, self.sparsity, self.seed, rescale=self.rescale)
 
     @torch.no_grad()
@@ -209,7 +212,7 @@ class DeepR(L.Callback):
                 dormant = ~mask
                 if self._regrower is not None:
                     grown, negative = self._regrower.regrow(name, layer, dormant, count)
-                    self._negative[name] = torch.where(grown, negative, self._negative[name])
+                    self.set_signs(name, grown, negative)
                     sign = 1.0 - 2.0 * self._negative[name].to(weight.dtype)
                 else:
                     generator = step_generator(self.seed, step, index, 2, device=weight.device)
@@ -225,5 +228,11 @@ class DeepR(L.Callback):
             weight.copy_(theta.clamp_min(0.0) * sign)
             self.removed_total[name] = self.removed_total.get(name, 0) + count
             events.append(RewiringEvent(step, name, count, count, int(mask.sum())))
+        if self._regrower is not None and self._regrower.is_update_step(step):
+            self._regrower.update(step, optimizers, self._pl_module)
         self.last_events = events
         return events
+
+    def set_signs(self, name: str, where: Tensor, negative: Tensor) -> None:
+        """Fixes the signs of layer ``name``'s synapses ``where`` (``negative``: -1)."""
+        self._negative[name] = torch.where(where, negative, self._negative[name])

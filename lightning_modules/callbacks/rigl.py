@@ -35,15 +35,15 @@ SGD step on update steps; taking both is the simplification common PyTorch
 ports make).
 
 With :class:`~lightning_modules.callbacks.deepr.DeepR` in the same trainer
-("DEEP R for removal, RigL for regrowth"): DEEP R removes the synapses whose
-parameter crossed zero after every step, and RigL chooses their replacements
-among the dormant synapses by dense gradient in the same step (instead of
-DEEP R's uniform random choice), see :meth:`RigL.regrow`: a regrown synapse
-takes the sign its gradient asks for (without Dale) or must be able to grow
-in its neuron's direction (with Dale), since one pointing the other way
-would be removed again at the next step. RigL's own magnitude drop is then
-off (``alpha``, ``delta_t`` and ``t_end_fraction`` are unused), and RigL opens
-the mask at every step. Both callbacks must ask for the same sparsity.
+("DEEP R for removal, RigL for regrowth"): after every step DEEP R removes the
+synapses whose parameter crossed zero and RigL chooses their replacements
+among the dormant synapses by dense gradient (instead of DEEP R's uniform
+random choice), so RigL opens the mask at every step; RigL's own periodic
+magnitude drop/regrow still runs on its schedule, right after DEEP R's step.
+A synapse RigL regrows for DEEP R must survive DEEP R's next sign check, so
+(see :meth:`RigL.regrow`) it takes the sign its gradient asks for (without
+Dale) or must be able to grow in its neuron's direction (with Dale). Both
+callbacks must ask for the same sparsity and layers.
 
 Regrowth candidates are the synapses that were dormant *before* the update
 (a synapse dropped in this update is not regrown in the same update), so
@@ -162,7 +162,7 @@ class RigL(L.Callback):
         self.t_end = 0
         self.last_events: list[RewiringEvent] = []
         self._layers: list[tuple[str, SpatialDelay]] = []
-        self._with_deepr = False
+        self._deepr = None  # a DeepR partner in the same trainer, if any
         self._last_step = 0
         self._closed_masks: list[Tensor] | None = None
         self._grads: dict[str, Tensor] = {}  # dense dL/dw of the latest recorded step
@@ -178,7 +178,7 @@ class RigL(L.Callback):
         if not self._layers:
             raise ValueError(f"RigL found no SpatialDelay layer matching {self.layers}")
         partners = _rewiring_partners(trainer, DeepR)
-        self._with_deepr = bool(partners)
+        self._deepr = partners[0] if partners else None
         for partner in partners:
             if partner.sparsity != self.sparsity or partner.layers != self.layers:
                 raise ValueError(
@@ -186,8 +186,8 @@ class RigL(L.Callback):
                     f"(sparsity={self.sparsity}, layers={self.layers}) must rewire the same "
                     "layers at the same sparsity"
                 )
-        if self._with_deepr:
-            rank_zero_info("RigL: DeepR removes synapses; RigL regrows them by gradient each step")
+        if self._deepr is not None:
+            rank_zero_info("RigL + DeepR: DeepR removes sign flips each step, RigL regrows them")
         initialise_sparsity(self._layers, self.sparsity, self.seed, rescale=self.rescale)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -198,10 +198,12 @@ class RigL(L.Callback):
         self._last_step = trainer.global_step
 
     def is_update_step(self, step: int) -> bool:
-        """Whether the optimizer step that brings ``global_step`` to ``step`` rewires."""
-        if self._with_deepr:
-            return True
+        """Whether RigL drops/regrows after the step that brings ``global_step`` to ``step``."""
         return step % self.delta_t == 0 and step < self.t_end
+
+    def needs_dense_gradient(self, step: int) -> bool:
+        """Whether the step to ``step`` must record dense gradients (every step with DeepR)."""
+        return self._deepr is not None or self.is_update_step(step)
 
     # ----------------------------------------------------------------- dense gradients
 
@@ -227,7 +229,7 @@ class RigL(L.Callback):
         self._closed_masks = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self._closed_masks is None and self.is_update_step(trainer.global_step + 1):
+        if self._closed_masks is None and self.needs_dense_gradient(trainer.global_step + 1):
             self._open_masks()
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
@@ -245,20 +247,24 @@ class RigL(L.Callback):
         if step == self._last_step:
             return  # gradient accumulation: no optimizer step in this batch
         self._last_step = step
-        if self._with_deepr or not self.is_update_step(step) or not self._grads:
-            return
-        events = self.update(step, trainer.optimizers)
+        if self._deepr is not None:
+            return  # DeepR calls update() right after its own removals
+        if self.is_update_step(step) and self._grads:
+            self.update(step, trainer.optimizers, pl_module)
         self._grads.clear()
-        replaced = float(sum(event.dropped for event in events))
-        pl_module.log(
-            "rewiring/rigl_replaced", replaced, on_step=False, on_epoch=True, reduce_fx="sum"
-        )
 
     @torch.no_grad()
     def update(
-        self, step: int, optimizers: Sequence[torch.optim.Optimizer] = ()
+        self,
+        step: int,
+        optimizers: Sequence[torch.optim.Optimizer] = (),
+        pl_module: L.LightningModule | None = None,
     ) -> list[RewiringEvent]:
-        """One RigL drop/regrow of every layer, with the recorded gradient scores."""
+        """One RigL drop/regrow of every layer, with the recorded dense gradients.
+
+        With a DeepR partner the regrown synapses are scored and signed as in
+        :meth:`regrow` and their signs handed to DeepR.
+        """
         fraction = cosine_drop_fraction(step, self.alpha, self.t_end)
         events = []
         for name, layer in self._layers:
@@ -268,12 +274,30 @@ class RigL(L.Callback):
             active = int(layer.mask.sum())
             count = min(round(fraction * active), layer.mask.numel() - active)
             drop = topk_select(layer.weight.abs(), layer.mask, count, largest=False)
-            grow = topk_select(grad.abs(), ~layer.mask, count, largest=True)
+            if self._deepr is None:
+                grow = topk_select(grad.abs(), ~layer.mask, count, largest=True)
+            else:
+                grow, negative = self._signed_growth(layer, grad, ~layer.mask, count)
+                self._deepr.set_signs(name, grow, negative)
             rewire(layer, drop, grow)
             zero_optimizer_state(optimizers, layer.weight, drop | grow)
             events.append(RewiringEvent(step, name, count, count, int(layer.mask.sum())))
         self.last_events = events
+        if isinstance(pl_module, L.LightningModule):
+            replaced = float(sum(event.dropped for event in events))
+            pl_module.log(
+                "rewiring/rigl_replaced", replaced, on_step=False, on_epoch=True, reduce_fx="sum"
+            )
         return events
+
+    @staticmethod
+    def _signed_growth(
+        layer: SpatialDelay, grad: Tensor, candidates: Tensor, count: int
+    ) -> tuple[Tensor, Tensor]:
+        scores = grad.abs() if layer.sign is None else (-grad).clamp_min(0.0)
+        grown = topk_select(scores, candidates, count, largest=True)
+        negative = grown & (grad > 0) if layer.sign is None else torch.zeros_like(grown)
+        return grown, negative
 
     def regrow(
         self, name: str, layer: SpatialDelay, candidates: Tensor, count: int
@@ -297,7 +321,4 @@ class RigL(L.Callback):
                 f"RigL has no dense gradient for {name!r}; it records one at every step "
                 "when DeepR is in the same trainer"
             )
-        scores = grad.abs() if layer.sign is None else (-grad).clamp_min(0.0)
-        grown = topk_select(scores, candidates, count, largest=True)
-        negative = grown & (grad > 0) if layer.sign is None else torch.zeros_like(grown)
-        return grown, negative
+        return self._signed_growth(layer, grad, candidates, count)

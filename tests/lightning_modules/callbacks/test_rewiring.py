@@ -110,7 +110,7 @@ class Probe(L.Callback):
     [
         pytest.param(lambda: [DeepR(0.8, l1=1e-3, noise_temperature=1e-4)], id="deepr"),
         pytest.param(lambda: [RigL(0.8, alpha=0.5, delta_t=2)], id="rigl"),
-        pytest.param(lambda: [RigL(0.8), DeepR(0.8, l1=1e-3)], id="deepr+rigl"),
+        pytest.param(lambda: [RigL(0.8, delta_t=4), DeepR(0.8, l1=1e-3)], id="deepr+rigl"),
     ],
 )
 def test_masks_hold_exact_sparsity_through_a_fit(make_callbacks):
@@ -132,9 +132,11 @@ def test_no_synapse_ever_has_the_wrong_sign_with_dale_deepr_and_rigl():
     probe = Probe(0.75, dale=True)
     model = TinyClassifier(lr=3e-2, recurrent_like=True)
     deepr = DeepR(0.75, l1=1e-3, noise_temperature=1e-4)
-    fit = trainer([Dale(0.8), RigL(0.75), deepr, probe], max_steps=60)
+    rigl = RigL(0.75, delta_t=5)
+    fit = trainer([Dale(0.8), rigl, deepr, probe], max_steps=60)
     fit.fit(model, loader())
     assert sum(deepr.removed_total.values()) > 0
+    assert rigl.last_events and rigl.last_events[0].step == 40  # periodic drops ran too
     layers = dict(spatial_delay_layers(model))
     for layer in layers.values():
         assert layer.sign is not None

@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from spatial_layers.kernels import round_delays
+
 DelayMethod = Literal["auto", "linear", "dense", "fft", "dft"]
 DELAY_METHODS: tuple[str, ...] = ("auto", "linear", "dense", "fft", "dft")
 
@@ -394,7 +396,7 @@ class InterpolatedKernel(torch.autograd.Function):
         lower, upper, valid, frac = _two_taps(delays, max_delay)
         kernel = weight.new_zeros(*weight.shape, max_delay + 1)
         if rounded:
-            nearest = torch.floor(delays + 0.5).long().clamp(0, max_delay)  # round_delays
+            nearest = round_delays(delays).long().clamp(0, max_delay)
             kernel.scatter_(-1, nearest[..., None], weight[..., None])
         else:
             kernel.scatter_(-1, lower[..., None], (weight * (1 - frac))[..., None])
@@ -413,7 +415,7 @@ class InterpolatedKernel(torch.autograd.Function):
         at_lower = grad.gather(-1, lower[..., None])[..., 0]
         at_upper = grad.gather(-1, upper[..., None])[..., 0] * valid
         if ctx.rounded:
-            nearest = torch.floor(delays + 0.5).long().clamp(0, ctx.max_delay)
+            nearest = round_delays(delays).long().clamp(0, ctx.max_delay)
             grad_weight = grad.gather(-1, nearest[..., None])[..., 0]
         else:
             grad_weight = at_lower * (1 - frac) + at_upper * frac

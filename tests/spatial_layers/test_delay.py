@@ -89,7 +89,13 @@ def test_delay_beyond_max_is_clamped_and_delivered_at_max():
     assert torch.equal(y, shifted(12, 5))
 
 
-@pytest.mark.parametrize(("delay", "k"), [(2.49, 2), (2.5, 3), (2.51, 3), (0.49, 0), (0.5, 1)])
+JUST_BELOW_HALF = float(np.nextafter(np.float32(0.5), np.float32(0)))  # + 0.5 rounds to 1.0
+
+
+@pytest.mark.parametrize(
+    ("delay", "k"),
+    [(2.49, 2), (2.5, 3), (2.51, 3), (0.49, 0), (0.5, 1), (JUST_BELOW_HALF, 0)],
+)
 def test_round_kernel_rounds_half_up(delay, k):
     assert torch.equal(single_synapse(delay, "round")(impulse(at=0)), shifted(12, k))
 

@@ -4,7 +4,8 @@
 best-validation) checkpoint, prints the test accuracy and writes
 ``summary.json`` and the layout plots into the run directory
 ``<trainer.default_root_dir>/<run.name>/version_<n>/``. Also ``spsnn
-validate|test|predict --config ... --ckpt_path ...``.
+validate|test|predict --config ... --ckpt_path ...``, and ``spsnn export CKPT
+OUT.nir`` (:mod:`lightning_modules.export.cli`).
 
 What this adds to a plain LightningCLI:
 
@@ -24,6 +25,7 @@ What this adds to a plain LightningCLI:
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,7 +293,17 @@ def make_cli(args: list[str] | dict | None = None, *, run: bool = True) -> Spsnn
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``spsnn`` console script."""
+    """Entry point of the ``spsnn`` console script.
+
+    ``spsnn export ...`` goes to :mod:`lightning_modules.export.cli` (NIR
+    export); every other subcommand to LightningCLI.
+    """
+    argv = sys.argv[1:] if args is None else args
+    if list(argv[:1]) == ["export"]:
+        from lightning_modules.export.cli import export_main  # only needed for export
+
+        export_main(argv[1:])
+        return
     make_cli(args)
 
 

@@ -1,0 +1,143 @@
+"""``spsnn export CKPT OUT.nir``: a trained checkpoint as a NIR file, optionally evaluated.
+
+::
+
+    spsnn export runs/yinyang/version_0/checkpoints/last.ckpt yinyang.nir \\
+        [--dt 0.001] [--weight-bits 8] [--max-delay N] [--clip-delays] \\
+        [--evaluate [--config runs/yinyang/version_0/config.yaml]]
+
+Loads the SpikingClassifier checkpoint with ``weights_only=True`` (no code
+from the checkpoint runs), writes the graph (see
+:mod:`lightning_modules.export.nir_graph`) and prints one summary line. With
+``--evaluate`` it rebuilds the run's data module (from the checkpoint's saved
+data module hyperparameters, or ``--config``), reads the file back and
+reports on the test split: the accuracy of the float model, with integer
+delays, with integer delays and k-bit weights (the NIR import), and the
+number of spike and membrane mismatches between the deployed original and
+the import, step for step; as a table and as JSON in ``OUT.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from lightning_modules.export.deploy import deployment_network
+from lightning_modules.export.evaluate import (
+    datamodule_from_checkpoint,
+    evaluate_export,
+    load_classifier,
+)
+from lightning_modules.export.nir_graph import from_nir, graph_summary, write_nir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``spsnn export``."""
+    parser = argparse.ArgumentParser(
+        prog="spsnn export",
+        description="Export a trained spsnn checkpoint as a NIR graph with integer delays.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="SpikingClassifier checkpoint (.ckpt)")
+    parser.add_argument("output", type=Path, help="NIR file to write (HDF5, e.g. model.nir)")
+    parser.add_argument("--dt", type=float, default=1e-3, help="seconds per time step")
+    parser.add_argument(
+        "--weight-bits", type=int, default=None, help="quantise weights to k bits (>= 2)"
+    )
+    parser.add_argument(
+        "--max-delay", type=int, default=None, help="hardware limit on a delay, in steps"
+    )
+    parser.add_argument("--clip-delays", action="store_true", help="clamp delays above --max-delay")
+    parser.add_argument(
+        "--evaluate", action="store_true", help="report accuracies and mismatches on the test split"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the run's config.yaml, to rebuild the data module for --evaluate",
+    )
+    return parser
+
+
+def export_main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Runs ``spsnn export``; returns the summary (and evaluation) it printed.
+
+    Bad input (a missing or foreign checkpoint, impossible options, delays
+    over ``--max-delay``) exits with the parser's usage and the reason.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _export(args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+
+
+def _export(args: argparse.Namespace) -> dict[str, Any]:
+    if args.clip_delays and args.max_delay is None:
+        raise ValueError("--clip-delays needs --max-delay")
+    if not args.checkpoint.is_file():
+        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}")
+    model, checkpoint = load_classifier(args.checkpoint)
+    graph = write_nir(
+        model.net,
+        args.output,
+        dt=args.dt,
+        weight_bits=args.weight_bits,
+        max_delay=args.max_delay,
+        clip_delays=args.clip_delays,
+        readout=model.readout,
+    )
+    summary = graph_summary(graph)
+    weights = "float" if args.weight_bits is None else f"{args.weight_bits}-bit"
+    clipped = int(graph.metadata.get("clipped_synapses", 0))
+    print(
+        f"spsnn export: wrote {args.output}: {summary['nodes']} nodes, {summary['branches']} "
+        f"branches ({summary['delay_nodes']} Delay nodes), delays {summary['min_delay']}.."
+        f"{summary['max_delay']} steps of {summary['dt']:g} s, {weights} weights"
+        + (f", {clipped} delays clipped" if clipped else ""),
+        flush=True,
+    )
+    result: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint),
+        "nir": str(args.output),
+        "weight_bits": args.weight_bits,
+        "max_delay": args.max_delay,
+        "clip_delays": args.clip_delays,
+        "clipped_synapses": clipped,
+        "graph": summary,
+    }
+    if not args.evaluate:
+        return result
+    datamodule = datamodule_from_checkpoint(checkpoint, args.config)
+    datamodule.setup("test")
+    deployed, _ = deployment_network(model.net, weight_bits=args.weight_bits)
+    imported = from_nir(args.output)
+    training_kernel = model.net.layers[0].kernel_kind
+    result |= {"split": "test", "training_kernel": training_kernel}
+    result |= evaluate_export(model, deployed, imported, datamodule.test_dataloader())
+    path = args.output.with_suffix(".json")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(_table(result, weights), flush=True)
+    print(f"spsnn export: evaluation written to {path}", flush=True)
+    return result
+
+
+def _table(result: dict[str, Any], weights: str) -> str:
+    accuracy, mismatches = result["accuracy"], result["mismatches"]
+    rows = [
+        (f"float (training kernel {result['training_kernel']!r})", accuracy["float"]),
+        ("integer delays (kernel 'round')", accuracy["integer_delays"]),
+        (f"integer delays + {weights} weights (NIR import)", accuracy["nir"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"test split, {result['samples']} samples", f"{'model':<{width}}  accuracy"]
+    lines += [f"{name:<{width}}  {100 * value:6.2f} %" for name, value in rows]
+    lines.append(
+        f"deployed original vs NIR import, step for step: {mismatches['spikes']} / "
+        f"{mismatches['spike_elements']} spike mismatches, {mismatches['membrane']} / "
+        f"{mismatches['membrane_elements']} membrane mismatches"
+    )
+    return "\n".join(lines)

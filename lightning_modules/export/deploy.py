@@ -1,0 +1,160 @@
+"""The deployed form of a trained :class:`SpatialSNN`: what an export writes out.
+
+:func:`deployment_network` returns a copy of the network in the form a
+neuromorphic target runs, still as a ``SpatialSNN`` (same delay mode, so its
+delays still come from coordinates), so that it can be evaluated and compared
+step for step with a re-imported graph:
+
+- evaluation mode: dropout is the identity, batch norm uses its running
+  statistics;
+- batch norm folded into the layer before it (:func:`fold_batch_norm`);
+- every delayed layer uses the ``round`` kernel (integer delays);
+- weights stored as applied (masked, Dale-signed) and, with ``weight_bits``,
+  quantised per layer (:func:`~lightning_modules.export.quantize.quantize_weights`);
+  biases (and folded batch-norm shifts) stay float.
+
+:func:`delayed_connections` names the layers and the populations they join,
+the vocabulary of the exported graph.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from lightning_modules.export.quantize import quantize_weights
+from lightning_modules.models import SpatialSNN
+from spatial_layers import SpatialDelay
+
+INPUT_POPULATION = "input"
+READOUT_POPULATION = "readout"
+
+
+class DelayedConnection(NamedTuple):
+    """One delayed layer of a :class:`SpatialSNN` and the populations it joins.
+
+    Attributes:
+        name: ``"layers_<l>"`` (feed-forward, population l -> l + 1) or
+            ``"recurrent_layers_<h>"`` (hidden population h + 1 onto itself),
+            the layer's attribute path with ``_`` for ``.``.
+        source: presynaptic population index (0 = the inputs).
+        target: postsynaptic population index (last = the readout).
+        recurrent: True for hidden -> hidden feedback.
+        layer: the :class:`SpatialDelay`.
+    """
+
+    name: str
+    source: int
+    target: int
+    recurrent: bool
+    layer: SpatialDelay
+
+
+def population_names(net: SpatialSNN) -> list[str]:
+    """``["input", "hidden_0", ..., "hidden_<H-1>", "readout"]``, one name per population."""
+    hidden = [f"hidden_{index}" for index in range(len(net.hidden_sizes))]
+    return [INPUT_POPULATION, *hidden, READOUT_POPULATION]
+
+
+def delayed_connections(net: SpatialSNN) -> list[DelayedConnection]:
+    """Every delayed layer of ``net``: feed-forward in order, then the recurrent ones."""
+    found = [
+        DelayedConnection(f"layers_{index}", index, index + 1, False, layer)
+        for index, layer in enumerate(net.layers)
+    ]
+    found += [
+        DelayedConnection(f"recurrent_layers_{index}", index + 1, index + 1, True, layer)
+        for index, layer in enumerate(net.recurrent_layers)
+    ]
+    return found
+
+
+def fold_batch_norm(
+    weight: Tensor, bias: Tensor | None, norm: nn.BatchNorm1d
+) -> tuple[Tensor, Tensor]:
+    r"""Folds an evaluation-mode batch norm into the linear map before it.
+
+    .. math::
+        \gamma \frac{W x + b - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta
+        = (g W) x + g (b - \mu) + \beta, \qquad g = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}
+
+    (:math:`\gamma = 1, \beta = 0` without affine parameters). The delay
+    kernel is linear in the weights, so folding into the weights of a
+    delayed layer is exact up to float rounding.
+
+    Args:
+        weight: (C_out, C_in) effective weights.
+        bias: (C_out,) or None (zero).
+        norm: a ``BatchNorm1d`` over C_out channels with running statistics.
+
+    Returns:
+        (C_out, C_in) folded weights and (C_out,) folded bias.
+    """
+    if norm.running_mean is None or norm.running_var is None:
+        raise ValueError(
+            "batch norm without running statistics (track_running_stats=False) cannot be folded"
+        )
+    if norm.num_features != weight.shape[0]:
+        raise ValueError(
+            f"batch norm over {norm.num_features} channels cannot follow a layer with "
+            f"{weight.shape[0]} outputs"
+        )
+    gain = torch.rsqrt(norm.running_var + norm.eps)
+    shift = -norm.running_mean * gain
+    if norm.affine:
+        gain = gain * norm.weight
+        shift = shift * norm.weight + norm.bias
+    if bias is not None:
+        shift = shift + gain * bias
+    return weight * gain[:, None], shift
+
+
+def deployment_network(
+    net: SpatialSNN, *, weight_bits: int | None = None
+) -> tuple[SpatialSNN, dict[str, float]]:
+    """A copy of ``net`` as deployed: eval mode, batch norm folded, ``round`` kernels, k bits.
+
+    Under Dale's principle the copy keeps each layer's signs, unless folding a
+    batch norm with a negative gain flipped some rows (then that layer's
+    ``sign`` is None: the folded weights no longer obey one sign per
+    presynaptic neuron). ``net`` itself is not changed.
+
+    Args:
+        net: a trained network.
+        weight_bits: bits per weight (>= 2), or None to keep float weights.
+
+    Returns:
+        The deployed copy (on ``net``'s device) and the weight scale of every
+        layer by :class:`DelayedConnection` name (empty without ``weight_bits``).
+    """
+    deployed = copy.deepcopy(net).eval()
+    deployed.requires_grad_(False)
+    for index, norm in enumerate(deployed.norms):
+        if isinstance(norm, nn.BatchNorm1d):
+            _fold_into(deployed.layers[index], norm)
+            deployed.norms[index] = nn.Identity()
+    scales = {}
+    for connection in delayed_connections(deployed):
+        layer = connection.layer
+        layer.kernel_kind = "round"
+        if weight_bits is not None:
+            quantized, scales[connection.name] = quantize_weights(
+                layer.effective_weight(), weight_bits
+            )
+            layer.weight.copy_(quantized)
+    return deployed, scales
+
+
+@torch.no_grad()
+def _fold_into(layer: SpatialDelay, norm: nn.BatchNorm1d) -> None:
+    weight, bias = fold_batch_norm(layer.effective_weight(), layer.bias, norm)
+    if layer.sign is not None and bool((weight * layer.sign < 0).any()):
+        layer.sign = None
+    layer.weight.copy_(weight)
+    if layer.bias is None:
+        layer.bias = nn.Parameter(bias, requires_grad=False)
+    else:
+        layer.bias.copy_(bias)

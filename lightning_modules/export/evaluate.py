@@ -1,0 +1,172 @@
+"""What export costs, measured on a data split: accuracies and step-for-step agreement.
+
+:func:`evaluate_export` runs four networks on the same batches:
+
+- the trained network with its training kernel (``float``);
+- the same with integer delays (``kernel="round"``, ``integer_delays``);
+- the deployed original (:func:`~lightning_modules.export.deploy.deployment_network`:
+  integer delays, batch norm folded, weights quantised as exported);
+- the network imported back from the NIR file (``nir``).
+
+The last two must agree step for step (hidden and output spikes, readout
+membrane); their disagreements are counted.
+
+:func:`load_classifier` and :func:`datamodule_from_checkpoint` rebuild a
+run from its checkpoint without executing code from it (``weights_only``
+loading; data module classes only from ``lightning_modules.data`` unless
+the user names one in a config file).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lightning_modules.classifier import SpikingClassifier, readout_logits
+from lightning_modules.models import SNNOutput, SpatialSNN
+
+#: Data module classes a checkpoint may name (anything else needs ``--config``).
+TRUSTED_DATA_MODULES = "lightning_modules.data."
+
+
+def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
+    """A :class:`SpikingClassifier` from a Lightning checkpoint, in eval mode on the CPU.
+
+    Loads with ``weights_only=True``: plain tensors and containers, never code.
+
+    Returns:
+        The model and the raw checkpoint dict.
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict) or not {"hyper_parameters", "state_dict"} <= set(
+        checkpoint
+    ):
+        raise ValueError(
+            f"{path} is not a SpikingClassifier checkpoint (needs 'hyper_parameters' and "
+            "'state_dict', as Lightning saves them)"
+        )
+    hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+    model = SpikingClassifier(**hparams)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.on_load_checkpoint(checkpoint)
+    return model.eval(), checkpoint
+
+
+def datamodule_from_checkpoint(
+    checkpoint: dict[str, Any], config: Path | None = None
+) -> L.LightningDataModule:
+    """Rebuilds the run's data module from ``config`` (a run's ``config.yaml``) or the checkpoint.
+
+    Lightning saves the data module's hyperparameters (and, under
+    LightningCLI, its ``_class_path``) as ``datamodule_hyper_parameters``.
+    A class named by a checkpoint must live in ``lightning_modules.data``;
+    one named in ``config`` (the user's own file) may be any
+    LightningDataModule.
+    """
+    if config is not None:
+        data = (yaml.safe_load(Path(config).read_text()) or {}).get("data")
+        if not isinstance(data, dict) or "class_path" not in data:
+            raise ValueError(f"{config} has no data.class_path (expected a run's config.yaml)")
+        class_path, init_args = str(data["class_path"]), dict(data.get("init_args") or {})
+    else:
+        saved = checkpoint.get("datamodule_hyper_parameters") or {}
+        class_path = saved.get("_class_path")
+        if not class_path:
+            raise ValueError(
+                "the checkpoint does not say which data module it was trained on (no "
+                "datamodule_hyper_parameters with a _class_path); pass --config with the "
+                "run's config.yaml"
+            )
+        if not str(class_path).startswith(TRUSTED_DATA_MODULES):
+            raise ValueError(
+                f"the checkpoint names data module {class_path!r} outside "
+                f"{TRUSTED_DATA_MODULES}*; pass --config with the run's config.yaml to use it"
+            )
+        init_args = {k: v for k, v in saved.items() if not k.startswith("_")}
+    module_name, _, class_name = str(class_path).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(f"cannot import data module {class_path!r}: {error}") from error
+    if not (isinstance(cls, type) and issubclass(cls, L.LightningDataModule)):
+        raise ValueError(f"{class_path!r} is not a LightningDataModule")
+    return cls(**init_args)
+
+
+def with_round_kernel(net: SpatialSNN) -> SpatialSNN:
+    """A copy of ``net`` (eval mode) whose delayed layers all use the ``round`` kernel."""
+    rounded = copy.deepcopy(net).eval()
+    for layer in rounded.delay_layers():
+        layer.kernel_kind = "round"
+    return rounded
+
+
+def _all_spikes(output: SNNOutput) -> list[Tensor]:
+    return [*output.hidden_spikes, *([output.spikes] if output.spikes is not None else [])]
+
+
+@torch.no_grad()
+def evaluate_export(
+    model: SpikingClassifier,
+    deployed: SpatialSNN,
+    imported: SpatialSNN,
+    loader: Iterable[tuple[Tensor, Tensor]],
+    *,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Accuracies of the float, rounded and imported networks, and deployed-vs-imported mismatches.
+
+    Args:
+        model: the trained classifier (its readout turns outputs into logits).
+        deployed: the deployed original, quantised as exported.
+        imported: the network read back from the NIR file.
+        loader: batches ``(spikes (B, T, C), labels (B,))``.
+        progress: tqdm progress bar (None: only on a terminal).
+
+    Returns:
+        ``samples``, ``accuracy`` (``float``, ``integer_delays``, ``nir``) and
+        ``mismatches``: numbers of differing spike elements (hidden and output
+        spikes) and readout membrane elements between ``deployed`` and
+        ``imported``, the totals compared, and the largest membrane difference.
+    """
+    networks = {
+        "float": model.net.eval(),
+        "integer_delays": with_round_kernel(model.net),
+        "nir": imported.eval(),
+    }
+    correct = dict.fromkeys(networks, 0)
+    counts = {"spikes": 0, "spike_elements": 0, "membrane": 0, "membrane_elements": 0}
+    largest = 0.0
+    samples = 0
+    disable = None if progress is None else not progress  # None: tqdm's "only on a terminal"
+    for spikes, labels in tqdm(loader, desc="spsnn export: evaluating", disable=disable):
+        x = spikes.transpose(0, 1)
+        outputs = {name: net.run(x) for name, net in networks.items()}
+        for name, output in outputs.items():
+            predicted = readout_logits(output, model.readout).argmax(dim=-1)
+            correct[name] += int((predicted == labels).sum())
+        reference, candidate = deployed.run(x), outputs["nir"]
+        for ours, theirs in zip(_all_spikes(reference), _all_spikes(candidate), strict=True):
+            counts["spikes"] += int((ours != theirs).sum())
+            counts["spike_elements"] += ours.numel()
+        counts["membrane"] += int((reference.membrane != candidate.membrane).sum())
+        counts["membrane_elements"] += reference.membrane.numel()
+        difference = (reference.membrane - candidate.membrane).abs().max()
+        largest = max(largest, float(difference))
+        samples += labels.shape[0]
+    if samples == 0:
+        raise ValueError("the evaluation split is empty")
+    return {
+        "samples": samples,
+        "accuracy": {name: value / samples for name, value in correct.items()},
+        "mismatches": {**counts, "max_membrane_difference": largest},
+    }

@@ -1,0 +1,471 @@
+"""A trained :class:`SpatialSNN` as a NIR graph (Neuromorphic Intermediate Representation).
+
+:func:`to_nir` writes the deployed network
+(:func:`~lightning_modules.export.deploy.deployment_network`: eval mode, batch
+norm folded, integer delays, optionally k-bit weights);
+:func:`from_nir` rebuilds a runnable ``SpatialSNN(delays="free",
+kernel="round")`` from such a graph (or its HDF5 file) that gives the same
+spikes and membranes step for step.
+
+Graph layout
+------------
+One node per population and a few nodes per delayed layer::
+
+    input ─┬─> layers_0_delay3 ──> layers_0_linear3 ──┐
+           ├─> layers_0_delay1 ──> layers_0_linear1 ──┼──> hidden_0 ──> ... ──> readout ──> output
+           └─────────────────────> layers_0_affine0 ──┘
+    hidden_0 ──> recurrent_layers_0_delay2 ──> recurrent_layers_0_linear2 ──> hidden_0  (recurrent)
+
+- ``input``: ``nir.Input``; ``hidden_<h>``: ``nir.LIF`` (``nir.IF`` for beta = 1);
+  ``readout``: ``nir.LI`` (``nir.I`` for beta = 1), or ``nir.LIF`` with a
+  spiking readout; ``output``: ``nir.Output`` (the readout membrane, or its
+  spikes with a spiking readout).
+- Every delayed layer becomes one *branch* per distinct integer delay k among
+  its active synapses: ``nir.Delay(delay=full(C_in, k * dt))`` followed by
+  ``nir.Linear(weight=W masked to the synapses whose delay is k)`` into the
+  postsynaptic population; NIR sums the edges that meet in a node. Branches
+  with k = 0 have no Delay node. The layer's bias (or folded batch-norm shift)
+  rides on its first branch, which is then an ``nir.Affine``. A layer
+  without active synapses keeps one all-zero branch, so that the graph stays
+  connected.
+
+Why branches: a layer has at most ``max_delay + 1`` of them, whatever its
+size, so the graph stays small (a per-synapse Delay node would need C_out *
+C_in nodes), and each branch is a standard Delay + Linear pair that any NIR
+backend knows; no custom "delayed linear" node is needed.
+
+Time convention (what the graph means in discrete time, step ``dt``)
+-------------------------------------------------------------------
+- Edges without a Delay node act within the step: the input spikes of step t
+  reach every population in the same step t, through all layers.
+- ``nir.Delay`` of ``k * dt`` delivers its input of step t at step t + k.
+- Neurons are the forward-Euler discretisation of NIR's continuous-time
+  models with step dt: ``tau = dt / (1 - beta)`` and ``r = tau / dt`` (input
+  gain 1), ``v_leak = 0``, so ``tau dv/dt = -v + r I`` becomes
+  ``U_t = beta U_{t-1} + I_t``. For beta = 1, ``nir.IF`` / ``nir.I`` with
+  ``r = 1 / dt``.
+- Reset: NIR's LIF resets *to* ``v_reset`` (0 here); spsnn's LIF (snnTorch's
+  ``Leaky``) resets *by subtraction* of the threshold, one step late:
+  ``U_t = beta U_{t-1} + I_t - theta H(U_{t-1} - theta)``,
+  ``S_t = H(U_t - theta)``. Every spiking node says so in its metadata
+  (``reset = "subtract"``, ``reset_timing = "previous_step"``, ``dynamics``);
+  :func:`from_nir` refuses spiking nodes without it.
+- Recurrent layers (hidden -> hidden): the spike of j at step t reaches i at
+  step t + 1 + d_ij (one step of synaptic latency, see
+  ``models.recurrent_leaky``), so the cycle is
+  ``hidden_h -> Delay((d + 1) dt) -> Linear -> hidden_h``; every cycle passes
+  through a Delay of at least one step.
+
+Metadata
+--------
+- Graph: ``dt`` (s), ``exporter``, ``spsnn_version``, ``max_delay`` (steps),
+  ``weight_bits`` (0: float weights), ``delay_rounding``,
+  ``time_convention``, ``recurrent_convention``, ``readout`` (the
+  classifier's readout mode, when given), ``delay_mode`` (plus ``dim`` and
+  ``velocity`` for spatial delays), ``hardware_max_delay``
+  and ``clipped_synapses`` (with a delay limit), and ``layers/<name>``: the
+  connectivity ``mask`` (uint8, (C_out, C_in)), ``weight_scale`` (k-bit
+  weights), ``source``, ``target``, ``recurrent``.
+- Population nodes (Input and neuron nodes): ``population``, ``coords``
+  ((N, D) float32, spatial networks only); neuron nodes also ``beta``,
+  ``dynamics``, and when spiking ``threshold`` and the reset convention.
+- Linear / Affine / Delay nodes: ``layer`` and ``delay_steps``; Linear /
+  Affine also ``sign`` ((C_in,) int8, +1/-1) under Dale's principle.
+
+NIR's HDF5 writer keeps numpy arrays, numbers, strings and nested dicts in
+metadata (it cannot store None or lists of strings, so none are written).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import numbers
+from pathlib import Path
+from typing import NamedTuple
+
+import nir
+import numpy as np
+
+from lightning_modules.export.conventions import (
+    DELAY_ROUNDING,
+    LI_DYNAMICS,
+    LIF_DYNAMICS,
+    RECURRENT_CONVENTION,
+    RECURRENT_LATENCY,
+    RESET_CONVENTION,
+    RESET_TIMING,
+    TIME_CONVENTION,
+    lif_time_constants,
+)
+from lightning_modules.export.deploy import (
+    INPUT_POPULATION,
+    READOUT_POPULATION,
+    DelayedConnection,
+    delayed_connections,
+    deployment_network,
+    population_names,
+)
+from lightning_modules.export.nir_reader import build_network, parse_graph, read_graph_file
+from lightning_modules.export.quantize import integer_delays
+from lightning_modules.models import SpatialSNN
+
+OUTPUT_NODE = "output"
+
+
+class ExportedLayer(NamedTuple):
+    """A delayed layer as written to the graph (numpy, on the CPU).
+
+    Attributes:
+        connection: its name and populations (the layer itself not used).
+        weight: (C_out, C_in) float weights as applied, zero where masked.
+        delays: (C_out, C_in) int64 delays of the graph's Delay nodes, in
+            steps (recurrent layers: d + 1).
+        mask: (C_out, C_in) bool, active synapses.
+        bias: (C_out,) or None.
+        sign: (C_in,) int8 Dale signs, or None.
+        scale: weight scale of k-bit weights, or None.
+    """
+
+    connection: DelayedConnection
+    weight: np.ndarray
+    delays: np.ndarray
+    mask: np.ndarray
+    bias: np.ndarray | None
+    sign: np.ndarray | None
+    scale: float | None
+
+
+def delay_branches(
+    weight: np.ndarray, delays: np.ndarray, mask: np.ndarray, *, empty_delay: int = 0
+) -> list[tuple[int, np.ndarray]]:
+    """Splits a delayed layer into one (delay, weight) branch per distinct delay.
+
+    Args:
+        weight: (C_out, C_in) weights.
+        delays: (C_out, C_in) integer delays in steps.
+        mask: (C_out, C_in) bool, active synapses (only these are split).
+        empty_delay: delay of the single all-zero branch returned when no
+            synapse is active.
+
+    Returns:
+        ``[(k, W_k)]`` sorted by k, with ``W_k = where(mask & (delays == k), W, 0)``;
+        the W_k sum to ``W * mask``.
+
+    Example:
+        >>> w = np.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> d = np.array([[0, 2], [2, 2]])
+        >>> [(k, b.tolist()) for k, b in delay_branches(w, d, np.ones((2, 2), bool))]
+        [(0, [[1.0, 0.0], [0.0, 0.0]]), (2, [[0.0, 2.0], [3.0, 4.0]])]
+    """
+    present = np.unique(delays[mask])
+    if present.size == 0:
+        return [(empty_delay, np.zeros_like(weight))]
+    return [
+        (int(k), np.where(mask & (delays == k), weight, 0).astype(weight.dtype)) for k in present
+    ]
+
+
+def exported_layer(connection: DelayedConnection, scale: float | None = None) -> ExportedLayer:
+    """Reads one deployed layer's weights, integer delays, mask, bias and signs."""
+    layer = connection.layer
+    delays = integer_delays(layer.delays()).cpu().numpy()
+    if connection.recurrent:
+        delays = delays + RECURRENT_LATENCY
+    mask = layer.mask.detach().cpu().numpy().astype(bool)
+    weight = layer.effective_weight().detach().cpu().numpy()
+    bias = None if layer.bias is None else layer.bias.detach().cpu().numpy()
+    sign = None if layer.sign is None else layer.sign.detach().cpu().numpy().astype(np.int8)
+    return ExportedLayer(connection, weight, delays, mask, bias, sign, scale)
+
+
+def limit_delays(
+    layers: list[ExportedLayer], max_delay: int | None, clip: bool
+) -> tuple[list[ExportedLayer], int]:
+    """Applies a hardware limit on the graph's Delay nodes (steps).
+
+    Returns the layers (delays clamped to ``max_delay`` when ``clip``) and the
+    number of active synapses above the limit; without ``clip`` such
+    synapses raise a ValueError that counts them and names the largest delay.
+    """
+    if max_delay is None:
+        return layers, 0
+    over = sum(int((layer.delays[layer.mask] > max_delay).sum()) for layer in layers)
+    if over == 0:
+        return layers, 0
+    largest = max(int(layer.delays[layer.mask].max()) for layer in layers if layer.mask.any())
+    if not clip:
+        latency = ""
+        if any(layer.connection.recurrent for layer in layers):
+            latency = f"; recurrent delays count +{RECURRENT_LATENCY} step of latency"
+        raise ValueError(
+            f"{over} synapses have delays above max_delay={max_delay} steps (largest: "
+            f"{largest} steps{latency}); clip_delays=True (spsnn export --clip-delays) "
+            "clamps them"
+        )
+    if max_delay < RECURRENT_LATENCY and any(
+        layer.connection.recurrent and layer.mask.any() for layer in layers
+    ):
+        raise ValueError(
+            f"recurrent synapses need a Delay of at least {RECURRENT_LATENCY} step; "
+            f"max_delay={max_delay} cannot hold them"
+        )
+    clipped = [layer._replace(delays=np.minimum(layer.delays, max_delay)) for layer in layers]
+    return clipped, over
+
+
+def to_nir(
+    net: SpatialSNN,
+    *,
+    dt: float = 1e-3,
+    weight_bits: int | None = None,
+    max_delay: int | None = None,
+    clip_delays: bool = False,
+    readout: str | None = None,
+) -> nir.NIRGraph:
+    """Exports ``net`` as a NIR graph with integer delays (layout: see the module doc).
+
+    Args:
+        net: the network (not changed; exported in eval mode, see
+            :func:`~lightning_modules.export.deploy.deployment_network`).
+        dt: duration of one time step, in seconds (NIR's time unit).
+        weight_bits: quantise weights symmetrically per layer to this many
+            bits (>= 2); None keeps float weights.
+        max_delay: hardware limit on a Delay node, in steps (recurrent
+            synapses count d + 1); None: no limit.
+        clip_delays: clamp delays above ``max_delay`` instead of raising
+            (the count goes into the metadata as ``clipped_synapses``).
+        readout: the classifier's readout mode, recorded in the metadata.
+
+    Returns:
+        The graph; ``nir.write(path, graph)`` stores it as HDF5.
+    """
+    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not 0 < dt < math.inf:
+        raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
+    if max_delay is not None and (
+        isinstance(max_delay, bool) or not isinstance(max_delay, int) or max_delay < 0
+    ):
+        raise ValueError(f"max_delay must be an int >= 0 (steps) or None, got {max_delay!r}")
+    dt = float(dt)
+    deployed, scales = deployment_network(net, weight_bits=weight_bits)
+    layers = [exported_layer(c, scales.get(c.name)) for c in delayed_connections(deployed)]
+    layers, clipped = limit_delays(layers, max_delay, clip_delays)
+    names = population_names(deployed)
+
+    nodes: dict[str, nir.NIRNode] = {
+        INPUT_POPULATION: nir.Input(
+            input_type=np.array([deployed.num_inputs]),
+            metadata=_population_metadata(deployed, 0, names),
+        )
+    }
+    for index, size in enumerate(deployed.hidden_sizes, start=1):
+        nodes[names[index]] = _neuron_node(
+            size,
+            deployed.params.beta,
+            dt,
+            deployed.params.threshold,
+            _population_metadata(deployed, index, names),
+        )
+    nodes[READOUT_POPULATION] = _neuron_node(
+        deployed.num_classes,
+        deployed.readout_beta,
+        dt,
+        deployed.params.threshold if deployed.spiking_output else None,
+        _population_metadata(deployed, len(names) - 1, names),
+    )
+    edges: list[tuple[str, str]] = []
+    for layer in layers:
+        _add_branches(nodes, edges, layer, names, dt)
+    nodes[OUTPUT_NODE] = nir.Output(output_type=np.array([deployed.num_classes]))
+    edges.append((READOUT_POPULATION, OUTPUT_NODE))
+    metadata = _graph_metadata(deployed, layers, names, dt, weight_bits, max_delay, clipped)
+    if readout is not None:
+        metadata["readout"] = str(readout)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def write_nir(net: SpatialSNN, path: str | Path, **kwargs) -> nir.NIRGraph:
+    """:func:`to_nir` (keyword arguments passed on), written to ``path`` with ``nir.write``."""
+    graph = to_nir(net, **kwargs)
+    nir.write(Path(path), graph)
+    return graph
+
+
+def from_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> SpatialSNN:
+    """Rebuilds a runnable ``SpatialSNN(delays="free", kernel="round")`` from a NIR graph.
+
+    The network's free delays are the graph's integer delays (recurrent ones
+    minus the step of latency), its weights the graph's weights, its masks
+    the ``mask`` metadata of each layer (else the non-zero pattern), its Dale
+    signs the ``sign`` metadata. It runs in eval mode and gives the same
+    numbers as the deployed original (see the module doc for the
+    conventions). What the network cannot hold goes into a plain dict
+    attribute ``net.nir_metadata``: ``coords`` (population name -> (N, D)
+    tensor, spatial exports only), ``populations`` (names in order),
+    ``graph`` (the graph's metadata).
+
+    Args:
+        graph: a ``nir.NIRGraph``, or the path of a file ``nir.write`` wrote.
+        dt: step in seconds, for graphs without ``dt`` in their metadata.
+
+    Raises:
+        ValueError: the file is not a NIR graph, or the graph is not one a
+            SpatialSNN can run (the message names the node and the problem).
+    """
+    if isinstance(graph, str | Path):
+        graph = read_graph_file(Path(graph))
+    elif not isinstance(graph, nir.NIRGraph):
+        raise TypeError(f"from_nir takes a nir.NIRGraph or a path, got {type(graph).__name__}")
+    return build_network(parse_graph(graph, dt))
+
+
+def graph_summary(graph: nir.NIRGraph) -> dict[str, int | float]:
+    """Counts of a graph's nodes, edges, branches (Linear / Affine nodes) and Delay nodes.
+
+    ``min_delay`` / ``max_delay`` range over the branches, in steps of the
+    graph's ``dt`` (a branch without a Delay node has delay 0).
+    """
+    dt = float(graph.metadata.get("dt", 1.0))
+    sources = {target: source for source, target in graph.edges}
+    steps = []
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.Linear | nir.Affine):
+            before = graph.nodes.get(sources.get(name, ""))
+            delay = float(np.max(before.delay)) if isinstance(before, nir.Delay) else 0.0
+            steps.append(round(delay / dt))
+    return {
+        "nodes": len(graph.nodes),
+        "edges": len(graph.edges),
+        "branches": len(steps),
+        "delay_nodes": sum(isinstance(n, nir.Delay) for n in graph.nodes.values()),
+        "min_delay": min(steps, default=0),
+        "max_delay": max(steps, default=0),
+        "dt": dt,
+    }
+
+
+# ---------------------------------------------------------------- helpers
+def _neuron_node(
+    size: int, beta: float, dt: float, threshold: float | None, metadata: dict
+) -> nir.NIRNode:
+    """LIF / IF (``threshold`` given) or LI / I node of ``size`` neurons."""
+    zeros = np.zeros(size, dtype=np.float64)
+    metadata = {**metadata, "beta": float(beta)}
+    if threshold is not None:
+        metadata.update(
+            threshold=float(threshold),
+            reset=RESET_CONVENTION,
+            reset_timing=RESET_TIMING,
+            dynamics=LIF_DYNAMICS,
+        )
+        v_threshold = np.full(size, float(threshold))
+        if beta == 1:
+            return nir.IF(
+                r=np.full(size, 1 / dt), v_threshold=v_threshold, v_reset=zeros, metadata=metadata
+            )
+        tau, r = lif_time_constants(beta, dt)
+        return nir.LIF(
+            tau=np.full(size, tau),
+            r=np.full(size, r),
+            v_leak=zeros,
+            v_threshold=v_threshold,
+            v_reset=zeros.copy(),
+            metadata=metadata,
+        )
+    metadata["dynamics"] = LI_DYNAMICS
+    if beta == 1:
+        return nir.I(r=np.full(size, 1 / dt), metadata=metadata)
+    tau, r = lif_time_constants(beta, dt)
+    return nir.LI(tau=np.full(size, tau), r=np.full(size, r), v_leak=zeros, metadata=metadata)
+
+
+def _population_metadata(net: SpatialSNN, index: int, names: list[str]) -> dict:
+    metadata: dict = {"population": names[index]}
+    if net.delay_mode == "spatial":
+        coords = net.positions[index].coords.detach().cpu().numpy().astype(np.float32)
+        metadata["coords"] = coords
+    return metadata
+
+
+def _add_branches(
+    nodes: dict[str, nir.NIRNode],
+    edges: list[tuple[str, str]],
+    layer: ExportedLayer,
+    names: list[str],
+    dt: float,
+) -> None:
+    connection = layer.connection
+    source, target = names[connection.source], names[connection.target]
+    empty_delay = RECURRENT_LATENCY if connection.recurrent else 0
+    branches = delay_branches(layer.weight, layer.delays, layer.mask, empty_delay=empty_delay)
+    for index, (steps, weight) in enumerate(branches):
+        metadata: dict = {"layer": connection.name, "delay_steps": steps}
+        if layer.sign is not None:
+            metadata["sign"] = layer.sign
+        if index == 0 and layer.bias is not None:
+            name = f"{connection.name}_affine{steps}"
+            nodes[name] = nir.Affine(weight=weight, bias=layer.bias, metadata=metadata)
+        else:
+            name = f"{connection.name}_linear{steps}"
+            nodes[name] = nir.Linear(weight=weight, metadata=metadata)
+        if steps > 0:
+            delay_name = f"{connection.name}_delay{steps}"
+            nodes[delay_name] = nir.Delay(
+                delay=np.full(weight.shape[1], steps * dt),
+                metadata={"layer": connection.name, "delay_steps": steps},
+            )
+            edges += [(source, delay_name), (delay_name, name)]
+        else:
+            edges.append((source, name))
+        edges.append((name, target))
+
+
+def _graph_metadata(
+    net: SpatialSNN,
+    layers: list[ExportedLayer],
+    names: list[str],
+    dt: float,
+    weight_bits: int | None,
+    max_delay: int | None,
+    clipped: int,
+) -> dict:
+    metadata: dict = {
+        "exporter": "spsnn",
+        "spsnn_version": _spsnn_version(),
+        "dt": dt,
+        "max_delay": int(net.max_delay),
+        "weight_bits": 0 if weight_bits is None else int(weight_bits),
+        "delay_rounding": DELAY_ROUNDING,
+        "time_convention": TIME_CONVENTION,
+        "recurrent_convention": RECURRENT_CONVENTION,
+        "reset": RESET_CONVENTION,
+        "reset_timing": RESET_TIMING,
+        "delay_mode": net.delay_mode,
+        "surrogate_alpha": float(net.params.alpha),
+        "layers": {},
+    }
+    if net.delay_mode == "spatial":
+        metadata["dim"] = int(net.dim)
+        metadata["velocity"] = float(net.layers[0].velocity)
+    if max_delay is not None:
+        metadata["hardware_max_delay"] = int(max_delay)
+        metadata["clipped_synapses"] = int(clipped)
+    for layer in layers:
+        connection = layer.connection
+        record: dict = {
+            "source": names[connection.source],
+            "target": names[connection.target],
+            "recurrent": bool(connection.recurrent),
+            "mask": layer.mask.astype(np.uint8),
+        }
+        if layer.scale is not None:
+            record["weight_scale"] = float(layer.scale)
+        metadata["layers"][connection.name] = record
+    return metadata
+
+
+def _spsnn_version() -> str:
+    try:
+        return importlib.metadata.version("spsnn")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

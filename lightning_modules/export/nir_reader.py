@@ -1,0 +1,622 @@
+"""Reading a NIR graph back into a :class:`SpatialSNN`: validation, then assembly.
+
+:func:`parse_graph` checks that a graph has the shape
+:mod:`~lightning_modules.export.nir_graph` describes (and that a SpatialSNN can
+run it exactly) and collects its populations and connections;
+:func:`build_network` turns the result into a ``SpatialSNN(delays="free",
+kernel="round")``. Every problem is a ValueError that names the node and
+what is wrong with it.
+
+Accepted graphs are a little more general than what :func:`to_nir` writes:
+a Delay node may hold one delay per presynaptic channel (the synapse j -> i
+then has delay ``delay[j]``), several branches may share a delay, and a
+branch may have no metadata. What a SpatialSNN cannot represent is refused:
+node types other than Input, Output, Delay, Linear, Affine, LIF, IF, LI, I;
+populations that are not a chain input -> hidden ... -> readout (plus
+hidden -> hidden recurrence); a synapse with non-zero weights at two delays;
+per-neuron different time constants or thresholds; ``v_leak != 0``,
+``v_reset != 0``, an input gain ``r * dt / tau != 1``; spiking nodes whose
+metadata does not state spsnn's reset by subtraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import nir
+import numpy as np
+import torch
+
+from lightning_modules.export.conventions import (
+    RECURRENT_LATENCY,
+    RESET_CONVENTION,
+    RESET_TIMING,
+    beta_from_tau,
+)
+from lightning_modules.models import SpatialSNN
+from spatial_layers import SpatialDelay
+
+SUPPORTED_NODES = (
+    nir.Input,
+    nir.Output,
+    nir.Delay,
+    nir.Linear,
+    nir.Affine,
+    nir.LIF,
+    nir.IF,
+    nir.LI,
+    nir.I,
+)
+SPIKING_NODES = (nir.LIF, nir.IF)
+NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.I)
+POPULATION_NODES = (nir.Input, *NEURON_NODES)
+BRANCH_NODES = (nir.Linear, nir.Affine)
+#: Relative tolerance on the input gain r * dt / tau (= 1 in spsnn's graphs).
+GAIN_TOLERANCE = 1e-6
+#: Tolerance, in steps, on a Delay holding a whole number of steps.
+STEP_TOLERANCE = 1e-6
+#: A metadata ``beta`` within this of 1 - dt / tau is taken as the exact decay.
+BETA_TOLERANCE = 1e-9
+
+
+def _fail(message: str) -> ValueError:
+    return ValueError(f"cannot import the NIR graph: {message}")
+
+
+class NeuronConstants(NamedTuple):
+    """Decay per step and threshold (None: non-spiking) of one population."""
+
+    beta: float
+    threshold: float | None
+
+
+@dataclass
+class Connection:
+    """The branches from one population to another, summed back into one layer.
+
+    Attributes:
+        source, target: population node names.
+        weight: (C_out, C_in) summed branch weights.
+        delays: (C_out, C_in) int64 delay of every synapse with a non-zero
+            weight, in steps of the graph (0 elsewhere).
+        active: (C_out, C_in) bool, synapses with a non-zero weight.
+        bias: (C_out,) summed biases of Affine branches, or None.
+        sign: (C_in,) Dale signs from the branches' metadata, or None.
+        layer: the ``layer`` metadata of the branches, or None.
+    """
+
+    source: str
+    target: str
+    weight: np.ndarray
+    delays: np.ndarray
+    active: np.ndarray
+    bias: np.ndarray | None = None
+    sign: np.ndarray | None = None
+    layer: str | None = None
+    branches: list[str] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, source: str, target: str, c_out: int, c_in: int) -> Connection:
+        shape = (c_out, c_in)
+        return cls(
+            source, target, np.zeros(shape), np.zeros(shape, np.int64), np.zeros(shape, bool)
+        )
+
+    def add_branch(
+        self, name: str, node: nir.NIRNode, weight: np.ndarray, steps: np.ndarray
+    ) -> None:
+        """Adds branch ``name``: (C_out, C_in) ``weight`` behind (C_in,) ``steps`` of delay."""
+        nonzero = weight != 0
+        branch_delays = np.broadcast_to(steps[None, :], weight.shape)
+        clash = nonzero & self.active & (self.delays != branch_delays)
+        if clash.any():
+            i, j = (int(v) for v in np.argwhere(clash)[0])
+            raise _fail(
+                f"synapse {self.source}[{j}] -> {self.target}[{i}] has non-zero weights at "
+                f"delays {self.delays[i, j]} and {branch_delays[i, j]} steps (branch {name!r}); "
+                "a SpatialSNN synapse has one delay"
+            )
+        self.weight = self.weight + weight
+        self.delays = np.where(nonzero, branch_delays, self.delays)
+        self.active |= nonzero
+        if isinstance(node, nir.Affine):
+            bias = _array(name, "bias", node.bias, (weight.shape[0],))
+            self.bias = bias if self.bias is None else self.bias + bias
+        metadata = node.metadata or {}
+        if "sign" in metadata:
+            self.sign = _array(name, "sign metadata", metadata["sign"], (weight.shape[1],))
+        if "layer" in metadata:
+            self.layer = str(metadata["layer"])
+        self.branches.append(name)
+
+
+class ParsedNetwork(NamedTuple):
+    """A validated graph in SpatialSNN terms.
+
+    Attributes:
+        populations: node names, input first, readout last.
+        sizes: neurons per population.
+        constants: per population after the input, its :class:`NeuronConstants`.
+        feedforward: connection l feeds population l + 1.
+        recurrent: per hidden population, its self-connection or None.
+        feedforward_masks, recurrent_masks: (C_out, C_in) bool mask of each
+            connection above (None where the connection is None).
+        coords: population name -> (N, D) coordinates found in metadata.
+        metadata: the graph's metadata.
+        dt: step in seconds.
+    """
+
+    populations: list[str]
+    sizes: list[int]
+    constants: list[NeuronConstants]
+    feedforward: list[Connection]
+    recurrent: list[Connection | None]
+    feedforward_masks: list[np.ndarray]
+    recurrent_masks: list[np.ndarray | None]
+    coords: dict[str, np.ndarray]
+    metadata: dict
+    dt: float
+
+
+# ------------------------------------------------------------------ files
+def read_graph_file(path: Path) -> nir.NIRGraph:
+    """``nir.read`` with errors that say what is wrong with the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no NIR file at {path}")
+    try:
+        return nir.read(path, type_check=False)
+    except OSError as error:
+        raise ValueError(
+            f"{path} is not a NIR file: it cannot be opened as HDF5 ({error})"
+        ) from error
+    except KeyError as error:
+        raise ValueError(
+            f"{path} is an HDF5 file but holds no NIR graph (no {error} entry)"
+        ) from error
+    except (ValueError, TypeError, AssertionError, AttributeError, IndexError) as error:
+        raise ValueError(f"{path} does not hold a valid NIR graph: {error}") from error
+
+
+# ---------------------------------------------------------------- parsing
+def parse_graph(graph: nir.NIRGraph, dt: float | None = None) -> ParsedNetwork:
+    """Validates ``graph`` and reads its populations and connections (see the module doc)."""
+    metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
+    dt = _resolve_dt(metadata, dt)
+    nodes = dict(graph.nodes)
+    for name, node in nodes.items():
+        if not isinstance(node, SUPPORTED_NODES):
+            supported = ", ".join(kind.__name__ for kind in SUPPORTED_NODES)
+            raise _fail(
+                f"node {name!r} is a nir.{type(node).__name__}; a SpatialSNN is built from "
+                f"{supported}"
+            )
+    sources, targets = _adjacency(nodes, graph.edges)
+    input_name = _single(nodes, nir.Input)
+    output_name = _single(nodes, nir.Output)
+    _check_wiring(nodes, sources, targets)
+    (readout,) = sources[output_name]
+    sizes = {
+        name: _population_size(name, node)
+        for name, node in nodes.items()
+        if isinstance(node, POPULATION_NODES)
+    }
+    _check_output_size(nodes[output_name], output_name, sizes[readout])
+    connections = _connections(nodes, sources, targets, sizes, dt)
+    populations, feedforward, recurrent = _chain(input_name, readout, connections, nodes)
+    constants = [_neuron_constants(name, nodes[name], dt) for name in populations[1:]]
+    _check_shared_constants(populations, constants)
+    layer_records = metadata.get("layers", {}) if isinstance(metadata.get("layers"), dict) else {}
+    feedforward_masks = [_mask(c, layer_records) for c in feedforward]
+    recurrent_masks = [None if c is None else _mask(c, layer_records) for c in recurrent]
+    for connection in recurrent:
+        if connection is not None:
+            _remove_latency(connection)
+    coords = {name: _coords(name, nodes[name], sizes[name]) for name in populations}
+    return ParsedNetwork(
+        populations,
+        [sizes[name] for name in populations],
+        constants,
+        feedforward,
+        recurrent,
+        feedforward_masks,
+        recurrent_masks,
+        {name: value for name, value in coords.items() if value is not None},
+        metadata,
+        dt,
+    )
+
+
+def _resolve_dt(metadata: dict, dt: float | None) -> float:
+    stored = metadata.get("dt")
+    if stored is None and dt is None:
+        raise _fail("the graph has no 'dt' in its metadata; pass dt= (seconds per step)")
+    if stored is not None and dt is not None and not np.isclose(float(stored), dt, rtol=1e-12):
+        raise _fail(f"dt={dt} given, but the graph was exported with dt={float(stored)}")
+    value = float(stored if stored is not None else dt)
+    if not (np.isfinite(value) and value > 0):
+        raise _fail(f"dt must be a positive number of seconds, got {value}")
+    return value
+
+
+def _adjacency(
+    nodes: dict[str, nir.NIRNode], edges
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    sources: dict[str, list[str]] = {name: [] for name in nodes}
+    targets: dict[str, list[str]] = {name: [] for name in nodes}
+    for edge in edges:
+        try:
+            source, target = (str(end) for end in edge)
+        except ValueError:
+            raise _fail(f"edge {edge!r} is not a (source, target) pair") from None
+        for end in (source, target):
+            if end not in nodes:
+                raise _fail(
+                    f"edge ({source!r}, {target!r}) names a node {end!r} that the graph does "
+                    f"not have (nodes: {sorted(nodes)})"
+                )
+        sources[target].append(source)
+        targets[source].append(target)
+    return sources, targets
+
+
+def _single(nodes: dict[str, nir.NIRNode], kind: type) -> str:
+    found = [name for name, node in nodes.items() if isinstance(node, kind)]
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({found})"
+        raise _fail(f"a SpatialSNN graph has exactly one nir.{kind.__name__} node, found {what}")
+    return found[0]
+
+
+def _kinds(nodes: dict[str, nir.NIRNode], names: list[str]) -> str:
+    return ", ".join(f"{name!r} ({type(nodes[name]).__name__})" for name in names) or "nothing"
+
+
+def _check_wiring(
+    nodes: dict[str, nir.NIRNode], sources: dict[str, list[str]], targets: dict[str, list[str]]
+) -> None:
+    """Every node is connected as in the layout: populations -> [Delay] -> Linear -> population."""
+    for name, node in nodes.items():
+        before, after = sources[name], targets[name]
+        if isinstance(node, nir.Input) and before:
+            raise _fail(f"Input {name!r} receives edges from {_kinds(nodes, before)}")
+        if isinstance(node, nir.Output) and not (
+            len(before) == 1 and isinstance(nodes[before[0]], NEURON_NODES)
+        ):
+            raise _fail(
+                f"Output {name!r} must receive from exactly one neuron node (the readout "
+                f"population), it receives from {_kinds(nodes, before)}"
+            )
+        if isinstance(node, nir.Output) and after:
+            raise _fail(f"Output {name!r} feeds {_kinds(nodes, after)}")
+        if isinstance(node, nir.Delay):
+            if len(before) != 1 or not isinstance(nodes[before[0]], POPULATION_NODES):
+                raise _fail(
+                    f"Delay {name!r} must receive from one population node (Input or a "
+                    f"neuron), it receives from {_kinds(nodes, before)}"
+                )
+            if not after or not all(isinstance(nodes[t], BRANCH_NODES) for t in after):
+                raise _fail(
+                    f"Delay {name!r} must feed Linear/Affine nodes, it feeds {_kinds(nodes, after)}"
+                )
+        if isinstance(node, BRANCH_NODES):
+            if len(before) != 1 or not isinstance(nodes[before[0]], (nir.Delay, *POPULATION_NODES)):
+                raise _fail(
+                    f"{type(node).__name__} {name!r} must receive from one Delay or population "
+                    f"node, it receives from {_kinds(nodes, before)}"
+                )
+            if len(after) != 1 or not isinstance(nodes[after[0]], NEURON_NODES):
+                raise _fail(
+                    f"{type(node).__name__} {name!r} must feed exactly one neuron node (every "
+                    f"population needs a LIF/IF/LI/I node), it feeds {_kinds(nodes, after)}"
+                )
+        if isinstance(node, NEURON_NODES) and not (
+            before and all(isinstance(nodes[s], BRANCH_NODES) for s in before)
+        ):
+            raise _fail(
+                f"{type(node).__name__} {name!r} must receive only from Linear/Affine "
+                f"nodes, it receives from {_kinds(nodes, before)}"
+            )
+
+
+def _population_size(name: str, node: nir.NIRNode) -> int:
+    if isinstance(node, nir.Input):
+        shape = np.asarray(node.input_type.get("input") if node.input_type else None)
+        if shape.ndim != 1 or shape.size != 1 or int(shape[0]) < 1:
+            raise _fail(
+                f"Input {name!r} has shape {shape.tolist()}; a SpatialSNN takes a flat "
+                "vector of channels, shape [C]"
+            )
+        return int(shape[0])
+    values = node.r
+    size = np.asarray(values).size
+    if np.asarray(values).ndim != 1 or size < 1:
+        raise _fail(f"{type(node).__name__} {name!r} must have 1-D parameters, got {values!r}")
+    return size
+
+
+def _check_output_size(node: nir.Output, name: str, size: int) -> None:
+    shape = node.output_type.get("output") if node.output_type else None
+    if shape is not None and np.asarray(shape).tolist() != [size]:
+        raise _fail(
+            f"Output {name!r} has shape {np.asarray(shape).tolist()}, but the readout "
+            f"population has {size} neurons"
+        )
+
+
+def _array(name: str, what: str, value, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(value)
+    if array.shape != shape:
+        raise _fail(f"{what} of node {name!r} has shape {array.shape}, expected {shape}")
+    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+        raise _fail(f"{what} of node {name!r} must be finite numbers")
+    return array
+
+
+def _delay_steps(name: str, node: nir.Delay, dt: float, size: int) -> np.ndarray:
+    seconds = _array(name, "delay", node.delay, (size,))
+    steps = seconds / dt
+    whole = np.round(steps)
+    if (steps < -STEP_TOLERANCE).any() or (np.abs(steps - whole) > STEP_TOLERANCE).any():
+        worst = float(steps[np.argmax(np.abs(steps - whole))])
+        raise _fail(
+            f"Delay {name!r} holds {worst * dt:g} s = {worst:g} steps of dt={dt:g} s; a "
+            "SpatialSNN delays by whole, non-negative steps"
+        )
+    return whole.astype(np.int64)
+
+
+def _connections(nodes, sources, targets, sizes, dt) -> dict[tuple[str, str], Connection]:
+    connections: dict[tuple[str, str], Connection] = {}
+    for name in sorted(n for n, node in nodes.items() if isinstance(node, BRANCH_NODES)):
+        node = nodes[name]
+        (before,) = sources[name]
+        (target,) = targets[name]
+        if isinstance(nodes[before], nir.Delay):
+            (source,) = sources[before]
+            steps = _delay_steps(before, nodes[before], dt, sizes[source])
+        else:
+            source = before
+            steps = np.zeros(sizes[source], np.int64)
+        weight = _array(name, "weight", node.weight, (sizes[target], sizes[source]))
+        connection = connections.setdefault(
+            (source, target), Connection.empty(source, target, sizes[target], sizes[source])
+        )
+        connection.add_branch(name, node, weight, steps)
+    return connections
+
+
+def _chain(
+    input_name: str,
+    readout: str,
+    connections: dict[tuple[str, str], Connection],
+    nodes: dict[str, nir.NIRNode],
+) -> tuple[list[str], list[Connection], list[Connection | None]]:
+    """Orders the populations input -> hidden ... -> readout, as a SpatialSNN stacks them."""
+    into: dict[str, Connection] = {}
+    recurrent: dict[str, Connection] = {}
+    next_of: dict[str, str] = {}
+    for (source, target), connection in connections.items():
+        if source == target:
+            recurrent[target] = connection
+            continue
+        if target in into:
+            raise _fail(
+                f"population {target!r} receives feed-forward input from "
+                f"{into[target].source!r} and {source!r}; a SpatialSNN population has one "
+                "input layer (plus its own recurrence)"
+            )
+        if source in next_of:
+            raise _fail(
+                f"population {source!r} feeds both {next_of[source]!r} and {target!r}; a "
+                "SpatialSNN is a chain input -> hidden ... -> readout"
+            )
+        into[target], next_of[source] = connection, target
+    order = [input_name]
+    while order[-1] in next_of:
+        following = next_of[order[-1]]
+        if following in order:
+            raise _fail(f"the feed-forward populations form a cycle through {following!r}")
+        order.append(following)
+    if order[-1] != readout:
+        raise _fail(
+            f"the chain {' -> '.join(order)} does not end at {readout!r}, the population "
+            "that feeds the Output node"
+        )
+    stray = [n for n, node in nodes.items() if isinstance(node, NEURON_NODES) and n not in order]
+    if stray:
+        raise _fail(f"population(s) {stray} are not on the chain {' -> '.join(order)}")
+    if len(order) < 3:
+        raise _fail("a SpatialSNN needs at least one hidden population between input and readout")
+    if readout in recurrent:
+        raise _fail(f"the readout {readout!r} has recurrent connections; SpatialSNN's has none")
+    for name in order[1:-1]:
+        if not isinstance(nodes[name], SPIKING_NODES):
+            raise _fail(
+                f"hidden population {name!r} is a nir.{type(nodes[name]).__name__}; hidden "
+                "neurons must spike (LIF or IF)"
+            )
+    feedforward = [into[name] for name in order[1:]]
+    return order, feedforward, [recurrent.get(name) for name in order[1:-1]]
+
+
+def _uniform(name: str, node: nir.NIRNode, parameter: str) -> float:
+    values = np.asarray(getattr(node, parameter), dtype=np.float64)
+    if values.size == 0 or not np.isfinite(values).all():
+        raise _fail(f"{parameter} of {name!r} must be finite numbers")
+    if (values != values.flat[0]).any():
+        raise _fail(
+            f"{type(node).__name__} {name!r} has per-neuron different {parameter} (from "
+            f"{values.min():g} to {values.max():g}); a SpatialSNN population shares one value"
+        )
+    return float(values.flat[0])
+
+
+def _neuron_constants(name: str, node: nir.NIRNode, dt: float) -> NeuronConstants:
+    kind = type(node).__name__
+    metadata = node.metadata or {}
+    if isinstance(node, nir.LIF | nir.LI):
+        tau = _uniform(name, node, "tau")
+        if _uniform(name, node, "v_leak") != 0:
+            raise _fail(f"{kind} {name!r} leaks towards v_leak != 0; spsnn's neurons leak to 0")
+        beta = beta_from_tau(tau, dt) if tau > 0 else -1.0
+        if not 0 < beta < 1:
+            raise _fail(
+                f"{kind} {name!r} has tau={tau:g} s, which gives a decay 1 - dt/tau = {beta:g} "
+                f"per step of dt={dt:g} s, outside (0, 1)"
+            )
+        gain = _uniform(name, node, "r") * dt / tau
+    else:
+        beta, gain = 1.0, _uniform(name, node, "r") * dt
+    if abs(gain - 1) > GAIN_TOLERANCE:
+        raise _fail(
+            f"{kind} {name!r} has input gain r*dt/tau = {gain:g}; spsnn's neurons add their "
+            "input with gain 1 (r = tau/dt; fold the gain into the incoming weights)"
+        )
+    stored = metadata.get("beta")
+    if stored is not None and abs(float(stored) - beta) <= BETA_TOLERANCE:
+        beta = float(stored)  # the exact float the network was trained with
+    if not isinstance(node, SPIKING_NODES):
+        return NeuronConstants(beta, None)
+    threshold = _uniform(name, node, "v_threshold")
+    if threshold <= 0:
+        raise _fail(f"{kind} {name!r} has v_threshold={threshold:g}; it must be > 0")
+    if _uniform(name, node, "v_reset") != 0:
+        raise _fail(f"{kind} {name!r} has v_reset != 0; spsnn's reset subtracts the threshold")
+    reset = (metadata.get("reset"), metadata.get("reset_timing"))
+    if reset != (RESET_CONVENTION, RESET_TIMING):
+        raise _fail(
+            f"{kind} {name!r} does not state spsnn's reset (metadata reset={reset[0]!r}, "
+            f"reset_timing={reset[1]!r}): NIR's LIF resets to v_reset, spsnn's subtracts the "
+            f"threshold one step late (reset={RESET_CONVENTION!r}, "
+            f"reset_timing={RESET_TIMING!r}); other resets cannot be run exactly"
+        )
+    return NeuronConstants(beta, threshold)
+
+
+def _check_shared_constants(populations: list[str], constants: list[NeuronConstants]) -> None:
+    hidden = dict(zip(populations[1:-1], constants[:-1], strict=True))
+    first_name, first = next(iter(hidden.items()))
+    for name, value in hidden.items():
+        if value != first:
+            raise _fail(
+                f"hidden populations {first_name!r} ({first}) and {name!r} ({value}) differ; "
+                "a SpatialSNN uses one beta and threshold for all hidden neurons"
+            )
+    readout = constants[-1]
+    if readout.threshold is not None and readout.threshold != first.threshold:
+        raise _fail(
+            f"the spiking readout {populations[-1]!r} has threshold {readout.threshold:g}, the "
+            f"hidden neurons {first.threshold:g}; a SpatialSNN uses one threshold"
+        )
+
+
+def _mask(connection: Connection, layer_records: dict) -> np.ndarray:
+    record = layer_records.get(connection.layer) if connection.layer else None
+    stored = record.get("mask") if isinstance(record, dict) else None
+    if stored is None:
+        return connection.active
+    mask = np.asarray(stored)
+    if mask.shape != connection.active.shape:
+        raise _fail(
+            f"the mask metadata of layer {connection.layer!r} has shape {mask.shape}, its "
+            f"weights {connection.active.shape}"
+        )
+    mask = mask.astype(bool)
+    if (connection.active & ~mask).any():
+        raise _fail(f"layer {connection.layer!r} has non-zero weights outside its mask metadata")
+    return mask
+
+
+def _remove_latency(connection: Connection) -> None:
+    """Recurrent delays in the graph are d + 1: back to the layer's d."""
+    if (connection.delays[connection.active] < RECURRENT_LATENCY).any():
+        raise _fail(
+            f"recurrent connection {connection.source!r} -> {connection.target!r} has synapses "
+            f"with delay < {RECURRENT_LATENCY} step: a loop within one step, which spsnn's "
+            "recurrence (one step of latency) cannot run"
+        )
+    connection.delays = np.where(connection.active, connection.delays - RECURRENT_LATENCY, 0)
+
+
+def _coords(name: str, node: nir.NIRNode, size: int) -> np.ndarray | None:
+    coords = (node.metadata or {}).get("coords")
+    if coords is None:
+        return None
+    coords = np.asarray(coords)
+    if coords.ndim != 2 or coords.shape[0] != size:
+        raise _fail(f"coords metadata of {name!r} has shape {coords.shape}, expected ({size}, D)")
+    return coords
+
+
+# --------------------------------------------------------------- assembly
+def build_network(parsed: ParsedNetwork) -> SpatialSNN:
+    """The ``SpatialSNN(delays="free", kernel="round")`` of a parsed graph, in eval mode."""
+    hidden, readout = parsed.constants[0], parsed.constants[-1]
+    connections = [*parsed.feedforward, *(c for c in parsed.recurrent if c is not None)]
+    stored_max = parsed.metadata.get("max_delay")
+    largest = max(int(c.delays[c.active].max(initial=0)) for c in connections)
+    max_delay = max(largest, int(stored_max) if stored_max is not None else 0)
+    net = SpatialSNN(
+        parsed.sizes[0],
+        parsed.sizes[-1],
+        parsed.sizes[1:-1],
+        delays="free",
+        kernel="round",
+        max_delay=max_delay,
+        beta=hidden.beta,
+        threshold=hidden.threshold,
+        surrogate_alpha=float(parsed.metadata.get("surrogate_alpha", 2.0)),
+        readout_beta=readout.beta,
+        recurrent=any(c is not None for c in parsed.recurrent),
+        bias=any(c.bias is not None for c in connections),
+        spiking_output=readout.threshold is not None,
+    )
+    for layer, connection, mask in zip(
+        net.layers, parsed.feedforward, parsed.feedforward_masks, strict=True
+    ):
+        _load_layer(layer, connection, mask)
+    if net.is_recurrent:
+        for layer, connection, mask in zip(
+            net.recurrent_layers, parsed.recurrent, parsed.recurrent_masks, strict=True
+        ):
+            _load_layer(layer, connection, mask)
+    net.eval()
+    net.nir_metadata = {
+        "populations": list(parsed.populations),
+        "coords": {name: torch.from_numpy(c.copy()) for name, c in parsed.coords.items()},
+        "graph": dict(parsed.metadata),
+    }
+    return net
+
+
+@torch.no_grad()
+def _load_layer(
+    layer: SpatialDelay, connection: Connection | None, mask: np.ndarray | None
+) -> None:
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, dtype=layer.weight.dtype, device=layer.weight.device)
+
+    if connection is None:  # a hidden population without recurrence
+        layer.weight.zero_()
+        layer.mask.zero_()
+        layer.free_delays.zero_()
+        if layer.bias is not None:
+            layer.bias.zero_()
+        return
+    layer.weight.copy_(tensor(connection.weight))
+    layer.mask.copy_(torch.as_tensor(mask, device=layer.mask.device))
+    layer.free_delays.copy_(tensor(connection.delays))
+    if layer.bias is not None:
+        layer.bias.copy_(tensor(connection.bias) if connection.bias is not None else 0.0)
+    if connection.sign is not None:
+        sign = tensor(connection.sign)
+        if not set(sign.unique().tolist()) <= {-1.0, 1.0}:
+            raise _fail(f"sign metadata of layer {connection.layer!r} holds values other than ±1")
+        if (tensor(connection.weight) * sign < 0).any():
+            raise _fail(
+                f"layer {connection.layer!r} has weights whose sign differs from its Dale "
+                "sign metadata"
+            )
+        layer.sign = sign

@@ -1,0 +1,92 @@
+"""fold_batch_norm against torch's BatchNorm1d; deployment_network leaves the original alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from export_testing import make_net, rounded, spike_input
+from torch import nn
+
+from lightning_modules.export.deploy import (
+    delayed_connections,
+    deployment_network,
+    fold_batch_norm,
+    population_names,
+)
+from lightning_modules.models import TimeBatchNorm
+from spatial_layers import SpatialDelay
+
+
+def norm_with_statistics(channels: int, *, affine: bool = True, seed: int = 0) -> TimeBatchNorm:
+    generator = torch.Generator().manual_seed(seed)
+    norm = TimeBatchNorm(channels, affine=affine)
+    with torch.no_grad():
+        norm.running_mean.uniform_(-1, 1, generator=generator)
+        norm.running_var.uniform_(0.2, 3, generator=generator)
+        if affine:
+            norm.weight.uniform_(-1.5, 1.5, generator=generator)
+            norm.bias.uniform_(-1, 1, generator=generator)
+    return norm.eval()
+
+
+@pytest.mark.parametrize(("bias", "affine"), [(True, True), (False, True), (False, False)])
+def test_folded_layer_equals_layer_then_batch_norm(bias, affine):
+    torch.manual_seed(0)
+    layer = SpatialDelay(6, 5, max_delay=3, kernel="round", bias=bias)
+    norm = norm_with_statistics(5, affine=affine)
+    x = torch.rand(9, 4, 6)
+    expected = norm(layer(x))
+    weight, shift = fold_batch_norm(layer.effective_weight(), layer.bias, norm)
+    folded = SpatialDelay(layer.pre, layer.post, max_delay=3, kernel="round", bias=True)
+    with torch.no_grad():
+        folded.weight.copy_(weight)
+        folded.bias.copy_(shift)
+    torch.testing.assert_close(folded(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fold_needs_running_statistics():
+    norm = nn.BatchNorm1d(3, track_running_stats=False)
+    with pytest.raises(ValueError, match="running statistics"):
+        fold_batch_norm(torch.ones(3, 2), None, norm)
+    with pytest.raises(ValueError, match="3 channels"):
+        fold_batch_norm(torch.ones(4, 2), None, nn.BatchNorm1d(3))
+
+
+def test_deployed_copy_is_rounded_folded_and_leaves_the_original_alone():
+    net = make_net("batch_norm").train()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    deployed, scales = deployment_network(net)
+    assert scales == {} and not deployed.training
+    assert all(isinstance(norm, nn.Identity) for norm in deployed.norms)
+    assert all(layer.kernel_kind == "round" for layer in deployed.delay_layers())
+    assert net.training and all(isinstance(norm, TimeBatchNorm) for norm in net.norms)
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+    x = spike_input()
+    torch.testing.assert_close(deployed(x), rounded(net.eval())(x), rtol=0, atol=1e-6)
+
+
+def test_negative_batch_norm_gain_drops_dale_signs_only_where_it_must():
+    net = make_net("masked_dale")
+    net.norms[0] = norm_with_statistics(7)  # some negative gains
+    net.norms[1] = norm_with_statistics(6)
+    with torch.no_grad():
+        net.norms[1].weight.abs_()
+    deployed, _ = deployment_network(net)
+    assert deployed.layers[0].sign is None
+    assert torch.equal(deployed.layers[1].sign, net.layers[1].sign)
+    for layer in deployed.delay_layers():
+        if layer.sign is not None:
+            assert bool((layer.effective_weight() * layer.sign >= 0).all())
+
+
+def test_names_of_populations_and_connections():
+    net = make_net("recurrent")
+    assert population_names(net) == ["input", "hidden_0", "hidden_1", "readout"]
+    found = [(c.name, c.source, c.target, c.recurrent) for c in delayed_connections(net)]
+    assert found == [
+        ("layers_0", 0, 1, False),
+        ("layers_1", 1, 2, False),
+        ("layers_2", 2, 3, False),
+        ("recurrent_layers_0", 1, 1, True),
+        ("recurrent_layers_1", 2, 2, True),
+    ]

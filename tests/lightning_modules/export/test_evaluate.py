@@ -1,0 +1,73 @@
+"""evaluate_export counts mismatches; checkpoints and data modules load without running code."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from export_testing import make_net, spike_input
+
+from lightning_modules.classifier import SpikingClassifier
+from lightning_modules.data import YinYangDataModule
+from lightning_modules.export import deployment_network, from_nir, to_nir
+from lightning_modules.export.evaluate import (
+    datamodule_from_checkpoint,
+    evaluate_export,
+    load_classifier,
+)
+
+
+def classifier_around(case: str) -> SpikingClassifier:
+    model = SpikingClassifier(5, 3, hidden_sizes=[7, 6], max_delay=4)
+    model.net = make_net(case)
+    return model.eval()
+
+
+def batches(count: int = 2) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [
+        (spike_input(seed=seed).transpose(0, 1), torch.tensor([0, 1, 2, 1]))
+        for seed in range(count)
+    ]
+
+
+def test_evaluation_counts_no_mismatch_for_the_import_and_some_for_another_network():
+    model = classifier_around("masked_dale")
+    deployed, _ = deployment_network(model.net, weight_bits=8)
+    imported = from_nir(to_nir(model.net, weight_bits=8))
+    result = evaluate_export(model, deployed, imported, batches(), progress=False)
+    assert result["samples"] == 8
+    assert all(0.0 <= value <= 1.0 for value in result["accuracy"].values())
+    mismatches = result["mismatches"]
+    assert mismatches["spikes"] == mismatches["membrane"] == 0
+    assert mismatches["spike_elements"] == 2 * 25 * 4 * (7 + 6)
+    assert mismatches["membrane_elements"] == 2 * 25 * 4 * 3
+    other = from_nir(to_nir(model.net, weight_bits=3))
+    result = evaluate_export(model, deployed, other, batches(), progress=False)
+    assert (
+        result["mismatches"]["membrane"] > 0 and result["mismatches"]["max_membrane_difference"] > 0
+    )
+
+
+def test_load_classifier_refuses_other_files(tmp_path):
+    path = tmp_path / "x.ckpt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(ValueError, match="not a SpikingClassifier checkpoint"):
+        load_classifier(path)
+
+
+def test_data_module_from_checkpoint_or_config(tmp_path):
+    saved = {"_class_path": "lightning_modules.data.YinYangDataModule", "test_size": 8}
+    module = datamodule_from_checkpoint({"datamodule_hyper_parameters": saved})
+    assert isinstance(module, YinYangDataModule) and module.hparams.test_size == 8
+    for class_path in ("subprocess.Popen", "os.system"):  # never imported, never called
+        with pytest.raises(ValueError, match=r"outside lightning_modules\.data"):
+            datamodule_from_checkpoint({"datamodule_hyper_parameters": {"_class_path": class_path}})
+    with pytest.raises(ValueError, match="pass --config"):
+        datamodule_from_checkpoint({})
+    config = tmp_path / "config.yaml"
+    data = {"class_path": "lightning_modules.data.YinYangDataModule", "init_args": {"val_size": 4}}
+    config.write_text(yaml.safe_dump({"data": data}))
+    assert datamodule_from_checkpoint({}, config).hparams.val_size == 4
+    config.write_text(yaml.safe_dump({"data": {"class_path": "collections.OrderedDict"}}))
+    with pytest.raises(ValueError, match="not a LightningDataModule"):
+        datamodule_from_checkpoint({}, config)

@@ -1,0 +1,79 @@
+"""``spsnn export``: train a tiny Yin-Yang model, export its checkpoint, evaluate the NIR import.
+
+(Named test_export_cli.py: tests/lightning_modules/test_cli.py already owns the basename.)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import nir
+import pytest
+
+import lightning_modules.cli as spsnn_cli
+from lightning_modules.cli import main, make_cli
+
+
+@pytest.fixture
+def last_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["spsnn"])
+    make_cli([
+        "fit", "--data", "lightning_modules.data.YinYangDataModule",
+        "--data.init_args.train_size", "48", "--data.init_args.val_size", "16",
+        "--data.init_args.test_size", "24", "--data.init_args.batch_size", "16",
+        "--data.init_args.num_steps", "12", "--data.init_args.t_max", "8",
+        "--model.hidden_sizes", "[8]", "--model.max_delay", "3", "--model.init_gain", "4.0",
+        "--model.batch_norm", "true", "--model.bias", "true",
+        "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "runs"),
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--trainer.accelerator", "cpu", "--run.wandb", "false", "--run.name", "tiny",
+    ])  # fmt: skip
+    (path,) = (tmp_path / "runs" / "tiny").glob("version_*/checkpoints/last.ckpt")
+    return path
+
+
+def test_export_and_evaluate_a_trained_checkpoint(last_checkpoint, tmp_path, capsys):
+    out = tmp_path / "tiny.nir"
+    main(["export", str(last_checkpoint), str(out), "--weight-bits", "8", "--evaluate"])
+    printed = capsys.readouterr().out
+    graph = nir.read(out)
+    assert f"wrote {out}: {len(graph.nodes)} nodes" in printed and "8-bit weights" in printed
+    assert "NIR import" in printed and "0 / " in printed
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["samples"] == 24 and result["split"] == "test"
+    assert result["training_kernel"] == "gauss"
+    assert set(result["accuracy"]) == {"float", "integer_delays", "nir"}
+    assert all(0.0 <= value <= 1.0 for value in result["accuracy"].values())
+    assert result["mismatches"]["spikes"] == 0 and result["mismatches"]["membrane"] == 0
+    assert result["mismatches"]["spike_elements"] == 24 * 12 * 8
+    assert int(graph.metadata["weight_bits"]) == 8 and graph.metadata["readout"] == "max"
+    assert result["graph"]["delay_nodes"] == sum(
+        isinstance(n, nir.Delay) for n in graph.nodes.values()
+    )
+
+
+def test_export_refuses_delays_over_the_limit(last_checkpoint, tmp_path, capsys):
+    out = tmp_path / "limited.nir"
+    with pytest.raises(SystemExit):
+        main(["export", str(last_checkpoint), str(out), "--max-delay", "0"])
+    assert "synapses have delays above max_delay=0" in capsys.readouterr().err
+    assert not out.exists()
+    main(["export", str(last_checkpoint), str(out), "--max-delay", "0", "--clip-delays"])
+    assert "delays clipped" in capsys.readouterr().out
+    assert not any(isinstance(n, nir.Delay) for n in nir.read(out).nodes.values())
+    with pytest.raises(SystemExit):
+        main(["export", str(last_checkpoint), str(out), "--clip-delays"])
+    assert "--clip-delays needs --max-delay" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", str(tmp_path / "missing.ckpt"), str(out)])
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_other_subcommands_still_go_to_lightning_cli(monkeypatch):
+    calls = []
+    monkeypatch.setattr(spsnn_cli, "make_cli", calls.append)
+    main(["fit", "--config", "x.yaml"])
+    monkeypatch.setattr(sys, "argv", ["spsnn", "test", "--ckpt_path", "y"])
+    main()
+    assert calls == [["fit", "--config", "x.yaml"], None]

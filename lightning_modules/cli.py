@@ -167,6 +167,9 @@ class SpsnnCLI(LightningCLI):
         loggers: list = [csv]
         if self._run_options().wandb and self.subcommand == "fit":
             os.environ.setdefault("WANDB_MODE", "offline")
+            # Create the CSV run directory before W&B writes into it; CSVLogger
+            # warns about (and would clear) a run directory that is not empty.
+            _ = csv.experiment
             run_dir = Path(csv.log_dir)
             loggers.append(
                 WandbLogger(

@@ -9,7 +9,8 @@ R, RigL, Dale) only decide *when* to call them.
 
 Conventions kept by every function that edits a layer:
 
-* the number of active synapses is exactly ``round(density * C_out * C_in)``;
+* the number of active synapses is exactly ``round(density * C_out * C_in)``
+  (with densities per layer from :func:`layer_active_counts`);
 * dormant synapses hold a weight of exactly 0, so opening the mask (to read
   dense gradients) does not change what the layer computes, and a regrown
   synapse starts at 0;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -33,9 +35,11 @@ __all__ = [
     "active_count",
     "assign_dale_signs",
     "check_density",
+    "check_distribution",
     "check_fraction",
     "check_sparsity",
     "cosine_drop_fraction",
+    "layer_active_counts",
     "random_mask",
     "random_select",
     "rewire",
@@ -48,6 +52,9 @@ __all__ = [
     "zero_optimizer_state",
 ]
 
+
+SparsityDistribution = Literal["uniform", "erk"]
+SPARSITY_DISTRIBUTIONS: tuple[str, ...] = ("uniform", "erk")
 
 # --------------------------------------------------------------------------- validation
 
@@ -75,6 +82,15 @@ def check_sparsity(sparsity: float) -> float:
             f"every synapse), got {sparsity}"
         )
     return value
+
+
+def check_distribution(distribution: str) -> SparsityDistribution:
+    """Returns ``distribution`` if it is one of :data:`SPARSITY_DISTRIBUTIONS`, else raises."""
+    if distribution not in SPARSITY_DISTRIBUTIONS:
+        raise ValueError(
+            f"distribution must be one of {SPARSITY_DISTRIBUTIONS}, got {distribution!r}"
+        )
+    return distribution
 
 
 def check_fraction(name: str, fraction: float) -> float:
@@ -129,6 +145,61 @@ def active_count(numel: int, density: float) -> int:
     """Number of active synapses for ``density``: ``round(density * numel)``, at least 1."""
     check_density(density)
     return max(1, round(density * numel))
+
+
+def layer_active_counts(
+    shapes: Sequence[Sequence[int]],
+    sparsity: float,
+    distribution: SparsityDistribution = "uniform",
+) -> list[int]:
+    r"""Active synapses per layer for a sparsity target.
+
+    - ``"uniform"``: every layer keeps :func:`active_count` ``(numel, 1 - sparsity)``.
+    - ``"erk"``: Erdős–Rényi (Mocanu et al. 2018; RigL's "ERK" without kernel
+      dimensions): the density of a (C_out, C_in) layer is proportional to
+      :math:`(C_{in} + C_{out}) / (C_{in} C_{out})`, scaled so that all layers
+      together keep exactly ``round((1 - sparsity) * total)`` synapses.
+      Small layers (a 5-input first layer, a 3-class readout) stay denser and
+      large hidden-to-hidden layers take most of the sparsity; a layer whose
+      density would exceed 1 is kept dense and the others are rescaled.
+      Integer counts by largest remainder, so the total is exact.
+
+    Args:
+        shapes: (C_out, C_in) of every layer.
+        sparsity: fraction of absent synapses, in [0, 1) (per layer for
+            ``"uniform"``, over all layers for ``"erk"``).
+        distribution: ``"uniform"`` or ``"erk"``.
+
+    Returns:
+        Number of active synapses per layer (each >= 1 and <= C_out * C_in).
+
+    Example:
+        >>> layer_active_counts([(128, 5), (128, 128), (3, 128)], 0.9, "erk")
+        [464, 893, 384]
+    """
+    sparsity = check_sparsity(sparsity)
+    numels = [math.prod(shape) for shape in shapes]
+    if check_distribution(distribution) == "uniform":
+        return [active_count(numel, 1.0 - sparsity) for numel in numels]
+    if any(len(shape) != 2 for shape in shapes):
+        raise ValueError(f"ERK needs (C_out, C_in) shapes, got {list(shapes)}")
+    total = max(1, round((1.0 - sparsity) * sum(numels)))
+    raw = [sum(shape) / numel for shape, numel in zip(shapes, numels, strict=True)]
+    dense: set[int] = set()
+    while True:  # each pass makes at least one more layer dense, or ends
+        budget = total - sum(numels[i] for i in dense)
+        weight = sum(raw[i] * numels[i] for i in range(len(shapes)) if i not in dense)
+        scale = budget / weight
+        over = [i for i in range(len(shapes)) if i not in dense and raw[i] * scale > 1.0]
+        if not over:
+            break
+        dense.add(max(over, key=lambda i: raw[i]))
+    exact = [numels[i] if i in dense else raw[i] * scale * numels[i] for i in range(len(shapes))]
+    counts = [math.floor(value) for value in exact]
+    by_remainder = sorted(range(len(shapes)), key=lambda i: counts[i] - exact[i])
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return [min(max(count, 1), numel) for count, numel in zip(counts, numels, strict=True)]
 
 
 def random_mask(

@@ -63,6 +63,8 @@ from lightning_modules.callbacks.rigl import (
 )
 from spatial_layers.delay import SpatialDelay
 from spatial_layers.sparsity import (
+    SparsityDistribution,
+    check_distribution,
     check_sparsity,
     random_select,
     spatial_delay_layers,
@@ -77,8 +79,8 @@ class DeepR(L.Callback):
     """DEEP R rewiring of every ``SpatialDelay`` layer's mask.
 
     Args:
-        sparsity: fraction of absent synapses per layer, in [0, 1); a layer
-            whose mask holds another count gets a random mask at fit start.
+        sparsity: fraction of absent synapses, in [0, 1); a layer whose mask
+            holds another count than its target gets a random mask at fit start.
         l1: L1 strength :math:`\\alpha` (>= 0), in loss units per unit weight.
         noise_temperature: temperature :math:`T` (>= 0) of the random walk.
         seed: seeds the masks, the fixed synapse signs, the noise and the
@@ -87,6 +89,9 @@ class DeepR(L.Callback):
             None takes every ``SpatialDelay``.
         rescale: when the initial mask is drawn, scale kept weights by
             ``1/sqrt(density)``.
+        distribution: ``"uniform"`` (every layer at ``sparsity``) or
+            ``"erk"`` (``sparsity`` over all layers, spread as RigL's ERK);
+            see :class:`~lightning_modules.callbacks.rigl.RigL`.
 
     Attributes:
         last_events: :class:`~lightning_modules.callbacks.rigl.RewiringEvent`
@@ -103,9 +108,11 @@ class DeepR(L.Callback):
         *,
         layers: list[str] | None = None,
         rescale: bool = False,
+        distribution: SparsityDistribution = "uniform",
     ) -> None:
         super().__init__()
         self.sparsity = check_sparsity(sparsity)
+        self.distribution = check_distribution(distribution)
         for name, value in (("l1", l1), ("noise_temperature", noise_temperature)):
             if isinstance(value, bool) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -135,7 +142,13 @@ class DeepR(L.Callback):
         partners = _rewiring_partners(trainer, RigL)
         self._regrower = partners[0] if partners else None
         self._pl_module = pl_module
-        initialise_sparsity(self._layers, self.sparsity, self.seed, rescale=self.rescale)
+        initialise_sparsity(
+            self._layers,
+            self.sparsity,
+            self.seed,
+            rescale=self.rescale,
+            distribution=self.distribution,
+        )
 
     @torch.no_grad()
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -64,10 +64,12 @@ from torch import Tensor
 
 from spatial_layers.delay import SpatialDelay
 from spatial_layers.sparsity import (
-    active_count,
+    SparsityDistribution,
+    check_distribution,
     check_fraction,
     check_sparsity,
     cosine_drop_fraction,
+    layer_active_counts,
     rewire,
     set_density,
     spatial_delay_layers,
@@ -99,14 +101,23 @@ class RewiringEvent(NamedTuple):
 
 @torch.no_grad()
 def initialise_sparsity(
-    layers: Sequence[tuple[str, SpatialDelay]], sparsity: float, seed: int, *, rescale: bool
+    layers: Sequence[tuple[str, SpatialDelay]],
+    sparsity: float,
+    seed: int,
+    *,
+    rescale: bool,
+    distribution: SparsityDistribution = "uniform",
 ) -> None:
-    """Gives every layer whose active count is not the target a random mask with it."""
-    for index, (_, layer) in enumerate(layers):
-        target = active_count(layer.mask.numel(), 1.0 - sparsity)
+    """Gives every layer whose active count is not its target a random mask with it.
+
+    Targets per layer from :func:`~spatial_layers.sparsity.layer_active_counts`.
+    """
+    shapes = [tuple(layer.mask.shape) for _, layer in layers]
+    targets = layer_active_counts(shapes, sparsity, distribution)
+    for index, ((_, layer), target) in enumerate(zip(layers, targets, strict=True)):
         if int(layer.mask.sum()) != target:
             generator = step_generator(seed, 0, index)
-            set_density(layer, 1.0 - sparsity, generator, rescale=rescale)
+            set_density(layer, target / layer.mask.numel(), generator, rescale=rescale)
 
 
 def _rewiring_partners(trainer: L.Trainer, cls: type) -> list[L.Callback]:
@@ -117,8 +128,8 @@ class RigL(L.Callback):
     """Rigged-lottery rewiring of every ``SpatialDelay`` layer's mask.
 
     Args:
-        sparsity: fraction of absent synapses per layer, in [0, 1); a layer
-            whose mask holds another count gets a random mask at fit start.
+        sparsity: fraction of absent synapses, in [0, 1); a layer whose mask
+            holds another count than its target gets a random mask at fit start.
         alpha: initial fraction of active synapses replaced per update, (0, 1].
         delta_t: optimizer steps between updates (int >= 1).
         t_end_fraction: updates stop after this fraction of the planned
@@ -128,6 +139,11 @@ class RigL(L.Callback):
             sparsify (e.g. ``["net.*"]``); None takes every ``SpatialDelay``.
         rescale: when the initial mask is drawn, scale kept weights by
             ``1/sqrt(density)`` to keep each neuron's input variance.
+        distribution: how ``sparsity`` is spread over the layers: ``"uniform"``
+            (every layer at ``sparsity``) or ``"erk"`` (Erdős–Rényi, RigL's
+            default: ``sparsity`` over all layers together, small layers
+            denser; see :func:`~spatial_layers.sparsity.layer_active_counts`).
+            Either way each layer's count stays constant during training.
 
     Attributes:
         last_events: :class:`RewiringEvent` of the most recent update.
@@ -144,9 +160,11 @@ class RigL(L.Callback):
         *,
         layers: list[str] | None = None,
         rescale: bool = False,
+        distribution: SparsityDistribution = "uniform",
     ) -> None:
         super().__init__()
         self.sparsity = check_sparsity(sparsity)
+        self.distribution = check_distribution(distribution)
         self.alpha = check_fraction("alpha", alpha)
         if self.alpha == 0:
             raise ValueError("alpha must be in (0, 1]; alpha = 0 never rewires")
@@ -180,15 +198,22 @@ class RigL(L.Callback):
         partners = _rewiring_partners(trainer, DeepR)
         self._deepr = partners[0] if partners else None
         for partner in partners:
-            if partner.sparsity != self.sparsity or partner.layers != self.layers:
+            ours = (self.sparsity, self.distribution, self.layers)
+            theirs = (partner.sparsity, partner.distribution, partner.layers)
+            if ours != theirs:
                 raise ValueError(
-                    f"DeepR (sparsity={partner.sparsity}, layers={partner.layers}) and RigL "
-                    f"(sparsity={self.sparsity}, layers={self.layers}) must rewire the same "
-                    "layers at the same sparsity"
+                    f"DeepR (sparsity, distribution, layers = {theirs}) and RigL ({ours}) "
+                    "must rewire the same layers at the same sparsity"
                 )
         if self._deepr is not None:
             rank_zero_info("RigL + DeepR: DeepR removes sign flips each step, RigL regrows them")
-        initialise_sparsity(self._layers, self.sparsity, self.seed, rescale=self.rescale)
+        initialise_sparsity(
+            self._layers,
+            self.sparsity,
+            self.seed,
+            rescale=self.rescale,
+            distribution=self.distribution,
+        )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         total = trainer.estimated_stepping_batches

@@ -16,6 +16,7 @@ from spatial_layers.sparsity import (
     check_fraction,
     check_sparsity,
     cosine_drop_fraction,
+    layer_active_counts,
     random_mask,
     random_select,
     rewire,
@@ -69,6 +70,47 @@ def test_random_mask_has_exact_count(shape, density):
     assert mask.dtype == torch.bool and mask.shape == shape
     assert int(mask.sum()) == active_count(math.prod(shape), density)
     assert active_count(math.prod(shape), density) == max(1, round(density * math.prod(shape)))
+
+
+def erk_reference_densities(shapes, sparsity):
+    """ERK by bisection on the scale: sum_l min(1, scale * raw_l) * numel_l = active total."""
+    numels = np.array([r * c for r, c in shapes], dtype=float)
+    raw = np.array([(r + c) / (r * c) for r, c in shapes])
+    total = round((1 - sparsity) * numels.sum())
+    low, high = 0.0, 1.0 / raw.min()
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if (np.minimum(1, mid * raw) * numels).sum() < total else (low, mid)
+    return np.minimum(1, low * raw), total
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(128, 5), (128, 128), (3, 128)],  # Yin-Yang, 2 hidden layers
+        [(256, 140), (256, 256), (256, 256), (20, 256)],  # SHD, DCLS-delays
+        [(60, 5), (3, 60)],
+        [(1000, 1000), (10, 1000), (1000, 2)],
+    ],
+)
+@pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9, 0.99])
+def test_erk_counts_match_a_bisection_reference_and_the_exact_total(shapes, sparsity):
+    counts = layer_active_counts(shapes, sparsity, "erk")
+    densities, total = erk_reference_densities(shapes, sparsity)
+    assert sum(counts) == total
+    for (rows, cols), count, density in zip(shapes, counts, densities, strict=True):
+        assert 1 <= count <= rows * cols
+        assert abs(count - density * rows * cols) < 1.0 + 1e-6
+
+
+def test_erk_keeps_small_layers_denser_and_uniform_is_per_layer():
+    shapes = [(128, 5), (128, 128), (3, 128)]
+    first, hidden, readout = layer_active_counts(shapes, 0.9, "erk")
+    assert readout == 3 * 128  # its ERK density would exceed 1: kept dense
+    assert first / 640 > 0.5 > 0.1 > hidden / 128**2
+    assert layer_active_counts(shapes, 0.9) == [active_count(r * c, 0.1) for r, c in shapes]
+    with pytest.raises(ValueError, match="distribution"):
+        layer_active_counts(shapes, 0.9, "random")
 
 
 def test_random_mask_is_reproducible_and_random():

@@ -12,9 +12,9 @@ from rewiring_testing import TinyClassifier, loader, trainer
 from lightning_modules.callbacks import Dale, DeepR, RigL
 from spatial_layers import SpatialDelay
 from spatial_layers.sparsity import (
-    active_count,
     assign_dale_signs,
     cosine_drop_fraction,
+    layer_active_counts,
     set_density,
     spatial_delay_layers,
 )
@@ -35,6 +35,8 @@ from spatial_layers.sparsity import (
         (lambda: RigL(alpha=0.0), "alpha"),
         (lambda: RigL(alpha=1.5), "alpha"),
         (lambda: RigL(t_end_fraction=0.0), "t_end_fraction"),
+        (lambda: RigL(distribution="per-neuron"), "distribution"),
+        (lambda: DeepR(distribution="per-neuron"), "distribution"),
         (lambda: Dale(excitatory_fraction=1.2), "excitatory_fraction"),
         (lambda: Dale(excitatory_fraction=-0.5), "excitatory_fraction"),
     ],
@@ -44,9 +46,14 @@ def test_invalid_settings_fail_at_construction(factory, match):
         factory()
 
 
-def test_deepr_and_rigl_must_agree_on_sparsity():
+@pytest.mark.parametrize(
+    "pair",
+    [(DeepR(0.9), RigL(0.8)), (DeepR(0.9), RigL(0.9, distribution="erk"))],
+    ids=["sparsity", "distribution"],
+)
+def test_deepr_and_rigl_must_agree_on_sparsity(pair):
     with pytest.raises(ValueError, match="same layers at the same sparsity"):
-        trainer([DeepR(0.9), RigL(0.8)], max_steps=1).fit(TinyClassifier(), loader(16))
+        trainer(list(pair), max_steps=1).fit(TinyClassifier(), loader(16))
 
 
 # ----------------------------------------------------------------------------- probes
@@ -55,9 +62,10 @@ def test_deepr_and_rigl_must_agree_on_sparsity():
 class Probe(L.Callback):
     """Checks invariants around every optimizer step; must come after the rewiring callbacks."""
 
-    def __init__(self, sparsity: float, dale: bool = False) -> None:
+    def __init__(self, sparsity: float, dale: bool = False, distribution: str = "uniform") -> None:
         self.sparsity = sparsity
         self.dale = dale
+        self.distribution = distribution
         self.checks = 0
         self.previous: dict[str, torch.Tensor] = {}
         self.changes: list[tuple[int, str, int, int]] = []
@@ -66,8 +74,10 @@ class Probe(L.Callback):
         return spatial_delay_layers(pl_module)
 
     def check_counts(self, pl_module):
-        for name, layer in self.layers(pl_module):
-            target = active_count(layer.mask.numel(), 1 - self.sparsity)
+        layers = self.layers(pl_module)
+        shapes = [tuple(layer.mask.shape) for _, layer in layers]
+        targets = layer_active_counts(shapes, self.sparsity, self.distribution)
+        for (name, layer), target in zip(layers, targets, strict=True):
             assert int(layer.mask.sum()) == target, name
             assert torch.all(layer.weight[~layer.mask] == 0), name
             if self.dale:
@@ -105,17 +115,24 @@ class Probe(L.Callback):
 # ----------------------------------------------------------------------------- whole fits
 
 
+def erk_pair():
+    return [RigL(0.8, delta_t=4, distribution="erk"), DeepR(0.8, l1=1e-3, distribution="erk")]
+
+
 @pytest.mark.parametrize(
-    "make_callbacks",
+    ("make_callbacks", "distribution"),
     [
-        pytest.param(lambda: [DeepR(0.8, l1=1e-3, noise_temperature=1e-4)], id="deepr"),
-        pytest.param(lambda: [RigL(0.8, alpha=0.5, delta_t=2)], id="rigl"),
-        pytest.param(lambda: [RigL(0.8, delta_t=4), DeepR(0.8, l1=1e-3)], id="deepr+rigl"),
+        pytest.param(lambda: [DeepR(0.8, l1=1e-3, noise_temperature=1e-4)], "uniform", id="deepr"),
+        pytest.param(lambda: [RigL(0.8, alpha=0.5, delta_t=2)], "uniform", id="rigl"),
+        pytest.param(
+            lambda: [RigL(0.8, delta_t=4), DeepR(0.8, l1=1e-3)], "uniform", id="deepr+rigl"
+        ),
+        pytest.param(erk_pair, "erk", id="deepr+rigl-erk"),
     ],
 )
-def test_masks_hold_exact_sparsity_through_a_fit(make_callbacks):
+def test_masks_hold_exact_sparsity_through_a_fit(make_callbacks, distribution):
     torch.manual_seed(0)
-    probe = Probe(0.8)
+    probe = Probe(0.8, distribution=distribution)
     model = TinyClassifier()
     fit = trainer(
         [*make_callbacks(), probe], max_steps=24, limit_val_batches=1, val_check_interval=3

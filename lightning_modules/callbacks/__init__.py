@@ -10,6 +10,7 @@ from lightning_modules.callbacks.dale import Dale
 from lightning_modules.callbacks.deepr import DeepR
 from lightning_modules.callbacks.layout_plots import LayoutPlots
 from lightning_modules.callbacks.rigl import RigL
+from lightning_modules.callbacks.round_delays import RoundDelays
 from lightning_modules.callbacks.sigma_annealing import SigmaAnnealing
 from lightning_modules.callbacks.step_seed import StepSeed
 
@@ -18,6 +19,7 @@ __all__ = [
     "DeepR",
     "LayoutPlots",
     "RigL",
+    "RoundDelays",
     "SigmaAnnealing",
     "StepSeed",
 ]

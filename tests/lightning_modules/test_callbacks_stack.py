@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_modules.callbacks import LayoutPlots, SigmaAnnealing, StepSeed
+from lightning_modules.callbacks import LayoutPlots, RoundDelays, SigmaAnnealing, StepSeed
 from lightning_modules.callbacks.sigma_annealing import annealed_sigma
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.models import SpatialSNN
@@ -79,6 +79,26 @@ def test_sigma_annealing_over_a_fit(tmp_path, interval):
     assert seen[-1][1][0] == pytest.approx(0.5)
     # every SpatialDelay of the model is reached
     assert len(seen[0][1]) == len(model.delay_layers()) == 2
+
+
+def test_round_delays_switches_to_integer_delays_for_the_last_part_of_training(tmp_path):
+    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=6)
+    kinds, val_kinds = [], []
+
+    class Spy(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            kinds.append({layer.kernel_kind for layer in pl_module.delay_layers()})
+
+        def on_validation_batch_start(self, trainer, pl_module, *args):
+            val_kinds.append({layer.kernel_kind for layer in pl_module.delay_layers()})
+
+    callbacks = [SigmaAnnealing(), RoundDelays(after=0.5), Spy()]
+    trainer(tmp_path, callbacks, limit_val_batches=1).fit(model, loaders(), loaders(8))
+    assert kinds == [{"gauss"}] * 8 + [{"round"}] * 8  # 16 steps
+    assert val_kinds[-1] == {"round"}  # the last validation sees the integer delays
+    for after in (1.0, -0.1, True):
+        with pytest.raises(ValueError, match="after"):
+            RoundDelays(after=after)
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 4])

@@ -1,0 +1,56 @@
+"""RoundDelays: train the last part of a run with integer delays (quantisation-aware).
+
+Hardware and the NIR export run every synapse at a whole number of time
+steps. A network trained with Gaussian or linear kernels sees fractional
+delays, so rounding them afterwards changes what it computes. From
+``after`` x the run on, this callback switches every :class:`SpatialDelay`
+to ``kernel="round"``: the forward pass uses round(d) (one tap, rounding
+half up, exactly as evaluation and export round), and the straight-through
+gradient keeps the coordinates learning. The network the run ends with is
+then the network that gets deployed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from spatial_layers import SpatialDelay
+
+
+class RoundDelays(Callback):
+    """Switches every ``SpatialDelay`` to integer (``"round"``) delays late in training.
+
+    Args:
+        after: fraction of the planned optimizer steps
+            (``trainer.estimated_stepping_batches``) after which the layers
+            train with ``kernel="round"``, in [0, 1); 0 rounds from the start.
+            Before that, layers keep the kernel they were built with.
+
+    Put it after :class:`~lightning_modules.callbacks.SigmaAnnealing` in the
+    callback list; sigma no longer matters once a layer rounds. Pair it with
+    ``model.eval_kernel: round`` so that validation and test (also from a
+    checkpoint) evaluate the integer-delay network.
+    """
+
+    def __init__(self, after: float = 0.75) -> None:
+        if isinstance(after, bool) or not (isinstance(after, int | float) and 0 <= after < 1):
+            raise ValueError(f"after must be a fraction of training in [0, 1), got {after!r}")
+        self.after = float(after)
+        self._trained_kernels: dict[SpatialDelay, str] = {}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        total = trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError("RoundDelays needs a finite run: set trainer.max_epochs or max_steps")
+        self._switch_step = math.ceil(self.after * total)
+        self._trained_kernels = {
+            m: m.kernel_kind for m in pl_module.modules() if isinstance(m, SpatialDelay)
+        }
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        rounding = trainer.global_step >= self._switch_step
+        for layer, kind in self._trained_kernels.items():
+            layer.kernel_kind = "round" if rounding else kind

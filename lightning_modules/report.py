@@ -1,0 +1,168 @@
+"""Tables of results over seeds, from the ``summary.json`` files that ``spsnn fit`` writes.
+
+``spsnn report runs/sweep`` finds every ``summary.json`` below the given
+directories, groups the runs by run name (the recipe's stem unless
+``run.name`` says otherwise), and prints one Markdown row per group: the
+median test accuracy over the runs and its spread (min-max), the seeds, the
+trainable parameter counts and the median wall time. ``--json`` also writes
+the rows as JSON. Nothing here trains or imports Lightning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning_modules.summary import SUMMARY_KEYS
+
+#: What a summary.json needs for the table (``spsnn fit`` writes them all).
+REQUIRED_KEYS = (*SUMMARY_KEYS, "run_name", "seed")
+
+COLUMNS = (
+    "run",
+    "runs",
+    "seeds",
+    "test acc median (%)",
+    "min - max (%)",
+    "val acc median (%)",
+    "params",
+    "weights",
+    "coordinates",
+    "free delays",
+    "sparsity",
+    "wall time (s)",
+)
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One run name's results over its seeds.
+
+    Attributes:
+        run: run name.
+        runs: number of summaries found.
+        seeds: their seeds, sorted.
+        test_median, test_min, test_max: test accuracy, fractions in [0, 1].
+        val_median: validation accuracy, fraction.
+        n_params, n_weights, n_coordinates, n_free_delays: trainable parameter
+            counts (active weights when masked), from the first run.
+        sparsity: fraction of absent synapses.
+        wall_time_median_s: median ``spsnn fit`` wall time, seconds.
+        test_acc_epoch: ``"last"`` or ``"best_val"`` (mixed groups are refused).
+    """
+
+    run: str
+    runs: int
+    seeds: tuple[int, ...]
+    test_median: float
+    test_min: float
+    test_max: float
+    val_median: float
+    n_params: int
+    n_weights: int
+    n_coordinates: int
+    n_free_delays: int
+    sparsity: float
+    wall_time_median_s: float
+    test_acc_epoch: str
+
+
+def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Every ``summary.json`` below ``roots`` (files or directories), parsed."""
+    summaries = []
+    for root in map(Path, roots):
+        if not root.exists():
+            raise FileNotFoundError(f"no such file or directory: {root}")
+        for path in [root] if root.is_file() else sorted(root.rglob("summary.json")):
+            summary = json.loads(path.read_text())
+            missing = [key for key in REQUIRED_KEYS if key not in summary]
+            if missing:
+                raise ValueError(f"{path} lacks the keys {missing}")
+            summaries.append(summary)
+    return summaries
+
+
+def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
+    """One :class:`GroupRow` per run name, in order of first appearance.
+
+    Raises:
+        ValueError: runs of one name whose parameter counts differ (different
+            models under one name) or that mix last-epoch and best-validation
+            test accuracies.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for summary in summaries:
+        groups.setdefault(summary["run_name"], []).append(summary)
+    rows = []
+    for name, runs in groups.items():
+        if len({run["n_params"] for run in runs}) != 1:
+            raise ValueError(f"runs named {name!r} have different parameter counts")
+        if len({run["test_acc_epoch"] for run in runs}) != 1:
+            raise ValueError(f"runs named {name!r} mix last-epoch and best-val test accuracy")
+        tests = [run["test_acc"] for run in runs]
+        first = runs[0]
+        rows.append(
+            GroupRow(
+                run=name,
+                runs=len(runs),
+                seeds=tuple(sorted(run["seed"] for run in runs)),
+                test_median=statistics.median(tests),
+                test_min=min(tests),
+                test_max=max(tests),
+                val_median=statistics.median(run["val_acc"] for run in runs),
+                n_params=first["n_params"],
+                n_weights=first["n_weights"],
+                n_coordinates=first["n_coordinates"],
+                n_free_delays=first.get("n_free_delays", 0),
+                sparsity=first["sparsity"],
+                wall_time_median_s=statistics.median(run["wall_time_s"] for run in runs),
+                test_acc_epoch=first["test_acc_epoch"],
+            )
+        )
+    return rows
+
+
+def markdown_table(rows: Sequence[GroupRow]) -> str:
+    """The rows as a Markdown table (accuracies in percent)."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for row in rows:
+        cells = (
+            row.run,
+            str(row.runs),
+            ", ".join(map(str, row.seeds)),
+            f"{100 * row.test_median:.2f}",
+            f"{100 * row.test_min:.2f} - {100 * row.test_max:.2f}",
+            f"{100 * row.val_median:.2f}",
+            str(row.n_params),
+            str(row.n_weights),
+            str(row.n_coordinates),
+            str(row.n_free_delays),
+            f"{row.sparsity:.2f}",
+            f"{row.wall_time_median_s:.0f}",
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``spsnn report DIR [DIR ...] [--json OUT]``."""
+    parser = argparse.ArgumentParser(
+        prog="spsnn report", description="Results over seeds from summary.json files."
+    )
+    parser.add_argument("roots", nargs="+", help="run directories or summary.json files")
+    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    try:
+        rows = group_rows(find_summaries(args.roots))
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    if not rows:
+        parser.error(f"no summary.json below {args.roots}")
+    print(markdown_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")

@@ -1,0 +1,67 @@
+"""spsnn report: medians and spreads over seeds, grouping, refusal of mixed groups."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lightning_modules.report import find_summaries, group_rows, main, markdown_table
+
+
+def write_run(root, name, seed, test_acc, *, n_params=100, epoch="last"):
+    run_dir = root / f"seed{seed}" / name / "version_0"
+    run_dir.mkdir(parents=True)
+    summary = {
+        "run_name": name,
+        "seed": seed,
+        "test_acc": test_acc,
+        "val_acc": test_acc - 0.01,
+        "n_params": n_params,
+        "n_weights": n_params - 20,
+        "n_coordinates": 20,
+        "n_free_delays": 0,
+        "sparsity": 0.0,
+        "epochs": 3,
+        "wall_time_s": 10.0 * seed,
+        "test_acc_epoch": epoch,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+def test_median_and_spread_per_run_name(tmp_path):
+    for seed, acc in ((1, 0.97), (2, 0.99), (3, 0.98)):
+        write_run(tmp_path, "dim_2", seed, acc)
+    write_run(tmp_path, "dim_0", 1, 0.90, n_params=80)
+    rows = {row.run: row for row in group_rows(find_summaries([tmp_path]))}
+    assert rows["dim_2"].runs == 3 and rows["dim_2"].seeds == (1, 2, 3)
+    assert rows["dim_2"].test_median == pytest.approx(0.98)
+    assert (rows["dim_2"].test_min, rows["dim_2"].test_max) == (0.97, 0.99)
+    assert rows["dim_2"].wall_time_median_s == 20.0
+    assert rows["dim_0"].runs == 1 and rows["dim_0"].n_params == 80
+    table = markdown_table(list(rows.values())).splitlines()
+    assert len(table) == 4
+    assert any(line.startswith("| dim_2 | 3 | 1, 2, 3 | 98.00 | 97.00 - 99.00 |") for line in table)
+
+
+@pytest.mark.parametrize(
+    "second", [{"n_params": 101}, {"epoch": "best_val"}], ids=["params", "epoch"]
+)
+def test_runs_that_do_not_belong_together_are_refused(tmp_path, second):
+    write_run(tmp_path, "dim_2", 1, 0.97)
+    write_run(tmp_path, "dim_2", 2, 0.98, **second)
+    with pytest.raises(ValueError, match="dim_2"):
+        group_rows(find_summaries([tmp_path]))
+
+
+def test_cli_writes_json_and_names_a_bad_summary(tmp_path, capsys):
+    write_run(tmp_path, "dim_2", 1, 0.97)
+    main([str(tmp_path), "--json", str(tmp_path / "rows.json")])
+    assert "| dim_2 |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "rows.json").read_text())[0]["test_median"] == 0.97
+    broken = tmp_path / "broken" / "summary.json"
+    broken.parent.mkdir()
+    broken.write_text(json.dumps({"run_name": "x"}))
+    with pytest.raises(SystemExit):
+        main([str(broken)])
+    assert "lacks the keys" in capsys.readouterr().err

@@ -4,8 +4,9 @@
 best-validation) checkpoint, prints the test accuracy and writes
 ``summary.json`` and the layout plots into the run directory
 ``<trainer.default_root_dir>/<run.name>/version_<n>/``. Also ``spsnn
-validate|test|predict --config ... --ckpt_path ...``, and ``spsnn export CKPT
-OUT.nir`` (:mod:`lightning_modules.export.cli`).
+validate|test|predict --config ... --ckpt_path ...``, ``spsnn export CKPT
+OUT.nir`` (:mod:`lightning_modules.export.cli`) and ``spsnn report RUN_DIR``
+(:mod:`lightning_modules.report`).
 
 What this adds to a plain LightningCLI:
 
@@ -24,6 +25,7 @@ What this adds to a plain LightningCLI:
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -295,18 +297,31 @@ def make_cli(args: list[str] | dict | None = None, *, run: bool = True) -> Spsnn
     )
 
 
+#: Subcommands that are not LightningCLI's: name -> (module, function, one-line help).
+TOOL_COMMANDS = {
+    "export": (
+        "lightning_modules.export.cli",
+        "export_main",
+        "a checkpoint to NIR (integer delays)",
+    ),
+    "report": ("lightning_modules.report", "main", "tables over seeds from summary.json files"),
+}
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``spsnn`` console script.
 
-    ``spsnn export ...`` goes to :mod:`lightning_modules.export.cli` (NIR
-    export); every other subcommand to LightningCLI.
+    ``spsnn export ...`` and ``spsnn report ...`` go to their modules (see
+    :data:`TOOL_COMMANDS`); every other subcommand to LightningCLI.
     """
-    argv = sys.argv[1:] if args is None else args
-    if list(argv[:1]) == ["export"]:
-        from lightning_modules.export.cli import export_main  # only needed for export
-
-        export_main(argv[1:])
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv[:1] and argv[0] in TOOL_COMMANDS:
+        module, function, _ = TOOL_COMMANDS[argv[0]]
+        getattr(importlib.import_module(module), function)(argv[1:])
         return
+    if argv in ([], ["-h"], ["--help"]):
+        for name, (_, _, text) in TOOL_COMMANDS.items():
+            print(f"spsnn {name} --help: {text}")
     make_cli(args)
 
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from lightning_modules.report import find_summaries, group_rows, main, markdown_table
+from lightning_modules.cli import main as spsnn
+from lightning_modules.report import find_summaries, group_rows, markdown_table
 
 
 def write_run(root, name, seed, test_acc, *, n_params=100, epoch="last"):
@@ -56,12 +57,12 @@ def test_runs_that_do_not_belong_together_are_refused(tmp_path, second):
 
 def test_cli_writes_json_and_names_a_bad_summary(tmp_path, capsys):
     write_run(tmp_path, "dim_2", 1, 0.97)
-    main([str(tmp_path), "--json", str(tmp_path / "rows.json")])
+    spsnn(["report", str(tmp_path), "--json", str(tmp_path / "rows.json")])
     assert "| dim_2 |" in capsys.readouterr().out
     assert json.loads((tmp_path / "rows.json").read_text())[0]["test_median"] == 0.97
     broken = tmp_path / "broken" / "summary.json"
     broken.parent.mkdir()
     broken.write_text(json.dumps({"run_name": "x"}))
     with pytest.raises(SystemExit):
-        main([str(broken)])
+        spsnn(["report", str(broken)])
     assert "lacks the keys" in capsys.readouterr().err

@@ -17,6 +17,9 @@ EXPECTED = {
     "yinyang.yaml", "yinyang_small.yaml", "yinyang_dim_free.yaml", "yinyang_dim_0.yaml",
     "yinyang_dim_1.yaml", "yinyang_dim_2.yaml", "yinyang_dim_3.yaml",
     "shd_dcls_free.yaml", "shd_spatial_d2.yaml", "shd_spatial_d3.yaml", "ssc.yaml",
+    "yinyang_2hidden.yaml", "yinyang_qat.yaml", "yinyang_sparse90.yaml",
+    "yinyang_sparse90_dale.yaml", "yinyang_sparse90_free.yaml", "yinyang_sparse90_wiring.yaml",
+    "shd_sparse90_d2.yaml", "shd_sparse90_d2_dale.yaml", "shd_sparse90_free.yaml",
 }  # fmt: skip
 
 
@@ -68,6 +71,23 @@ def test_dimension_sweep_differs_only_in_the_delays(recipe, delays, dim, tmp_pat
         ours = {k: v for k, v in sweep[section].items() if k not in strip}
         theirs = {k: v for k, v in main[section].items() if k not in strip}
         assert ours == theirs, section
+
+
+@pytest.mark.parametrize(
+    ("recipe", "model_changes", "added_callbacks"),
+    [
+        ("yinyang_qat.yaml", {"eval_kernel": "round"}, ["RoundDelays"]),
+        ("yinyang_2hidden.yaml", {"hidden_sizes": [128, 128]}, []),
+    ],
+)
+def test_yinyang_variants_change_only_what_they_say(recipe, model_changes, added_callbacks):
+    main = yaml.safe_load((RECIPES / "yinyang.yaml").read_text())
+    variant = yaml.safe_load((RECIPES / recipe).read_text())
+    names = [c["class_path"].rsplit(".", 1)[1] for c in variant["trainer"].pop("callbacks")]
+    main_names = [c["class_path"].rsplit(".", 1)[1] for c in main["trainer"].pop("callbacks")]
+    assert names == main_names + added_callbacks
+    assert variant.pop("model") == {**main.pop("model"), **model_changes}
+    assert variant == main
 
 
 def test_small_recipe_stays_within_the_spsnn_budget(tmp_path, cli_argv):

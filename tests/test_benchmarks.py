@@ -1,0 +1,33 @@
+"""The benchmark scripts still run (tiny sizes); their numbers are measured elsewhere, not here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, *args: str) -> None:
+    subprocess.run([sys.executable, str(BENCHMARKS / name), *args], check=True, timeout=300)
+
+
+def test_rewiring_overhead_runs_every_setup(tmp_path):
+    out = tmp_path / "rewiring.json"
+    tiny = ["--inputs", "6", "--hidden", "8", "--classes", "3", "--max-delay", "3"]
+    tiny += ["--steps-t", "5", "--batch-size", "2", "--warmup", "1", "--steps", "1"]
+    run_script("rewiring_overhead.py", *tiny, "--out", str(out))
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 6 and rows[0]["setup"].startswith("static")
+    assert all(row["step_median_ms"] > 0 for row in rows)
+
+
+def test_train_step_runs_every_model(tmp_path):
+    out = tmp_path / "train_step.json"
+    quick = ["--quick", "--configs", "shd", "--warmup", "0", "--repeats", "1"]
+    run_script("train_step.py", *quick, "--no-flops", "--no-stream", "--out", str(out))
+    models = json.loads(out.read_text())["configs"]["shd"]["models"]
+    assert set(models) == {"spatial", "free", "dcls"}
+    assert all("error" not in result and result["time_s"] > 0 for result in models.values())

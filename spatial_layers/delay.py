@@ -23,6 +23,7 @@ from spatial_layers.functional import (
 )
 from spatial_layers.geometry import NeuronPositions, distance_to_delay, pairwise_distance
 from spatial_layers.kernels import KERNEL_KINDS, KernelKind, delay_kernel
+from spatial_layers.quantization import fake_quantize, weight_levels
 
 DelayMode = Literal["spatial", "free", "none"]
 DELAY_MODES: tuple[str, ...] = ("spatial", "free", "none")
@@ -86,6 +87,10 @@ class SpatialDelay(nn.Module):
         sign: (C_in,) +1/-1 per presynaptic neuron when Dale's principle is
             on (the effective weight is then sign * |weight|), else None.
         sigma: Gaussian kernel width in steps (settable).
+        weight_bits: None (float weights), or k >= 2: the layer applies its
+            effective weights quantised to k bits (symmetric, per layer,
+            :mod:`spatial_layers.quantization`) with a straight-through
+            gradient, for quantisation-aware training (settable).
 
     Example:
         >>> layer = SpatialDelay(4, 3, max_delay=5, kernel="linear")
@@ -127,6 +132,7 @@ class SpatialDelay(nn.Module):
         self.kernel_kind: KernelKind = kernel
         self.delay_mode: DelayMode = delays
         self.sigma = max(max_delay / 2, 0.5) if sigma is None else sigma
+        self.weight_bits = None
         self.check_finite = check_finite
         factory = {"device": device, "dtype": dtype}
 
@@ -170,6 +176,16 @@ class SpatialDelay(nn.Module):
             raise ValueError(f"sigma must be a positive finite number of steps, got {value}")
         self._sigma = float(value)
 
+    @property
+    def weight_bits(self) -> int | None:
+        return self._weight_bits
+
+    @weight_bits.setter
+    def weight_bits(self, bits: int | None) -> None:
+        if bits is not None:
+            weight_levels(bits)  # validates
+        self._weight_bits = bits
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # ``sign`` starts as None; a state dict saved under Dale's principle holds
         # it, so give the buffer a shape before torch copies into it.
@@ -188,7 +204,7 @@ class SpatialDelay(nn.Module):
             nn.init.uniform_(self.free_delays, 0.0, float(self.max_delay))
 
     def effective_weight(self) -> Tensor:
-        """(C_out, C_in) weights as applied: masked, and signed under Dale.
+        """(C_out, C_in) weights as applied: masked, signed under Dale, k-bit if asked.
 
         Under Dale the magnitude is taken as ``where(w >= 0, w, -w)`` rather
         than ``w.abs()``: both give |w|, but ``abs`` has gradient 0 at w = 0,
@@ -197,7 +213,10 @@ class SpatialDelay(nn.Module):
         weight = self.weight
         if self.sign is not None:
             weight = self.sign * torch.where(weight >= 0, weight, -weight)
-        return weight * self.mask
+        weight = weight * self.mask
+        if self.weight_bits is not None:
+            weight = fake_quantize(weight, self.weight_bits)
+        return weight
 
     def delays(self) -> Tensor:
         """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay]."""
@@ -319,6 +338,8 @@ class SpatialDelay(nn.Module):
             text += f", velocity={self.velocity}"
         if self.kernel_kind == "gauss" and self.delay_mode != "none":
             text += f", sigma={self.sigma:g}"
+        if self.weight_bits is not None:
+            text += f", weight_bits={self.weight_bits}"
         return text + f", bias={self.bias is not None}"
 
 

@@ -1,4 +1,4 @@
-"""RoundDelays: train the last part of a run with integer delays (quantisation-aware).
+"""RoundDelays: train the last part of a run with integer delays and k-bit weights.
 
 Hardware and the NIR export run every synapse at a whole number of time
 steps. A network trained with Gaussian or linear kernels sees fractional
@@ -7,7 +7,9 @@ delays, so rounding them afterwards changes what it computes. From
 to ``kernel="round"``: the forward pass uses round(d) (one tap, rounding
 half up, exactly as evaluation and export round), and the straight-through
 gradient keeps the coordinates learning. The network the run ends with is
-then the network that gets deployed.
+then the network that gets deployed. With ``weight_bits``, the layers also
+apply their weights quantised to k bits from then on (``SpatialDelay.weight_bits``,
+straight-through), as ``spsnn export --weight-bits k`` quantises them.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from spatial_layers import SpatialDelay
+from spatial_layers.quantization import weight_levels
 
 
 class RoundDelays(Callback):
-    """Switches every ``SpatialDelay`` to integer (``"round"``) delays late in training.
+    """Switches every ``SpatialDelay`` to integer delays (and k-bit weights) late in training.
 
     Args:
         after: fraction of the planned optimizer steps
             (``trainer.estimated_stepping_batches``) after which the layers
             train with ``kernel="round"``, in [0, 1); 0 rounds from the start.
             Before that, layers keep the kernel they were built with.
+        weight_bits: None, or k >= 2: from ``after`` on, the layers also train
+            with k-bit weights (symmetric per layer, straight-through).
 
     Put it after :class:`~lightning_modules.callbacks.SigmaAnnealing` in the
     callback list; sigma no longer matters once a layer rounds. Pair it with
@@ -35,10 +40,13 @@ class RoundDelays(Callback):
     checkpoint) evaluate the integer-delay network.
     """
 
-    def __init__(self, after: float = 0.75) -> None:
+    def __init__(self, after: float = 0.75, weight_bits: int | None = None) -> None:
         if isinstance(after, bool) or not (isinstance(after, int | float) and 0 <= after < 1):
             raise ValueError(f"after must be a fraction of training in [0, 1), got {after!r}")
+        if weight_bits is not None:
+            weight_levels(weight_bits)  # validates
         self.after = float(after)
+        self.weight_bits = weight_bits
         self._trained_kernels: dict[SpatialDelay, str] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -54,3 +62,4 @@ class RoundDelays(Callback):
         rounding = trainer.global_step >= self._switch_step
         for layer, kind in self._trained_kernels.items():
             layer.kernel_kind = "round" if rounding else kind
+            layer.weight_bits = self.weight_bits if rounding else None

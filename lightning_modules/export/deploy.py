@@ -145,6 +145,7 @@ def deployment_network(
                 layer.effective_weight(), weight_bits
             )
             layer.weight.copy_(quantized)
+        layer.weight_bits = None  # the weights are what the layer applies (no training-time k-bit)
     return deployed, scales
 
 

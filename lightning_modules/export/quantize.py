@@ -3,16 +3,9 @@
 Delays are rounded exactly as the ``round`` kernel rounds them (halves upwards,
 :func:`spatial_layers.kernels.round_delays`), so an exported network sees the
 same integer delays as evaluation with ``kernel="round"``. Weights are
-quantised symmetrically per layer:
-
-.. math::
-    s = \\frac{\\max_{ij} |w_{ij}|}{2^{b-1} - 1}, \\qquad
-    q_{ij} = \\mathrm{round}(w_{ij} / s) \\in \\{-(2^{b-1}-1), \\dots, 2^{b-1}-1\\},
-    \\qquad \\hat w_{ij} = s\\, q_{ij}
-
-with round half to even (``torch.round``): at most :math:`2^b - 1` distinct
-values, error at most :math:`s / 2` per weight, zero stays zero and no weight
-changes sign (so Dale's signs and the connectivity mask survive).
+quantised symmetrically per layer by
+:func:`spatial_layers.quantization.quantized_weight`, the function that
+quantisation-aware training (``SpatialDelay.weight_bits``) uses too.
 """
 
 from __future__ import annotations
@@ -21,9 +14,7 @@ import torch
 from torch import Tensor
 
 from spatial_layers.kernels import round_delays
-
-#: Fewest bits :func:`quantize_weights` accepts: 2 bits give the levels {-1, 0, 1} * scale.
-MIN_WEIGHT_BITS = 2
+from spatial_layers.quantization import quantized_weight
 
 
 def integer_delays(delays: Tensor) -> Tensor:
@@ -42,18 +33,8 @@ def integer_delays(delays: Tensor) -> Tensor:
     return round_delays(delays.detach()).to(torch.int64)
 
 
-def weight_levels(bits: int) -> int:
-    """Largest integer code of a symmetric ``bits``-bit weight, ``2**(bits-1) - 1``."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits < MIN_WEIGHT_BITS:
-        raise ValueError(
-            f"weight bits must be an int >= {MIN_WEIGHT_BITS} (symmetric levels "
-            f"-(2^(b-1)-1) .. 2^(b-1)-1), got {bits!r}"
-        )
-    return 2 ** (bits - 1) - 1
-
-
 def quantize_weights(weight: Tensor, bits: int) -> tuple[Tensor, float]:
-    """Symmetric per-layer quantisation to ``bits`` bits (see the module doc).
+    """Symmetric per-layer quantisation to ``bits`` bits, for export (checks finiteness).
 
     Args:
         weight: (C_out, C_in) (any shape) float weights.
@@ -70,13 +51,7 @@ def quantize_weights(weight: Tensor, bits: int) -> tuple[Tensor, float]:
         >>> q, scale
         (tensor([ 0.6667, -1.0000,  0.3333,  0.0000]), 0.3333333333333333)
     """
-    levels = weight_levels(bits)
-    weight = weight.detach()
     if not torch.isfinite(weight).all():
         raise ValueError("cannot quantise weights that contain NaN or Inf")
-    largest = float(weight.abs().max()) if weight.numel() else 0.0
-    if largest == 0.0:
-        return torch.zeros_like(weight), 1.0
-    scale = largest / levels
-    codes = torch.round(weight.double() / scale).clamp_(-levels, levels)
-    return (codes * scale).to(weight.dtype), scale
+    quantized, scale = quantized_weight(weight, bits)
+    return quantized, float(scale)

@@ -87,18 +87,21 @@ def test_round_delays_switches_to_integer_delays_for_the_last_part_of_training(t
 
     class Spy(L.Callback):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            kinds.append({layer.kernel_kind for layer in pl_module.delay_layers()})
+            layers = pl_module.delay_layers()
+            kinds.append({(layer.kernel_kind, layer.weight_bits) for layer in layers})
 
         def on_validation_batch_start(self, trainer, pl_module, *args):
             val_kinds.append({layer.kernel_kind for layer in pl_module.delay_layers()})
 
-    callbacks = [SigmaAnnealing(), RoundDelays(after=0.5), Spy()]
+    callbacks = [SigmaAnnealing(), RoundDelays(after=0.5, weight_bits=8), Spy()]
     trainer(tmp_path, callbacks, limit_val_batches=1).fit(model, loaders(), loaders(8))
-    assert kinds == [{"gauss"}] * 8 + [{"round"}] * 8  # 16 steps
+    assert kinds == [{("gauss", None)}] * 8 + [{("round", 8)}] * 8  # 16 steps
     assert val_kinds[-1] == {"round"}  # the last validation sees the integer delays
     for after in (1.0, -0.1, True):
         with pytest.raises(ValueError, match="after"):
             RoundDelays(after=after)
+    with pytest.raises(ValueError, match="bits"):
+        RoundDelays(weight_bits=1)
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 4])

@@ -73,20 +73,29 @@ def test_dimension_sweep_differs_only_in_the_delays(recipe, delays, dim, tmp_pat
         assert ours == theirs, section
 
 
+QAT_MODEL = {"eval_kernel": "round", "max_delay": 20, "beta": 0.95}  # a grid twice as fine
+QAT_DATA = {"num_steps": 60, "t_max": 40}
+
+
 @pytest.mark.parametrize(
-    ("recipe", "model_changes", "added_callbacks"),
+    ("recipe", "model_changes", "data_changes", "added_callbacks"),
     [
-        ("yinyang_qat.yaml", {"eval_kernel": "round"}, ["RoundDelays"]),
-        ("yinyang_2hidden.yaml", {"hidden_sizes": [128, 128]}, []),
+        ("yinyang_qat.yaml", QAT_MODEL, QAT_DATA, ["RoundDelays"]),
+        ("yinyang_2hidden.yaml", {"hidden_sizes": [128, 128]}, {}, []),
     ],
 )
-def test_yinyang_variants_change_only_what_they_say(recipe, model_changes, added_callbacks):
+def test_yinyang_variants_change_only_what_they_say(
+    recipe, model_changes, data_changes, added_callbacks
+):
     main = yaml.safe_load((RECIPES / "yinyang.yaml").read_text())
     variant = yaml.safe_load((RECIPES / recipe).read_text())
     names = [c["class_path"].rsplit(".", 1)[1] for c in variant["trainer"].pop("callbacks")]
     main_names = [c["class_path"].rsplit(".", 1)[1] for c in main["trainer"].pop("callbacks")]
     assert names == main_names + added_callbacks
     assert variant.pop("model") == {**main.pop("model"), **model_changes}
+    data = variant["data"]["init_args"]
+    assert data == {**main["data"]["init_args"], **data_changes}
+    main["data"]["init_args"] = data
     assert variant == main
 
 

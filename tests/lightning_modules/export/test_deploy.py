@@ -90,3 +90,16 @@ def test_names_of_populations_and_connections():
         ("recurrent_layers_0", 1, 1, True),
         ("recurrent_layers_1", 2, 2, True),
     ]
+
+
+@pytest.mark.parametrize("case", ["spatial", "masked_dale"])
+def test_a_network_trained_with_k_bit_weights_exports_unchanged(case):
+    net = rounded(make_net(case))
+    for layer in net.delay_layers():
+        layer.weight_bits = 6  # as RoundDelays(weight_bits=6) leaves a trained network
+    deployed, scales = deployment_network(net, weight_bits=6)
+    assert all(layer.weight_bits is None for layer in deployed.delay_layers())
+    x = spike_input()
+    assert torch.equal(deployed.run(x).hidden_spikes[0], net.run(x).hidden_spikes[0])
+    torch.testing.assert_close(deployed(x), net(x), rtol=0, atol=1e-6)
+    assert set(scales) == {c.name for c in delayed_connections(net)}

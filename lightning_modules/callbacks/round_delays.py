@@ -30,7 +30,8 @@ class RoundDelays(Callback):
         after: fraction of the planned optimizer steps
             (``trainer.estimated_stepping_batches``) after which the layers
             train with ``kernel="round"``, in [0, 1); 0 rounds from the start.
-            Before that, layers keep the kernel they were built with.
+            Before that, layers keep the kernel (and ``weight_bits``) they had
+            at fit start.
         weight_bits: None, or k >= 2: from ``after`` on, the layers also train
             with k-bit weights (symmetric per layer, straight-through).
 
@@ -47,19 +48,22 @@ class RoundDelays(Callback):
             weight_levels(weight_bits)  # validates
         self.after = float(after)
         self.weight_bits = weight_bits
-        self._trained_kernels: dict[SpatialDelay, str] = {}
+        self._trained_as: dict[SpatialDelay, tuple[str, int | None]] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         total = trainer.estimated_stepping_batches
         if not math.isfinite(total):
             raise ValueError("RoundDelays needs a finite run: set trainer.max_epochs or max_steps")
         self._switch_step = math.ceil(self.after * total)
-        self._trained_kernels = {
-            m: m.kernel_kind for m in pl_module.modules() if isinstance(m, SpatialDelay)
+        self._trained_as = {
+            m: (m.kernel_kind, m.weight_bits)
+            for m in pl_module.modules()
+            if isinstance(m, SpatialDelay)
         }
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         rounding = trainer.global_step >= self._switch_step
-        for layer, kind in self._trained_kernels.items():
+        quantise = rounding and self.weight_bits is not None
+        for layer, (kind, bits) in self._trained_as.items():
             layer.kernel_kind = "round" if rounding else kind
-            layer.weight_bits = self.weight_bits if rounding else None
+            layer.weight_bits = self.weight_bits if quantise else bits

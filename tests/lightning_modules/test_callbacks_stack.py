@@ -100,6 +100,11 @@ def test_round_delays_switches_to_integer_delays_for_the_last_part_of_training(t
     for after in (1.0, -0.1, True):
         with pytest.raises(ValueError, match="after"):
             RoundDelays(after=after)
+    kinds.clear()  # without weight_bits, the layers keep the bits they had at fit start
+    for layer in model.delay_layers():
+        layer.kernel_kind, layer.weight_bits = "gauss", 6
+    trainer(tmp_path, [RoundDelays(after=0.5), Spy()]).fit(model, loaders())
+    assert kinds == [{("gauss", 6)}] * 8 + [{("round", 6)}] * 8
     with pytest.raises(ValueError, match="bits"):
         RoundDelays(weight_bits=1)
 

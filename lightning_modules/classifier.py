@@ -13,6 +13,7 @@ them; the module transposes to the time-major (T, B, C) the layers use.
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from typing import Literal
 
 import lightning as L
@@ -23,7 +24,13 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_modules.models import DelayMode, KernelKind, PositionInit, SNNOutput, SpatialSNN
-from spatial_layers import NeuronPositions, SpatialDelay, count_parameters
+from spatial_layers import (
+    NeuronPositions,
+    SpatialDelay,
+    count_parameters,
+    delay_layers,
+    use_kernel,
+)
 
 Readout = Literal["max", "sum", "mean", "spike_count"]
 ScheduleKind = Literal["cosine", "one_cycle", "none"]
@@ -192,12 +199,12 @@ class SpikingClassifier(L.LightningModule):
         self.train_acc = MulticlassAccuracy(int(num_classes), average="micro")
         self.val_acc = MulticlassAccuracy(int(num_classes), average="micro")
         self.test_acc = MulticlassAccuracy(int(num_classes), average="micro")
-        self._train_kernels: dict[SpatialDelay, str] = {}
+        self._eval_kernel = ExitStack()
 
     # ----------------------------------------------------------------- model
     def delay_layers(self) -> list[SpatialDelay]:
         """Every SpatialDelay of the network (what callbacks edit)."""
-        return [m for m in self.modules() if isinstance(m, SpatialDelay)]
+        return delay_layers(self)
 
     def forward(self, spikes: Tensor) -> Tensor:
         """(B, T, C) spikes -> (B, num_classes) logits."""
@@ -252,17 +259,12 @@ class SpikingClassifier(L.LightningModule):
 
     # ------------------------------------------------- evaluation kernels
     def _use_eval_kernel(self) -> None:
-        if self.hparams.eval_kernel is None:
-            return
-        for layer in self.delay_layers():
-            if layer not in self._train_kernels:
-                self._train_kernels[layer] = layer.kernel_kind
-            layer.kernel_kind = self.hparams.eval_kernel
+        # Entered at most once: a validation inside fit and a test after it never nest.
+        self._eval_kernel.close()
+        self._eval_kernel.enter_context(use_kernel(self, self.hparams.eval_kernel))
 
     def _restore_train_kernel(self) -> None:
-        for layer, kind in self._train_kernels.items():
-            layer.kernel_kind = kind
-        self._train_kernels.clear()
+        self._eval_kernel.close()
 
     def on_validation_start(self) -> None:
         self._use_eval_kernel()

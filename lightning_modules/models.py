@@ -28,6 +28,7 @@ from spatial_layers import (
     RecurrentSpatialLIF,
     SpatialDelay,
     count_parameters,
+    delay_layers,
     leaky_sequence,
 )
 from spatial_layers.functional import delayed_step
@@ -265,7 +266,7 @@ class SpatialSNN(nn.Module):
 
     def delay_layers(self) -> list[SpatialDelay]:
         """Every SpatialDelay of the network (feed-forward, recurrent, readout)."""
-        return [m for m in self.modules() if isinstance(m, SpatialDelay)]
+        return delay_layers(self)
 
     def parameter_count(self):
         """:func:`spatial_layers.count_parameters` of this network."""

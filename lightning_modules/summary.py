@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spatial_layers import NeuronPositions, SpatialDelay, count_parameters
+from spatial_layers import NeuronPositions, SpatialDelay, count_parameters, delay_layers
 
 #: Keys every summary.json holds (the contract in INTERFACES.md).
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -30,11 +30,6 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "wall_time_s",
     "test_acc_epoch",
 )
-
-
-def delay_layers(model: nn.Module) -> list[SpatialDelay]:
-    """Every SpatialDelay in ``model``, in module order."""
-    return [m for m in model.modules() if isinstance(m, SpatialDelay)]
 
 
 def sparsity(model: nn.Module) -> float:

@@ -5,7 +5,7 @@ sequence and streaming mode, LIF neurons and parameter accounting.
 """
 
 from spatial_layers.accounting import ParameterCount, count_parameters
-from spatial_layers.delay import SpatialDelay, SpatialDelayCell
+from spatial_layers.delay import SpatialDelay, SpatialDelayCell, delay_layers, use_kernel
 from spatial_layers.functional import DelayState, delayed_linear, delayed_step
 from spatial_layers.geometry import NeuronPositions, distance_to_delay, pairwise_distance
 from spatial_layers.kernels import delay_kernel, round_delays
@@ -23,6 +23,7 @@ __all__ = [
     "SpatialDelayCell",
     "count_parameters",
     "delay_kernel",
+    "delay_layers",
     "delayed_linear",
     "delayed_step",
     "distance_to_delay",
@@ -30,4 +31,5 @@ __all__ = [
     "leaky_step",
     "pairwise_distance",
     "round_delays",
+    "use_kernel",
 ]

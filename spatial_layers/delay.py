@@ -9,6 +9,8 @@ all three, so ablations differ in nothing but the delays.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -121,15 +123,13 @@ class SpatialDelay(nn.Module):
             raise ValueError(f"max_delay must be an int >= 0 (steps), got {max_delay!r}")
         if not (math.isfinite(velocity) and velocity > 0):
             raise ValueError(f"velocity must be a positive finite number, got {velocity}")
-        if kernel not in KERNEL_KINDS:
-            raise ValueError(f"kernel must be one of {KERNEL_KINDS}, got {kernel!r}")
         if delays not in DELAY_MODES:
             raise ValueError(f"delays must be one of {DELAY_MODES}, got {delays!r}")
         self.in_features = in_features
         self.out_features = out_features
         self.max_delay = max_delay
         self.velocity = float(velocity)
-        self.kernel_kind: KernelKind = kernel
+        self.kernel_kind = kernel
         self.delay_mode: DelayMode = delays
         self.sigma = max(max_delay / 2, 0.5) if sigma is None else sigma
         self.weight_bits = None
@@ -165,6 +165,18 @@ class SpatialDelay(nn.Module):
         # Spread private neurons so that typical distances span the delay range.
         scale = self.velocity * max(self.max_delay, 1) / math.sqrt(dim)
         return NeuronPositions(population, dim, scale=scale, **factory)
+
+    @property
+    def kernel_kind(self) -> KernelKind:
+        """Delay kernel of :meth:`forward`: ``"gauss"``, ``"linear"`` or ``"round"``
+        (settable, validated; :func:`use_kernel` switches a whole network)."""
+        return self._kernel_kind
+
+    @kernel_kind.setter
+    def kernel_kind(self, kind: KernelKind) -> None:
+        if kind not in KERNEL_KINDS:
+            raise ValueError(f"kernel must be one of {KERNEL_KINDS}, got {kind!r}")
+        self._kernel_kind = kind
 
     @property
     def sigma(self) -> float:
@@ -341,6 +353,42 @@ class SpatialDelay(nn.Module):
         if self.weight_bits is not None:
             text += f", weight_bits={self.weight_bits}"
         return text + f", bias={self.bias is not None}"
+
+
+def delay_layers(module: nn.Module) -> list[SpatialDelay]:
+    """Every :class:`SpatialDelay` in ``module`` (itself included), in ``modules()`` order."""
+    return [m for m in module.modules() if isinstance(m, SpatialDelay)]
+
+
+@contextmanager
+def use_kernel(module: nn.Module, kind: KernelKind | None) -> Iterator[list[SpatialDelay]]:
+    """Runs every :class:`SpatialDelay` of ``module`` with the ``kind`` kernel, then restores.
+
+    ``None`` changes nothing (a convenience for optional evaluation kernels).
+    Each layer gets back the kind it had on entry, also when the block raises.
+
+    Example:
+        >>> net = nn.Sequential(SpatialDelay(2, 3, max_delay=4), SpatialDelay(3, 1, max_delay=4))
+        >>> with use_kernel(net, "round"):
+        ...     [layer.kernel_kind for layer in delay_layers(net)]
+        ['round', 'round']
+        >>> [layer.kernel_kind for layer in delay_layers(net)]
+        ['gauss', 'gauss']
+    """
+    layers = delay_layers(module)
+    if kind is None:
+        yield layers
+        return
+    if kind not in KERNEL_KINDS:
+        raise ValueError(f"kernel must be one of {KERNEL_KINDS}, got {kind!r}")
+    saved = [layer.kernel_kind for layer in layers]
+    try:
+        for layer in layers:
+            layer.kernel_kind = kind
+        yield layers
+    finally:
+        for layer, previous in zip(layers, saved, strict=True):
+            layer.kernel_kind = previous
 
 
 class SpatialDelayCell(nn.Module):

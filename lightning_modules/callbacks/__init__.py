@@ -1,8 +1,9 @@
 """Lightning callbacks of spsnn, one module per callback.
 
-Callbacks find the layers they edit with
-``[m for m in pl_module.modules() if isinstance(m, SpatialDelay)]`` and change
-them only through public attributes and methods (``sigma``, ``mask``, ...).
+Callbacks find the layers they edit with :func:`spatial_layers.delay_layers`
+(or :func:`spatial_layers.sparsity.spatial_delay_layers` to select them by name)
+and change them only through public attributes and methods (``sigma``, ``mask``,
+``kernel_kind``, ...).
 To add one, write ``callbacks/<name>.py`` and add its import below.
 """
 

@@ -19,7 +19,7 @@ import math
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from spatial_layers import SpatialDelay
+from spatial_layers import SpatialDelay, delay_layers
 from spatial_layers.quantization import weight_levels
 
 
@@ -55,11 +55,7 @@ class RoundDelays(Callback):
         if not math.isfinite(total):
             raise ValueError("RoundDelays needs a finite run: set trainer.max_epochs or max_steps")
         self._switch_step = math.ceil(self.after * total)
-        self._trained_as = {
-            m: (m.kernel_kind, m.weight_bits)
-            for m in pl_module.modules()
-            if isinstance(m, SpatialDelay)
-        }
+        self._trained_as = {m: (m.kernel_kind, m.weight_bits) for m in delay_layers(pl_module)}
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         rounding = trainer.global_step >= self._switch_step

@@ -8,7 +8,7 @@ from typing import Literal
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from spatial_layers import SpatialDelay
+from spatial_layers import SpatialDelay, delay_layers
 
 AnnealSchedule = Literal["exponential", "linear", "cosine"]
 
@@ -91,7 +91,7 @@ class SigmaAnnealing(Callback):
     def _apply(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         progress = self._progress(trainer)
         sigmas = []
-        for layer in (m for m in pl_module.modules() if isinstance(m, SpatialDelay)):
+        for layer in delay_layers(pl_module):
             layer.sigma = self.sigma_for(layer, progress)
             sigmas.append(layer.sigma)
         if sigmas and trainer.training and not trainer.sanity_checking:
@@ -99,7 +99,7 @@ class SigmaAnnealing(Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         progress = self._progress(trainer)
-        for layer in (m for m in pl_module.modules() if isinstance(m, SpatialDelay)):
+        for layer in delay_layers(pl_module):
             layer.sigma = self.sigma_for(layer, progress)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:

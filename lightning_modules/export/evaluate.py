@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from lightning_modules.classifier import SpikingClassifier, readout_logits
 from lightning_modules.models import SNNOutput, SpatialSNN
+from spatial_layers import delay_layers
 
 #: Data module classes a checkpoint may name (anything else needs ``--config``).
 TRUSTED_DATA_MODULES = "lightning_modules.data."
@@ -105,7 +106,7 @@ def datamodule_from_checkpoint(
 def with_round_kernel(net: SpatialSNN) -> SpatialSNN:
     """A copy of ``net`` (eval mode) whose delayed layers all use the ``round`` kernel."""
     rounded = copy.deepcopy(net).eval()
-    for layer in rounded.delay_layers():
+    for layer in delay_layers(rounded):
         layer.kernel_kind = "round"
     return rounded
 

@@ -12,9 +12,11 @@ from spatial_layers import (
     NeuronPositions,
     SpatialDelay,
     SpatialDelayCell,
+    delay_layers,
     delayed_linear,
     leaky_sequence,
     leaky_step,
+    use_kernel,
 )
 
 KERNELS = ["gauss", "linear", "round"]
@@ -463,6 +465,36 @@ def test_unknown_kernel_and_delay_mode():
         SpatialDelay(4, 3, max_delay=2, kernel="box")
     with pytest.raises(ValueError, match=r"delays must be one of \('spatial', 'free', 'none'\)"):
         SpatialDelay(4, 3, max_delay=2, delays="learned")
+
+
+def test_kernel_kind_setter_validates():
+    layer = SpatialDelay(4, 3, max_delay=2)
+    with pytest.raises(ValueError, match=r"kernel must be one of .* got 'max'"):
+        layer.kernel_kind = "max"
+    assert layer.kernel_kind == "gauss"
+
+
+def test_use_kernel_switches_every_layer_and_restores_after_an_error():
+    net = torch.nn.Sequential(
+        SpatialDelay(2, 3, max_delay=4, kernel="linear"), SpatialDelay(3, 1, max_delay=4)
+    )
+    x = impulse(steps=8).expand(8, 1, 2).contiguous()
+    with pytest.raises(RuntimeError, match="inside"), use_kernel(net, "round") as layers:
+        assert [layer.kernel_kind for layer in layers] == ["round", "round"]
+        raise RuntimeError("inside")
+    assert [layer.kernel_kind for layer in delay_layers(net)] == ["linear", "gauss"]
+    with use_kernel(net, None):
+        assert [layer.kernel_kind for layer in delay_layers(net)] == ["linear", "gauss"]
+    with pytest.raises(ValueError, match="kernel must be one of"), use_kernel(net, "box"):
+        pass
+    with use_kernel(net, "round"):
+        rounded = net(x)
+    reference = torch.nn.Sequential(*[
+        SpatialDelay(lay.in_features, lay.out_features, max_delay=4, kernel="round")
+        for lay in net
+    ])  # fmt: skip
+    reference.load_state_dict(net.state_dict())
+    torch.testing.assert_close(rounded, reference(x), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("population", [0, -3, 2.0, True, "8", None])

@@ -25,14 +25,14 @@ from spatial_layers import (
     Leaky,
     LeakyParameters,
     NeuronPositions,
-    RecurrentSpatialLIF,
     SpatialDelay,
     count_parameters,
     delay_layers,
+    leaky_integrate,
     leaky_sequence,
 )
-from spatial_layers.functional import delayed_step
-from spatial_layers.neurons import leaky_step
+from spatial_layers.neurons import Backend
+from spatial_layers.recurrent import check_recurrent_pair, recurrent_leaky
 
 DelayMode = Literal["spatial", "free", "none"]
 KernelKind = Literal["gauss", "linear", "round"]
@@ -52,53 +52,6 @@ class SNNOutput(NamedTuple):
     membrane: Tensor
     spikes: Tensor | None
     hidden_spikes: list[Tensor]
-
-
-def leaky_integrate(currents: Tensor, beta: float) -> Tensor:
-    r"""Non-spiking leaky integrator over a (T, B, C) sequence.
-
-    .. math:: U_t = \beta U_{t-1} + I_t, \qquad U_{-1} = 0
-
-    Args:
-        currents: (T, B, C) input currents.
-        beta: membrane decay per step, in (0, 1].
-
-    Returns:
-        (T, B, C) membrane trace.
-    """
-    membrane = torch.zeros_like(currents[0])
-    trace = []
-    for current in currents:
-        membrane = beta * membrane + current
-        trace.append(membrane)
-    return torch.stack(trace)
-
-
-def recurrent_leaky(currents: Tensor, recurrent: SpatialDelay, params: LeakyParameters) -> Tensor:
-    """LIF neurons driven by ``currents`` plus their own spikes through delayed recurrence.
-
-    The same loop as :class:`~spatial_layers.RecurrentSpatialLIF`, starting
-    from given (possibly batch-normalised) feed-forward currents: the spike of
-    neuron j at step t reaches i at step t + 1 + d_ij.
-
-    Args:
-        currents: (T, B, C) feed-forward input currents.
-        recurrent: the population's C -> C delayed layer.
-        params: LIF constants.
-
-    Returns:
-        (T, B, C) spikes.
-    """
-    kernel = recurrent.applied_kernel()
-    spikes_prev = currents.new_zeros(currents.shape[1:])
-    membrane = torch.zeros_like(spikes_prev)
-    history = None
-    spikes = []
-    for current in currents:
-        feedback, history = delayed_step(spikes_prev, kernel, history, recurrent.bias)
-        spikes_prev, membrane = leaky_step(current + feedback, membrane, params)
-        spikes.append(spikes_prev)
-    return torch.stack(spikes)
 
 
 class TimeBatchNorm(nn.BatchNorm1d):
@@ -146,6 +99,10 @@ class SpatialSNN(nn.Module):
         init_gain: multiplies every layer's initial weights (``nn.Linear``'s
             init, U(-1/sqrt(C_in), 1/sqrt(C_in))); raise it when few input
             spikes must drive the first layer over threshold (Yin-Yang).
+        backend: implementation of the LIF and readout loops over time,
+            ``"auto"`` (Triton on CUDA when installed, else torch), ``"torch"``
+            or ``"triton"`` (:func:`spatial_layers.leaky_sequence`); the same
+            numbers on every backend.
 
     Shape:
         - Input: (T, B, num_inputs) spikes, time-major.
@@ -182,6 +139,7 @@ class SpatialSNN(nn.Module):
         bias: bool = False,
         spiking_output: bool = False,
         init_gain: float = 1.0,
+        backend: Backend = "auto",
     ) -> None:
         super().__init__()
         hidden_sizes = list(hidden_sizes)
@@ -247,20 +205,14 @@ class SpatialSNN(nn.Module):
             with torch.no_grad():
                 for layer in [*self.layers, *self.recurrent_layers]:
                     layer.weight.mul_(init_gain)
-        # RecurrentSpatialLIF validates that ff / recurrent share positions;
-        # the blocks are kept for inspection, the forward runs the same loop
-        # with batch norm in between (recurrent_leaky).
-        self.recurrent_blocks = nn.ModuleList(
-            [
-                RecurrentSpatialLIF(self.layers[i], self.recurrent_layers[i], self.params)
-                for i in range(len(self.recurrent_layers))
-            ]
-        )
+        for feedforward, recurrent_layer in zip(self.layers, self.recurrent_layers, strict=False):
+            check_recurrent_pair(feedforward, recurrent_layer)
         self.norms = nn.ModuleList(
             [TimeBatchNorm(size) if batch_norm else nn.Identity() for size in hidden_sizes]
         )
+        self.backend = backend
         self.neurons = nn.ModuleList(
-            [Leaky(beta, threshold, surrogate_alpha) for _ in hidden_sizes]
+            [Leaky(beta, threshold, surrogate_alpha, backend=backend) for _ in hidden_sizes]
         )
         self.dropout = nn.Dropout(dropout)
 
@@ -288,7 +240,10 @@ class SpatialSNN(nn.Module):
         ):
             currents = norm(layer(x))
             if self.is_recurrent:
-                x = recurrent_leaky(currents, self.recurrent_layers[index], self.params)
+                recurrent = self.recurrent_layers[index]
+                x, _ = recurrent_leaky(
+                    currents, recurrent.applied_kernel(), recurrent.bias, self.params
+                )
             else:
                 x = neurons(currents)
             hidden_spikes.append(x)
@@ -296,9 +251,10 @@ class SpatialSNN(nn.Module):
         currents = self.layers[-1](x)
         if self.spiking_output:
             out_params = LeakyParameters(self.readout_beta, *self.params[1:])
-            spikes, membrane = leaky_sequence(currents, out_params)
+            spikes, membrane = leaky_sequence(currents, out_params, backend=self.backend)
             return SNNOutput(membrane, spikes, hidden_spikes)
-        return SNNOutput(leaky_integrate(currents, self.readout_beta), None, hidden_spikes)
+        membrane = leaky_integrate(currents, self.readout_beta, backend=self.backend)
+        return SNNOutput(membrane, None, hidden_spikes)
 
     def forward(self, x: Tensor) -> Tensor:
         """(T, B, num_inputs) spikes -> (T, B, num_classes) readout membrane."""

@@ -9,7 +9,13 @@ from spatial_layers.delay import SpatialDelay, SpatialDelayCell, delay_layers, u
 from spatial_layers.functional import DelayState, delayed_linear, delayed_step
 from spatial_layers.geometry import NeuronPositions, distance_to_delay, pairwise_distance
 from spatial_layers.kernels import delay_kernel, round_delays
-from spatial_layers.neurons import Leaky, LeakyParameters, leaky_sequence, leaky_step
+from spatial_layers.neurons import (
+    Leaky,
+    LeakyParameters,
+    leaky_integrate,
+    leaky_sequence,
+    leaky_step,
+)
 from spatial_layers.recurrent import RecurrentSpatialLIF
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "delayed_linear",
     "delayed_step",
     "distance_to_delay",
+    "leaky_integrate",
     "leaky_sequence",
     "leaky_step",
     "pairwise_distance",

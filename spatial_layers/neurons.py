@@ -14,8 +14,10 @@ with the arctan surrogate gradient of snnTorch,
 
 from __future__ import annotations
 
+import importlib.util
 import math
-from typing import NamedTuple
+import os
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -65,94 +67,264 @@ def leaky_step(
     return spikes, membrane
 
 
+Backend = Literal["auto", "torch", "triton"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "triton")
+
+#: Whether the optional ``triton`` package is installed (looked up, not imported).
+TRITON_FOUND = importlib.util.find_spec("triton") is not None
+
+
+def resolve_backend(backend: Backend, like: Tensor) -> Literal["torch", "triton"]:
+    """The implementation that runs the multi-step loops for tensors like ``like``.
+
+    ``"auto"`` takes Triton for CUDA tensors when ``triton`` is installed, torch
+    otherwise. ``"triton"`` on a CPU tensor needs Triton's interpreter
+    (``TRITON_INTERPRET=1`` set before the kernels are first imported).
+
+    Example:
+        >>> resolve_backend("auto", torch.zeros(1))
+        'torch'
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch" or (backend == "auto" and not (like.is_cuda and TRITON_FOUND)):
+        return "torch"
+    if not TRITON_FOUND:
+        raise ValueError(
+            "backend='triton' needs the triton package, which is not installed: "
+            "pip install triton, or use backend='torch' (or 'auto')"
+        )
+    if not like.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ValueError(
+            f"backend='triton' runs on CUDA tensors, got a tensor on {like.device}: use "
+            "backend='torch' (or 'auto'), or set TRITON_INTERPRET=1 before importing "
+            "spatial_layers to run the Triton kernels in Triton's CPU interpreter"
+        )
+    return "triton"
+
+
+def _check_membrane(currents: Tensor, membrane: Tensor | None) -> Tensor:
+    if currents.dim() < 2:
+        raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
+    if membrane is None:
+        return currents.new_zeros(currents.shape[1:])
+    if membrane.shape != currents.shape[1:]:
+        raise ValueError(
+            f"initial membrane must have the shape of one step of the currents, "
+            f"{tuple(currents.shape[1:])}, got {tuple(membrane.shape)}"
+        )
+    return membrane
+
+
 def leaky_sequence(
     currents: Tensor,
     params: LeakyParameters = DEFAULT_PARAMETERS,
     membrane: Tensor | None = None,
+    backend: Backend = "auto",
 ) -> tuple[Tensor, Tensor]:
     """Runs :func:`leaky_step` over a (T, B, C) sequence of input currents.
 
-    Fused: one autograd node for the whole sequence (:class:`LeakySequence`)
-    instead of a graph of T steps. The forward numbers are bit for bit those
-    of :func:`leaky_step` in a loop (and of ``snn.Leaky``); gradients equal
-    the loop's up to float summation order.
+    Fused: one autograd node for the whole sequence, with a hand-written
+    backward over time (see :func:`_leaky_backward_torch`). The forward numbers
+    are bit for bit those of :func:`leaky_step` in a loop (and of
+    ``snn.Leaky``) on either backend; gradients equal the loop's up to float
+    summation order. Only the membrane trace is saved for the backward pass.
 
     Args:
         currents: (T, B, C) input currents.
         params: LIF constants.
         membrane: (B, C) initial membrane, zeros if None.
+        backend: ``"auto"`` (Triton on CUDA tensors when installed, else torch),
+            ``"torch"`` (a loop of T in-place torch ops) or ``"triton"`` (one
+            kernel per direction, the loop over T inside; see
+            :mod:`spatial_layers.triton_lif`).
 
     Returns:
         spikes and membrane traces, both (T, B, C).
     """
-    if membrane is None:
-        membrane = torch.zeros_like(currents[0])
+    membrane = _check_membrane(currents, membrane)
     beta, threshold, alpha = (float(value) for value in params)
-    return LeakySequence.apply(currents, membrane, beta, threshold, alpha)
+    return torch.ops.spsnn.leaky_forward(
+        currents, membrane, beta, threshold, alpha, True, resolve_backend(backend, currents)
+    )
 
 
-class LeakySequence(torch.autograd.Function):
-    r"""Multi-step LIF with a hand-written backward pass over time.
+def leaky_integrate(
+    currents: Tensor, beta: float, membrane: Tensor | None = None, backend: Backend = "auto"
+) -> Tensor:
+    """Non-spiking leaky integrator over a (T, B, C) sequence (the readout).
 
-    Forward: the :func:`leaky_step` recursion, written in place into the
-    (T, B, C) membrane trace; spikes are :math:`H(U_t - \theta)` for all steps
-    at once. Saves only the membrane trace.
+    .. math:: U_t = \beta U_{t-1} + I_t, \\qquad U_{-1} = \text{membrane (0 if None)}
 
-    Backward: with the reset detached (as in snnTorch), the gradient of the
-    loss with respect to :math:`U_t` obeys a linear recursion backwards in
-    time,
+    The loop of :func:`leaky_sequence` without threshold and reset, on the
+    same backends, in one autograd node.
+
+    Args:
+        currents: (T, B, C) input currents.
+        beta: membrane decay per step, in (0, 1].
+        membrane: (B, C) initial membrane, zeros if None.
+        backend: as in :func:`leaky_sequence`.
+
+    Returns:
+        (T, B, C) membrane trace.
+
+    Example:
+        >>> leaky_integrate(torch.ones(3, 1, 1), 0.5).flatten()
+        tensor([1.0000, 1.5000, 1.7500])
+    """
+    membrane = _check_membrane(currents, membrane)
+    return torch.ops.spsnn.leaky_forward(
+        currents, membrane, float(beta), math.inf, 0.0, False, resolve_backend(backend, currents)
+    )[1]
+
+
+def _leaky_forward_torch(
+    currents: Tensor, membrane: Tensor, beta: float, threshold: float, spiking: bool
+) -> tuple[Tensor, Tensor]:
+    """The recursion of :func:`leaky_step` (or, without ``spiking``, of the integrator)."""
+    # Every per-step op writes into preallocated memory: on CPU a fresh
+    # (B, C) tensor per op costs more than the arithmetic (page faults).
+    membranes = torch.empty_like(currents)
+    if not spiking:
+        for t, current in enumerate(currents):
+            membrane = torch.mul(membrane, beta, out=membranes[t]).add_(current)
+        return currents.new_empty(0), membranes
+    spikes = torch.empty_like(currents)
+    fired = torch.empty(currents.shape[1:], dtype=torch.bool, device=currents.device)
+    # The reset of step t is the spike of step t - 1 (U > theta and
+    # U - theta > 0 agree exactly in IEEE arithmetic); before step 0 it
+    # comes from the initial membrane.
+    reset = (membrane > threshold).to(membrane.dtype)
+    for t, current in enumerate(currents):
+        out = membranes[t]
+        # Same operations in the same order as leaky_step, so bit-equal
+        # results (threshold * reset is exact: reset is 0 or 1).
+        torch.mul(membrane, beta, out=out)
+        out.add_(current)
+        out.sub_(reset, alpha=threshold)
+        torch.gt(out, threshold, out=fired)
+        reset = spikes[t].copy_(fired)
+        membrane = out
+    return spikes, membranes
+
+
+def _leaky_backward_torch(
+    membranes: Tensor,
+    grad_spikes: Tensor | None,
+    grad_membranes: Tensor,
+    beta: float,
+    threshold: float,
+    alpha: float,
+) -> tuple[Tensor, Tensor]:
+    """Backward pass over time of the multi-step LIF (integrator: ``grad_spikes`` None).
+
+    With the reset detached (as in snnTorch), the gradient of the loss with
+    respect to :math:`U_t` obeys a linear recursion backwards in time,
 
     .. math::
-        a_t = g^U_t + g^S_t\, \sigma'(U_t - \theta) + \beta\, a_{t+1},
-        \qquad \partial L / \partial I_t = a_t,
-        \qquad \partial L / \partial U_{-1} = \beta\, a_0
+        a_t = g^U_t + g^S_t\\, \\sigma'(U_t - \theta) + \beta\\, a_{t+1},
+        \\qquad \\partial L / \\partial I_t = a_t,
+        \\qquad \\partial L / \\partial U_{-1} = \beta\\, a_0
 
     where :math:`g^U, g^S` are the gradients reaching the membrane and spike
-    outputs and :math:`\sigma'` the arctan surrogate of :class:`ArctanSpike`.
+    outputs and :math:`\\sigma'` the arctan surrogate of :class:`ArctanSpike`.
     """
-
-    @staticmethod
-    def forward(
-        ctx, currents: Tensor, membrane: Tensor, beta: float, threshold: float, alpha: float
-    ) -> tuple[Tensor, Tensor]:
-        # Every per-step op writes into preallocated memory: on CPU a fresh
-        # (B, C) tensor per op costs more than the arithmetic (page faults).
-        membranes = torch.empty_like(currents)
-        spikes = torch.empty_like(currents)
-        fired = torch.empty(currents.shape[1:], dtype=torch.bool, device=currents.device)
-        # The reset of step t is the spike of step t - 1 (U > theta and
-        # U - theta > 0 agree exactly in IEEE arithmetic); before step 0 it
-        # comes from the initial membrane.
-        reset = (membrane > threshold).to(membrane.dtype)
-        for t, current in enumerate(currents):
-            out = membranes[t]
-            # Same operations in the same order as leaky_step, so bit-equal
-            # results (threshold * reset is exact: reset is 0 or 1).
-            torch.mul(membrane, beta, out=out)
-            out.add_(current)
-            out.sub_(reset, alpha=threshold)
-            torch.gt(out, threshold, out=fired)
-            reset = spikes[t].copy_(fired)
-            membrane = out
-        ctx.save_for_backward(membranes)
-        ctx.constants = (beta, threshold, alpha)
-        return spikes, membranes
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_spikes: Tensor, grad_membranes: Tensor):
-        (membranes,) = ctx.saved_tensors
-        beta, threshold, alpha = ctx.constants
+    if grad_spikes is None:
+        grads = grad_membranes.clone()
+    else:
         shifted = membranes - threshold
         # The expression of ArctanSpike.backward, for identical rounding.
         slope = alpha / 2 / (1 + (math.pi / 2 * alpha * shifted).pow(2))
         grads = grad_spikes * slope
         grads.add_(grad_membranes)
-        carried = torch.empty_like(grads[0])
-        for t in range(grads.shape[0] - 2, -1, -1):
-            grads[t].add_(torch.mul(grads[t + 1], beta, out=carried))
-        grad_membrane = grads[0] * beta if ctx.needs_input_grad[1] else None
-        return grads, grad_membrane, None, None, None
+    if grads.shape[0] == 0:
+        return grads, grads.new_zeros(grads.shape[1:])
+    carried = torch.empty_like(grads[0])
+    for t in range(grads.shape[0] - 2, -1, -1):
+        grads[t].add_(torch.mul(grads[t + 1], beta, out=carried))
+    return grads, grads[0] * beta
+
+
+@torch.library.custom_op("spsnn::leaky_forward", mutates_args=())
+def _leaky_forward(
+    currents: Tensor,
+    membrane: Tensor,
+    beta: float,
+    threshold: float,
+    alpha: float,
+    spiking: bool,
+    backend: str,
+) -> tuple[Tensor, Tensor]:
+    """(spikes, membranes) of the multi-step LIF (spikes (0,) without ``spiking``).
+
+    A custom operator, so that ``torch.compile`` and CUDA graphs treat the whole
+    loop as one opaque op (no unrolled T-step graph, no graph break). ``alpha`` is
+    only read by the backward.
+    """
+    if backend == "triton":
+        from spatial_layers import triton_lif
+
+        return triton_lif.leaky_forward(currents, membrane, beta, threshold, spiking)
+    return _leaky_forward_torch(currents, membrane, beta, threshold, spiking)
+
+
+@_leaky_forward.register_fake
+def _(currents, membrane, beta, threshold, alpha, spiking, backend):
+    spikes = torch.empty_like(currents) if spiking else currents.new_empty(0)
+    return spikes, torch.empty_like(currents)
+
+
+@torch.library.custom_op("spsnn::leaky_backward", mutates_args=())
+def _leaky_backward(
+    membranes: Tensor,
+    grad_spikes: Tensor | None,
+    grad_membranes: Tensor,
+    beta: float,
+    threshold: float,
+    alpha: float,
+    backend: str,
+) -> tuple[Tensor, Tensor]:
+    """Gradients of the currents and of the initial membrane (see :func:`_leaky_backward_torch`)."""
+    if backend == "triton":
+        from spatial_layers import triton_lif
+
+        return triton_lif.leaky_backward(
+            membranes, grad_spikes, grad_membranes, beta, threshold, alpha
+        )
+    return _leaky_backward_torch(membranes, grad_spikes, grad_membranes, beta, threshold, alpha)
+
+
+@_leaky_backward.register_fake
+def _(membranes, grad_spikes, grad_membranes, beta, threshold, alpha, backend):
+    return torch.empty_like(membranes), membranes.new_empty(membranes.shape[1:])
+
+
+def _setup_leaky_context(ctx, inputs, output) -> None:
+    _currents, _membrane, beta, threshold, alpha, spiking, backend = inputs
+    ctx.save_for_backward(output[1])
+    ctx.constants = (beta, threshold, alpha, spiking, backend)
+
+
+def _leaky_forward_grad(ctx, grad_spikes: Tensor | None, grad_membranes: Tensor | None):
+    (membranes,) = ctx.saved_tensors
+    beta, threshold, alpha, spiking, backend = ctx.constants
+    if grad_membranes is None:
+        grad_membranes = torch.zeros_like(membranes)
+    if spiking and grad_spikes is None:
+        grad_spikes = torch.zeros_like(membranes)
+    grad_currents, grad_membrane = torch.ops.spsnn.leaky_backward(
+        membranes,
+        grad_spikes if spiking else None,
+        grad_membranes,
+        beta,
+        threshold,
+        alpha,
+        backend,
+    )
+    return grad_currents, grad_membrane, None, None, None, None, None
+
+
+_leaky_forward.register_autograd(_leaky_forward_grad, setup_context=_setup_leaky_context)
 
 
 class Leaky(nn.Module):
@@ -165,6 +337,8 @@ class Leaky(nn.Module):
         beta: membrane decay per step, in (0, 1].
         threshold: firing threshold (> 0).
         alpha: arctan surrogate slope.
+        backend: ``"auto"``, ``"torch"`` or ``"triton"`` (see :func:`leaky_sequence`);
+            the numbers are the same on every backend.
 
     Shape:
         - Input: (T, B, C) currents.
@@ -172,13 +346,23 @@ class Leaky(nn.Module):
           the (T, B, C) membrane.
     """
 
-    def __init__(self, beta: float = 0.9, threshold: float = 1.0, alpha: float = 2.0) -> None:
+    def __init__(
+        self,
+        beta: float = 0.9,
+        threshold: float = 1.0,
+        alpha: float = 2.0,
+        *,
+        backend: Backend = "auto",
+    ) -> None:
         super().__init__()
         if not 0 < beta <= 1:
             raise ValueError(f"beta must be in (0, 1], got {beta}")
         if not threshold > 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.params = LeakyParameters(beta, threshold, alpha)
+        self.backend = backend
 
     def forward(self, currents: Tensor) -> Tensor:
         return self.forward_with_membrane(currents)[0]
@@ -186,8 +370,8 @@ class Leaky(nn.Module):
     def forward_with_membrane(self, currents: Tensor) -> tuple[Tensor, Tensor]:
         if currents.dim() != 3:
             raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
-        return leaky_sequence(currents, self.params)
+        return leaky_sequence(currents, self.params, backend=self.backend)
 
     def extra_repr(self) -> str:
         beta, threshold, alpha = self.params
-        return f"beta={beta}, threshold={threshold}, alpha={alpha}"
+        return f"beta={beta}, threshold={threshold}, alpha={alpha}, backend={self.backend!r}"

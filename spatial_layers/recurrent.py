@@ -14,7 +14,71 @@ from torch import Tensor, nn
 
 from spatial_layers.delay import SpatialDelay
 from spatial_layers.functional import delayed_step
-from spatial_layers.neurons import LeakyParameters, leaky_step
+from spatial_layers.neurons import DEFAULT_PARAMETERS, LeakyParameters, leaky_step
+
+
+def recurrent_leaky(
+    currents: Tensor,
+    kernel: Tensor,
+    bias: Tensor | None = None,
+    params: LeakyParameters = DEFAULT_PARAMETERS,
+) -> tuple[Tensor, Tensor]:
+    r"""LIF neurons driven by ``currents`` plus their own spikes through delayed recurrence.
+
+    .. math::
+        U_t = \beta U_{t-1} + I_t + \sum_j \sum_k \mathrm{kernel}[i, j, k]\, S_{t-1-k}[j]
+            + b_i - \theta\, r_t
+
+    the LIF of :func:`~spatial_layers.neurons.leaky_step`, whose input adds the
+    delayed feedback of :func:`~spatial_layers.functional.delayed_step`: the spike of
+    neuron j at step t reaches i at step t + 1 + k (one step of synaptic latency plus
+    the delay).
+
+    Args:
+        currents: (T, B, C) feed-forward input currents (possibly batch-normalised).
+        kernel: (C, C, K) effective recurrent kernel (``SpatialDelay.applied_kernel()``).
+        bias: optional (C,) bias of the recurrent connection.
+        params: LIF constants.
+
+    Returns:
+        spikes and membrane traces, both (T, B, C).
+    """
+    spikes_prev = currents.new_zeros(currents.shape[1:])
+    membrane = torch.zeros_like(spikes_prev)
+    history = None
+    spikes, membranes = [], []
+    for current in currents:
+        feedback, history = delayed_step(spikes_prev, kernel, history, bias)
+        spikes_prev, membrane = leaky_step(current + feedback, membrane, params)
+        spikes.append(spikes_prev)
+        membranes.append(membrane)
+    return torch.stack(spikes), torch.stack(membranes)
+
+
+def check_recurrent_pair(feedforward: SpatialDelay, recurrent: SpatialDelay) -> None:
+    """Raises unless ``recurrent`` maps ``feedforward``'s population onto itself.
+
+    In spatial mode the recurrent layer's ``pre`` and ``post`` must be one
+    :class:`NeuronPositions` module, the feed-forward layer's ``post``: one set of
+    coordinates per population.
+    """
+    for role, layer in (("feedforward", feedforward), ("recurrent", recurrent)):
+        if not isinstance(layer, SpatialDelay):
+            raise TypeError(f"{role} must be a SpatialDelay, got {type(layer).__name__}")
+    size = feedforward.out_features
+    if recurrent.in_features != size or recurrent.out_features != size:
+        raise ValueError(
+            f"recurrent layer must map the population to itself ({size} -> {size}), "
+            f"got {recurrent.in_features} -> {recurrent.out_features}"
+        )
+    if recurrent.delay_mode == "spatial" and not (
+        recurrent.pre is recurrent.post
+        and (feedforward.delay_mode != "spatial" or feedforward.post is recurrent.post)
+    ):
+        raise ValueError(
+            "a spatial recurrent layer must use one NeuronPositions module as pre, "
+            "post, and as the feed-forward layer's post"
+        )
 
 
 class RecurrentSpatialLIF(nn.Module):
@@ -49,23 +113,7 @@ class RecurrentSpatialLIF(nn.Module):
         params: LeakyParameters | None = None,
     ) -> None:
         super().__init__()
-        for role, layer in (("feedforward", feedforward), ("recurrent", recurrent)):
-            if not isinstance(layer, SpatialDelay):
-                raise TypeError(f"{role} must be a SpatialDelay, got {type(layer).__name__}")
-        size = feedforward.out_features
-        if recurrent.in_features != size or recurrent.out_features != size:
-            raise ValueError(
-                f"recurrent layer must map the population to itself ({size} -> {size}), "
-                f"got {recurrent.in_features} -> {recurrent.out_features}"
-            )
-        if recurrent.delay_mode == "spatial" and not (
-            recurrent.pre is recurrent.post
-            and (feedforward.delay_mode != "spatial" or feedforward.post is recurrent.post)
-        ):
-            raise ValueError(
-                "a spatial recurrent layer must use one NeuronPositions module as pre, "
-                "post, and as the feed-forward layer's post"
-            )
+        check_recurrent_pair(feedforward, recurrent)
         self.feedforward = feedforward
         self.recurrent = recurrent
         self.params = LeakyParameters() if params is None else params
@@ -75,16 +123,8 @@ class RecurrentSpatialLIF(nn.Module):
 
     def forward_with_membrane(self, x: Tensor) -> tuple[Tensor, Tensor]:
         currents = self.feedforward(x)
-        spikes_prev = currents.new_zeros(currents.shape[1:])
         # The recurrent layer sees the population's spikes: same checks as its step().
-        self.recurrent._check(spikes_prev, rank=2)
-        kernel = self.recurrent.applied_kernel()
-        membrane = torch.zeros_like(spikes_prev)
-        history = None
-        spikes, membranes = [], []
-        for current in currents:
-            feedback, history = delayed_step(spikes_prev, kernel, history, self.recurrent.bias)
-            spikes_prev, membrane = leaky_step(current + feedback, membrane, self.params)
-            spikes.append(spikes_prev)
-            membranes.append(membrane)
-        return torch.stack(spikes), torch.stack(membranes)
+        self.recurrent._check(currents.new_zeros(currents.shape[1:]), rank=2)
+        return recurrent_leaky(
+            currents, self.recurrent.applied_kernel(), self.recurrent.bias, self.params
+        )

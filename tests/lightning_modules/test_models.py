@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_modules.models import SpatialSNN, TimeBatchNorm, leaky_integrate, recurrent_leaky
-from spatial_layers import LeakyParameters, RecurrentSpatialLIF, SpatialDelay, count_parameters
+from lightning_modules.models import SpatialSNN, TimeBatchNorm
+from spatial_layers import (
+    LeakyParameters,
+    RecurrentSpatialLIF,
+    SpatialDelay,
+    count_parameters,
+    leaky_integrate,
+)
 
 
 def spikes(steps=12, batch=3, channels=5, seed=0, rate=0.3):
@@ -87,10 +93,19 @@ def test_recurrent_loop_matches_recurrent_spatial_lif():
     x = spikes(rate=0.5)
     block = RecurrentSpatialLIF(net.layers[0], net.recurrent_layers[0], net.params)
     reference = block(x)
-    ours = recurrent_leaky(net.layers[0](x), net.recurrent_layers[0], net.params)
     assert reference.sum() > 0
-    torch.testing.assert_close(ours, reference)
     torch.testing.assert_close(net.run(x).hidden_spikes[0], reference)
+
+
+def test_recurrent_state_dict_has_no_dead_modules():
+    """Keys: the 4 populations' coordinates, seen from the positions list and from each
+    of the 5 delay layers (pre and post, shared modules), and nothing else."""
+    net = SpatialSNN(5, 3, [16, 8], max_delay=4, recurrent=True)
+    state = net.state_dict()
+    coords = [key for key in state if key.endswith("coords")]
+    assert len(coords) == 4 + 2 * 5
+    assert len({state[key].data_ptr() for key in coords}) == 4
+    assert {key.split(".")[0] for key in state} == {"positions", "layers", "recurrent_layers"}
 
 
 def test_spiking_output_for_spike_count():

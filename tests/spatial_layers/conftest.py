@@ -1,5 +1,8 @@
 """Fixtures shared by the spatial_layers tests (function-scoped, no global state)."""
 
+import importlib.util
+import os
+
 import pytest
 import torch
 
@@ -11,6 +14,26 @@ DEVICES = [
         marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
     ),
 ]
+
+
+#: The multi-step LIF backends: torch always; Triton where it is installed and can
+#: run here (CUDA, or its CPU interpreter, which tests/conftest.py turns on without a GPU).
+TRITON_RUNS = importlib.util.find_spec("triton") is not None and (
+    torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
+)
+BACKENDS = [
+    "torch",
+    pytest.param(
+        "triton",
+        marks=pytest.mark.skipif(not TRITON_RUNS, reason="needs triton (CUDA or interpreter)"),
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """A multi-step LIF backend (``leaky_sequence(..., backend=...)``)."""
+    return request.param
 
 
 @pytest.fixture(params=DEVICES)

@@ -88,7 +88,8 @@ class SpatialDelay(nn.Module):
         mask: (C_out, C_in) bool connectivity; False synapses are absent.
         sign: (C_in,) +1/-1 per presynaptic neuron when Dale's principle is
             on (the effective weight is then sign * |weight|), else None.
-        sigma: Gaussian kernel width in steps (settable).
+        sigma: Gaussian kernel width in steps (settable), a float view of the
+            0-d buffer ``kernel_sigma`` that the forward reads and the state dict holds.
         weight_bits: None (float weights), or k >= 2: the layer applies its
             effective weights quantised to k bits (symmetric, per layer,
             :mod:`spatial_layers.quantization`) with a straight-through
@@ -131,6 +132,9 @@ class SpatialDelay(nn.Module):
         self.velocity = float(velocity)
         self.kernel_kind = kernel
         self.delay_mode: DelayMode = delays
+        # A buffer, so that it is saved with the weights and a compiled or
+        # graph-captured forward reads its current value (set in place).
+        self.register_buffer("kernel_sigma", torch.ones((), device=device, dtype=dtype))
         self.sigma = max(max_delay / 2, 0.5) if sigma is None else sigma
         self.weight_bits = None
         self.check_finite = check_finite
@@ -180,13 +184,15 @@ class SpatialDelay(nn.Module):
 
     @property
     def sigma(self) -> float:
-        return self._sigma
+        """Gaussian kernel width in steps (settable; stored in the buffer ``kernel_sigma``)."""
+        return float(self.kernel_sigma)
 
     @sigma.setter
     def sigma(self, value: float) -> None:
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"sigma must be a positive finite number of steps, got {value}")
-        self._sigma = float(value)
+        with torch.no_grad():
+            self.kernel_sigma.fill_(float(value))
 
     @property
     def weight_bits(self) -> int | None:
@@ -256,7 +262,7 @@ class SpatialDelay(nn.Module):
         """
         if self.delay_mode == "none":
             return self.effective_weight()[..., None]
-        shape = delay_kernel(self.delays(), self.max_delay, self.kernel_kind, self.sigma)
+        shape = delay_kernel(self.delays(), self.max_delay, self.kernel_kind, self.kernel_sigma)
         return self.effective_weight()[..., None] * shape
 
     def _check(self, x: Tensor, rank: int) -> None:

@@ -363,7 +363,7 @@ def _spectral_delayed_linear(
     x: Tensor, kernel: Tensor, bias: Tensor | None, plan: DelayPlan
 ) -> Tensor:
     """The ``"fft"`` and ``"dft"`` paths; see the module docstring."""
-    out_dtype = torch.result_type(x, kernel)
+    out_dtype = torch.promote_types(x.dtype, kernel.dtype)
     # FFTs need float32 or float64; bf16/fp16 inputs (autocast) run in float32.
     work = torch.promote_types(out_dtype, torch.float32)
     with torch.autocast(x.device.type, enabled=False):

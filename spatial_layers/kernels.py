@@ -46,7 +46,7 @@ def _taps(max_delay: int, like: Tensor) -> Tensor:
     return torch.arange(max_delay + 1, device=like.device, dtype=like.dtype)
 
 
-def gaussian_kernel(delays: Tensor, max_delay: int, sigma: float) -> Tensor:
+def gaussian_kernel(delays: Tensor, max_delay: int, sigma: float | Tensor) -> Tensor:
     r"""Normalised Gaussian kernel centred on each delay.
 
     .. math::
@@ -56,7 +56,7 @@ def gaussian_kernel(delays: Tensor, max_delay: int, sigma: float) -> Tensor:
     Args:
         delays: delays in steps, shape (...).
         max_delay: last tap index.
-        sigma: width in steps (> 0).
+        sigma: width in steps (> 0), a number or a 0-d tensor.
 
     Returns:
         Kernel of shape (..., max_delay + 1).
@@ -100,7 +100,7 @@ def rounded_kernel(delays: Tensor, max_delay: int) -> Tensor:
     return soft + (hard - soft).detach()
 
 
-def delay_kernel(delays: Tensor, max_delay: int, kind: KernelKind, sigma: float) -> Tensor:
+def delay_kernel(delays: Tensor, max_delay: int, kind: KernelKind, sigma: float | Tensor) -> Tensor:
     """Dispatches to the kernel builder named by ``kind`` (see module doc)."""
     if kind == "gauss":
         return gaussian_kernel(delays, max_delay, sigma)

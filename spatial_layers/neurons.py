@@ -259,8 +259,9 @@ def _leaky_forward(
 
     A custom operator, so that ``torch.compile`` and CUDA graphs treat the whole
     loop as one opaque op (no unrolled T-step graph, no graph break). ``alpha`` is
-    only read by the backward.
+    only read by the backward. Outputs are contiguous, as the fake kernel says.
     """
+    currents = currents.contiguous()
     if backend == "triton":
         from spatial_layers import triton_lif
 
@@ -270,8 +271,8 @@ def _leaky_forward(
 
 @_leaky_forward.register_fake
 def _(currents, membrane, beta, threshold, alpha, spiking, backend):
-    spikes = torch.empty_like(currents) if spiking else currents.new_empty(0)
-    return spikes, torch.empty_like(currents)
+    spikes = currents.new_empty(currents.shape if spiking else (0,))
+    return spikes, currents.new_empty(currents.shape)
 
 
 @torch.library.custom_op("spsnn::leaky_backward", mutates_args=())
@@ -284,7 +285,12 @@ def _leaky_backward(
     alpha: float,
     backend: str,
 ) -> tuple[Tensor, Tensor]:
-    """Gradients of the currents and of the initial membrane (see :func:`_leaky_backward_torch`)."""
+    """Gradients of the currents and of the initial membrane (see :func:`_leaky_backward_torch`).
+
+    Contiguous outputs, whatever the layout of the incoming gradients.
+    """
+    grad_membranes = grad_membranes.contiguous()
+    grad_spikes = None if grad_spikes is None else grad_spikes.contiguous()
     if backend == "triton":
         from spatial_layers import triton_lif
 
@@ -296,7 +302,7 @@ def _leaky_backward(
 
 @_leaky_backward.register_fake
 def _(membranes, grad_spikes, grad_membranes, beta, threshold, alpha, backend):
-    return torch.empty_like(membranes), membranes.new_empty(membranes.shape[1:])
+    return membranes.new_empty(membranes.shape), membranes.new_empty(membranes.shape[1:])
 
 
 def _setup_leaky_context(ctx, inputs, output) -> None:

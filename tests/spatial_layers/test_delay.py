@@ -195,7 +195,9 @@ def test_sigma_is_settable_and_changes_kernel():
     layer = single_synapse(3.0, "gauss", max_delay=6)
     wide = layer.kernel().detach().clone()
     layer.sigma = 0.3
-    assert layer.sigma == 0.3
+    # Stored in the layer's dtype (a float32 buffer): the width the forward computes with.
+    assert layer.sigma == torch.tensor(0.3, dtype=torch.float32).item()
+    assert layer.state_dict()["kernel_sigma"] == layer.kernel_sigma
     narrow = layer.kernel().detach()
     assert narrow[0, 0, 3] > wide[0, 0, 3]
     torch.testing.assert_close(narrow.sum(), torch.tensor(1.0), atol=1e-6, rtol=0)

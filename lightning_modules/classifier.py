@@ -23,6 +23,7 @@ from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat,
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_modules.cuda_graphs import GraphedNetwork, check_cuda_graphs
 from lightning_modules.models import DelayMode, KernelKind, PositionInit, SNNOutput, SpatialSNN
 from spatial_layers import (
     NeuronPositions,
@@ -135,6 +136,10 @@ class SpikingClassifier(L.LightningModule):
             'max' kernels; None keeps the training kernel.
         wiring_cost: weight of the wiring-cost loss term,
             ``sum over layers of spatial_layers.sparsity.wiring_cost(layer)``.
+        cuda_graphs: run the network's training forward and backward as captured
+            CUDA graphs (:mod:`lightning_modules.cuda_graphs`): the same numbers,
+            without the launch overhead of thousands of small kernels per step.
+            CUDA only; static shapes (a smaller last batch runs eagerly).
     """
 
     def __init__(
@@ -170,6 +175,7 @@ class SpikingClassifier(L.LightningModule):
         position_scheduler: ScheduleKind = "cosine",
         eval_kernel: Literal["round"] | None = None,
         wiring_cost: NonNegativeFloat = 0.0,
+        cuda_graphs: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -200,6 +206,7 @@ class SpikingClassifier(L.LightningModule):
         self.val_acc = MulticlassAccuracy(int(num_classes), average="micro")
         self.test_acc = MulticlassAccuracy(int(num_classes), average="micro")
         self._eval_kernel = ExitStack()
+        self._graphed: GraphedNetwork | None = None
 
     # ----------------------------------------------------------------- model
     def delay_layers(self) -> list[SpatialDelay]:
@@ -214,7 +221,8 @@ class SpikingClassifier(L.LightningModule):
         self, batch: tuple[Tensor, Tensor]
     ) -> tuple[Tensor, Tensor, Tensor, SNNOutput]:
         spikes, labels = batch
-        output = self.net.run(spikes.transpose(0, 1))
+        run = self._graphed if self._graphed is not None else self.net.run
+        output = run(spikes.transpose(0, 1))
         logits = readout_logits(output, self.readout)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
         return loss, logits, labels, output
@@ -256,6 +264,14 @@ class SpikingClassifier(L.LightningModule):
     def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> Tensor:
         spikes = batch[0] if isinstance(batch, tuple | list) else batch
         return self(spikes).argmax(dim=-1)
+
+    def on_fit_start(self) -> None:
+        if self.hparams.cuda_graphs:
+            check_cuda_graphs(self.device, self.net)
+            self._graphed = GraphedNetwork(self.net)
+
+    def on_fit_end(self) -> None:
+        self._graphed = None  # frees the graphs' memory pool
 
     # ------------------------------------------------- evaluation kernels
     def _use_eval_kernel(self) -> None:

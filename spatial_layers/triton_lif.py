@@ -117,10 +117,23 @@ def _leaky_backward_kernel(
     )
 
 
+_CONSTANTS: dict[tuple, Tensor] = {}
+
+
 def _constants(like: Tensor, *values: float) -> Tensor:
-    """The kernels' constants in the dtype torch computes a scalar op of ``like`` in."""
+    """The kernels' constants in the dtype torch computes a scalar op of ``like`` in.
+
+    Made once per (values, dtype, device) with fill kernels, never by a host-to-device
+    copy, so that the call also works while a CUDA graph is being captured.
+    """
     dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
-    return torch.tensor(values, dtype=dtype, device=like.device)
+    key = (values, dtype, like.device)
+    if key not in _CONSTANTS:
+        constants = torch.empty(len(values), dtype=dtype, device=like.device)
+        for index, value in enumerate(values):
+            constants[index].fill_(value)
+        _CONSTANTS[key] = constants
+    return _CONSTANTS[key]
 
 
 def _grid(neurons: int) -> tuple[int]:

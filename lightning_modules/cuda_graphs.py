@@ -1,0 +1,167 @@
+"""CUDA-graph-captured training forward and backward of a :class:`SpatialSNN`.
+
+An eager training step of a spiking network launches thousands of tiny kernels (the
+delay kernels, batch norm, dropout, the neurons of every layer); on a GPU the launch
+overhead, not the arithmetic, bounds it. :class:`GraphedNetwork` captures the
+network's training forward and backward once with ``torch.cuda.make_graphed_callables``
+and replays them: two launches per step. The loss, the optimizer and every callback
+stay eager.
+
+What a replay sees: parameters and buffers at their captured addresses, so in-place
+changes reach it (optimizer steps, ``layer.sigma = ...`` of sigma annealing, rewired
+masks, Dale's clamps, batch-norm statistics). What needs a new capture: a change of the
+computation itself (a layer's ``kernel_kind`` or ``weight_bits``, Dale signs switched on,
+a buffer or parameter replaced by another tensor, the input's shape or dtype). Each step
+compares a signature of those and captures again when it differs, so a setting changed
+by a callback (``RoundDelays`` late in training) is never ignored by a stale graph.
+
+A batch of another shape than the captured one (the last, smaller batch of an epoch)
+runs eagerly, with the same numbers; a warning says so once and names ``drop_last``.
+Evaluation (``net.eval()``) always runs eagerly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from lightning_modules.models import SNNOutput, SpatialSNN
+from spatial_layers import delay_layers
+
+
+class _Run(nn.Module):
+    """``net.run`` as a module whose forward returns tensors only (what
+    ``make_graphed_callables`` captures): membrane, hidden spikes, output spikes if any."""
+
+    def __init__(self, net: SpatialSNN) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        output = self.net.run(x)
+        spikes = () if output.spikes is None else (output.spikes,)
+        return (output.membrane, *output.hidden_spikes, *spikes)
+
+    def unflatten(self, flat: tuple[Tensor, ...]) -> SNNOutput:
+        """The :class:`SNNOutput` that :meth:`forward`'s tuple came from."""
+        hidden = len(self.net.hidden_sizes)
+        spikes = flat[1 + hidden] if self.net.spiking_output else None
+        return SNNOutput(flat[0], spikes, list(flat[1 : 1 + hidden]))
+
+
+def graph_signature(net: nn.Module, x: Tensor) -> tuple:
+    """Everything that a captured graph bakes in and a training run may change.
+
+    Two calls give equal signatures exactly when a graph captured at the first can be
+    replayed at the second: same input shape and dtype, same kernel kinds, weight bits
+    and sign switches, and the same tensors (by address) for every parameter and buffer.
+    Values are not part of it: tensors changed in place are read afresh by a replay.
+    """
+    layers = tuple(
+        (layer.kernel_kind, layer.weight_bits, layer.sign is None, layer.check_finite)
+        for layer in delay_layers(net)
+    )
+    tensors = tuple(
+        (name, t.data_ptr(), t.dtype, tuple(t.shape), t.requires_grad)
+        for name, t in [*net.named_parameters(), *net.named_buffers()]
+    )
+    return (tuple(x.shape), x.dtype, x.device, layers, tensors)
+
+
+class GraphedNetwork:
+    """Runs a network's training forward (and its backward) as captured CUDA graphs.
+
+    Args:
+        net: the network; its ``run(x)`` is captured.
+        warmup: eager warm-up iterations before each capture (``make_graphed_callables``).
+        make_graphed: the capture function; ``torch.cuda.make_graphed_callables`` (a
+            stand-in lets the re-capture logic be tested without a GPU).
+
+    Shape:
+        - Input: (T, B, C_in) spikes, time-major, on a CUDA device.
+        - Output: the :class:`SNNOutput` of ``net.run``.
+
+    Attributes:
+        captures: how many times a graph was captured (1 in a run whose computation
+            never changes, plus one per change of kernel, weight bits or signs).
+        eager_batches: training batches that ran eagerly because of their shape.
+    """
+
+    def __init__(
+        self,
+        net: SpatialSNN,
+        *,
+        warmup: int = 3,
+        make_graphed: Callable[..., nn.Module] | None = None,
+    ) -> None:
+        if warmup < 1:
+            raise ValueError(f"warmup must be >= 1 (make_graphed_callables needs it), got {warmup}")
+        self.net = net
+        self.warmup = warmup
+        self.make_graphed = (
+            torch.cuda.make_graphed_callables if make_graphed is None else make_graphed
+        )
+        self.captures = 0
+        self.eager_batches = 0
+        self._graphed: _Run | None = None
+        self._signature: tuple | None = None
+        self._static_shape: tuple[int, ...] | None = None
+
+    def __call__(self, x: Tensor) -> SNNOutput:
+        if not self.net.training:
+            return self.net.run(x)
+        if self._static_shape is None:
+            self._static_shape = tuple(x.shape)
+        if tuple(x.shape) != self._static_shape:
+            self._warn_eager(x)
+            return self.net.run(x)
+        signature = graph_signature(self.net, x)
+        if signature != self._signature:
+            self._capture(x)
+            self._signature = graph_signature(self.net, x)
+        return self._graphed.unflatten(self._graphed(x))
+
+    def _warn_eager(self, x: Tensor) -> None:
+        if self.eager_batches == 0:
+            warnings.warn(
+                f"cuda_graphs: a training batch of shape {tuple(x.shape)} (time-major) differs "
+                f"from the captured {self._static_shape}; such batches run eagerly (same "
+                "numbers, slower). Set the data module's drop_last (or a batch size that "
+                "divides the training set) to keep every step in the graph.",
+                stacklevel=3,
+            )
+        self.eager_batches += 1
+
+    def _capture(self, x: Tensor) -> None:
+        if torch.is_autocast_enabled(x.device.type):
+            raise ValueError(
+                "cuda_graphs does not support mixed precision (autocast) yet: train with "
+                "trainer.precision 32 or set cuda_graphs false"
+            )
+        # The warm-up and capture passes run the training forward: give back the
+        # batch-norm statistics (and any other buffer) they moved.
+        saved = [(buffer, buffer.detach().clone()) for buffer in self.net.buffers()]
+        sample = x.detach().clone().requires_grad_(x.requires_grad)
+        self._graphed = self.make_graphed(_Run(self.net), (sample,), num_warmup_iters=self.warmup)
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+        self.captures += 1
+
+
+def check_cuda_graphs(device: torch.device, net: nn.Module) -> None:
+    """Raises where graph capture cannot work: not on CUDA, or a layer that syncs the host."""
+    if device.type != "cuda":
+        raise ValueError(
+            f"cuda_graphs needs a CUDA device, but the model is on {device}: train on a GPU "
+            "(trainer.accelerator gpu) or set cuda_graphs false"
+        )
+    for layer in delay_layers(net):
+        if layer.check_finite:
+            raise ValueError(
+                "cuda_graphs cannot capture a layer with check_finite=True (it syncs with the "
+                "host every step): turn check_finite off or set cuda_graphs false"
+            )

@@ -235,17 +235,8 @@ class SpatialSNN(nn.Module):
                 f"expected (T, B, {self.num_inputs}) input spikes, got shape {tuple(x.shape)}"
             )
         hidden_spikes = []
-        for index, (layer, norm, neurons) in enumerate(
-            zip(self.layers[:-1], self.norms, self.neurons, strict=True)
-        ):
-            currents = norm(layer(x))
-            if self.is_recurrent:
-                recurrent = self.recurrent_layers[index]
-                x, _ = recurrent_leaky(
-                    currents, recurrent.applied_kernel(), recurrent.bias, self.params
-                )
-            else:
-                x = neurons(currents)
+        for index in range(len(self.hidden_sizes)):
+            x = self._hidden_spikes(index, x)
             hidden_spikes.append(x)
             x = self.dropout(x)
         currents = self.layers[-1](x)
@@ -255,6 +246,20 @@ class SpatialSNN(nn.Module):
             return SNNOutput(membrane, spikes, hidden_spikes)
         membrane = leaky_integrate(currents, self.readout_beta, backend=self.backend)
         return SNNOutput(membrane, None, hidden_spikes)
+
+    def _hidden_spikes(self, index: int, x: Tensor) -> Tensor:
+        """Spikes of hidden population ``index`` for its (T, B, C) input spikes.
+
+        A function of its own so that the (T, B, C) currents are freed on return,
+        before the next layer runs (a loop variable would hold them one layer longer).
+        """
+        currents = self.norms[index](self.layers[index](x))
+        if self.is_recurrent:
+            recurrent = self.recurrent_layers[index]
+            return recurrent_leaky(
+                currents, recurrent.applied_kernel(), recurrent.bias, self.params
+            )[0]
+        return self.neurons[index](currents)
 
     def forward(self, x: Tensor) -> Tensor:
         """(T, B, num_inputs) spikes -> (T, B, num_classes) readout membrane."""

@@ -236,9 +236,72 @@ def _channel_chunk(channels: int, taps: int, size: int) -> int:
     return max(1, channels * taps // size)
 
 
+def _whole_fft_convolve(x: Tensor, kernel: Tensor, size: int) -> Tensor:
+    """Causal convolution of (T, B, C_in) with a (C_out, C_in, K) kernel in one block.
+
+    With N >= T + K - 1 the circular convolution of x (at steps 0 .. T - 1, zeros
+    after) with the taps equals the linear one at steps 0 .. T - 1, so the transforms
+    run along the time axis of the time-major tensors: no padding copy, no layout copy.
+    """
+    steps, batch, _ = x.shape
+    c_out, _, taps = kernel.shape
+    spectrum = torch.fft.rfft(x, n=size, dim=0)  # (F, B, C_in)
+    y = x.new_empty(steps, batch, c_out)
+    chunk = _channel_chunk(c_out, taps, size)
+    for start in range(0, c_out, chunk):
+        part = slice(start, start + chunk)
+        product = torch.bmm(spectrum, _transfer(kernel[part], size))  # (F, B, chunk)
+        y[..., part] = torch.fft.irfft(product, n=size, dim=0)[:steps]
+    return y
+
+
+def _whole_fft_backward(
+    x: Tensor, kernel: Tensor, grad: Tensor, size: int, needs: tuple[bool, bool]
+) -> tuple[Tensor | None, Tensor | None]:
+    r"""Input and kernel gradients of :func:`_whole_fft_convolve`, one spectrum of each.
+
+    Input: the anti-causal correlation :math:`\sum_k \mathrm{kernel}_k^\top g_{t+k}`
+    is :math:`\mathrm{irfft}(G_f \overline{H_f}^\top)` at steps 0 .. T - 1 (lags up to
+    T + K - 2 < N never wrap). Kernel: :math:`\sum_{t,b} g_t x_{t-k}^\top` for
+    k < K is lag k of the circular cross-correlation, computed conjugated,
+    :math:`\mathrm{irfft}(X_f^\top \overline{G_f})`, which reverses the lags.
+    Conjugates are taken of channel chunks only (a conjugate is materialised).
+    """
+    steps = x.shape[0]
+    c_out, _, taps = kernel.shape
+    grad_spectrum = torch.fft.rfft(grad, n=size, dim=0)  # (F, B, C_out)
+    chunk = _channel_chunk(c_out, taps, size)
+    grad_x = grad_kernel = None
+    if needs[0]:
+        grad_x_spectrum = None
+        for start in range(0, c_out, chunk):
+            part = slice(start, start + chunk)
+            transfer = _transfer(kernel[part], size).conj().transpose(1, 2)  # (F, chunk, C_in)
+            if grad_x_spectrum is None:
+                grad_x_spectrum = torch.bmm(grad_spectrum[..., part], transfer)
+            else:  # accumulates in place: one (F, B, C_in) spectrum, not two
+                grad_x_spectrum.baddbmm_(grad_spectrum[..., part], transfer)
+        grad_x = torch.fft.irfft(grad_x_spectrum, n=size, dim=0)[:steps]
+        del grad_x_spectrum
+    if needs[1]:
+        spectrum = torch.fft.rfft(x, n=size, dim=0).transpose(1, 2)  # (F, C_in, B)
+        # Lag k of the reversed correlation sits at index (N - k) mod N.
+        lags = (size - torch.arange(taps, device=x.device)) % size
+        grad_kernel = kernel.new_empty(kernel.shape)
+        for start in range(0, c_out, chunk):
+            part = slice(start, start + chunk)
+            reversed_corr = torch.bmm(spectrum, grad_spectrum[..., part].conj())
+            grad_kernel[part] = (
+                torch.fft.irfft(reversed_corr, n=size, dim=0).index_select(0, lags).permute(2, 1, 0)
+            )
+    return grad_x, grad_kernel
+
+
 def _fft_convolve(x: Tensor, kernel: Tensor, size: int, block: int) -> Tensor:
     """Causal convolution of (T, B, C_in) with a (C_out, C_in, K) kernel, by blocks."""
     steps, batch, _ = x.shape
+    if block >= steps:
+        return _whole_fft_convolve(x, kernel, size)
     c_out, _, taps = kernel.shape
     blocks = -(-steps // block)
     spectrum = _input_spectrum(x, taps, size, block)  # (F, B * blocks, C_in)
@@ -265,7 +328,10 @@ class FFTDelayedLinear(torch.autograd.Function):
     * input gradient: the anti-causal correlation
       :math:`\partial L / \partial x_t = \sum_k \mathrm{kernel}_k^\top g_{t+k}`
       is the causal convolution of the time-reversed gradient with the
-      transposed kernel, so it runs the forward algorithm on ``g.flip(0)``;
+      transposed kernel, so it runs the forward algorithm on ``g.flip(0)``
+      (in one block, :func:`_whole_fft_backward` instead multiplies by the
+      conjugate transfer functions: no flips, one spectrum of the gradient
+      shared with the kernel gradient);
     * kernel gradient: :math:`\sum_{t, b} g_t x_{t-k}^\top` for k < K, one
       cross-correlation per block via
       :math:`\mathrm{irfft}(\overline{X_f}^\top G_f)`, summed over batch and
@@ -290,6 +356,12 @@ class FFTDelayedLinear(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         x, kernel = ctx.saved_tensors
         size, block = ctx.plan
+        if block >= x.shape[0]:
+            return (
+                *_whole_fft_backward(x, kernel, grad, size, ctx.needs_input_grad[:2]),
+                None,
+                None,
+            )
         taps = kernel.shape[-1]
         grad_x = grad_kernel = None
         if ctx.needs_input_grad[0]:

@@ -58,7 +58,9 @@ from spatial_layers.neurons import LeakyParameters, leaky_step  # noqa: E402
 
 SEED = 0
 SPIKE_RATE = 0.05  # input spike probability per channel and step
-MODELS = ("spatial", "free", "dcls")
+MODELS = ("spatial", "free", "dcls", "spatial-graphs")
+#: The models a run measures unless told otherwise (CUDA graphs need a GPU).
+DEFAULT_MODELS = {"cpu": ("spatial", "free", "dcls"), "cuda": MODELS}
 
 
 def configs(quick: bool, device: str, long_batch: int | None) -> dict[str, dict]:
@@ -128,7 +130,8 @@ class DclsDelaysBaseline(nn.Module):
         return torch.stack(trace)  # (T, B, outputs)
 
 
-def build(model: str, cfg: dict) -> nn.Module:
+def build(model: str, cfg: dict, backend: str = "auto") -> nn.Module:
+    """The network of ``model``; ``spatial-graphs`` is ``spatial`` (run through CUDA graphs)."""
     if model == "dcls":
         return DclsDelaysBaseline(cfg["inputs"], cfg["hidden"], cfg["outputs"], cfg["taps"])
     from lightning_modules.models import SpatialSNN
@@ -137,12 +140,13 @@ def build(model: str, cfg: dict) -> nn.Module:
         cfg["inputs"],
         cfg["outputs"],
         [cfg["hidden"], cfg["hidden"]],
-        delays=model,
+        delays=model.removesuffix("-graphs"),
         dim=2,
         max_delay=cfg["taps"] - 1,
         kernel=cfg["kernel"],
         batch_norm=True,
         dropout=0.4,
+        backend=backend,
     )
 
 
@@ -185,9 +189,20 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def train_step_worker(model: str, cfg: dict, device: str, warmup: int, repeats: int) -> dict:
+def train_step_worker(
+    model: str, cfg: dict, device: str, warmup: int, repeats: int, backend: str
+) -> dict:
     torch.manual_seed(SEED)
-    net = build(model, cfg).to(device)
+    net = build(model, cfg, backend).to(device)
+    forward = net
+    if model.endswith("-graphs"):
+        from lightning_modules.cuda_graphs import GraphedNetwork
+
+        graphed = GraphedNetwork(net)
+
+        def forward(x: Tensor) -> Tensor:
+            return graphed(x).membrane
+
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     spikes = torch.rand(cfg["steps"], cfg["batch"], cfg["inputs"], device=device) < SPIKE_RATE
     spikes = spikes.float()
@@ -195,7 +210,7 @@ def train_step_worker(model: str, cfg: dict, device: str, warmup: int, repeats: 
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
-        membrane = net(spikes)
+        membrane = forward(spikes)
         loss = F.cross_entropy(membrane.mean(0), labels)
         loss.backward()
         optimizer.step()
@@ -365,8 +380,9 @@ def worker_main(task: dict) -> None:
     torch.set_num_threads(task["threads"])
     if task["kind"] == "train":
         result = train_step_worker(
-            task["model"], task["cfg"], task["device"], task["warmup"], task["repeats"]
-        )
+            task["model"], task["cfg"], task["device"], task["warmup"], task["repeats"],
+            task["backend"],
+        )  # fmt: skip
     elif task["kind"] == "flops":
         result = flops_worker(task["cfg"], task["device"], task["repeats"])
     else:
@@ -384,7 +400,13 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
     parser.add_argument("--configs", nargs="*", help="subset of configuration names")
-    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--models", nargs="*", choices=MODELS, help="default: all the device runs")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "triton"),
+        help="spsnn's LIF loops (auto: Triton on CUDA when installed)",
+    )
     parser.add_argument("--long-batch", type=int, help="batch of the T=1000 runs (CPU: 16)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
@@ -399,14 +421,17 @@ def main() -> None:
         return
 
     all_cfgs = configs(args.quick, args.device, args.long_batch)
+    models = args.models or list(DEFAULT_MODELS["cuda" if args.device == "cuda" else "cpu"])
     names = args.configs or list(all_cfgs)
-    common = {"device": args.device, "threads": args.threads}
+    common = {"device": args.device, "threads": args.threads, "backend": args.backend}
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "torch": torch.__version__,
         "device": args.device,
         "cpu": platform.processor() or platform.machine(),
         "threads": args.threads,
+        "backend": args.backend,
+        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
         "load_average_at_start": os.getloadavg(),
         "seed": SEED,
         "spike_rate": SPIKE_RATE,
@@ -416,7 +441,7 @@ def main() -> None:
         cfg = all_cfgs[name]
         entry = {"cfg": cfg, "models": {}}
         print(f"\n== {name}: {cfg}", flush=True)
-        for model in args.models:
+        for model in models:
             task = {**common, "kind": "train", "model": model, "cfg": cfg,
                     "warmup": args.warmup, "repeats": args.repeats}  # fmt: skip
             result = run_worker(task, args.timeout)

@@ -31,3 +31,16 @@ def test_train_step_runs_every_model(tmp_path):
     models = json.loads(out.read_text())["configs"]["shd"]["models"]
     assert set(models) == {"spatial", "free", "dcls"}
     assert all("error" not in result and result["time_s"] > 0 for result in models.values())
+
+
+def test_memory_trace_counts_every_model(tmp_path):
+    out = tmp_path / "memory.json"
+    run_script("memory_trace.py", "--quick", "--configs", "shd", "long-long", "--out", str(out))
+    configs = json.loads(out.read_text())["configs"]
+    for rows in configs.values():
+        assert set(rows) == {"spatial", "free", "dcls"}
+        for row in rows.values():
+            assert 0 < row["saved_after_forward_bytes"] <= row["forward_peak_bytes"]
+            assert row["forward_peak_bytes"] <= row["peak_bytes"]
+    # A T=60, B=2 step of 5-32-32-5 holds at least its spikes and membranes, far below 1 GiB.
+    assert 2 * 60 * 2 * 32 * 4 < configs["long-long"]["spatial"]["peak_bytes"] < 2**30

@@ -215,14 +215,18 @@ class SpikingClassifier(L.LightningModule):
 
     def forward(self, spikes: Tensor) -> Tensor:
         """(B, T, C) spikes -> (B, num_classes) logits."""
-        return readout_logits(self.net.run(spikes.transpose(0, 1)), self.readout)
+        return readout_logits(
+            self.net.run(spikes.transpose(0, 1), record_hidden=False), self.readout
+        )
 
     def _shared_step(
         self, batch: tuple[Tensor, Tensor]
     ) -> tuple[Tensor, Tensor, Tensor, SNNOutput]:
         spikes, labels = batch
-        run = self._graphed if self._graphed is not None else self.net.run
-        output = run(spikes.transpose(0, 1))
+        x = spikes.transpose(0, 1)
+        output = (
+            self._graphed(x) if self._graphed is not None else self.net.run(x, record_hidden=False)
+        )
         logits = readout_logits(output, self.readout)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
         return loss, logits, labels, output
@@ -243,7 +247,7 @@ class SpikingClassifier(L.LightningModule):
         self.train_acc(logits, labels)
         self.log("train_loss", loss, prog_bar=True, batch_size=batch_size)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=batch_size)
-        rate = torch.stack([s.detach().mean() for s in output.hidden_spikes]).mean()
+        rate = torch.stack(output.hidden_rates).mean()
         self.log(
             "train_rate", rate, on_epoch=True, on_step=False, batch_size=batch_size, sync_dist=True
         )

@@ -33,23 +33,23 @@ from spatial_layers import delay_layers
 
 
 class _Run(nn.Module):
-    """``net.run`` as a module whose forward returns tensors only (what
-    ``make_graphed_callables`` captures): membrane, hidden spikes, output spikes if any."""
+    """``net.run(x, record_hidden=False)`` as a module whose forward returns tensors only
+    (what ``make_graphed_callables`` captures): membrane, hidden rates, output spikes."""
 
     def __init__(self, net: SpatialSNN) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        output = self.net.run(x)
+        output = self.net.run(x, record_hidden=False)
         spikes = () if output.spikes is None else (output.spikes,)
-        return (output.membrane, *output.hidden_spikes, *spikes)
+        return (output.membrane, *output.hidden_rates, *spikes)
 
     def unflatten(self, flat: tuple[Tensor, ...]) -> SNNOutput:
         """The :class:`SNNOutput` that :meth:`forward`'s tuple came from."""
         hidden = len(self.net.hidden_sizes)
         spikes = flat[1 + hidden] if self.net.spiking_output else None
-        return SNNOutput(flat[0], spikes, list(flat[1 : 1 + hidden]))
+        return SNNOutput(flat[0], spikes, [], list(flat[1 : 1 + hidden]))
 
 
 def graph_signature(net: nn.Module, x: Tensor) -> tuple:
@@ -82,7 +82,8 @@ class GraphedNetwork:
 
     Shape:
         - Input: (T, B, C_in) spikes, time-major, on a CUDA device.
-        - Output: the :class:`SNNOutput` of ``net.run``.
+        - Output: the :class:`SNNOutput` of ``net.run(x, record_hidden=False)``
+          (hidden rates, no hidden spike trains).
 
     Attributes:
         captures: how many times a graph was captured (1 in a run whose computation
@@ -112,12 +113,12 @@ class GraphedNetwork:
 
     def __call__(self, x: Tensor) -> SNNOutput:
         if not self.net.training:
-            return self.net.run(x)
+            return self.net.run(x, record_hidden=False)
         if self._static_shape is None:
             self._static_shape = tuple(x.shape)
         if tuple(x.shape) != self._static_shape:
             self._warn_eager(x)
-            return self.net.run(x)
+            return self.net.run(x, record_hidden=False)
         signature = graph_signature(self.net, x)
         if signature != self._signature:
             self._capture(x)

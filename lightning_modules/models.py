@@ -33,6 +33,7 @@ from spatial_layers import (
 )
 from spatial_layers.neurons import Backend
 from spatial_layers.recurrent import check_recurrent_pair, recurrent_leaky
+from spatial_layers.spike_dropout import SpikeDropout, binary_saves
 
 DelayMode = Literal["spatial", "free", "none"]
 KernelKind = Literal["gauss", "linear", "round"]
@@ -46,12 +47,24 @@ class SNNOutput(NamedTuple):
         membrane: (T, B, num_classes) readout membrane.
         spikes: (T, B, num_classes) output spikes when ``spiking_output``,
             else None.
-        hidden_spikes: one (T, B, H_l) spike tensor per hidden layer.
+        hidden_spikes: one (T, B, H_l) spike tensor per hidden layer (empty
+            when ``run`` was told not to record them).
+        hidden_rates: one 0-d tensor per hidden layer, its mean spike rate
+            (detached; always recorded).
     """
 
     membrane: Tensor
     spikes: Tensor | None
     hidden_spikes: list[Tensor]
+    hidden_rates: list[Tensor]
+
+
+def _delayed(layer: SpatialDelay, x: Tensor, level: float | None) -> Tensor:
+    """``layer(x)``; where x holds only 0 and ``level``, its saved copy is stored as bools."""
+    if level is None:
+        return layer(x)
+    with binary_saves(x, level):
+        return layer(x)
 
 
 class TimeBatchNorm(nn.BatchNorm1d):
@@ -214,7 +227,7 @@ class SpatialSNN(nn.Module):
         self.neurons = nn.ModuleList(
             [Leaky(beta, threshold, surrogate_alpha, backend=backend) for _ in hidden_sizes]
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SpikeDropout(dropout)
 
     def delay_layers(self) -> list[SpatialDelay]:
         """Every SpatialDelay of the network (feed-forward, recurrent, readout)."""
@@ -224,36 +237,47 @@ class SpatialSNN(nn.Module):
         """:func:`spatial_layers.count_parameters` of this network."""
         return count_parameters(self)
 
-    def run(self, x: Tensor) -> SNNOutput:
-        """Full forward pass: readout membrane, output spikes, hidden spikes.
+    def run(self, x: Tensor, *, record_hidden: bool = True) -> SNNOutput:
+        """Full forward pass: readout membrane, output spikes, hidden spikes and rates.
 
         Every call starts from zero membranes and empty delay lines, so no
-        state passes from one batch to the next.
+        state passes from one batch to the next. ``record_hidden=False`` returns
+        no hidden spike trains (their rates still), so that each layer's spikes
+        are freed as soon as the next layer has read them: one (T, B, H) tensor
+        less per hidden layer at the peak of a training step.
         """
         if x.dim() != 3 or x.shape[-1] != self.num_inputs:
             raise ValueError(
                 f"expected (T, B, {self.num_inputs}) input spikes, got shape {tuple(x.shape)}"
             )
-        hidden_spikes = []
+        hidden_spikes, hidden_rates = [], []
+        # The network's input may take any values; every later layer reads spikes
+        # (0 or 1, times the dropout scale in training), saved compactly.
+        level = None
         for index in range(len(self.hidden_sizes)):
-            x = self._hidden_spikes(index, x)
-            hidden_spikes.append(x)
+            x = self._hidden_spikes(index, x, level)
+            hidden_rates.append(x.detach().mean())
+            if record_hidden:
+                hidden_spikes.append(x)
             x = self.dropout(x)
-        currents = self.layers[-1](x)
+            level = self.dropout.scale if self.training else 1.0
+        currents = _delayed(self.layers[-1], x, level)
+        spikes = None
         if self.spiking_output:
             out_params = LeakyParameters(self.readout_beta, *self.params[1:])
             spikes, membrane = leaky_sequence(currents, out_params, backend=self.backend)
-            return SNNOutput(membrane, spikes, hidden_spikes)
-        membrane = leaky_integrate(currents, self.readout_beta, backend=self.backend)
-        return SNNOutput(membrane, None, hidden_spikes)
+        else:
+            membrane = leaky_integrate(currents, self.readout_beta, backend=self.backend)
+        return SNNOutput(membrane, spikes, hidden_spikes, hidden_rates)
 
-    def _hidden_spikes(self, index: int, x: Tensor) -> Tensor:
-        """Spikes of hidden population ``index`` for its (T, B, C) input spikes.
+    def _hidden_spikes(self, index: int, x: Tensor, level: float | None) -> Tensor:
+        """Spikes of hidden population ``index`` for its (T, B, C) input ``x``
+        (whose elements are 0 or ``level``, unless ``level`` is None).
 
         A function of its own so that the (T, B, C) currents are freed on return,
         before the next layer runs (a loop variable would hold them one layer longer).
         """
-        currents = self.norms[index](self.layers[index](x))
+        currents = self.norms[index](_delayed(self.layers[index], x, level))
         if self.is_recurrent:
             recurrent = self.recurrent_layers[index]
             return recurrent_leaky(
@@ -263,7 +287,7 @@ class SpatialSNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(T, B, num_inputs) spikes -> (T, B, num_classes) readout membrane."""
-        return self.run(x).membrane
+        return self.run(x, record_hidden=False).membrane
 
     def extra_repr(self) -> str:
         return (

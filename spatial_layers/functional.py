@@ -236,64 +236,84 @@ def _channel_chunk(channels: int, taps: int, size: int) -> int:
     return max(1, channels * taps // size)
 
 
+#: Smallest spectrum a batch chunk of the one-block FFT path may hold, in complex
+#: elements (32 MiB at complex64): smaller chunks only add launches.
+MIN_CHUNK_SPECTRUM = 2**22
+
+
+def _batch_rows(batch: int, freqs: int, channels: int, kernel_numel: int) -> int:
+    """Batch rows per chunk of the one-block FFT path: a chunk's (F, rows, C) spectrum
+    stays about the kernel's size (at least :data:`MIN_CHUNK_SPECTRUM`), so that the
+    transients of a layer do not grow with the batch."""
+    budget = max(kernel_numel, MIN_CHUNK_SPECTRUM)
+    return max(1, min(batch, budget // (freqs * channels)))
+
+
 def _whole_fft_convolve(x: Tensor, kernel: Tensor, size: int) -> Tensor:
     """Causal convolution of (T, B, C_in) with a (C_out, C_in, K) kernel in one block.
 
     With N >= T + K - 1 the circular convolution of x (at steps 0 .. T - 1, zeros
     after) with the taps equals the linear one at steps 0 .. T - 1, so the transforms
     run along the time axis of the time-major tensors: no padding copy, no layout copy.
+    The batch runs in chunks (:func:`_batch_rows`), output channels in chunks
+    (:func:`_channel_chunk`).
     """
-    steps, batch, _ = x.shape
+    steps, batch, c_in = x.shape
     c_out, _, taps = kernel.shape
-    spectrum = torch.fft.rfft(x, n=size, dim=0)  # (F, B, C_in)
-    y = x.new_empty(steps, batch, c_out)
+    rows = _batch_rows(batch, size // 2 + 1, c_in, kernel.numel())
     chunk = _channel_chunk(c_out, taps, size)
-    for start in range(0, c_out, chunk):
-        part = slice(start, start + chunk)
-        product = torch.bmm(spectrum, _transfer(kernel[part], size))  # (F, B, chunk)
-        y[..., part] = torch.fft.irfft(product, n=size, dim=0)[:steps]
+    y = x.new_empty(steps, batch, c_out)
+    for first in range(0, batch, rows):
+        part_b = slice(first, first + rows)
+        spectrum = torch.fft.rfft(x[:, part_b], n=size, dim=0)  # (F, rows, C_in)
+        for start in range(0, c_out, chunk):
+            part = slice(start, start + chunk)
+            product = torch.bmm(spectrum, _transfer(kernel[part], size))  # (F, rows, chunk)
+            y[:, part_b, part] = torch.fft.irfft(product, n=size, dim=0)[:steps]
     return y
 
 
 def _whole_fft_backward(
     x: Tensor, kernel: Tensor, grad: Tensor, size: int, needs: tuple[bool, bool]
 ) -> tuple[Tensor | None, Tensor | None]:
-    r"""Input and kernel gradients of :func:`_whole_fft_convolve`, one spectrum of each.
+    r"""Input and kernel gradients of :func:`_whole_fft_convolve`, batch chunk by chunk.
 
     Input: the anti-causal correlation :math:`\sum_k \mathrm{kernel}_k^\top g_{t+k}`
     is :math:`\mathrm{irfft}(G_f \overline{H_f}^\top)` at steps 0 .. T - 1 (lags up to
     T + K - 2 < N never wrap). Kernel: :math:`\sum_{t,b} g_t x_{t-k}^\top` for
     k < K is lag k of the circular cross-correlation, computed conjugated,
-    :math:`\mathrm{irfft}(X_f^\top \overline{G_f})`, which reverses the lags.
-    Conjugates are taken of channel chunks only (a conjugate is materialised).
+    :math:`\mathrm{irfft}(X_f^\top \overline{G_f})`, which reverses the lags; each
+    batch chunk adds its lags to the kernel gradient. One spectrum of the gradient
+    serves both; conjugates are taken of channel chunks only (they are materialised).
     """
-    steps = x.shape[0]
+    steps, batch, c_in = x.shape
     c_out, _, taps = kernel.shape
-    grad_spectrum = torch.fft.rfft(grad, n=size, dim=0)  # (F, B, C_out)
+    rows = _batch_rows(batch, size // 2 + 1, max(c_in, c_out), kernel.numel())
     chunk = _channel_chunk(c_out, taps, size)
-    grad_x = grad_kernel = None
-    if needs[0]:
+    grad_x = x.new_empty(x.shape) if needs[0] else None
+    grad_kernel = torch.zeros_like(kernel) if needs[1] else None
+    # Lag k of the reversed correlation sits at index (N - k) mod N.
+    lags = (size - torch.arange(taps, device=x.device)) % size
+    for first in range(0, batch, rows):
+        part_b = slice(first, first + rows)
+        grad_spectrum = torch.fft.rfft(grad[:, part_b], n=size, dim=0)  # (F, rows, C_out)
+        if needs[1]:
+            spectrum = torch.fft.rfft(x[:, part_b], n=size, dim=0).transpose(1, 2)
         grad_x_spectrum = None
         for start in range(0, c_out, chunk):
             part = slice(start, start + chunk)
-            transfer = _transfer(kernel[part], size).conj().transpose(1, 2)  # (F, chunk, C_in)
-            if grad_x_spectrum is None:
-                grad_x_spectrum = torch.bmm(grad_spectrum[..., part], transfer)
-            else:  # accumulates in place: one (F, B, C_in) spectrum, not two
-                grad_x_spectrum.baddbmm_(grad_spectrum[..., part], transfer)
-        grad_x = torch.fft.irfft(grad_x_spectrum, n=size, dim=0)[:steps]
-        del grad_x_spectrum
-    if needs[1]:
-        spectrum = torch.fft.rfft(x, n=size, dim=0).transpose(1, 2)  # (F, C_in, B)
-        # Lag k of the reversed correlation sits at index (N - k) mod N.
-        lags = (size - torch.arange(taps, device=x.device)) % size
-        grad_kernel = kernel.new_empty(kernel.shape)
-        for start in range(0, c_out, chunk):
-            part = slice(start, start + chunk)
-            reversed_corr = torch.bmm(spectrum, grad_spectrum[..., part].conj())
-            grad_kernel[part] = (
-                torch.fft.irfft(reversed_corr, n=size, dim=0).index_select(0, lags).permute(2, 1, 0)
-            )
+            if needs[0]:
+                transfer = _transfer(kernel[part], size).conj().transpose(1, 2)
+                if grad_x_spectrum is None:  # (F, rows, C_in)
+                    grad_x_spectrum = torch.bmm(grad_spectrum[..., part], transfer)
+                else:  # accumulates in place
+                    grad_x_spectrum.baddbmm_(grad_spectrum[..., part], transfer)
+            if needs[1]:
+                reversed_corr = torch.bmm(spectrum, grad_spectrum[..., part].conj())
+                lagged = torch.fft.irfft(reversed_corr, n=size, dim=0).index_select(0, lags)
+                grad_kernel[part] += lagged.permute(2, 1, 0)
+        if needs[0]:
+            grad_x[:, part_b] = torch.fft.irfft(grad_x_spectrum, n=size, dim=0)[:steps]
     return grad_x, grad_kernel
 
 

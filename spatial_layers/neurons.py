@@ -211,32 +211,36 @@ def _leaky_forward_torch(
 def _leaky_backward_torch(
     membranes: Tensor,
     grad_spikes: Tensor | None,
-    grad_membranes: Tensor,
+    grad_membranes: Tensor | None,
     beta: float,
     threshold: float,
     alpha: float,
 ) -> tuple[Tensor, Tensor]:
-    """Backward pass over time of the multi-step LIF (integrator: ``grad_spikes`` None).
+    r"""Backward pass over time of the multi-step LIF (or of the integrator).
 
     With the reset detached (as in snnTorch), the gradient of the loss with
     respect to :math:`U_t` obeys a linear recursion backwards in time,
 
     .. math::
-        a_t = g^U_t + g^S_t\\, \\sigma'(U_t - \theta) + \beta\\, a_{t+1},
-        \\qquad \\partial L / \\partial I_t = a_t,
-        \\qquad \\partial L / \\partial U_{-1} = \beta\\, a_0
+        a_t = g^U_t + g^S_t\, \sigma'(U_t - \theta) + \beta\, a_{t+1},
+        \qquad \partial L / \partial I_t = a_t,
+        \qquad \partial L / \partial U_{-1} = \beta\, a_0
 
     where :math:`g^U, g^S` are the gradients reaching the membrane and spike
-    outputs and :math:`\\sigma'` the arctan surrogate of :class:`ArctanSpike`.
+    outputs (None: that output got no gradient, or there are no spikes) and
+    :math:`\sigma'` the arctan surrogate of :class:`ArctanSpike`.
     """
-    if grad_spikes is None:
-        grads = grad_membranes.clone()
-    else:
+    if grad_spikes is not None:
         shifted = membranes - threshold
         # The expression of ArctanSpike.backward, for identical rounding.
         slope = alpha / 2 / (1 + (math.pi / 2 * alpha * shifted).pow(2))
         grads = grad_spikes * slope
-        grads.add_(grad_membranes)
+        if grad_membranes is not None:
+            grads.add_(grad_membranes)
+    elif grad_membranes is not None:
+        grads = grad_membranes.clone()
+    else:
+        grads = torch.zeros_like(membranes)
     if grads.shape[0] == 0:
         return grads, grads.new_zeros(grads.shape[1:])
     carried = torch.empty_like(grads[0])
@@ -279,7 +283,7 @@ def _(currents, membrane, beta, threshold, alpha, spiking, backend):
 def _leaky_backward(
     membranes: Tensor,
     grad_spikes: Tensor | None,
-    grad_membranes: Tensor,
+    grad_membranes: Tensor | None,
     beta: float,
     threshold: float,
     alpha: float,
@@ -287,9 +291,10 @@ def _leaky_backward(
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the currents and of the initial membrane (see :func:`_leaky_backward_torch`).
 
+    A None gradient is an output that got none (no (T, B, C) of zeros is made for it).
     Contiguous outputs, whatever the layout of the incoming gradients.
     """
-    grad_membranes = grad_membranes.contiguous()
+    grad_membranes = None if grad_membranes is None else grad_membranes.contiguous()
     grad_spikes = None if grad_spikes is None else grad_spikes.contiguous()
     if backend == "triton":
         from spatial_layers import triton_lif
@@ -309,15 +314,14 @@ def _setup_leaky_context(ctx, inputs, output) -> None:
     _currents, _membrane, beta, threshold, alpha, spiking, backend = inputs
     ctx.save_for_backward(output[1])
     ctx.constants = (beta, threshold, alpha, spiking, backend)
+    # An output without a gradient (the membrane trace, mostly) arrives as None,
+    # not as a (T, B, C) tensor of zeros.
+    ctx.set_materialize_grads(False)
 
 
 def _leaky_forward_grad(ctx, grad_spikes: Tensor | None, grad_membranes: Tensor | None):
     (membranes,) = ctx.saved_tensors
     beta, threshold, alpha, spiking, backend = ctx.constants
-    if grad_membranes is None:
-        grad_membranes = torch.zeros_like(membranes)
-    if spiking and grad_spikes is None:
-        grad_spikes = torch.zeros_like(membranes)
     grad_currents, grad_membrane = torch.ops.spsnn.leaky_backward(
         membranes,
         grad_spikes if spiking else None,

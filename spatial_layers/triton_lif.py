@@ -80,7 +80,8 @@ def _leaky_backward_kernel(
     constants_ptr,
     steps,
     neurons,
-    SPIKING: tl.constexpr,
+    HAS_GRAD_SPIKES: tl.constexpr,
+    HAS_GRAD_MEMBRANES: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -97,8 +98,10 @@ def _leaky_backward_kernel(
     grad_currents_ptr += last + offsets
     carried = tl.zeros([BLOCK], dtype=beta.dtype)
     for _ in range(steps):
-        grad = tl.load(grad_membranes_ptr, mask=valid, other=0.0).to(beta.dtype)
-        if SPIKING:
+        grad = tl.zeros([BLOCK], dtype=beta.dtype)
+        if HAS_GRAD_MEMBRANES:
+            grad += tl.load(grad_membranes_ptr, mask=valid, other=0.0).to(beta.dtype)
+        if HAS_GRAD_SPIKES:
             shifted = tl.load(membranes_ptr, mask=valid, other=0.0).to(beta.dtype) - threshold
             scaled = slope_scale * shifted
             slope = half_alpha / (1.0 + scaled * scaled)
@@ -174,19 +177,21 @@ def leaky_forward(
 def leaky_backward(
     membranes: Tensor,
     grad_spikes: Tensor | None,
-    grad_membranes: Tensor,
+    grad_membranes: Tensor | None,
     beta: float,
     threshold: float,
     alpha: float,
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the currents (T, B, C) and of the initial membrane (B, C).
 
-    ``grad_spikes`` None means a leaky integrator (no spike output).
+    A None gradient is an output without one (for ``grad_spikes``, also a leaky
+    integrator, which has no spike output): the kernel reads nothing for it.
     """
     membranes = membranes.contiguous()
-    grad_membranes = grad_membranes.contiguous()
-    spiking = grad_spikes is not None
-    grad_spikes = grad_spikes.contiguous() if spiking else grad_membranes
+    has_grad_spikes, has_grad_membranes = grad_spikes is not None, grad_membranes is not None
+    # An absent gradient is never read: any (T, B, C) pointer stands in for it.
+    grad_spikes = membranes if grad_spikes is None else grad_spikes.contiguous()
+    grad_membranes = membranes if grad_membranes is None else grad_membranes.contiguous()
     grad_currents = torch.empty_like(membranes)
     # With T = 0 nothing reaches the initial membrane: its gradient is 0.
     grad_membrane0 = membranes.new_zeros(membranes.shape[1:])
@@ -202,7 +207,8 @@ def leaky_backward(
             _constants(membranes, beta, threshold, alpha / 2, math.pi / 2 * alpha),
             steps,
             neurons,
-            SPIKING=spiking,
+            HAS_GRAD_SPIKES=has_grad_spikes,
+            HAS_GRAD_MEMBRANES=has_grad_membranes,
             BLOCK=BLOCK,
             num_warps=NUM_WARPS,
             enable_fp_fusion=False,

@@ -41,13 +41,13 @@ def quiet_trainer(tmp_path, **kwargs):
 def test_readouts():
     membrane = torch.randn(7, 4, 3)
     spikes = (torch.rand(7, 4, 3) > 0.5).float()
-    out = SNNOutput(membrane, spikes, [])
+    out = SNNOutput(membrane, spikes, [], [])
     torch.testing.assert_close(readout_logits(out, "max"), membrane.max(0).values)
     torch.testing.assert_close(readout_logits(out, "mean"), membrane.mean(0))
     torch.testing.assert_close(readout_logits(out, "sum"), membrane.softmax(-1).sum(0))
     torch.testing.assert_close(readout_logits(out, "spike_count"), spikes.sum(0))
     with pytest.raises(ValueError, match="spiking_output"):
-        readout_logits(SNNOutput(membrane, None, []), "spike_count")
+        readout_logits(SNNOutput(membrane, None, [], []), "spike_count")
 
 
 @pytest.mark.parametrize("readout", ["max", "sum", "mean", "spike_count"])

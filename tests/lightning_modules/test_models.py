@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
+import lightning_modules.models as models
 from lightning_modules.models import SpatialSNN, TimeBatchNorm
 from spatial_layers import (
     LeakyParameters,
@@ -163,3 +166,41 @@ def test_leaky_parameters_are_used():
     net = SpatialSNN(5, 3, [4], beta=0.7, threshold=0.5, readout_beta=0.95)
     assert net.params == LeakyParameters(0.7, 0.5, 2.0)
     assert net.readout_beta == 0.95
+
+
+def test_run_without_recording_hidden_spikes_gives_the_same_numbers_and_rates():
+    net = SpatialSNN(5, 3, [16, 8], max_delay=4, dropout=0.3, init_gain=4.0)
+    x = spikes(rate=0.5)
+    torch.manual_seed(3)
+    full = net.run(x)
+    torch.manual_seed(3)
+    lean = net.run(x, record_hidden=False)
+    assert lean.hidden_spikes == [] and len(full.hidden_spikes) == 2
+    torch.testing.assert_close(lean.membrane, full.membrane, rtol=0, atol=0)
+    for rate, trace in zip(lean.hidden_rates, full.hidden_spikes, strict=True):
+        assert 0 < rate < 1
+        torch.testing.assert_close(rate, trace.mean())
+    net.eval()
+    torch.testing.assert_close(net(x), net.run(x).membrane, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+def test_network_gradients_equal_those_without_compact_saves(dropout, monkeypatch):
+    """Hidden spikes saved as bools (the FFT path at T=1000) change no gradient bit."""
+
+    def run_once():
+        torch.manual_seed(0)
+        net = SpatialSNN(
+            8, 3, [16, 16], max_delay=250, kernel="linear", dropout=dropout, init_gain=4.0
+        ).double()
+        x = (torch.rand(1000, 2, 8, generator=torch.Generator().manual_seed(1)) < 0.1).double()
+        torch.manual_seed(5)
+        net.run(x).membrane.pow(2).sum().backward()
+        return [p.grad for p in net.parameters()]
+
+    compact = run_once()
+    monkeypatch.setattr(models, "binary_saves", lambda x, level: contextlib.nullcontext())
+    plain = run_once()
+    assert any(g.abs().sum() > 0 for g in compact)
+    for got, want in zip(compact, plain, strict=True):
+        assert torch.equal(got, want)

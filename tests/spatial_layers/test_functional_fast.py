@@ -209,3 +209,21 @@ def test_interpolated_kernel_gradcheck(rng):
     assert torch.autograd.gradcheck(
         lambda w, d: interpolated_kernel(w, d, 6, "linear"), (weight, delays)
     )
+
+
+@pytest.mark.parametrize("batch", [5, 7])
+def test_one_block_fft_in_batch_chunks_equals_dense(batch, monkeypatch, rng):
+    """With a tiny chunk budget the one-block path runs 1-3 batch rows at a time
+    (and a last, shorter chunk): values and both gradients stay the dense ones."""
+    import spatial_layers.functional as functional
+
+    monkeypatch.setattr(functional, "MIN_CHUNK_SPECTRUM", 1)
+    steps, c_in, c_out, taps = 30, 3, 4, 5
+    size = _smooth_size(steps + taps - 1)
+    assert functional._batch_rows(batch, size // 2 + 1, c_in, c_out * c_in * taps) < batch
+    x = torch.randn(steps, batch, c_in, generator=rng, dtype=torch.float64)
+    kernel = torch.randn(c_out, c_in, taps, generator=rng, dtype=torch.float64)
+    bias = torch.randn(c_out, generator=rng, dtype=torch.float64)
+    grad = torch.randn(steps, batch, c_out, generator=rng, dtype=torch.float64)
+    results = dense_and_fft(x, kernel, bias, grad, size=size, block=steps)
+    assert_paths_agree(*results, 1e-10)

@@ -1,0 +1,114 @@
+"""Dropout on spike trains, and binary tensors saved for backward as bools.
+
+Hidden spikes after dropout take two values only, 0 and ``scale = 1 / (1 - p)``. The
+delayed layer that reads them saves them for its backward pass; stored as float32
+that is 4 bytes per neuron and step, as bool 1 byte, with the same numbers when they
+are read back (``bool * scale`` is exactly the value dropout wrote, ``1 * scale``).
+At T = 1000, batch 256 and 256 neurons that is 250 MiB against 62 MiB per layer.
+
+* :class:`SpikeDropout`: ``nn.Dropout`` whose output is exactly ``spikes * keep *
+  scale`` and whose own saved mask is a bool tensor (``nn.Dropout`` keeps a float
+  mask on CPU).
+* :func:`binary_saves`: while a layer runs, tensors it saves for backward that *are*
+  the given input (the same tensor object) are stored as bools and rebuilt on use.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+
+class _MaskedScale(torch.autograd.Function):
+    """``x * keep * scale`` with ``keep`` (bool) saved, not a float mask."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, keep: Tensor, scale: float) -> Tensor:
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return (x * keep).mul_(scale)  # no float copy of the mask
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (keep,) = ctx.saved_tensors
+        return (grad * keep).mul_(ctx.scale), None, None
+
+
+class SpikeDropout(nn.Dropout):
+    """Dropout for spike trains (0/1): keeps each element with probability 1 - p and
+    scales it by ``1 / (1 - p)``, as ``nn.Dropout``, saving only a bool mask.
+
+    For 0/1 inputs the output holds exactly two values, 0 and :attr:`scale`, which is
+    what lets :func:`binary_saves` store it as bools.
+
+    Shape:
+        - Input: any shape.
+        - Output: the input's shape.
+
+    Example:
+        >>> drop = SpikeDropout(0.5)
+        >>> sorted(drop(torch.ones(1000)).unique().tolist())
+        [0.0, 2.0]
+    """
+
+    @property
+    def scale(self) -> float:
+        """The value a kept spike takes in training, ``1 / (1 - p)``."""
+        return 1.0 / (1.0 - self.p)
+
+    def forward(self, spikes: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return spikes
+        keep = torch.empty_like(spikes, dtype=torch.bool).bernoulli_(1.0 - self.p)
+        return _MaskedScale.apply(spikes, keep, self.scale)
+
+
+class _Packed(NamedTuple):
+    """A saved tensor whose elements are 0 or ``level``, stored as bools."""
+
+    nonzero: Tensor
+    level: float
+    dtype: torch.dtype
+
+
+@contextmanager
+def binary_saves(tensor: Tensor, level: float) -> Iterator[None]:
+    """Stores ``tensor`` as bools wherever autograd saves it inside the block.
+
+    The caller guarantees that every element of ``tensor`` is 0 or ``level`` (exactly);
+    saved tensors other than ``tensor`` itself are untouched. Inside
+    ``torch.compile`` the block runs unchanged (Dynamo does not trace these hooks).
+
+    Example:
+        >>> x = torch.tensor([0.0, 2.0, 2.0]).requires_grad_()
+        >>> w = torch.ones(3, requires_grad=True)
+        >>> with binary_saves(x, 2.0):
+        ...     y = (x * w).sum()
+        >>> y.backward()
+        >>> w.grad
+        tensor([0., 2., 2.])
+    """
+    if torch.compiler.is_compiling():
+        yield
+        return
+    # Autograd keeps the hooks as long as what they packed: a weak reference lets
+    # ``tensor`` itself be freed once its bool copy is saved.
+    target = weakref.ref(tensor)
+
+    def pack(saved: Tensor) -> Tensor | _Packed:
+        if saved is target():
+            return _Packed(saved.ne(0), level, saved.dtype)
+        return saved
+
+    def unpack(packed: Tensor | _Packed) -> Tensor:
+        if isinstance(packed, _Packed):
+            return packed.nonzero.to(packed.dtype).mul_(packed.level)
+        return packed
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        yield

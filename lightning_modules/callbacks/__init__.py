@@ -3,8 +3,11 @@
 Callbacks find the layers they edit with :func:`spatial_layers.delay_layers`
 (or :func:`spatial_layers.sparsity.spatial_delay_layers` to select them by name)
 and change them only through public attributes and methods (``sigma``, ``mask``,
-``kernel_kind``, ...).
-To add one, write ``callbacks/<name>.py`` and add its import below.
+``kernel_kind``, ...). Rewiring callbacks (:class:`DeepR`, :class:`RigL`)
+derive from :class:`~lightning_modules.callbacks.rewiring.RewiringCallback`
+and meet only through the shared state it sets up (``rewiring.py``); none
+imports another. To add one, write ``callbacks/<name>.py`` and add its
+import below.
 """
 
 from lightning_modules.callbacks.dale import Dale

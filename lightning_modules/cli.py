@@ -11,7 +11,8 @@ OUT.nir`` (:mod:`lightning_modules.export.cli`) and ``spsnn report RUN_DIR``
 What this adds to a plain LightningCLI:
 
 - ``data`` is any LightningDataModule (``class_path`` in the recipe); its
-  ``num_inputs``, ``num_classes`` and ``num_steps`` are linked into ``model``.
+  ``num_inputs`` and ``num_classes`` are linked into the network
+  (``model.net.init_args``), its ``num_steps`` into ``model`` (:data:`DATA_LINKS`).
 - Loggers: CSV always, plus W&B (offline unless the user set ``WANDB_MODE``;
   its files inside the run directory). ``run.wandb: false`` turns W&B off;
   a ``trainer.logger`` given in the config replaces both.
@@ -46,7 +47,12 @@ from lightning_modules.summary import model_summary, write_summary
 
 DEFAULT_SEED = 42
 DEFAULT_ROOT_DIR = "runs"
-LINKED_DATA_PROPERTIES = ("num_inputs", "num_classes", "num_steps")
+#: Data module properties -> where the CLI links them (when the classes are built).
+DATA_LINKS = {
+    "num_inputs": "model.net.init_args.num_inputs",
+    "num_classes": "model.net.init_args.num_classes",
+    "num_steps": "model.num_steps",
+}
 
 
 @dataclass
@@ -85,8 +91,8 @@ class SpsnnCLI(LightningCLI):
     """LightningCLI for spiking classifiers; see the module docstring."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for name in LINKED_DATA_PROPERTIES:
-            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+        for name, target in DATA_LINKS.items():
+            parser.link_arguments(f"data.{name}", target, apply_on="instantiate")
         parser.add_class_arguments(RunOptions, "run")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(

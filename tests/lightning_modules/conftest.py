@@ -33,12 +33,17 @@ def tiny_config(root: Path, **overrides) -> dict:
             "callbacks": [{"class_path": "lightning_modules.callbacks.SigmaAnnealing"}],
         },
         "model": {
-            "hidden_sizes": [8],
-            "max_delay": 3,
+            "net": {
+                "class_path": "lightning_modules.models.SpatialSNN",
+                "init_args": {
+                    "hidden_sizes": [8],
+                    "max_delay": 3,
+                    "dropout": 0.2,
+                    "init_gain": 4.0,
+                },
+            },
             "lr": 0.01,
             "position_lr": 0.05,
-            "dropout": 0.2,
-            "init_gain": 4.0,
         },
         "data": {
             "class_path": "lightning_modules.data.YinYangDataModule",
@@ -59,6 +64,15 @@ def tiny_config(root: Path, **overrides) -> dict:
             config.setdefault(section, {})[name] = value
         else:
             config[section] = value
+    return config
+
+
+def set_key(config: dict, key: str, value) -> dict:
+    """Sets the dotted ``key`` (e.g. ``"model.net.init_args.dim"``) of a nested config."""
+    *sections, name = key.split(".")
+    for section in sections:
+        config = config.setdefault(section, {})
+    config[name] = value
     return config
 
 

@@ -61,7 +61,7 @@ def test_annealed_sigma_schedules():
 
 @pytest.mark.parametrize("interval", ["step", "epoch"])
 def test_sigma_annealing_over_a_fit(tmp_path, interval):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=12)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=12))
     seen = []
 
     class Spy(L.Callback):
@@ -82,7 +82,7 @@ def test_sigma_annealing_over_a_fit(tmp_path, interval):
 
 
 def test_round_delays_switches_to_integer_delays_for_the_last_part_of_training(tmp_path):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=6)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6))
     kinds, val_kinds = [], []
 
     class Spy(L.Callback):
@@ -126,7 +126,7 @@ def test_plots_without_coordinates(tmp_path, delays):
 
 
 def test_layout_plots_callback_writes_pngs(tmp_path):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=4)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=4))
     plots = LayoutPlots(every_n_epochs=1, top_k=5)
     trainer(tmp_path, [plots], max_epochs=2).fit(model, loaders())
     names = sorted(p.name for p in tmp_path.glob("*.png"))
@@ -156,7 +156,7 @@ def test_step_seed_makes_each_step_depend_on_seed_and_step_only(tmp_path):
         def on_train_batch_start(self, trainer, pl_module, *args):
             draws.append(torch.rand(1).item())
 
-    model = SpikingClassifier(5, 3, hidden_sizes=[4], max_delay=2)
+    model = SpikingClassifier(SpatialSNN(5, 3, [4], max_delay=2))
     seed = StepSeed(seed=5)
     trainer(tmp_path, [seed, Draw()], max_epochs=2).fit(model, loaders())
     torch.manual_seed(seed.seed_for(5))

@@ -31,6 +31,13 @@ def heidelberg_dir(tmp_path_factory):
     return root
 
 
+def flat_model(config: dict) -> dict:
+    """A recipe's model section with the network's init_args merged in, as one dict."""
+    model = dict(config["model"])
+    net = model.pop("net")
+    return {**model, **net["init_args"], "net": net["class_path"]}
+
+
 def build(recipe, tmp_path, heidelberg_dir, *extra):
     args = ["--config", str(RECIPES / recipe), "--trainer.default_root_dir", str(tmp_path)]
     args += ["--run.wandb", "false"]
@@ -66,6 +73,7 @@ def test_dimension_sweep_differs_only_in_the_delays(recipe, delays, dim, tmp_pat
     assert (cli.model.net.delay_mode, cli.model.net.dim) == (delays, dim)
     main = yaml.safe_load((RECIPES / "yinyang.yaml").read_text())
     sweep = yaml.safe_load((RECIPES / recipe).read_text())
+    main["model"], sweep["model"] = flat_model(main), flat_model(sweep)
     for section in ("model", "data", "trainer"):
         strip = {"delays", "dim"} if section == "model" else set()
         ours = {k: v for k, v in sweep[section].items() if k not in strip}
@@ -92,7 +100,8 @@ def test_yinyang_variants_change_only_what_they_say(
     names = [c["class_path"].rsplit(".", 1)[1] for c in variant["trainer"].pop("callbacks")]
     main_names = [c["class_path"].rsplit(".", 1)[1] for c in main["trainer"].pop("callbacks")]
     assert names == main_names + added_callbacks
-    assert variant.pop("model") == {**main.pop("model"), **model_changes}
+    assert flat_model(variant) == {**flat_model(main), **model_changes}
+    del variant["model"], main["model"]
     data = variant["data"]["init_args"]
     assert data == {**main["data"]["init_args"], **data_changes}
     main["data"]["init_args"] = data
@@ -108,7 +117,8 @@ def test_shd_dcls_recipe_matches_the_published_architecture(tmp_path, heidelberg
     cli = build("shd_dcls_free.yaml", tmp_path, heidelberg_dir)
     hp, net = cli.model.hparams, cli.model.net
     assert net.num_inputs == 140 and net.hidden_sizes == [256, 256] and net.max_delay == 25
-    assert (hp.batch_norm, hp.dropout, hp.readout, hp.eval_kernel) == (True, 0.4, "sum", "round")
+    assert (net.init_args["batch_norm"], net.init_args["dropout"]) == (True, 0.4)
+    assert (hp.readout, hp.eval_kernel) == ("sum", "round")
     assert (hp.lr, hp.peak_lr, hp.scheduler) == (1e-3, 5e-3, "one_cycle")
     assert (hp.position_lr, hp.position_scheduler) == (0.1, "cosine")
     assert cli.datamodule.batch_size == 256 and cli.trainer.max_epochs == 150
@@ -125,7 +135,7 @@ def test_shd_recipe_trains_end_to_end_on_tiny_files(tmp_path, heidelberg_dir, cl
     make_cli([
         "fit", "--config", str(RECIPES / "shd_dcls_free.yaml"),
         "--data.init_args.data_dir", str(heidelberg_dir), "--data.init_args.batch_size", "16",
-        "--model.hidden_sizes", "[16, 16]", "--trainer.max_epochs", "2",
+        "--model.net.init_args.hidden_sizes", "[16, 16]", "--trainer.max_epochs", "2",
         "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
         "--run.wandb", "false",
     ])  # fmt: skip

@@ -30,6 +30,13 @@ SPARSE_RECIPES = {
 }
 
 
+def flat_model(config: dict) -> dict:
+    """A recipe's model section with the network's init_args merged in, as one dict."""
+    model = dict(config["model"])
+    net = model.pop("net")
+    return {**model, **net["init_args"], "net": net["class_path"]}
+
+
 def load(name: str) -> dict:
     return yaml.safe_load((RECIPES / name).read_text())
 
@@ -50,10 +57,10 @@ def test_sparse_recipe_is_its_dense_recipe_plus_rewiring(recipe):
     distributions = {rewiring[name].get("distribution", "uniform") for name in ("DeepR", "RigL")}
     assert distributions == {"erk" if recipe.startswith("yinyang") else "uniform"}
     assert ("Dale" in rewiring) == dale
-    expected = {**base["model"], **model_changes}
+    expected = {**flat_model(base), **model_changes}
     if model_changes.get("delays") == "free":
         del expected["dim"]  # no coordinates in free mode
-    assert sparse["model"] == expected
+    assert flat_model(sparse) == expected
     for section in set(sparse) | set(base):
         if section != "model":
             assert sparse.get(section) == base.get(section), section
@@ -65,7 +72,7 @@ def test_yinyang_sparse_recipe_trains_at_exactly_90_percent(tmp_path, monkeypatc
     make_cli([
         "fit", "--config", str(RECIPES / "yinyang_sparse90_dale.yaml"),
         "--data.init_args.train_size", "64", "--data.init_args.val_size", "32",
-        "--data.init_args.test_size", "32", "--model.hidden_sizes", "[20, 20]",
+        "--data.init_args.test_size", "32", "--model.net.init_args.hidden_sizes", "[20, 20]",
         "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp_path),
         "--trainer.enable_progress_bar", "false", "--run.wandb", "false",
     ])  # fmt: skip

@@ -12,18 +12,22 @@ import below.
 
 from lightning_modules.callbacks.dale import Dale
 from lightning_modules.callbacks.deepr import DeepR
+from lightning_modules.callbacks.last_checkpoint import LastCheckpoint
 from lightning_modules.callbacks.layout_plots import LayoutPlots
 from lightning_modules.callbacks.rigl import RigL
 from lightning_modules.callbacks.round_delays import RoundDelays
+from lightning_modules.callbacks.run_summary import RunSummary
 from lightning_modules.callbacks.sigma_annealing import SigmaAnnealing
 from lightning_modules.callbacks.step_seed import StepSeed
 
 __all__ = [
     "Dale",
     "DeepR",
+    "LastCheckpoint",
     "LayoutPlots",
     "RigL",
     "RoundDelays",
+    "RunSummary",
     "SigmaAnnealing",
     "StepSeed",
 ]

@@ -64,7 +64,7 @@ def test_fit_writes_summary_plots_checkpoints_and_offline_wandb(
 
 def test_best_val_checkpoint_and_user_wandb_mode(tmp_path, cli_argv, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    config = tiny_config(tmp_path / "runs", run={"name": "tiny", "test_ckpt": "best_val"})
+    config = tiny_config(tmp_path / "runs", summary={"test_ckpt": "best_val"})
     config["trainer"]["max_epochs"] = 3
     make_cli(["fit", "--config", str(write_config(tmp_path / "c.yaml", config))])
     assert os.environ["WANDB_MODE"] == "disabled"
@@ -101,6 +101,7 @@ def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
     assert exit_info.value.code in (0, None)
     out = capsys.readouterr().out
     assert "hidden_sizes:" in out and "YinYangDataModule" in out and "test_ckpt: last" in out
+    assert "weights_only: true" in out  # checkpoints load as data, never as code
 
 
 @pytest.mark.parametrize(
@@ -111,7 +112,10 @@ def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
         ("model.net.init_args.max_delay", -3, ["model.net", "max_delay"]),  # negative delay
         ("model.readout", "median", ["model.readout"]),  # not a choice
         ("trainer.max_epoch", 3, ["max_epoch"]),  # unknown trainer key
-        ("run.test_ckpt", "best_test", ["run.test_ckpt"]),  # no selection on test
+        ("summary.test_ckpt", "best_test", ["summary.test_ckpt"]),  # no selection on test
+        # refused by a constructor, not the parser: its own message, without a traceback
+        ("data.init_args.batch_size", 0, ["could not build", "batch_size must be >= 1"]),
+        ("model.net.init_args.dropout", 1.0, ["could not build", "dropout must be in [0, 1)"]),
     ],
 )
 def test_bad_config_fails_before_training_naming_the_key(

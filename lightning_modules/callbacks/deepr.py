@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -62,14 +63,11 @@ from torch import Tensor
 from lightning_modules.callbacks.rewiring import RewiringCallback
 from spatial_layers.sparsity import (
     RewiringEvent,
-    SparsityDistribution,
     random_select,
     signed_growth,
     step_generator,
     zero_optimizer_state,
 )
-
-__all__ = ["DeepR"]
 
 
 class DeepR(RewiringCallback):
@@ -81,9 +79,9 @@ class DeepR(RewiringCallback):
         noise_temperature: temperature :math:`T` (>= 0) of the random walk.
         seed: seeds the masks, the fixed synapse signs, the noise and the
             random regrowth.
-        layers, rescale, distribution: which layers, initial scaling, and how
-            ``sparsity`` is spread over the layers (``"uniform"`` or ``"erk"``):
-            see :class:`~lightning_modules.callbacks.rewiring.RewiringCallback`.
+        **options: ``layers``, ``rescale``, ``distribution`` (which layers,
+            initial scaling, ``"uniform"`` or ``"erk"``), as
+            :class:`~lightning_modules.callbacks.rewiring.RewiringCallback`.
 
     Attributes:
         last_events: :class:`~spatial_layers.sparsity.RewiringEvent` of the
@@ -100,12 +98,9 @@ class DeepR(RewiringCallback):
         l1: float = 1e-5,
         noise_temperature: float = 1e-8,
         seed: int = 0,
-        *,
-        layers: list[str] | None = None,
-        rescale: bool = False,
-        distribution: SparsityDistribution = "uniform",
+        **options: Any,
     ) -> None:
-        super().__init__(sparsity, seed, layers=layers, rescale=rescale, distribution=distribution)
+        super().__init__(sparsity, seed, **options)
         for name, value in (("l1", l1), ("noise_temperature", noise_temperature)):
             if isinstance(value, bool) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -53,7 +53,7 @@ from spatial_layers.sparsity import (
     spatial_delay_layers,
 )
 
-__all__ = ["Rewiring", "RewiringCallback", "RewiringEvent"]
+__all__ = ["Rewiring", "RewiringCallback"]
 
 
 class RewiringCallback(L.Callback):
@@ -73,8 +73,10 @@ class RewiringCallback(L.Callback):
             denser; see :func:`~spatial_layers.sparsity.layer_active_counts`).
             Either way each layer's count stays constant during training.
 
-    Subclasses set ``order`` and the capabilities, and implement
-    :meth:`needs_dense_gradient` and :meth:`rewire_after_step`.
+    Subclasses set ``order`` and the capabilities, implement
+    :meth:`needs_dense_gradient` and :meth:`rewire_after_step`, and pass the
+    options they share (``layers``, ``rescale``, ``distribution``) through
+    ``**options``, which jsonargparse resolves, so that the CLI lists them.
 
     Attributes:
         last_events: :class:`~spatial_layers.sparsity.RewiringEvent` of the
@@ -94,9 +96,9 @@ class RewiringCallback(L.Callback):
         sparsity: float,
         seed: int,
         *,
-        layers: list[str] | None,
-        rescale: bool,
-        distribution: SparsityDistribution,
+        layers: list[str] | None = None,
+        rescale: bool = False,
+        distribution: SparsityDistribution = "uniform",
     ) -> None:
         super().__init__()
         self.sparsity = check_sparsity(sparsity)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -57,7 +58,6 @@ import torch
 from lightning_modules.callbacks.rewiring import RewiringCallback
 from spatial_layers.sparsity import (
     RewiringEvent,
-    SparsityDistribution,
     check_fraction,
     cosine_drop_fraction,
     rewire,
@@ -65,8 +65,6 @@ from spatial_layers.sparsity import (
     topk_select,
     zero_optimizer_state,
 )
-
-__all__ = ["RigL"]
 
 
 class RigL(RewiringCallback):
@@ -79,9 +77,9 @@ class RigL(RewiringCallback):
         t_end_fraction: updates stop after this fraction of the planned
             optimizer steps (``trainer.estimated_stepping_batches``), (0, 1].
         seed: seeds the initial random masks (RigL's updates are deterministic).
-        layers, rescale, distribution: which layers, initial scaling, and how
-            ``sparsity`` is spread over the layers (``"uniform"`` or ``"erk"``):
-            see :class:`~lightning_modules.callbacks.rewiring.RewiringCallback`.
+        **options: ``layers``, ``rescale``, ``distribution`` (which layers,
+            initial scaling, ``"uniform"`` or ``"erk"``), as
+            :class:`~lightning_modules.callbacks.rewiring.RewiringCallback`.
 
     Attributes:
         last_events: :class:`~spatial_layers.sparsity.RewiringEvent` of the
@@ -99,12 +97,9 @@ class RigL(RewiringCallback):
         delta_t: int = 100,
         t_end_fraction: float = 0.75,
         seed: int = 0,
-        *,
-        layers: list[str] | None = None,
-        rescale: bool = False,
-        distribution: SparsityDistribution = "uniform",
+        **options: Any,
     ) -> None:
-        super().__init__(sparsity, seed, layers=layers, rescale=rescale, distribution=distribution)
+        super().__init__(sparsity, seed, **options)
         self.alpha = check_fraction("alpha", alpha)
         if self.alpha == 0:
             raise ValueError("alpha must be in (0, 1]; alpha = 0 never rewires")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import yaml
 
@@ -65,6 +66,21 @@ def tiny_config(root: Path, **overrides) -> dict:
         else:
             config[section] = value
     return config
+
+
+def quiet_trainer(tmp_path: Path, callbacks=(), **kwargs) -> L.Trainer:
+    """A one-epoch CPU Trainer without logger, progress bar, model summary or checkpoints
+    (``kwargs`` override any of these)."""
+    options = {
+        "default_root_dir": tmp_path,
+        "max_epochs": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "accelerator": "cpu",
+    }
+    return L.Trainer(callbacks=list(callbacks), **{**options, **kwargs})
 
 
 def set_key(config: dict, key: str, value) -> dict:

@@ -8,6 +8,7 @@ import math
 import lightning as L
 import pytest
 import torch
+from conftest import quiet_trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -41,17 +42,7 @@ def loaders(n=32, batch=8, seed=3):
 
 
 def trainer(tmp_path, callbacks, max_epochs=4, **kwargs):
-    kwargs.setdefault("enable_checkpointing", False)
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        max_epochs=max_epochs,
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        **kwargs,
-    )
+    return quiet_trainer(tmp_path, callbacks, max_epochs=max_epochs, **kwargs)
 
 
 def test_annealed_sigma_schedules():

@@ -8,6 +8,7 @@ import types
 import lightning as L
 import pytest
 import torch
+from conftest import quiet_trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_modules.classifier import (
@@ -29,19 +30,6 @@ def spike_batch(batch=6, steps=10, channels=5, seed=0):
 def loaders(n=24, batch=8):
     x, y = spike_batch(n, seed=3)
     return DataLoader(TensorDataset(x, y), batch_size=batch)
-
-
-def quiet_trainer(tmp_path, **kwargs):
-    kwargs.setdefault("max_epochs", 1)
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        **kwargs,
-    )
 
 
 def test_readouts():

@@ -517,10 +517,13 @@ class DenseGradients:
     the masks. Call it where the gradients are final and nothing has used them
     yet: after backward and after DDP's all-reduce (so every rank records the
     same numbers), before clipping and the optimizer step (so the optimizer
-    never sees a dormant gradient). A hook on a tensor would see the gradient
-    of its own rank before the all-reduce, so the masks are opened instead;
-    that costs nothing, since the dense kernel computes every weight's
-    gradient anyway.
+    never sees a dormant gradient). Why not a tensor hook instead of opening
+    the masks: a hook on ``weight`` sees the gradient after the mask (zero at
+    dormant synapses), the masked weight itself is internal to
+    ``SpatialDelay.effective_weight()``, and any hook runs before DDP's
+    all-reduce, where ranks would record different gradients and choose
+    differently. Opening the masks costs nothing: the dense kernel computes
+    every weight's gradient anyway.
 
     Args:
         layers: ``(name, layer)`` pairs.

@@ -1,10 +1,12 @@
 """SpikingClassifier: the LightningModule that trains a :class:`SpatialSNN`.
 
-It owns the readout (membrane -> logits), the loss, the accuracy metrics and
-the optimizer: one Adam(W) with two parameter groups, *weights* (synaptic
-weights, biases, norms) and *positions* (neuron coordinates and free delays),
-each with its own learning rate and schedule, as DCLS-delays trains weights and
-delay positions with separate optimizers.
+It takes the network as built (``net``; in a recipe ``model.net`` with
+``class_path`` / ``init_args``, as Lightning's backbone example does) and owns
+what training adds around it: the readout (membrane -> logits), the loss, the
+accuracy metrics and the optimizer: one Adam(W) with two parameter groups,
+*weights* (synaptic weights, biases, norms) and *positions* (neuron
+coordinates and free delays), each with its own learning rate and schedule,
+as DCLS-delays trains weights and delay positions with separate optimizers.
 
 Batches are ``(spikes, labels)`` with spikes (B, T, C) as DataLoaders collate
 them; the module transposes to the time-major (T, B, C) the layers use.
@@ -19,12 +21,12 @@ from typing import Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_modules.cuda_graphs import GraphedNetwork, check_cuda_graphs
-from lightning_modules.models import DelayMode, KernelKind, PositionInit, SNNOutput, SpatialSNN
+from lightning_modules.models import SNNOutput, SpatialSNN
 from spatial_layers import (
     NeuronPositions,
     SpatialDelay,
@@ -106,20 +108,35 @@ class LRFactor:
         )
 
 
+def network_config(net: SpatialSNN) -> dict:
+    """``{"class_path", "init_args"}`` of ``net``, as a recipe's ``model.net`` gives it.
+
+    From the arguments the network recorded (``net.init_args``): plain data,
+    so a checkpoint that holds it loads with ``weights_only=True``.
+    """
+    cls = type(net)
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": dict(net.init_args)}
+
+
 class SpikingClassifier(L.LightningModule):
     """Spiking classifier with spatial delays: network, readout, loss, metrics, optimizers.
 
-    Network arguments are those of :class:`~lightning_modules.models.SpatialSNN`
-    (``num_inputs``, ``num_classes`` and ``num_steps`` come from the data
-    module through the CLI's argument links).
+    The network is configured once, by its own arguments (see
+    :class:`~lightning_modules.models.SpatialSNN`); the CLI links the data
+    module's ``num_inputs`` and ``num_classes`` into them and its
+    ``num_steps`` into this module.
+
+    Checkpoints store the network as ``hparams.net`` (``class_path`` and
+    ``init_args``, :func:`network_config`). A checkpoint written under the
+    CLI reloads with ``SpikingClassifier.load_from_checkpoint(path)``; one of
+    a classifier built in Python with
+    :func:`lightning_modules.export.evaluate.load_classifier` (or
+    ``load_from_checkpoint(path, net=...)``).
 
     Args:
-        num_inputs: input channels.
-        num_classes: number of classes.
+        net: the network (a :class:`~lightning_modules.models.SpatialSNN`);
+            ``readout="spike_count"`` needs one built with ``spiking_output=True``.
         num_steps: time steps per sample (recorded; the network runs on any T).
-        hidden_sizes, delays, dim, max_delay, kernel, velocity, position_init,
-            position_scale, beta, threshold, surrogate_alpha, readout_beta,
-            recurrent, batch_norm, dropout, bias, init_gain: see ``SpatialSNN``.
         readout: ``"max"``, ``"sum"``, ``"mean"`` or ``"spike_count"``
             (see :func:`readout_logits`).
         label_smoothing: cross-entropy label smoothing.
@@ -140,30 +157,17 @@ class SpikingClassifier(L.LightningModule):
             CUDA graphs (:mod:`lightning_modules.cuda_graphs`): the same numbers,
             without the launch overhead of thousands of small kernels per step.
             CUDA only; static shapes (a smaller last batch runs eagerly).
+
+    Example:
+        >>> model = SpikingClassifier(SpatialSNN(5, 3, [16], max_delay=4), readout="mean")
+        >>> model(torch.zeros(2, 10, 5)).shape
+        torch.Size([2, 3])
     """
 
     def __init__(
         self,
-        num_inputs: PositiveInt,
-        num_classes: PositiveInt,
+        net: SpatialSNN,
         num_steps: PositiveInt | None = None,
-        hidden_sizes: list[PositiveInt] = [128],  # noqa: B006 (jsonargparse shows list defaults)
-        delays: DelayMode = "spatial",
-        dim: PositiveInt = 2,
-        max_delay: NonNegativeInt = 10,
-        kernel: KernelKind = "gauss",
-        velocity: PositiveFloat = 1.0,
-        position_init: PositionInit = "uniform",
-        position_scale: PositiveFloat | None = None,
-        beta: PositiveFloat = 0.9,
-        threshold: PositiveFloat = 1.0,
-        surrogate_alpha: PositiveFloat = 2.0,
-        readout_beta: PositiveFloat | None = None,
-        recurrent: bool = False,
-        batch_norm: bool = False,
-        dropout: NonNegativeFloat = 0.0,
-        bias: bool = False,
-        init_gain: PositiveFloat = 1.0,
         readout: Readout = "max",
         label_smoothing: NonNegativeFloat = 0.0,
         optimizer: Literal["adam", "adamw"] = "adam",
@@ -178,33 +182,27 @@ class SpikingClassifier(L.LightningModule):
         cuda_graphs: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.net = SpatialSNN(
-            int(num_inputs),
-            int(num_classes),
-            [int(h) for h in hidden_sizes],
-            delays=delays,
-            dim=int(dim),
-            max_delay=int(max_delay),
-            kernel=kernel,
-            velocity=float(velocity),
-            position_init=position_init,
-            position_scale=None if position_scale is None else float(position_scale),
-            beta=float(beta),
-            threshold=float(threshold),
-            surrogate_alpha=float(surrogate_alpha),
-            readout_beta=None if readout_beta is None else float(readout_beta),
-            recurrent=recurrent,
-            batch_norm=batch_norm,
-            dropout=float(dropout),
-            bias=bias,
-            spiking_output=readout == "spike_count",
-            init_gain=float(init_gain),
-        )
+        if not isinstance(net, SpatialSNN):
+            raise TypeError(
+                f"net must be a SpatialSNN, got {type(net).__name__}; a checkpoint of a "
+                "classifier built in Python stores it as a config: load it with "
+                "lightning_modules.export.evaluate.load_classifier, or pass net="
+            )
+        if readout == "spike_count" and not net.spiking_output:
+            raise ValueError(
+                "readout 'spike_count' counts output spikes, but the network's readout does "
+                "not spike: build it with spiking_output=True "
+                "(model.net.init_args.spiking_output: true)"
+            )
+        # The network as plain data (under the CLI: with its defaults filled in), in
+        # hparams_initial too, so loggers record it with the other hyperparameters.
+        self.save_hyperparameters(ignore=["net"])
+        self.save_hyperparameters({"net": network_config(net)})
+        self.net = net
         self.readout = readout
-        self.train_acc = MulticlassAccuracy(int(num_classes), average="micro")
-        self.val_acc = MulticlassAccuracy(int(num_classes), average="micro")
-        self.test_acc = MulticlassAccuracy(int(num_classes), average="micro")
+        self.train_acc = MulticlassAccuracy(net.num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(net.num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(net.num_classes, average="micro")
         self._eval_kernel = ExitStack()
         self._graphed: GraphedNetwork | None = None
 

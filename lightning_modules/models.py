@@ -10,15 +10,23 @@ the layer it feeds hold the same module, so moving a neuron moves the delays of
 all its synapses, in and out (and of its recurrent synapses in the recurrent
 variant). The readout is a non-spiking leaky integrator whose membrane the
 classifier turns into logits.
+
+The network is configured in one place, :class:`SpatialSNN`'s signature: a
+recipe gives it as the classifier's ``model.net`` (``class_path`` /
+``init_args``), the CLI links the data's ``num_inputs`` and ``num_classes``
+into it, and the network records its arguments (``net.init_args``) so that a
+checkpoint can rebuild it. The option types (``DelayMode``, ``KernelKind``,
+``PositionInit``) are those of the layers that check them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import Tensor, nn
 
 from spatial_layers import (
@@ -31,13 +39,12 @@ from spatial_layers import (
     leaky_integrate,
     leaky_sequence,
 )
+from spatial_layers.delay import DelayMode
+from spatial_layers.geometry import PositionInit
+from spatial_layers.kernels import KernelKind
 from spatial_layers.neurons import Backend
 from spatial_layers.recurrent import check_recurrent_pair, recurrent_leaky
 from spatial_layers.spike_dropout import SpikeDropout, binary_saves
-
-DelayMode = Literal["spatial", "free", "none"]
-KernelKind = Literal["gauss", "linear", "round"]
-PositionInit = Literal["uniform", "normal"]
 
 
 class SNNOutput(NamedTuple):
@@ -65,6 +72,26 @@ def _delayed(layer: SpatialDelay, x: Tensor, level: float | None) -> Tensor:
         return layer(x)
     with binary_saves(x, level):
         return layer(x)
+
+
+def plain_value(value: object) -> object:
+    """A config value as builtin types: bool, int, float, str, None, or a list of them.
+
+    The CLI passes jsonargparse's restricted numbers (``PositiveInt``, ...:
+    int and float subclasses), which a ``weights_only`` checkpoint cannot hold.
+
+    >>> from jsonargparse.typing import PositiveInt
+    >>> plain_value((PositiveInt(3), 2.5)), type(plain_value(PositiveInt(3)))
+    ([3, 2.5], <class 'int'>)
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    for kind in (int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    if isinstance(value, list | tuple):
+        return [plain_value(item) for item in value]
+    raise TypeError(f"not a plain config value: {value!r} ({type(value).__name__})")
 
 
 class TimeBatchNorm(nn.BatchNorm1d):
@@ -131,30 +158,33 @@ class SpatialSNN(nn.Module):
 
     def __init__(
         self,
-        num_inputs: int,
-        num_classes: int,
-        hidden_sizes: Sequence[int] = (128,),
+        num_inputs: PositiveInt,
+        num_classes: PositiveInt,
+        hidden_sizes: Sequence[PositiveInt] = (128,),
         *,
         delays: DelayMode = "spatial",
-        dim: int = 2,
-        max_delay: int = 10,
+        dim: PositiveInt = 2,
+        max_delay: NonNegativeInt = 10,
         kernel: KernelKind = "gauss",
-        velocity: float = 1.0,
+        velocity: PositiveFloat = 1.0,
         position_init: PositionInit = "uniform",
-        position_scale: float | None = None,
-        beta: float = 0.9,
-        threshold: float = 1.0,
-        surrogate_alpha: float = 2.0,
-        readout_beta: float | None = None,
+        position_scale: PositiveFloat | None = None,
+        beta: PositiveFloat = 0.9,
+        threshold: PositiveFloat = 1.0,
+        surrogate_alpha: PositiveFloat = 2.0,
+        readout_beta: PositiveFloat | None = None,
         recurrent: bool = False,
         batch_norm: bool = False,
-        dropout: float = 0.0,
+        dropout: NonNegativeFloat = 0.0,
         bias: bool = False,
         spiking_output: bool = False,
-        init_gain: float = 1.0,
+        init_gain: PositiveFloat = 1.0,
         backend: Backend = "auto",
     ) -> None:
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
+        #: The constructor's arguments as plain data, by name: what rebuilds this network.
+        self.init_args = {name: plain_value(value) for name, value in arguments.items()}
         hidden_sizes = list(hidden_sizes)
         if num_inputs < 1 or num_classes < 1:
             raise ValueError(

@@ -83,6 +83,11 @@ def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
             missing = [key for key in REQUIRED_KEYS if key not in summary]
             if missing:
                 raise ValueError(f"{path} lacks the keys {missing}")
+            if summary["test_acc"] is None:
+                raise ValueError(
+                    f"{path} has no test accuracy (its fit was not followed by a test of its "
+                    "checkpoint; spsnn fit runs one unless run.test_after_fit is false)"
+                )
             summaries.append(summary)
     return summaries
 

@@ -1,7 +1,9 @@
 """Run summary (``summary.json``) and layout plots of a trained spatial network.
 
-Pure functions of a model (and a few numbers): the callbacks and the CLI call
-them; nothing here imports Lightning. Plots use matplotlib's Agg backend, so
+Pure functions of a model (and a few numbers): the callbacks
+(:class:`~lightning_modules.callbacks.RunSummary`,
+:class:`~lightning_modules.callbacks.LayoutPlots`) call them; nothing here
+imports Lightning. Plots use matplotlib's Agg backend, so
 they work without a display.
 """
 

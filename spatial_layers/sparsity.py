@@ -3,9 +3,11 @@
 Every :class:`~spatial_layers.delay.SpatialDelay` holds a boolean ``mask``
 (C_out, C_in) and an optional ``sign`` (C_in,). The functions here are pure
 torch: they draw masks with an exact number of active synapses, pick synapses
-to drop or regrow (top-k selections), assign Dale signs, and compute the
-wiring cost. The Lightning callbacks in ``lightning_modules.callbacks`` (DEEP
-R, RigL, Dale) only decide *when* to call them.
+to drop or regrow (top-k selections, :func:`signed_growth` for sign-constrained
+synapses), record dense gradients of masked layers (:class:`DenseGradients`),
+assign Dale signs, and compute the wiring cost. The Lightning callbacks in
+``lightning_modules.callbacks`` (DEEP R, RigL, Dale; what DEEP R and RigL share
+is in ``lightning_modules.callbacks.rewiring``) only decide *when* to call them.
 
 Conventions kept by every function that edits a layer:
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +34,8 @@ from spatial_layers.delay import SpatialDelay
 from spatial_layers.geometry import pairwise_distance
 
 __all__ = [
+    "DenseGradients",
+    "RewiringEvent",
     "active_count",
     "assign_dale_signs",
     "check_density",
@@ -39,11 +43,13 @@ __all__ = [
     "check_fraction",
     "check_sparsity",
     "cosine_drop_fraction",
+    "initialise_sparsity",
     "layer_active_counts",
     "random_mask",
     "random_select",
     "rewire",
     "set_density",
+    "signed_growth",
     "spatial_delay_layers",
     "step_generator",
     "topk_select",
@@ -268,6 +274,36 @@ def set_density(
 
 
 @torch.no_grad()
+def initialise_sparsity(
+    layers: Sequence[tuple[str, SpatialDelay]],
+    sparsity: float,
+    seed: int,
+    *,
+    rescale: bool,
+    distribution: SparsityDistribution = "uniform",
+) -> None:
+    """Gives every layer whose active count is not its target a random mask with it.
+
+    Targets per layer from :func:`layer_active_counts`; layer ``i`` draws its
+    mask from ``step_generator(seed, 0, i)``. A layer already at its target
+    (a second call, a resumed run) is left alone.
+
+    Args:
+        layers: ``(name, layer)`` pairs, as :func:`spatial_delay_layers` gives them.
+        sparsity: fraction of absent synapses, in [0, 1).
+        seed: seeds the masks.
+        rescale: scale kept weights by ``1/sqrt(density)`` (see :func:`set_density`).
+        distribution: ``"uniform"`` or ``"erk"``.
+    """
+    shapes = [tuple(layer.mask.shape) for _, layer in layers]
+    targets = layer_active_counts(shapes, sparsity, distribution)
+    for index, ((_, layer), target) in enumerate(zip(layers, targets, strict=True)):
+        if int(layer.mask.sum()) != target:
+            generator = step_generator(seed, 0, index)
+            set_density(layer, target / layer.mask.numel(), generator, rescale=rescale)
+
+
+@torch.no_grad()
 def assign_dale_signs(
     layer: SpatialDelay,
     excitatory_fraction: float = 0.8,
@@ -366,6 +402,42 @@ def random_select(eligible: Tensor, count: int, generator: torch.Generator | Non
     return topk_select(scores.to(eligible.device), eligible, count, largest=True)
 
 
+def signed_growth(
+    grad: Tensor, candidates: Tensor, count: int, *, dale: bool
+) -> tuple[Tensor, Tensor]:
+    r"""Regrowth of sign-constrained synapses (DEEP R's :math:`\theta \ge 0`) by dense gradient.
+
+    A synapse regrown at :math:`\theta = 0` survives DEEP R's next sign check
+    only if the optimizer moves :math:`\theta` up, so candidates are scored by
+    what the gradient offers in an allowed direction: without Dale any sign is
+    allowed (score :math:`|\partial L/\partial w|`; the synapse takes the sign
+    :math:`-\operatorname{sign}(\partial L/\partial w)` the loss asks for);
+    under Dale the raw weight is :math:`\theta` itself (score
+    :math:`\max(0, -\partial L/\partial w)`, the sign is the neuron's).
+
+    Args:
+        grad: (C_out, C_in) dense gradient of the raw weight.
+        candidates: (C_out, C_in) bool, the synapses that may grow.
+        count: how many to grow (clamped to the number of candidates).
+        dale: whether the layer applies Dale signs (``layer.sign`` set).
+
+    Returns:
+        ``(grown, negative)``: bool (C_out, C_in) masks of the regrown synapses
+        and of those among them whose fixed sign is -1 (never any under Dale).
+
+    Example:
+        >>> grad = torch.tensor([[0.5, -2.0, 1.0]])
+        >>> signed_growth(grad, torch.ones(1, 3, dtype=torch.bool), 2, dale=False)
+        (tensor([[False,  True,  True]]), tensor([[False, False,  True]]))
+        >>> signed_growth(grad, torch.ones(1, 3, dtype=torch.bool), 1, dale=True)
+        (tensor([[False,  True, False]]), tensor([[False, False, False]]))
+    """
+    scores = (-grad).clamp_min(0.0) if dale else grad.abs()
+    grown = topk_select(scores, candidates, count, largest=True)
+    negative = torch.zeros_like(grown) if dale else grown & (grad > 0)
+    return grown, negative
+
+
 def cosine_drop_fraction(step: int, alpha: float, t_end: int) -> float:
     r"""RigL's update schedule: the fraction of active weights replaced at ``step``.
 
@@ -412,6 +484,101 @@ def zero_optimizer_state(
         for value in optimizer.state.get(param, {}).values():
             if isinstance(value, Tensor) and value.shape == param.shape:
                 value.masked_fill_(where, 0)
+
+
+class RewiringEvent(NamedTuple):
+    """What one rewiring update did to one layer.
+
+    Attributes:
+        step: optimizer steps taken when the update ran.
+        layer: qualified module name of the layer.
+        dropped: synapses removed.
+        grown: synapses activated (at weight 0).
+        active: active synapses after the update.
+    """
+
+    step: int
+    layer: str
+    dropped: int
+    grown: int
+    active: int
+
+
+class DenseGradients:
+    r"""Dense :math:`\partial L/\partial w` of masked layers, for the steps that ask for it.
+
+    A layer applies ``w * mask``, so the backward pass gives a dormant synapse
+    a zero gradient. :meth:`open` sets every mask to True before the forward
+    pass; dormant weights are exactly 0 (they are zeroed here first), so the
+    forward pass is numerically unchanged, and the backward pass then yields
+    :math:`\partial L/\partial w` for every synapse (under Dale
+    :math:`\pm\partial L/\partial w^{\mathrm{eff}}`: the same magnitude).
+    :meth:`close` records the gradients, zeroes the dormant ones and restores
+    the masks. Call it where the gradients are final and nothing has used them
+    yet: after backward and after DDP's all-reduce (so every rank records the
+    same numbers), before clipping and the optimizer step (so the optimizer
+    never sees a dormant gradient). Why not a tensor hook instead of opening
+    the masks: a hook on ``weight`` sees the gradient after the mask (zero at
+    dormant synapses), the masked weight itself is internal to
+    ``SpatialDelay.effective_weight()``, and any hook runs before DDP's
+    all-reduce, where ranks would record different gradients and choose
+    differently. Opening the masks costs nothing: the dense kernel computes
+    every weight's gradient anyway.
+
+    Args:
+        layers: ``(name, layer)`` pairs.
+    """
+
+    def __init__(self, layers: Sequence[tuple[str, SpatialDelay]]) -> None:
+        self.layers = list(layers)
+        self._closed: list[Tensor] | None = None
+        self._grads: dict[str, Tensor] = {}
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the masks are open (between :meth:`open` and :meth:`close`)."""
+        return self._closed is not None
+
+    @torch.no_grad()
+    def open(self) -> None:
+        """Zeroes dormant weights and sets every mask to True (once; a second call does nothing)."""
+        if self._closed is not None:
+            return
+        self._closed = []
+        for _, layer in self.layers:
+            layer.weight.mul_(layer.mask)
+            self._closed.append(layer.mask.clone())
+            layer.mask.fill_(True)
+
+    @torch.no_grad()
+    def close(self, *, record: bool) -> None:
+        """Restores the masks and zeroes dormant gradients; with ``record``, keeps the dense ones.
+
+        Does nothing when the masks are not open.
+        """
+        if self._closed is None:
+            return
+        for (name, layer), closed in zip(self.layers, self._closed, strict=True):
+            grad = layer.weight.grad
+            if grad is not None:
+                if record:
+                    self._grads[name] = grad.clone()
+                grad.masked_fill_(~closed, 0.0)
+            layer.mask.copy_(closed)
+        self._closed = None
+
+    def gradient(self, name: str) -> Tensor | None:
+        """(C_out, C_in) dense gradient of layer ``name`` recorded by the last :meth:`close`."""
+        return self._grads.get(name)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether any gradient is recorded (and not yet cleared)."""
+        return bool(self._grads)
+
+    def clear(self) -> None:
+        """Forgets the recorded gradients."""
+        self._grads.clear()
 
 
 # --------------------------------------------------------------------------- wiring cost

@@ -35,11 +35,15 @@ to the parameter after the step, scaled by the current learning rate, the
 update keeps the paper's Langevin form whatever the optimizer is (as decoupled
 weight decay does). The sign check then sees the final :math:`\theta`.
 
-With :class:`~lightning_modules.callbacks.rigl.RigL` in the same trainer,
-replacements are chosen by RigL's dense gradient instead of at random, and a
-regrown synapse (without Dale) takes the sign its gradient asks for rather
-than a fixed random one; RigL's periodic drop/regrow then runs right after
-DEEP R's step (see :mod:`lightning_modules.callbacks.rigl`).
+With :class:`~lightning_modules.callbacks.rigl.RigL` in the same trainer
+(any callback that regrows by gradient, see
+:mod:`lightning_modules.callbacks.rewiring`), replacements are chosen by the
+dense gradient instead of at random, and a regrown synapse (without Dale)
+takes the sign its gradient asks for rather than a fixed random one
+(:func:`~spatial_layers.sparsity.signed_growth`); RigL's periodic drop/regrow
+then runs right after DEEP R's step. The fixed signs live in the trainer's
+shared :class:`~lightning_modules.callbacks.rewiring.Rewiring`, so that RigL
+can set those of the synapses it grows.
 
 Randomness (noise, random regrowth) comes from generators seeded with
 ``(seed, global_step, layer index)``, so every DDP rank adds the same noise and
@@ -50,54 +54,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
 
-from lightning_modules.callbacks.rigl import (
-    RewiringEvent,
-    RigL,
-    _rewiring_partners,
-    initialise_sparsity,
-)
-from spatial_layers.delay import SpatialDelay
+from lightning_modules.callbacks.rewiring import RewiringCallback
 from spatial_layers.sparsity import (
-    SparsityDistribution,
-    check_distribution,
-    check_sparsity,
+    RewiringEvent,
     random_select,
-    spatial_delay_layers,
+    signed_growth,
     step_generator,
     zero_optimizer_state,
 )
 
-__all__ = ["DeepR"]
 
-
-class DeepR(L.Callback):
+class DeepR(RewiringCallback):
     """DEEP R rewiring of every ``SpatialDelay`` layer's mask.
 
     Args:
-        sparsity: fraction of absent synapses, in [0, 1); a layer whose mask
-            holds another count than its target gets a random mask at fit start.
+        sparsity: fraction of absent synapses, in [0, 1).
         l1: L1 strength :math:`\\alpha` (>= 0), in loss units per unit weight.
         noise_temperature: temperature :math:`T` (>= 0) of the random walk.
         seed: seeds the masks, the fixed synapse signs, the noise and the
             random regrowth.
-        layers: ``fnmatch`` patterns on module names selecting the layers;
-            None takes every ``SpatialDelay``.
-        rescale: when the initial mask is drawn, scale kept weights by
-            ``1/sqrt(density)``.
-        distribution: ``"uniform"`` (every layer at ``sparsity``) or
-            ``"erk"`` (``sparsity`` over all layers, spread as RigL's ERK);
-            see :class:`~lightning_modules.callbacks.rigl.RigL`.
+        **options: ``layers``, ``rescale``, ``distribution`` (which layers,
+            initial scaling, ``"uniform"`` or ``"erk"``), as
+            :class:`~lightning_modules.callbacks.rewiring.RewiringCallback`.
 
     Attributes:
-        last_events: :class:`~lightning_modules.callbacks.rigl.RewiringEvent`
-            of the most recent step (one per layer).
+        last_events: :class:`~spatial_layers.sparsity.RewiringEvent` of the
+            most recent step (one per layer).
         removed_total: synapses removed so far, per layer name.
     """
+
+    order = 0  # removals first, then RigL's periodic update
+    fixes_signs = True
 
     def __init__(
         self,
@@ -105,83 +98,64 @@ class DeepR(L.Callback):
         l1: float = 1e-5,
         noise_temperature: float = 1e-8,
         seed: int = 0,
-        *,
-        layers: list[str] | None = None,
-        rescale: bool = False,
-        distribution: SparsityDistribution = "uniform",
+        **options: Any,
     ) -> None:
-        super().__init__()
-        self.sparsity = check_sparsity(sparsity)
-        self.distribution = check_distribution(distribution)
+        super().__init__(sparsity, seed, **options)
         for name, value in (("l1", l1), ("noise_temperature", noise_temperature)):
             if isinstance(value, bool) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         self.l1 = float(l1)
         self.noise_temperature = float(noise_temperature)
-        self.seed = int(seed)
-        self.layers = list(layers) if layers is not None else None
-        self.rescale = rescale
-        self.last_events: list[RewiringEvent] = []
         self.removed_total: dict[str, int] = {}
-        self._layers: list[tuple[str, SpatialDelay]] = []
-        self._negative: dict[str, Tensor] = {}  # fixed sign per synapse: True = -1
-        self._regrower: RigL | None = None
-        self._pl_module: L.LightningModule | None = None
-        self._last_step = 0
+        self._restored: dict[str, Tensor] = {}  # signs from a checkpoint or an earlier fit
 
     # ----------------------------------------------------------------- lifecycle
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        self._layers = spatial_delay_layers(pl_module, self.layers)
-        if not self._layers:
-            raise ValueError(f"DeepR found no SpatialDelay layer matching {self.layers}")
-        if len(_rewiring_partners(trainer, DeepR)) > 1:
-            raise ValueError("use one DeepR callback per trainer")
-        partners = _rewiring_partners(trainer, RigL)
-        self._regrower = partners[0] if partners else None
-        self._pl_module = pl_module
-        initialise_sparsity(
-            self._layers,
-            self.sparsity,
-            self.seed,
-            rescale=self.rescale,
-            distribution=self.distribution,
-        )
+        if stage == "fit" and self.rewiring is not None:
+            self._restored = self.rewiring.negative_signs()  # this callback fitted before
+        super().setup(trainer, pl_module, stage)
 
     @torch.no_grad()
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._last_step = trainer.global_step
-        for index, (name, layer) in enumerate(self._layers):
+        super().on_train_start(trainer, pl_module)
+        for index, (name, layer) in enumerate(self.rewiring.layers):
             weight = layer.weight
             if layer.sign is not None:  # Dale: the raw weight is theta >= 0
                 negative = torch.zeros_like(layer.mask)
                 weight.abs_()
-            elif name in self._negative:  # restored from a checkpoint
-                negative = self._negative[name].to(layer.mask.device)
+            elif name in self._restored:
+                negative = self._restored[name].to(layer.mask.device)
             else:
                 generator = step_generator(self.seed, 0, index, 1)
                 coin = torch.rand(weight.shape, generator=generator) < 0.5
                 negative = torch.where(weight != 0, weight < 0, coin.to(weight.device))
-            self._negative[name] = negative
+            self.rewiring.fix_signs(name, negative)
             weight.mul_(layer.mask)
             self.removed_total.setdefault(name, 0)
 
     def state_dict(self) -> dict:
-        return {"negative": {name: t.cpu() for name, t in self._negative.items()}}
+        signs = self.rewiring.negative_signs() if self.rewiring is not None else self._restored
+        return {"negative": {name: t.cpu() for name, t in signs.items()}}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self._negative = dict(state_dict.get("negative", {}))
+        self._restored = dict(state_dict.get("negative", {}))
+
+    def synapse_signs(self, name: str) -> Tensor:
+        """(C_out, C_in) fixed sign :math:`s_k` (+1/-1) of layer ``name``'s synapses.
+
+        Under Dale all +1: the layer applies the neuron's sign itself.
+        """
+        return self.rewiring.signs(name)
 
     # ----------------------------------------------------------------- rewiring
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = trainer.global_step
-        if step == self._last_step:
-            return  # gradient accumulation: no optimizer step in this batch
-        self._last_step = step
-        events = self.rewire(step, trainer.optimizers)
+    def needs_dense_gradient(self, step: int) -> bool:
+        """Every step when replacements follow the dense gradient (RigL in the trainer)."""
+        return self.rewiring.gradient_regrowth
+
+    def rewire_after_step(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        events = self.rewire(trainer.global_step, trainer.optimizers)
         removed = float(sum(event.dropped for event in events))
         pl_module.log(
             "rewiring/deepr_removed", removed, on_step=False, on_epoch=True, reduce_fx="sum"
@@ -206,9 +180,10 @@ class DeepR(L.Callback):
                 state reset of changed synapses).
         """
         events = []
-        for index, (name, layer) in enumerate(self._layers):
+        rewiring = self.rewiring
+        for index, (name, layer) in enumerate(rewiring.layers):
             weight, mask = layer.weight, layer.mask
-            sign = 1.0 - 2.0 * self._negative[name].to(weight.dtype)
+            sign = rewiring.signs(name).to(weight.dtype)
             theta = weight * sign
             lr = self._learning_rate(weight, optimizers)
             if lr > 0 and self.l1 > 0:
@@ -223,10 +198,18 @@ class DeepR(L.Callback):
             grown = torch.zeros_like(mask)
             if count:
                 dormant = ~mask
-                if self._regrower is not None:
-                    grown, negative = self._regrower.regrow(name, layer, dormant, count)
-                    self.set_signs(name, grown, negative)
-                    sign = 1.0 - 2.0 * self._negative[name].to(weight.dtype)
+                if rewiring.gradient_regrowth:
+                    grad = rewiring.dense.gradient(name)
+                    if grad is None:
+                        raise RuntimeError(
+                            f"no dense gradient of {name!r} was recorded at step {step}; "
+                            "with gradient regrowth it is recorded at every step"
+                        )
+                    grown, negative = signed_growth(
+                        grad, dormant, count, dale=layer.sign is not None
+                    )
+                    rewiring.fix_signs(name, negative, where=grown)
+                    sign = rewiring.signs(name).to(weight.dtype)
                 else:
                     generator = step_generator(self.seed, step, index, 2, device=weight.device)
                     grown = random_select(dormant, count, generator)
@@ -241,11 +224,5 @@ class DeepR(L.Callback):
             weight.copy_(theta.clamp_min(0.0) * sign)
             self.removed_total[name] = self.removed_total.get(name, 0) + count
             events.append(RewiringEvent(step, name, count, count, int(mask.sum())))
-        if self._regrower is not None and self._regrower.is_update_step(step):
-            self._regrower.update(step, optimizers, self._pl_module)
         self.last_events = events
         return events
-
-    def set_signs(self, name: str, where: Tensor, negative: Tensor) -> None:
-        """Fixes the signs of layer ``name``'s synapses ``where`` (``negative``: -1)."""
-        self._negative[name] = torch.where(where, negative, self._negative[name])

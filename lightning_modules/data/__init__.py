@@ -2,25 +2,31 @@
 
 Every DataModule yields ``(spikes, labels)`` batches, spikes float32 (B, T, C) and
 labels int64 (B,), and knows ``num_inputs`` (C), ``num_classes`` and ``num_steps``
-(T) right after construction, without touching data.
+(T) right after construction, without touching data. Splits and loaders are
+shared (:class:`~lightning_modules.data.splits.SplitDataModule`); a DataModule
+says how to build one split. To add a data set, subclass it in ``data/<name>.py``.
 """
 
 from lightning_modules.data.encoding import bin_events, event_bin_indices, latency_encode
 from lightning_modules.data.heidelberg import (
     HeidelbergDataMissingError,
+    HeidelbergDataModule,
     SHDDataModule,
     SSCDataModule,
     split_train_val,
 )
 from lightning_modules.data.sampling import EpochShuffleSampler
+from lightning_modules.data.splits import SplitDataModule
 from lightning_modules.data.synthetic import make_synthetic_heidelberg, write_heidelberg_file
 from lightning_modules.data.yinyang import YinYangDataModule, make_yinyang
 
 __all__ = [
     "EpochShuffleSampler",
     "HeidelbergDataMissingError",
+    "HeidelbergDataModule",
     "SHDDataModule",
     "SSCDataModule",
+    "SplitDataModule",
     "YinYangDataModule",
     "bin_events",
     "event_bin_indices",

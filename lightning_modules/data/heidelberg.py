@@ -30,17 +30,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import h5py
-import lightning as L
 import numpy as np
 import tonic.datasets
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from lightning_modules.data.encoding import event_bin_indices, num_binned_channels
-from lightning_modules.data.sampling import EpochShuffleSampler
+from lightning_modules.data.splits import SplitDataModule
 
 NUM_UNITS = 700
 """Input units (cochlea channels) of SHD and SSC."""
@@ -257,8 +256,32 @@ class BinnedSpikes(Dataset):
         return dense.view(self.num_steps, self.num_channels), self.labels[index]
 
 
-class _HeidelbergDataModule(L.LightningDataModule):
-    """Shared loading, binning and loaders of :class:`SHDDataModule` / :class:`SSCDataModule`."""
+class HeidelbergDataModule(SplitDataModule):
+    """SHD / SSC through tonic: file checks, reading, binning, validation split.
+
+    The dataset (``dataset_name``, ``classes``, :meth:`tonic_dataset`) comes from
+    the subclass, :class:`SHDDataModule` or :class:`SSCDataModule`; splits and
+    loaders from :class:`~lightning_modules.data.splits.SplitDataModule`.
+    Every file the module will read is checked when it is built (see
+    :func:`check_data_files`).
+
+    Batches: ``(spikes, labels)``, spikes float32 (B, T, C) event counts with
+    ``T = num_steps``, ``C = ceil(700 / channel_bin)``; labels int64 (B,).
+
+    Args:
+        data_dir: folder that holds ``SHD/`` or ``SSC/`` (tonic's ``save_to``).
+        batch_size: samples per batch.
+        channel_bin: input units pooled into one channel (5: 700 -> 140).
+        time_bin_ms: width of one time step in ms (10: 1 s -> 100 steps).
+        num_steps: T; events after ``num_steps * time_bin_ms`` ms are dropped.
+        val_fraction: share of the training file held out for validation.
+        split_by_speaker: hold out whole speakers (True) or random samples.
+        seed: seed of the validation split and of the training shuffle.
+        num_workers: DataLoader worker processes.
+        val_file: the file split validation reads (``"valid"``: SSC's official
+            one), or None to hold validation out of the training file; set by
+            the subclass, not a user option.
+    """
 
     dataset_name: ClassVar[str]
     classes: ClassVar[int]
@@ -266,40 +289,32 @@ class _HeidelbergDataModule(L.LightningDataModule):
     def __init__(
         self,
         data_dir: str,
-        batch_size: int,
-        channel_bin: int,
-        time_bin_ms: float,
-        num_steps: int,
-        val_fraction: float,
-        split_by_speaker: bool,
-        seed: int,
-        num_workers: int,
+        batch_size: int = 256,
+        channel_bin: int = 5,
+        time_bin_ms: float = 10.0,
+        num_steps: int = 100,
+        val_fraction: float = 0.1,
+        split_by_speaker: bool = True,
+        seed: int = 0,
+        num_workers: int = 0,
+        *,
+        val_file: str | None = None,
     ) -> None:
-        super().__init__()
-        for name, value in (
-            ("batch_size", batch_size),
-            ("channel_bin", channel_bin),
-            ("num_steps", num_steps),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        super().__init__(batch_size, num_steps, seed, num_workers)
+        if channel_bin < 1:
+            raise ValueError(f"channel_bin must be >= 1, got {channel_bin}")
         if time_bin_ms <= 0:
             raise ValueError(f"time_bin_ms must be > 0, got {time_bin_ms}")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        check_data_files(data_dir, self.dataset_name, self.required_files)
+        required = ("train", "test") if val_file is None else ("train", val_file, "test")
+        check_data_files(data_dir, self.dataset_name, required)
         self.data_dir = str(data_dir)
-        self.batch_size = batch_size
         self.channel_bin = channel_bin
         self.time_bin_ms = time_bin_ms
-        self._num_steps = num_steps
         self.val_fraction = val_fraction
         self.split_by_speaker = split_by_speaker
-        self.seed = seed
-        self.num_workers = num_workers
-        self.datasets: dict[str, Dataset] = {}
+        self.val_file = val_file
         # Speaker ids held out for validation, once setup() has made a held-out split.
         self.val_speakers: np.ndarray | None = None
 
@@ -313,22 +328,8 @@ class _HeidelbergDataModule(L.LightningDataModule):
         """20 (SHD) or 35 (SSC)."""
         return self.classes
 
-    @property
-    def num_steps(self) -> int:
-        """T, time steps of ``time_bin_ms`` each."""
-        return self._num_steps
-
-    @property
-    def val_file(self) -> str | None:
-        """The file split validation reads ("valid" for SSC), or None: held out of training."""
-        return None
-
-    @property
-    def required_files(self) -> tuple[str, ...]:
-        """File splits this module reads (checked at construction)."""
-        return ("train", "test") if self.val_file is None else ("train", self.val_file, "test")
-
-    def _tonic_dataset(self, split: str) -> tonic.datasets.HSD:
+    def tonic_dataset(self, split: str) -> tonic.datasets.HSD:
+        """tonic's dataset of file split ``split`` ("train", "valid" or "test")."""
         raise NotImplementedError
 
     def read_split(self, split: str) -> tuple[BinnedSpikes, np.ndarray]:
@@ -338,23 +339,24 @@ class _HeidelbergDataModule(L.LightningDataModule):
             the binned samples and their (N,) speaker ids.
         """
         check_data_files(self.data_dir, self.dataset_name, (split,))
-        source = self._tonic_dataset(split)
+        source = self.tonic_dataset(split)
         labels, speakers = read_hsd_labels(source)
         bins = (
             event_bin_indices(
                 times_us,
                 units,
                 time_bin_ms=self.time_bin_ms,
-                num_steps=self._num_steps,
+                num_steps=self.num_steps,
                 channel_bin=self.channel_bin,
                 num_units=NUM_UNITS,
             )
             for times_us, units in iter_hsd_events(source)
         )
-        return BinnedSpikes(bins, labels, self._num_steps, self.num_inputs), speakers
+        return BinnedSpikes(bins, labels, self.num_steps, self.num_inputs), speakers
 
-    def _build(self, split: str) -> None:
-        """Fill ``self.datasets[split]`` (and, for a held-out split, its partner)."""
+    def build_split(self, split: str) -> None:
+        """Reads and bins ``split``'s file; a validation set held out of the training
+        file fills ``"train"`` and ``"val"`` together."""
         if split == "test":
             self.datasets["test"] = self.read_split("test")[0]
         elif self.val_file is not None:
@@ -372,45 +374,8 @@ class _HeidelbergDataModule(L.LightningDataModule):
             self.datasets["val"] = Subset(full, val_idx.tolist())
             self.val_speakers = np.unique(speakers[val_idx])
 
-    def setup(self, stage: str | None = None) -> None:
-        """Read and bin (once) what the stage needs: fit -> train+val, validate -> val,
-        test -> test, None -> all."""
-        needed = {
-            "fit": ("train", "val"),
-            "validate": ("val",),
-            "test": ("test",),
-        }.get(stage or "", ("train", "val", "test"))
-        for split in needed:
-            if split not in self.datasets:
-                self._build(split)
 
-    def _loader(self, split: str) -> DataLoader:
-        if split not in self.datasets:
-            self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
-        dataset = self.datasets[split]
-        sampler = EpochShuffleSampler(len(dataset), self.seed) if split == "train" else None
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Training samples (validation ones removed), reshuffled every epoch."""
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation samples, in order."""
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        """The test file, in order."""
-        return self._loader("test")
-
-
-class SHDDataModule(_HeidelbergDataModule):
+class SHDDataModule(HeidelbergDataModule):
     """Spiking Heidelberg Digits: 20 classes, 8156 train / 2264 test samples.
 
     Reads ``<data_dir>/SHD/shd_train.h5`` and ``shd_test.h5`` with tonic (checked at
@@ -418,47 +383,25 @@ class SHDDataModule(_HeidelbergDataModule):
     file: whole speakers when ``split_by_speaker`` (SHD's training file has 10),
     random samples otherwise; seeded by ``seed``. The test file is only used for testing.
 
-    Batches: ``(spikes, labels)``, spikes float32 (B, T, C) event counts with
-    ``T = num_steps``, ``C = ceil(700 / channel_bin)``; labels int64 (B,).
-
     Args:
         data_dir: folder that holds ``SHD/`` (tonic's ``save_to``).
-        batch_size: samples per batch.
-        channel_bin: input units pooled into one channel (5: 700 -> 140).
-        time_bin_ms: width of one time step in ms (10: 1 s -> 100 steps).
-        num_steps: T; events after ``num_steps * time_bin_ms`` ms are dropped.
-        val_fraction: share of the training file held out for validation.
-        split_by_speaker: hold out whole speakers (True) or random samples.
-        seed: seed of the validation split and of the training shuffle.
-        num_workers: DataLoader worker processes.
+        **kwargs: ``batch_size``, ``channel_bin``, ``time_bin_ms``, ``num_steps``,
+            ``val_fraction``, ``split_by_speaker``, ``seed``, ``num_workers``:
+            see :class:`HeidelbergDataModule` (the CLI lists them too).
     """
 
     dataset_name = "SHD"
     classes = 20
 
-    def __init__(
-        self,
-        data_dir: str,
-        batch_size: int = 256,
-        channel_bin: int = 5,
-        time_bin_ms: float = 10.0,
-        num_steps: int = 100,
-        val_fraction: float = 0.1,
-        split_by_speaker: bool = True,
-        seed: int = 0,
-        num_workers: int = 0,
-    ) -> None:
-        super().__init__(
-            data_dir, batch_size, channel_bin, time_bin_ms, num_steps,
-            val_fraction, split_by_speaker, seed, num_workers,
-        )  # fmt: skip
+    def __init__(self, data_dir: str, **kwargs: Any) -> None:
+        super().__init__(data_dir, val_file=None, **kwargs)
         self.save_hyperparameters()
 
-    def _tonic_dataset(self, split: str) -> tonic.datasets.HSD:
+    def tonic_dataset(self, split: str) -> tonic.datasets.HSD:
         return SHD(self.data_dir, train=split == "train")
 
 
-class SSCDataModule(_HeidelbergDataModule):
+class SSCDataModule(HeidelbergDataModule):
     """Spiking Speech Commands: 35 classes, 75466 train / 9981 valid / 20382 test.
 
     Reads ``<data_dir>/SSC/ssc_{train,valid,test}.h5`` with tonic (checked at
@@ -466,39 +409,19 @@ class SSCDataModule(_HeidelbergDataModule):
     ``official_valid=False`` it is held out of the training file instead, as for
     :class:`SHDDataModule` (``val_fraction``, ``split_by_speaker``, ``seed``).
 
-    Batches and the other arguments: as :class:`SHDDataModule`.
-
     Args:
+        data_dir: folder that holds ``SSC/`` (tonic's ``save_to``).
         official_valid: validate on ``ssc_valid.h5`` (True) or hold out of training.
+        **kwargs: as :class:`SHDDataModule`.
     """
 
     dataset_name = "SSC"
     classes = 35
 
-    def __init__(
-        self,
-        data_dir: str,
-        batch_size: int = 256,
-        channel_bin: int = 5,
-        time_bin_ms: float = 10.0,
-        num_steps: int = 100,
-        val_fraction: float = 0.1,
-        split_by_speaker: bool = True,
-        seed: int = 0,
-        num_workers: int = 0,
-        official_valid: bool = True,
-    ) -> None:
+    def __init__(self, data_dir: str, *, official_valid: bool = True, **kwargs: Any) -> None:
+        super().__init__(data_dir, val_file="valid" if official_valid else None, **kwargs)
         self.official_valid = official_valid
-        super().__init__(
-            data_dir, batch_size, channel_bin, time_bin_ms, num_steps,
-            val_fraction, split_by_speaker, seed, num_workers,
-        )  # fmt: skip
         self.save_hyperparameters()
 
-    def _tonic_dataset(self, split: str) -> tonic.datasets.HSD:
+    def tonic_dataset(self, split: str) -> tonic.datasets.HSD:
         return SSC(self.data_dir, split=split)
-
-    @property
-    def val_file(self) -> str | None:
-        """ "valid" (the official split), or None with ``official_valid=False``."""
-        return "valid" if self.official_valid else None

@@ -7,13 +7,12 @@ the published sizes and seeds (train 5000 / 42, validation 1000 / 41, test 1000 
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from lightning_modules.data.encoding import LatencyRounding, latency_encode
-from lightning_modules.data.sampling import EpochShuffleSampler
+from lightning_modules.data.splits import SplitDataModule
 
 CLASS_NAMES = ("yin", "yang", "dot")
 """Names of the class ids 0, 1, 2 as the published data set gives them."""
@@ -87,7 +86,7 @@ def make_yinyang(
     return samples, labels
 
 
-class YinYangDataModule(L.LightningDataModule):
+class YinYangDataModule(SplitDataModule):
     """Yin-Yang as spike times: 4 latency-coded features plus an optional bias spike.
 
     Each feature ``v`` in ``(x, y, 1 - x, 1 - y)`` (all in [0, 1]) spikes once at step
@@ -96,7 +95,8 @@ class YinYangDataModule(L.LightningDataModule):
     spikes at that step in every sample. The splits are the published ones, generated
     in :meth:`setup` (no files): train (``train_size``, ``train_seed``), validation
     (``val_size``, ``val_seed``) and test (``test_size``, ``test_seed``). Model
-    selection uses the validation split only.
+    selection uses the validation split only. Splits and loaders as
+    :class:`~lightning_modules.data.splits.SplitDataModule`.
 
     Batches: ``(spikes, labels)`` with spikes float32 (B, T, C) where
     ``T = num_steps`` and ``C = 4 + (bias_step is not None)``, labels int64 (B,).
@@ -140,11 +140,7 @@ class YinYangDataModule(L.LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        super().__init__(batch_size, num_steps, seed, num_workers)
         if not 0 <= t_min <= t_max or np.floor(t_max + 0.5) > num_steps - 1:
             raise ValueError(
                 f"need 0 <= t_min <= t_max and round(t_max) <= num_steps - 1, got "
@@ -166,11 +162,7 @@ class YinYangDataModule(L.LightningDataModule):
         ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         self.save_hyperparameters()
-        self.batch_size = batch_size
-        self._num_steps = num_steps
         self.t_min = t_min
         self.t_max = t_max
         self.bias_step = bias_step
@@ -179,9 +171,6 @@ class YinYangDataModule(L.LightningDataModule):
         self.seeds = {"train": train_seed, "val": val_seed, "test": test_seed}
         self.r_small = r_small
         self.r_big = r_big
-        self.seed = seed
-        self.num_workers = num_workers
-        self.datasets: dict[str, TensorDataset] = {}
 
     @property
     def num_inputs(self) -> int:
@@ -193,62 +182,20 @@ class YinYangDataModule(L.LightningDataModule):
         """3 (yin, yang, dot)."""
         return len(CLASS_NAMES)
 
-    @property
-    def num_steps(self) -> int:
-        """T, time steps per sample."""
-        return self._num_steps
-
     def encode(self, samples: np.ndarray) -> torch.Tensor:
         """(N, 4) features in [0, 1] -> (N, T, C) float32 spikes (this module's encoding)."""
         return latency_encode(
             samples,
-            num_steps=self._num_steps,
+            num_steps=self.num_steps,
             t_min=self.t_min,
             t_max=self.t_max,
             bias_step=self.bias_step,
             rounding=self.rounding,
         )
 
-    def _make_split(self, split: str) -> TensorDataset:
+    def build_split(self, split: str) -> None:
+        """Generates and encodes ``split`` from its published size and seed."""
         samples, labels = make_yinyang(
             self.sizes[split], self.seeds[split], r_small=self.r_small, r_big=self.r_big
         )
-        spikes = self.encode(samples)
-        return TensorDataset(spikes, torch.from_numpy(labels))
-
-    def setup(self, stage: str | None = None) -> None:
-        """Generate (once) the splits the stage needs: fit -> train+val, validate -> val,
-        test -> test, predict or None -> all."""
-        needed = {
-            "fit": ("train", "val"),
-            "validate": ("val",),
-            "test": ("test",),
-        }.get(stage or "", ("train", "val", "test"))
-        for split in needed:
-            if split not in self.datasets:
-                self.datasets[split] = self._make_split(split)
-
-    def _loader(self, split: str) -> DataLoader:
-        if split not in self.datasets:
-            self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
-        dataset = self.datasets[split]
-        sampler = EpochShuffleSampler(len(dataset), self.seed) if split == "train" else None
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Training split, reshuffled every epoch (order set by ``seed`` and the epoch)."""
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        """Published validation split (seed 41), in order."""
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        """Published test split (seed 40), in order."""
-        return self._loader("test")
+        self.datasets[split] = TensorDataset(self.encode(samples), torch.from_numpy(labels))

@@ -1,27 +1,34 @@
 """Deployment export: a trained SpatialSNN as a NIR graph with integer delays, and back.
 
-- :mod:`~lightning_modules.export.quantize`: integer delays, k-bit weights.
 - :mod:`~lightning_modules.export.deploy`: the deployed network (batch norm
-  folded, ``round`` kernels, quantised weights).
+  folded, ``round`` kernels, weights quantised by
+  :func:`spatial_layers.quantization.quantized_weight`, as in training).
 - :mod:`~lightning_modules.export.nir_graph`: :func:`to_nir` / :func:`from_nir`
-  (graph layout and conventions in its docstring);
-  :mod:`~lightning_modules.export.nir_reader` validates what it reads;
-  :mod:`~lightning_modules.export.conventions` holds what both agree on.
+  (graph layout and conventions in its docstring; integer delays are
+  :func:`spatial_layers.round_delays`, as the ``round`` kernel rounds);
+  :func:`parse_nir` describes a graph, with what a network has no place for
+  (population names, coordinates); :mod:`~lightning_modules.export.nir_reader`
+  validates what it reads; :mod:`~lightning_modules.export.conventions` holds
+  what both agree on.
 - :mod:`~lightning_modules.export.evaluate`, :mod:`~lightning_modules.export.cli`:
   ``spsnn export CKPT OUT.nir [--evaluate]``.
 """
 
 from lightning_modules.export.deploy import deployment_network, fold_batch_norm
-from lightning_modules.export.nir_graph import from_nir, graph_summary, to_nir, write_nir
-from lightning_modules.export.quantize import integer_delays, quantize_weights
+from lightning_modules.export.nir_graph import (
+    from_nir,
+    graph_summary,
+    parse_nir,
+    to_nir,
+    write_nir,
+)
 
 __all__ = [
     "deployment_network",
     "fold_batch_norm",
     "from_nir",
     "graph_summary",
-    "integer_delays",
-    "quantize_weights",
+    "parse_nir",
     "to_nir",
     "write_nir",
 ]

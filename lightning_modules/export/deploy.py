@@ -10,8 +10,9 @@ step for step with a re-imported graph:
 - batch norm folded into the layer before it (:func:`fold_batch_norm`);
 - every delayed layer uses the ``round`` kernel (integer delays);
 - weights stored as applied (masked, Dale-signed) and, with ``weight_bits``,
-  quantised per layer (:func:`~lightning_modules.export.quantize.quantize_weights`);
-  biases (and folded batch-norm shifts) stay float.
+  quantised per layer (:func:`~spatial_layers.quantization.quantized_weight`,
+  the function quantisation-aware training uses); biases (and folded
+  batch-norm shifts) stay float.
 
 :func:`delayed_connections` names the layers and the populations they join,
 the vocabulary of the exported graph.
@@ -25,9 +26,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.export.quantize import quantize_weights
 from lightning_modules.models import SpatialSNN
 from spatial_layers import SpatialDelay
+from spatial_layers.quantization import quantized_weight
 
 INPUT_POPULATION = "input"
 READOUT_POPULATION = "readout"
@@ -141,10 +142,12 @@ def deployment_network(
         layer = connection.layer
         layer.kernel_kind = "round"
         if weight_bits is not None:
-            quantized, scales[connection.name] = quantize_weights(
-                layer.effective_weight(), weight_bits
-            )
+            weight = layer.effective_weight()
+            if not torch.isfinite(weight).all():
+                raise ValueError(f"cannot quantise {connection.name}: its weights hold NaN or Inf")
+            quantized, scale = quantized_weight(weight, weight_bits)
             layer.weight.copy_(quantized)
+            scales[connection.name] = float(scale)
         layer.weight_bits = None  # the weights are what the layer applies (no training-time k-bit)
     return deployed, scales
 

@@ -28,6 +28,7 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
+from lightning.pytorch.cli import instantiate_module
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -37,12 +38,17 @@ from spatial_layers import delay_layers
 
 #: Data module classes a checkpoint may name (anything else needs ``--config``).
 TRUSTED_DATA_MODULES = "lightning_modules.data."
+#: Network classes a checkpoint may name.
+TRUSTED_NETWORKS = "lightning_modules.models."
 
 
 def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
     """A :class:`SpikingClassifier` from a Lightning checkpoint, in eval mode on the CPU.
 
     Loads with ``weights_only=True``: plain tensors and containers, never code.
+    The network is rebuilt from the checkpoint's ``hyper_parameters.net``
+    (``class_path`` / ``init_args``, a class of ``lightning_modules.models``),
+    whether the classifier was built by the CLI or in Python.
 
     Returns:
         The model and the raw checkpoint dict.
@@ -56,7 +62,14 @@ def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
             "'state_dict', as Lightning saves them)"
         )
     hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
-    model = SpikingClassifier(**hparams)
+    net = hparams.get("net")
+    class_path = net.get("class_path") if isinstance(net, dict) else None
+    if not str(class_path).startswith(TRUSTED_NETWORKS):
+        raise ValueError(
+            f"{path} names network {class_path!r}, not a class of {TRUSTED_NETWORKS}* "
+            "(hyper_parameters.net.class_path)"
+        )
+    model = instantiate_module(SpikingClassifier, hparams)
     model.load_state_dict(checkpoint["state_dict"])
     model.on_load_checkpoint(checkpoint)
     return model.eval(), checkpoint

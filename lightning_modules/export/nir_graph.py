@@ -106,9 +106,14 @@ from lightning_modules.export.deploy import (
     deployment_network,
     population_names,
 )
-from lightning_modules.export.nir_reader import build_network, parse_graph, read_graph_file
-from lightning_modules.export.quantize import integer_delays
+from lightning_modules.export.nir_reader import (
+    ParsedNetwork,
+    build_network,
+    parse_graph,
+    read_graph_file,
+)
 from lightning_modules.models import SpatialSNN
+from spatial_layers.kernels import round_delays
 
 OUTPUT_NODE = "output"
 
@@ -169,7 +174,7 @@ def delay_branches(
 def exported_layer(connection: DelayedConnection, scale: float | None = None) -> ExportedLayer:
     """Reads one deployed layer's weights, integer delays, mask, bias and signs."""
     layer = connection.layer
-    delays = integer_delays(layer.delays()).cpu().numpy()
+    delays = round_delays(layer.delays().detach()).long().cpu().numpy()  # as the round kernel
     if connection.recurrent:
         delays = delays + RECURRENT_LATENCY
     mask = layer.mask.detach().cpu().numpy().astype(bool)
@@ -291,18 +296,13 @@ def write_nir(net: SpatialSNN, path: str | Path, **kwargs) -> nir.NIRGraph:
     return graph
 
 
-def from_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> SpatialSNN:
-    """Rebuilds a runnable ``SpatialSNN(delays="free", kernel="round")`` from a NIR graph.
+def parse_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> ParsedNetwork:
+    """Validates a NIR graph (or its file) and describes it as a SpatialSNN sees it.
 
-    The network's free delays are the graph's integer delays (recurrent ones
-    minus the step of latency), its weights the graph's weights, its masks
-    the ``mask`` metadata of each layer (else the non-zero pattern), its Dale
-    signs the ``sign`` metadata. It runs in eval mode and gives the same
-    numbers as the deployed original (see the module doc for the
-    conventions). What the network cannot hold goes into a plain dict
-    attribute ``net.nir_metadata``: ``coords`` (population name -> (N, D)
-    tensor, spatial exports only), ``populations`` (names in order),
-    ``graph`` (the graph's metadata).
+    The :class:`~lightning_modules.export.nir_reader.ParsedNetwork` holds
+    what :func:`from_nir` builds from and what the network has no place for:
+    population names and coordinates (``populations[i].coords``, spatial
+    exports only) and the graph's metadata.
 
     Args:
         graph: a ``nir.NIRGraph``, or the path of a file ``nir.write`` wrote.
@@ -315,8 +315,22 @@ def from_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> Sp
     if isinstance(graph, str | Path):
         graph = read_graph_file(Path(graph))
     elif not isinstance(graph, nir.NIRGraph):
-        raise TypeError(f"from_nir takes a nir.NIRGraph or a path, got {type(graph).__name__}")
-    return build_network(parse_graph(graph, dt))
+        raise TypeError(f"expected a nir.NIRGraph or a path, got {type(graph).__name__}")
+    return parse_graph(graph, dt)
+
+
+def from_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> SpatialSNN:
+    """Rebuilds a runnable ``SpatialSNN(delays="free", kernel="round")`` from a NIR graph.
+
+    The network's free delays are the graph's integer delays (recurrent ones
+    minus the step of latency), its weights the graph's weights, its masks
+    the ``mask`` metadata of each layer (else the non-zero pattern), its Dale
+    signs the ``sign`` metadata. It runs in eval mode and gives the same
+    numbers as the deployed original (see the module doc for the
+    conventions). Coordinates and population names: :func:`parse_nir`.
+    Arguments and errors as :func:`parse_nir`.
+    """
+    return build_network(parse_nir(graph, dt=dt))
 
 
 def graph_summary(graph: nir.NIRGraph) -> dict[str, int | float]:

@@ -2,9 +2,12 @@
 
 :func:`parse_graph` checks that a graph has the shape
 :mod:`~lightning_modules.export.nir_graph` describes (and that a SpatialSNN can
-run it exactly) and collects its populations and connections;
-:func:`build_network` turns the result into a ``SpatialSNN(delays="free",
-kernel="round")``. Every problem is a ValueError that names the node and
+run it exactly) and describes it as a :class:`ParsedNetwork`: its populations
+(names, sizes, neuron constants, coordinates) and connections (weights,
+delays, masks, signs); :func:`build_network` turns that into a
+``SpatialSNN(delays="free", kernel="round")``. What the network has no place
+for (population names, coordinates, the graph's metadata) stays in the
+:class:`ParsedNetwork`. Every problem is a ValueError that names the node and
 what is wrong with it.
 
 Accepted graphs are a little more general than what :func:`to_nir` writes:
@@ -82,6 +85,8 @@ class Connection:
         delays: (C_out, C_in) int64 delay of every synapse with a non-zero
             weight, in steps of the graph (0 elsewhere).
         active: (C_out, C_in) bool, synapses with a non-zero weight.
+        mask: (C_out, C_in) bool connectivity: the layer's ``mask`` metadata,
+            else ``active`` (set by :func:`parse_graph`).
         bias: (C_out,) summed biases of Affine branches, or None.
         sign: (C_in,) Dale signs from the branches' metadata, or None.
         layer: the ``layer`` metadata of the branches, or None.
@@ -92,6 +97,7 @@ class Connection:
     weight: np.ndarray
     delays: np.ndarray
     active: np.ndarray
+    mask: np.ndarray | None = None
     bias: np.ndarray | None = None
     sign: np.ndarray | None = None
     layer: str | None = None
@@ -132,30 +138,36 @@ class Connection:
         self.branches.append(name)
 
 
+class Population(NamedTuple):
+    """One population node of a graph.
+
+    Attributes:
+        name: node name.
+        size: neurons.
+        constants: its :class:`NeuronConstants`; None for the input.
+        coords: (N, D) coordinates from its metadata, or None.
+    """
+
+    name: str
+    size: int
+    constants: NeuronConstants | None
+    coords: np.ndarray | None
+
+
 class ParsedNetwork(NamedTuple):
     """A validated graph in SpatialSNN terms.
 
     Attributes:
-        populations: node names, input first, readout last.
-        sizes: neurons per population.
-        constants: per population after the input, its :class:`NeuronConstants`.
+        populations: input first, readout last.
         feedforward: connection l feeds population l + 1.
         recurrent: per hidden population, its self-connection or None.
-        feedforward_masks, recurrent_masks: (C_out, C_in) bool mask of each
-            connection above (None where the connection is None).
-        coords: population name -> (N, D) coordinates found in metadata.
         metadata: the graph's metadata.
         dt: step in seconds.
     """
 
-    populations: list[str]
-    sizes: list[int]
-    constants: list[NeuronConstants]
+    populations: list[Population]
     feedforward: list[Connection]
     recurrent: list[Connection | None]
-    feedforward_masks: list[np.ndarray]
-    recurrent_masks: list[np.ndarray | None]
-    coords: dict[str, np.ndarray]
     metadata: dict
     dt: float
 
@@ -204,28 +216,25 @@ def parse_graph(graph: nir.NIRGraph, dt: float | None = None) -> ParsedNetwork:
     }
     _check_output_size(nodes[output_name], output_name, sizes[readout])
     connections = _connections(nodes, sources, targets, sizes, dt)
-    populations, feedforward, recurrent = _chain(input_name, readout, connections, nodes)
-    constants = [_neuron_constants(name, nodes[name], dt) for name in populations[1:]]
-    _check_shared_constants(populations, constants)
+    names, feedforward, recurrent = _chain(input_name, readout, connections, nodes)
+    populations = [
+        Population(
+            name,
+            sizes[name],
+            None if name == input_name else _neuron_constants(name, nodes[name], dt),
+            _coords(name, nodes[name], sizes[name]),
+        )
+        for name in names
+    ]
+    _check_shared_constants(populations)
     layer_records = metadata.get("layers", {}) if isinstance(metadata.get("layers"), dict) else {}
-    feedforward_masks = [_mask(c, layer_records) for c in feedforward]
-    recurrent_masks = [None if c is None else _mask(c, layer_records) for c in recurrent]
+    for connection in [*feedforward, *recurrent]:
+        if connection is not None:
+            connection.mask = _mask(connection, layer_records)
     for connection in recurrent:
         if connection is not None:
             _remove_latency(connection)
-    coords = {name: _coords(name, nodes[name], sizes[name]) for name in populations}
-    return ParsedNetwork(
-        populations,
-        [sizes[name] for name in populations],
-        constants,
-        feedforward,
-        recurrent,
-        feedforward_masks,
-        recurrent_masks,
-        {name: value for name, value in coords.items() if value is not None},
-        metadata,
-        dt,
-    )
+    return ParsedNetwork(populations, feedforward, recurrent, metadata, dt)
 
 
 def _resolve_dt(metadata: dict, dt: float | None) -> float:
@@ -495,20 +504,22 @@ def _neuron_constants(name: str, node: nir.NIRNode, dt: float) -> NeuronConstant
     return NeuronConstants(beta, threshold)
 
 
-def _check_shared_constants(populations: list[str], constants: list[NeuronConstants]) -> None:
-    hidden = dict(zip(populations[1:-1], constants[:-1], strict=True))
-    first_name, first = next(iter(hidden.items()))
-    for name, value in hidden.items():
-        if value != first:
+def _check_shared_constants(populations: list[Population]) -> None:
+    first, *hidden = populations[1:-1]
+    for population in hidden:
+        if population.constants != first.constants:
             raise _fail(
-                f"hidden populations {first_name!r} ({first}) and {name!r} ({value}) differ; "
+                f"hidden populations {first.name!r} ({first.constants}) and "
+                f"{population.name!r} ({population.constants}) differ; "
                 "a SpatialSNN uses one beta and threshold for all hidden neurons"
             )
-    readout = constants[-1]
-    if readout.threshold is not None and readout.threshold != first.threshold:
+    readout = populations[-1]
+    threshold = first.constants.threshold
+    if readout.constants.threshold is not None and readout.constants.threshold != threshold:
         raise _fail(
-            f"the spiking readout {populations[-1]!r} has threshold {readout.threshold:g}, the "
-            f"hidden neurons {first.threshold:g}; a SpatialSNN uses one threshold"
+            f"the spiking readout {readout.name!r} has threshold "
+            f"{readout.constants.threshold:g}, the hidden neurons {threshold:g}; a SpatialSNN "
+            "uses one threshold"
         )
 
 
@@ -553,15 +564,16 @@ def _coords(name: str, node: nir.NIRNode, size: int) -> np.ndarray | None:
 # --------------------------------------------------------------- assembly
 def build_network(parsed: ParsedNetwork) -> SpatialSNN:
     """The ``SpatialSNN(delays="free", kernel="round")`` of a parsed graph, in eval mode."""
-    hidden, readout = parsed.constants[0], parsed.constants[-1]
+    hidden, readout = parsed.populations[1].constants, parsed.populations[-1].constants
+    sizes = [population.size for population in parsed.populations]
     connections = [*parsed.feedforward, *(c for c in parsed.recurrent if c is not None)]
     stored_max = parsed.metadata.get("max_delay")
     largest = max(int(c.delays[c.active].max(initial=0)) for c in connections)
     max_delay = max(largest, int(stored_max) if stored_max is not None else 0)
     net = SpatialSNN(
-        parsed.sizes[0],
-        parsed.sizes[-1],
-        parsed.sizes[1:-1],
+        sizes[0],
+        sizes[-1],
+        sizes[1:-1],
         delays="free",
         kernel="round",
         max_delay=max_delay,
@@ -573,28 +585,16 @@ def build_network(parsed: ParsedNetwork) -> SpatialSNN:
         bias=any(c.bias is not None for c in connections),
         spiking_output=readout.threshold is not None,
     )
-    for layer, connection, mask in zip(
-        net.layers, parsed.feedforward, parsed.feedforward_masks, strict=True
-    ):
-        _load_layer(layer, connection, mask)
+    for layer, connection in zip(net.layers, parsed.feedforward, strict=True):
+        _load_layer(layer, connection)
     if net.is_recurrent:
-        for layer, connection, mask in zip(
-            net.recurrent_layers, parsed.recurrent, parsed.recurrent_masks, strict=True
-        ):
-            _load_layer(layer, connection, mask)
-    net.eval()
-    net.nir_metadata = {
-        "populations": list(parsed.populations),
-        "coords": {name: torch.from_numpy(c.copy()) for name, c in parsed.coords.items()},
-        "graph": dict(parsed.metadata),
-    }
-    return net
+        for layer, connection in zip(net.recurrent_layers, parsed.recurrent, strict=True):
+            _load_layer(layer, connection)
+    return net.eval()
 
 
 @torch.no_grad()
-def _load_layer(
-    layer: SpatialDelay, connection: Connection | None, mask: np.ndarray | None
-) -> None:
+def _load_layer(layer: SpatialDelay, connection: Connection | None) -> None:
     def tensor(array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, dtype=layer.weight.dtype, device=layer.weight.device)
 
@@ -606,7 +606,7 @@ def _load_layer(
             layer.bias.zero_()
         return
     layer.weight.copy_(tensor(connection.weight))
-    layer.mask.copy_(torch.as_tensor(mask, device=layer.mask.device))
+    layer.mask.copy_(torch.as_tensor(connection.mask, device=layer.mask.device))
     layer.free_delays.copy_(tensor(connection.delays))
     if layer.bias is not None:
         layer.bias.copy_(tensor(connection.bias) if connection.bias is not None else 0.0)

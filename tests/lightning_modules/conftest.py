@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import yaml
 
@@ -33,12 +34,17 @@ def tiny_config(root: Path, **overrides) -> dict:
             "callbacks": [{"class_path": "lightning_modules.callbacks.SigmaAnnealing"}],
         },
         "model": {
-            "hidden_sizes": [8],
-            "max_delay": 3,
+            "net": {
+                "class_path": "lightning_modules.models.SpatialSNN",
+                "init_args": {
+                    "hidden_sizes": [8],
+                    "max_delay": 3,
+                    "dropout": 0.2,
+                    "init_gain": 4.0,
+                },
+            },
             "lr": 0.01,
             "position_lr": 0.05,
-            "dropout": 0.2,
-            "init_gain": 4.0,
         },
         "data": {
             "class_path": "lightning_modules.data.YinYangDataModule",
@@ -59,6 +65,30 @@ def tiny_config(root: Path, **overrides) -> dict:
             config.setdefault(section, {})[name] = value
         else:
             config[section] = value
+    return config
+
+
+def quiet_trainer(tmp_path: Path, callbacks=(), **kwargs) -> L.Trainer:
+    """A one-epoch CPU Trainer without logger, progress bar, model summary or checkpoints
+    (``kwargs`` override any of these)."""
+    options = {
+        "default_root_dir": tmp_path,
+        "max_epochs": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "accelerator": "cpu",
+    }
+    return L.Trainer(callbacks=list(callbacks), **{**options, **kwargs})
+
+
+def set_key(config: dict, key: str, value) -> dict:
+    """Sets the dotted ``key`` (e.g. ``"model.net.init_args.dim"``) of a nested config."""
+    *sections, name = key.split(".")
+    for section in sections:
+        config = config.setdefault(section, {})
+    config[name] = value
     return config
 
 

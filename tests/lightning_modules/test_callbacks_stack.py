@@ -8,9 +8,18 @@ import math
 import lightning as L
 import pytest
 import torch
+from conftest import quiet_trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_modules.callbacks import LayoutPlots, RoundDelays, SigmaAnnealing, StepSeed
+from lightning_modules.callbacks import (
+    LastCheckpoint,
+    LayoutPlots,
+    RoundDelays,
+    RunSummary,
+    SigmaAnnealing,
+    StepSeed,
+)
 from lightning_modules.callbacks.sigma_annealing import annealed_sigma
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.models import SpatialSNN
@@ -33,17 +42,7 @@ def loaders(n=32, batch=8, seed=3):
 
 
 def trainer(tmp_path, callbacks, max_epochs=4, **kwargs):
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        max_epochs=max_epochs,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        **kwargs,
-    )
+    return quiet_trainer(tmp_path, callbacks, max_epochs=max_epochs, **kwargs)
 
 
 def test_annealed_sigma_schedules():
@@ -61,7 +60,7 @@ def test_annealed_sigma_schedules():
 
 @pytest.mark.parametrize("interval", ["step", "epoch"])
 def test_sigma_annealing_over_a_fit(tmp_path, interval):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=12)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=12))
     seen = []
 
     class Spy(L.Callback):
@@ -82,7 +81,7 @@ def test_sigma_annealing_over_a_fit(tmp_path, interval):
 
 
 def test_round_delays_switches_to_integer_delays_for_the_last_part_of_training(tmp_path):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=6)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6))
     kinds, val_kinds = [], []
 
     class Spy(L.Callback):
@@ -126,7 +125,7 @@ def test_plots_without_coordinates(tmp_path, delays):
 
 
 def test_layout_plots_callback_writes_pngs(tmp_path):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=4)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=4))
     plots = LayoutPlots(every_n_epochs=1, top_k=5)
     trainer(tmp_path, [plots], max_epochs=2).fit(model, loaders())
     names = sorted(p.name for p in tmp_path.glob("*.png"))
@@ -149,6 +148,35 @@ def test_summary_keys_and_counts(tmp_path):
         write_summary(tmp_path / "bad.json", {k: 0 for k in SUMMARY_KEYS if k != "wall_time_s"})
 
 
+@pytest.mark.parametrize("test_ckpt", ["last", "best_val"])
+def test_run_summary_after_a_fit_from_python_and_the_test_that_follows(tmp_path, test_ckpt):
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=4))
+    best = ModelCheckpoint(dirpath=tmp_path / "best", monitor="val_acc", mode="max")
+    last = LastCheckpoint()
+    summary = RunSummary(test_ckpt=test_ckpt)
+    fit = trainer(tmp_path, [summary, best, last], max_epochs=3, enable_checkpointing=True)
+    fit.fit(model, loaders(), loaders(16, seed=4))
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written == summary.summary and summary.path == tmp_path / "summary.json"
+    assert written["test_acc"] is None and written["epochs"] == 3
+    assert (written["n_weights"], written["n_coordinates"]) == (5 * 8 + 8 * 3, (5 + 8 + 3) * 2)
+    if test_ckpt == "best_val":
+        assert written["checkpoint"] == best.best_model_path
+        assert written["val_acc"] == pytest.approx(float(best.best_model_score))
+        assert written["best_val_epoch"] == torch.load(best.best_model_path)["epoch"]
+    else:
+        assert written["checkpoint"] == last.best_model_path
+        assert written["val_acc"] == pytest.approx(float(fit.callback_metrics["val_acc"]))
+    other = best.best_model_path if test_ckpt == "last" else last.best_model_path
+    with pytest.warns(UserWarning, match="keeps no test accuracy"):
+        fit.test(model, loaders(16, seed=5), ckpt_path=other, weights_only=True)
+    assert json.loads((tmp_path / "summary.json").read_text())["test_acc"] is None
+    result = fit.test(model, loaders(16, seed=5), ckpt_path=summary.test_checkpoint(fit))
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["test_acc"] == pytest.approx(result[0]["test_acc"])
+    assert written["wall_time_s"] > 0
+
+
 def test_step_seed_makes_each_step_depend_on_seed_and_step_only(tmp_path):
     draws = []
 
@@ -156,7 +184,7 @@ def test_step_seed_makes_each_step_depend_on_seed_and_step_only(tmp_path):
         def on_train_batch_start(self, trainer, pl_module, *args):
             draws.append(torch.rand(1).item())
 
-    model = SpikingClassifier(5, 3, hidden_sizes=[4], max_delay=2)
+    model = SpikingClassifier(SpatialSNN(5, 3, [4], max_delay=2))
     seed = StepSeed(seed=5)
     trainer(tmp_path, [seed, Draw()], max_epochs=2).fit(model, loaders())
     torch.manual_seed(seed.seed_for(5))

@@ -8,10 +8,17 @@ import types
 import lightning as L
 import pytest
 import torch
+from conftest import quiet_trainer
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_modules.classifier import LRFactor, SpikingClassifier, readout_logits
-from lightning_modules.models import SNNOutput
+from lightning_modules.classifier import (
+    LRFactor,
+    SpikingClassifier,
+    network_config,
+    readout_logits,
+)
+from lightning_modules.export.evaluate import load_classifier
+from lightning_modules.models import SNNOutput, SpatialSNN
 
 
 def spike_batch(batch=6, steps=10, channels=5, seed=0):
@@ -23,19 +30,6 @@ def spike_batch(batch=6, steps=10, channels=5, seed=0):
 def loaders(n=24, batch=8):
     x, y = spike_batch(n, seed=3)
     return DataLoader(TensorDataset(x, y), batch_size=batch)
-
-
-def quiet_trainer(tmp_path, **kwargs):
-    kwargs.setdefault("max_epochs", 1)
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        **kwargs,
-    )
 
 
 def test_readouts():
@@ -52,9 +46,43 @@ def test_readouts():
 
 @pytest.mark.parametrize("readout", ["max", "sum", "mean", "spike_count"])
 def test_forward_gives_logits(readout):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=3, readout=readout)
+    model = SpikingClassifier(
+        SpatialSNN(5, 3, [8], max_delay=3, spiking_output=readout == "spike_count"),
+        readout=readout,
+    )
     x, _ = spike_batch()
     assert model(x).shape == (6, 3)
+
+
+def test_spike_count_readout_refuses_a_network_that_does_not_spike():
+    with pytest.raises(ValueError, match="spiking_output=True"):
+        SpikingClassifier(SpatialSNN(5, 3, [8]), readout="spike_count")
+    with pytest.raises(TypeError, match="must be a SpatialSNN"):
+        SpikingClassifier({"class_path": "lightning_modules.models.SpatialSNN"})
+
+
+def test_checkpoints_hold_the_network_as_plain_config_and_rebuild_it(tmp_path):
+    net = SpatialSNN(5, 3, (8, 6), dim=3, max_delay=4, recurrent=True, readout_beta=0.8)
+    model = SpikingClassifier(net, readout="mean", lr=0.02)
+    trainer = quiet_trainer(tmp_path, limit_train_batches=1)
+    trainer.fit(model, loaders())
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    saved = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert saved["net"] == network_config(net)
+    assert saved["net"]["init_args"]["hidden_sizes"] == [8, 6]
+    assert saved["net"]["init_args"]["dim"] == 3 and saved["lr"] == 0.02
+    assert model.hparams_initial["net"] == saved["net"]  # loggers record the network too
+    x, _ = spike_batch()
+    expected = model.eval()(x)
+    rebuilt, _ = load_classifier(path)
+    torch.testing.assert_close(rebuilt(x), expected, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="load_classifier"):
+        SpikingClassifier.load_from_checkpoint(path)
+    again = SpikingClassifier.load_from_checkpoint(
+        path, net=SpatialSNN(**saved["net"]["init_args"])
+    )
+    torch.testing.assert_close(again.eval()(x), expected, rtol=0, atol=0)
 
 
 def test_lr_factors_match_torch_schedulers():
@@ -76,7 +104,7 @@ def test_lr_factors_match_torch_schedulers():
 
 @pytest.mark.parametrize("delays", ["spatial", "free", "none"])
 def test_parameter_groups(delays):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], delays=delays, batch_norm=True)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], delays=delays, batch_norm=True))
     weights, positions = model.parameter_groups()
     ids = {id(p) for p in weights} | {id(p) for p in positions}
     assert len(ids) == len(weights) + len(positions) == len(list(model.parameters()))
@@ -86,7 +114,7 @@ def test_parameter_groups(delays):
 
 def test_optimizer_groups_and_schedules_in_a_fit(tmp_path):
     model = SpikingClassifier(
-        5, 3, hidden_sizes=[8], max_delay=3, lr=1e-3, position_lr=0.1,
+        SpatialSNN(5, 3, [8], max_delay=3), lr=1e-3, position_lr=0.1,
         scheduler="one_cycle", position_scheduler="cosine",
     )  # fmt: skip
     trainer = quiet_trainer(tmp_path, max_epochs=2)
@@ -103,7 +131,7 @@ def test_optimizer_groups_and_schedules_in_a_fit(tmp_path):
 
 
 def test_eval_kernel_round_is_used_for_evaluation_only(tmp_path):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=3, eval_kernel="round")
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=3), eval_kernel="round")
     seen = []
 
     class Spy(L.Callback):
@@ -122,7 +150,7 @@ def test_eval_kernel_round_is_used_for_evaluation_only(tmp_path):
 
 def test_wiring_cost_is_added_lazily(tmp_path, monkeypatch):
     # without the term the sparsity module is never needed
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=3)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=3))
     x, y = spike_batch()
     plain = model.training_step((x, y), 0)
     fake = types.ModuleType("spatial_layers.sparsity")
@@ -134,7 +162,7 @@ def test_wiring_cost_is_added_lazily(tmp_path, monkeypatch):
 
 
 def test_no_state_leak_between_batches():
-    model = SpikingClassifier(5, 3, hidden_sizes=[16], max_delay=5, recurrent=True).eval()
+    model = SpikingClassifier(SpatialSNN(5, 3, [16], max_delay=5, recurrent=True)).eval()
     with torch.no_grad():
         for layer in model.delay_layers():
             layer.weight.mul_(4)
@@ -147,18 +175,18 @@ def test_no_state_leak_between_batches():
 
 
 def test_sigmas_travel_with_the_checkpoint(tmp_path):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=6)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6))
     for i, layer in enumerate(model.delay_layers()):
         layer.sigma = 0.5 + i
     checkpoint = {}
     model.on_save_checkpoint(checkpoint)
-    fresh = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=6)
+    fresh = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6))
     fresh.on_load_checkpoint(checkpoint)
     assert [lay.sigma for lay in fresh.delay_layers()] == [0.5, 1.5]
 
 
 def test_predict_gives_class_ids(tmp_path):
-    model = SpikingClassifier(5, 3, hidden_sizes=[8], max_delay=3)
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=3))
     predictions = quiet_trainer(tmp_path).predict(model, loaders())
     assert torch.cat(predictions).shape == (24,)
     assert set(torch.cat(predictions).tolist()) <= {0, 1, 2}

@@ -9,8 +9,9 @@ import warnings
 
 import pytest
 import torch
-from conftest import run_dirs, tiny_config, write_config
+from conftest import run_dirs, set_key, tiny_config, write_config
 
+from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.cli import make_cli
 from lightning_modules.summary import SUMMARY_KEYS
 
@@ -63,7 +64,7 @@ def test_fit_writes_summary_plots_checkpoints_and_offline_wandb(
 
 def test_best_val_checkpoint_and_user_wandb_mode(tmp_path, cli_argv, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    config = tiny_config(tmp_path / "runs", run={"name": "tiny", "test_ckpt": "best_val"})
+    config = tiny_config(tmp_path / "runs", summary={"test_ckpt": "best_val"})
     config["trainer"]["max_epochs"] = 3
     make_cli(["fit", "--config", str(write_config(tmp_path / "c.yaml", config))])
     assert os.environ["WANDB_MODE"] == "disabled"
@@ -85,6 +86,13 @@ def test_validate_and_test_from_a_checkpoint(tmp_path, tiny_yaml, cli_argv):
     assert cli.trainer.callback_metrics["test_acc"].item() == pytest.approx(summary["test_acc"])
     cli = make_cli(["validate", "--config", str(tiny_yaml), "--ckpt_path", last])
     assert cli.trainer.callback_metrics["val_acc"].item() == pytest.approx(summary["val_acc"])
+    # a CLI checkpoint rebuilds its classifier, network included, from itself alone
+    loaded = SpikingClassifier.load_from_checkpoint(last)
+    assert loaded.net.init_args == cli.model.net.init_args
+    assert (loaded.net.num_inputs, loaded.net.num_classes) == (5, 3)  # linked from the data
+    state = torch.load(last, weights_only=True)["state_dict"]
+    for key, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0)
 
 
 def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
@@ -93,35 +101,51 @@ def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
     assert exit_info.value.code in (0, None)
     out = capsys.readouterr().out
     assert "hidden_sizes:" in out and "YinYangDataModule" in out and "test_ckpt: last" in out
+    assert "weights_only: true" in out  # checkpoints load as data, never as code
 
 
 @pytest.mark.parametrize(
-    ("change", "key"),
+    ("key", "value", "named"),
     [
-        ({"model": {"hiden_sizes": [8]}}, "hiden_sizes"),  # unknown key
-        ({"model": {"lr": "fast"}}, "model.lr"),  # wrong type
-        ({"model": {"max_delay": -3}}, "model.max_delay"),  # negative delay
-        ({"model": {"readout": "median"}}, "model.readout"),  # not a choice
-        ({"trainer": {"max_epoch": 3}}, "max_epoch"),  # unknown trainer key
-        ({"run": {"test_ckpt": "best_test"}}, "run.test_ckpt"),  # no selection on test
+        ("model.net.init_args.hiden_sizes", [8], ["hiden_sizes"]),  # unknown key
+        ("model.lr", "fast", ["model.lr"]),  # wrong type
+        ("model.net.init_args.max_delay", -3, ["model.net", "max_delay"]),  # negative delay
+        ("model.readout", "median", ["model.readout"]),  # not a choice
+        ("trainer.max_epoch", 3, ["max_epoch"]),  # unknown trainer key
+        ("summary.test_ckpt", "best_test", ["summary.test_ckpt"]),  # no selection on test
+        # refused by a constructor, not the parser: its own message, without a traceback
+        ("data.init_args.batch_size", 0, ["could not build", "batch_size must be >= 1"]),
+        ("model.net.init_args.dropout", 1.0, ["could not build", "dropout must be in [0, 1)"]),
     ],
 )
-def test_bad_config_fails_before_training_naming_the_key(tmp_path, cli_argv, capsys, change, key):
+def test_bad_config_fails_before_training_naming_the_key(
+    tmp_path, cli_argv, capsys, key, value, named
+):
     config = tiny_config(tmp_path / "runs")
-    for section, values in change.items():
-        config[section].update(values)
+    set_key(config, key, value)
     path = write_config(tmp_path / "bad.yaml", config)
     with pytest.raises(SystemExit) as exit_info:
         make_cli(["fit", "--config", str(path)])
     assert exit_info.value.code not in (0, None)
-    assert key in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert all(part in err for part in named), err
     assert not (tmp_path / "runs").exists()  # nothing started
 
 
 def test_bad_command_line_value_names_the_key(tiny_yaml, cli_argv, capsys):
     with pytest.raises(SystemExit):
-        make_cli(["fit", "--config", str(tiny_yaml), "--model.max_delay", "-1"])
-    assert "model.max_delay" in capsys.readouterr().err
+        make_cli(["fit", "--config", str(tiny_yaml), "--model.net.init_args.max_delay", "-1"])
+    err = capsys.readouterr().err
+    assert "model.net" in err and "max_delay" in err
+
+
+def test_spike_count_readout_needs_a_spiking_network(tiny_yaml, cli_argv, capsys):
+    with pytest.raises(SystemExit):
+        make_cli(["fit", "--config", str(tiny_yaml), "--model.readout", "spike_count"])
+    assert "spiking_output" in capsys.readouterr().err
+    spiking = ["--model.readout", "spike_count", "--model.net.init_args.spiking_output", "true"]
+    cli = make_cli(["--config", str(tiny_yaml), *spiking], run=False)
+    assert cli.model.net.spiking_output and cli.model.readout == "spike_count"
 
 
 def test_missing_data_dir_fails_before_training(tmp_path, cli_argv, capsys):

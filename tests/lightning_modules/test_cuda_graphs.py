@@ -129,7 +129,7 @@ def test_capture_gives_back_the_batch_norm_statistics_it_moved():
 def test_bad_warmup_and_cpu_fit_are_refused(tmp_path):
     with pytest.raises(ValueError, match="warmup must be >= 1"):
         GraphedNetwork(network(), warmup=0)
-    model = SpikingClassifier(6, 3, hidden_sizes=[8], max_delay=3, cuda_graphs=True)
+    model = SpikingClassifier(SpatialSNN(6, 3, [8], max_delay=3), cuda_graphs=True)
     x = batch(8).transpose(0, 1).contiguous()
     loader = DataLoader(TensorDataset(x, torch.randint(0, 3, (8,))), batch_size=4)
     trainer = L.Trainer(

@@ -1,12 +1,12 @@
-"""Every recipe parses, builds its model, and says what it claims to."""
+"""Every recipe runs as its first lines say, builds its model, and changes what it claims to."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-import yaml
 from conftest import RECIPES, run_dirs
+from recipe_testing import callback_names, changed, cli_parser, config_args, merged, recipe_chain
 
 from lightning_modules.cli import make_cli
 from lightning_modules.data.synthetic import make_synthetic_heidelberg
@@ -31,8 +31,13 @@ def heidelberg_dir(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def parser(tmp_path_factory):
+    return cli_parser(tmp_path_factory.mktemp("runs"))
+
+
 def build(recipe, tmp_path, heidelberg_dir, *extra):
-    args = ["--config", str(RECIPES / recipe), "--trainer.default_root_dir", str(tmp_path)]
+    args = [*config_args(recipe), "--trainer.default_root_dir", str(tmp_path)]
     args += ["--run.wandb", "false"]
     if recipe.startswith(("shd", "ssc")):
         args += ["--data.init_args.data_dir", str(heidelberg_dir)]
@@ -41,6 +46,14 @@ def build(recipe, tmp_path, heidelberg_dir, *extra):
 
 def test_the_recipes_the_issue_lists_exist():
     assert set(ALL_RECIPES) >= EXPECTED
+
+
+@pytest.mark.parametrize("recipe", ALL_RECIPES)
+def test_a_delta_layers_on_its_parent_as_the_parent_runs(recipe):
+    chain = recipe_chain(recipe)
+    assert chain[-1] == RECIPES / recipe  # the recipe comes last: the run is named after it
+    if len(chain) > 1:
+        assert recipe_chain(chain[-2].name) == chain[:-1]
 
 
 @pytest.mark.parametrize("recipe", ALL_RECIPES)
@@ -53,6 +66,7 @@ def test_recipe_parses_and_builds(recipe, tmp_path, heidelberg_dir, cli_argv):
     layers = [m for m in net.modules() if isinstance(m, SpatialDelay)]
     assert layers and count_parameters(net).total > 0
     assert cli.trainer.max_epochs >= 1
+    assert cli.trainer.loggers[0].name == recipe.removesuffix(".yaml")  # the run name
 
 
 @pytest.mark.parametrize(
@@ -61,42 +75,37 @@ def test_recipe_parses_and_builds(recipe, tmp_path, heidelberg_dir, cli_argv):
      ("yinyang_dim_1.yaml", "spatial", 1), ("yinyang_dim_2.yaml", "spatial", 2),
      ("yinyang_dim_3.yaml", "spatial", 3), ("yinyang.yaml", "spatial", 2)],
 )  # fmt: skip
-def test_dimension_sweep_differs_only_in_the_delays(recipe, delays, dim, tmp_path, cli_argv):
+def test_dimension_sweep_differs_only_in_the_delays(
+    recipe, delays, dim, tmp_path, cli_argv, parser
+):
     cli = build(recipe, tmp_path, None)
     assert (cli.model.net.delay_mode, cli.model.net.dim) == (delays, dim)
-    main = yaml.safe_load((RECIPES / "yinyang.yaml").read_text())
-    sweep = yaml.safe_load((RECIPES / recipe).read_text())
-    for section in ("model", "data", "trainer"):
-        strip = {"delays", "dim"} if section == "model" else set()
-        ours = {k: v for k, v in sweep[section].items() if k not in strip}
-        theirs = {k: v for k, v in main[section].items() if k not in strip}
-        assert ours == theirs, section
+    differs = changed(merged(parser, recipe), merged(parser, "yinyang.yaml"))
+    assert differs <= {"model.net.init_args.delays", "model.net.init_args.dim"}
 
 
-QAT_MODEL = {"eval_kernel": "round", "max_delay": 20, "beta": 0.95}  # a grid twice as fine
-QAT_DATA = {"num_steps": 60, "t_max": 40}
+NET = "model.net.init_args."
+QAT_CHANGES = {  # a grid twice as fine
+    "model.eval_kernel": "round", NET + "max_delay": 20, NET + "beta": 0.95,
+    "data.init_args.num_steps": 60, "data.init_args.t_max": 40,
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("recipe", "model_changes", "data_changes", "added_callbacks"),
+    ("recipe", "changes", "added_callbacks"),
     [
-        ("yinyang_qat.yaml", QAT_MODEL, QAT_DATA, ["RoundDelays"]),
-        ("yinyang_2hidden.yaml", {"hidden_sizes": [128, 128]}, {}, []),
+        ("yinyang_qat.yaml", QAT_CHANGES, ["RoundDelays"]),
+        ("yinyang_2hidden.yaml", {NET + "hidden_sizes": [128, 128]}, []),
+        ("yinyang_small.yaml", {NET + "hidden_sizes": [60]}, []),
     ],
 )
-def test_yinyang_variants_change_only_what_they_say(
-    recipe, model_changes, data_changes, added_callbacks
-):
-    main = yaml.safe_load((RECIPES / "yinyang.yaml").read_text())
-    variant = yaml.safe_load((RECIPES / recipe).read_text())
-    names = [c["class_path"].rsplit(".", 1)[1] for c in variant["trainer"].pop("callbacks")]
-    main_names = [c["class_path"].rsplit(".", 1)[1] for c in main["trainer"].pop("callbacks")]
-    assert names == main_names + added_callbacks
-    assert variant.pop("model") == {**main.pop("model"), **model_changes}
-    data = variant["data"]["init_args"]
-    assert data == {**main["data"]["init_args"], **data_changes}
-    main["data"]["init_args"] = data
-    assert variant == main
+def test_yinyang_variants_change_only_what_they_say(recipe, changes, added_callbacks, parser):
+    main, variant = merged(parser, "yinyang.yaml"), merged(parser, recipe)
+    assert callback_names(variant) == callback_names(main) + added_callbacks
+    kept = main["trainer.callbacks"]
+    assert variant["trainer.callbacks"][: len(kept)] == kept
+    assert changed(variant, main) == {*changes, *(["trainer.callbacks"] if added_callbacks else [])}
+    assert {key: variant[key] for key in changes} == changes
 
 
 def test_small_recipe_stays_within_the_spsnn_budget(tmp_path, cli_argv):
@@ -108,7 +117,8 @@ def test_shd_dcls_recipe_matches_the_published_architecture(tmp_path, heidelberg
     cli = build("shd_dcls_free.yaml", tmp_path, heidelberg_dir)
     hp, net = cli.model.hparams, cli.model.net
     assert net.num_inputs == 140 and net.hidden_sizes == [256, 256] and net.max_delay == 25
-    assert (hp.batch_norm, hp.dropout, hp.readout, hp.eval_kernel) == (True, 0.4, "sum", "round")
+    assert (net.init_args["batch_norm"], net.init_args["dropout"]) == (True, 0.4)
+    assert (hp.readout, hp.eval_kernel) == ("sum", "round")
     assert (hp.lr, hp.peak_lr, hp.scheduler) == (1e-3, 5e-3, "one_cycle")
     assert (hp.position_lr, hp.position_scheduler) == (0.1, "cosine")
     assert cli.datamodule.batch_size == 256 and cli.trainer.max_epochs == 150
@@ -123,9 +133,9 @@ def test_shd_dcls_recipe_matches_the_published_architecture(tmp_path, heidelberg
 def test_shd_recipe_trains_end_to_end_on_tiny_files(tmp_path, heidelberg_dir, cli_argv):
     """The DCLS-delays pipeline (BN, dropout, one-cycle, annealing, rounded eval) runs."""
     make_cli([
-        "fit", "--config", str(RECIPES / "shd_dcls_free.yaml"),
+        "fit", *config_args("shd_dcls_free.yaml"),
         "--data.init_args.data_dir", str(heidelberg_dir), "--data.init_args.batch_size", "16",
-        "--model.hidden_sizes", "[16, 16]", "--trainer.max_epochs", "2",
+        "--model.net.init_args.hidden_sizes", "[16, 16]", "--trainer.max_epochs", "2",
         "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
         "--run.wandb", "false",
     ])  # fmt: skip

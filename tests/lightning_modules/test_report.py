@@ -17,7 +17,7 @@ def write_run(root, name, seed, test_acc, *, n_params=100, epoch="last"):
         "run_name": name,
         "seed": seed,
         "test_acc": test_acc,
-        "val_acc": test_acc - 0.01,
+        "val_acc": 0.9 if test_acc is None else test_acc - 0.01,
         "n_params": n_params,
         "n_weights": n_params - 20,
         "n_coordinates": 20,
@@ -53,6 +53,12 @@ def test_runs_that_do_not_belong_together_are_refused(tmp_path, second):
     write_run(tmp_path, "dim_2", 2, 0.98, **second)
     with pytest.raises(ValueError, match="dim_2"):
         group_rows(find_summaries([tmp_path]))
+
+
+def test_a_run_without_test_accuracy_is_refused(tmp_path):
+    write_run(tmp_path, "dim_2", 1, None)  # a fit that no test followed
+    with pytest.raises(ValueError, match="no test accuracy"):
+        find_summaries([tmp_path])
 
 
 def test_cli_writes_json_and_names_a_bad_summary(tmp_path, capsys):

@@ -10,17 +10,20 @@ import torch
 
 from spatial_layers import NeuronPositions, SpatialDelay
 from spatial_layers.sparsity import (
+    DenseGradients,
     active_count,
     assign_dale_signs,
     check_density,
     check_fraction,
     check_sparsity,
     cosine_drop_fraction,
+    initialise_sparsity,
     layer_active_counts,
     random_mask,
     random_select,
     rewire,
     set_density,
+    signed_growth,
     spatial_delay_layers,
     step_generator,
     topk_select,
@@ -276,6 +279,81 @@ def test_zero_optimizer_state_resets_moments():
     state = optimizer.state[param]
     for key in ("exp_avg", "exp_avg_sq"):
         assert torch.all(state[key][where] == 0) and torch.all(state[key][~where] != 0)
+
+
+@pytest.mark.parametrize("dale", [False, True])
+def test_dense_gradients_equal_an_unmasked_copys_and_leave_the_layer_as_it_was(dale):
+    torch.manual_seed(0)
+    layer = SpatialDelay(16, 12, max_delay=3, kernel="linear")
+    set_density(layer, 0.3, gen(1))
+    if dale:
+        assign_dale_signs(layer, 0.7, gen(2))
+    mask, weight = layer.mask.clone(), layer.weight.detach().clone()
+    reference = SpatialDelay(16, 12, max_delay=3, kernel="linear")
+    reference.load_state_dict(layer.state_dict())
+    reference.mask.fill_(True)  # dormant weights are 0: the same numbers, dense gradients
+    x = (torch.rand(10, 4, 16, generator=gen(3)) < 0.4).float()
+    reference(x).pow(2).sum().backward()
+
+    dense = DenseGradients([("a", layer)])
+    dense.open()
+    assert dense.is_open and layer.mask.all()
+    dense.open()  # a second open keeps the closed masks it saved
+    out = layer(x)
+    out.pow(2).sum().backward()
+    dense.close(record=True)
+    assert not dense.is_open and torch.equal(layer.mask, mask)
+    torch.testing.assert_close(dense.gradient("a"), reference.weight.grad)
+    assert (reference.weight.grad[~mask] != 0).any()  # dormant synapses have a gradient
+    assert torch.all(layer.weight.grad[~mask] == 0)  # which the optimizer never sees
+    torch.testing.assert_close(layer.weight.grad[mask], reference.weight.grad[mask])
+    assert torch.equal(layer.weight, weight)
+    torch.testing.assert_close(out, reference(x))  # the open forward changed nothing
+    assert dense.recorded
+    dense.clear()
+    assert not dense.recorded and dense.gradient("a") is None
+    dense.close(record=True)  # closing closed masks does nothing
+    assert torch.equal(layer.mask, mask)
+
+
+def test_dense_gradients_close_without_record_keeps_nothing():
+    layer = SpatialDelay(6, 4, max_delay=1)
+    set_density(layer, 0.5, gen())
+    dense = DenseGradients([("a", layer)])
+    dense.open()
+    layer(torch.ones(3, 2, 6)).sum().backward()
+    dense.close(record=False)
+    assert dense.gradient("a") is None and not dense.recorded
+    assert int(layer.mask.sum()) == 12 and torch.all(layer.weight.grad[~layer.mask] == 0)
+
+
+@pytest.mark.parametrize("dale", [False, True])
+def test_signed_growth_matches_a_loop_over_candidates(dale):
+    grad = torch.randn(7, 9, generator=gen(4))
+    candidates = torch.rand(7, 9, generator=gen(5)) < 0.6
+    grown, negative = signed_growth(grad, candidates, 5, dale=dale)
+    # reference: score each candidate by the growth the gradient allows, take the 5 best
+    scored = []
+    for i in range(7):
+        for j in range(9):
+            if candidates[i, j]:
+                g = float(grad[i, j])
+                scored.append((max(0.0, -g) if dale else abs(g), i, j))
+    best = sorted(scored, reverse=True)[:5]
+    assert {(i, j) for _, i, j in best} == set(map(tuple, grown.nonzero().tolist()))
+    for _, i, j in best:  # without Dale the new synapse takes the sign -sign(grad)
+        assert bool(negative[i, j]) == (not dale and float(grad[i, j]) > 0)
+    assert not (negative & ~grown).any()
+
+
+def test_initialise_sparsity_draws_exact_counts_once():
+    layers = [("a", SpatialDelay(5, 8, max_delay=1)), ("b", SpatialDelay(8, 3, max_delay=1))]
+    initialise_sparsity(layers, 0.75, seed=3, rescale=False, distribution="erk")
+    expected = layer_active_counts([(8, 5), (3, 8)], 0.75, "erk")
+    assert [int(layer.mask.sum()) for _, layer in layers] == expected
+    masks = [layer.mask.clone() for _, layer in layers]
+    initialise_sparsity(layers, 0.75, seed=4, rescale=True, distribution="erk")
+    assert all(torch.equal(m, layer.mask) for m, (_, layer) in zip(masks, layers, strict=True))
 
 
 # ----------------------------------------------------------------------------- wiring cost

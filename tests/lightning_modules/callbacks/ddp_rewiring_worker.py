@@ -15,7 +15,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from rewiring_testing import TinyClassifier, loader
+from rewiring_testing import TinyClassifier, loader, trainer
 
 from lightning_modules.callbacks import Dale, DeepR, RigL
 from spatial_layers.sparsity import spatial_delay_layers
@@ -54,20 +54,14 @@ def main(out_dir: Path, mode: str) -> None:
     deepr = DeepR(0.8, l1=1e-3, noise_temperature=1e-4, seed=5)
     rigl = RigL(0.8, alpha=0.5, delta_t=2, seed=5)
     callbacks = [Dale(0.8, seed=5), rigl] + ([deepr] if mode == "deepr+rigl" else [])
-    trainer = L.Trainer(
-        accelerator="cpu",
+    fit = trainer(
+        [*callbacks, SaveState(out_dir, deepr, rigl)],
+        max_steps=12,
         devices=2,
         strategy="ddp",
-        max_steps=12,
-        callbacks=[*callbacks, SaveState(out_dir, deepr, rigl)],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
+        deterministic=False,
     )
-    trainer.fit(model, loader(num_samples=96, batch_size=8))
+    fit.fit(model, loader(num_samples=96, batch_size=8))
 
 
 if __name__ == "__main__":

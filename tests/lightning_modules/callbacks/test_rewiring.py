@@ -48,12 +48,23 @@ def test_invalid_settings_fail_at_construction(factory, match):
 
 @pytest.mark.parametrize(
     "pair",
-    [(DeepR(0.9), RigL(0.8)), (DeepR(0.9), RigL(0.9, distribution="erk"))],
-    ids=["sparsity", "distribution"],
+    [
+        (DeepR(0.9), RigL(0.8)),
+        (DeepR(0.9), RigL(0.9, distribution="erk")),
+        (DeepR(0.9, rescale=True), RigL(0.9)),
+        (DeepR(0.9, layers=["net.hidden"]), RigL(0.9)),
+    ],
+    ids=["sparsity", "distribution", "rescale", "layers"],
 )
 def test_deepr_and_rigl_must_agree_on_sparsity(pair):
     with pytest.raises(ValueError, match="same layers at the same sparsity"):
         trainer(list(pair), max_steps=1).fit(TinyClassifier(), loader(16))
+
+
+def test_one_callback_of_each_kind_per_trainer():
+    first, second = RigL(0.9, seed=1), RigL(0.9, seed=2)  # (Lightning refuses this pair itself)
+    with pytest.raises(ValueError, match="one RigL callback per trainer"):
+        first.setup(SimpleNamespace(callbacks=[first, second]), TinyClassifier(), "fit")
 
 
 # ----------------------------------------------------------------------------- probes
@@ -144,6 +155,21 @@ def test_masks_hold_exact_sparsity_through_a_fit(make_callbacks, distribution):
         assert dropped == grown
 
 
+def test_deepr_removes_before_rigl_updates_whatever_the_list_order():
+    states = []
+    for rigl_first in (True, False):
+        torch.manual_seed(0)
+        model = TinyClassifier()
+        pair = [RigL(0.8, delta_t=4), DeepR(0.8, l1=1e-3, noise_temperature=1e-4)]
+        callbacks = pair if rigl_first else pair[::-1]
+        trainer(callbacks, max_steps=24).fit(model, loader())
+        states.append(model.state_dict())
+        assert [type(m).__name__ for m in callbacks[0].rewiring.members] == ["DeepR", "RigL"]
+        assert callbacks[0].rewiring is callbacks[1].rewiring
+    for key, value in states[0].items():
+        assert torch.equal(value, states[1][key]), key
+
+
 def test_no_synapse_ever_has_the_wrong_sign_with_dale_deepr_and_rigl():
     torch.manual_seed(1)
     probe = Probe(0.75, dale=True)
@@ -185,6 +211,13 @@ def _deepr_on(layers_model, **kwargs) -> DeepR:
     deepr.setup(fake_trainer, layers_model, "fit")
     deepr.on_train_start(fake_trainer, layers_model)
     return deepr
+
+
+def _record_dense_gradient(callback, fake_trainer, model, loss_of_layers) -> None:
+    """One forward/backward through the shared hooks, as Lightning calls them."""
+    callback.on_train_batch_start(fake_trainer, model, None, 0)
+    loss_of_layers().backward()
+    callback.on_before_optimizer_step(fake_trainer, model, None)
 
 
 def test_deepr_removes_exactly_the_sign_flipped_synapses():
@@ -231,7 +264,10 @@ def test_deepr_with_rigl_regrows_by_gradient_with_the_asked_sign(dale):
         callback.on_train_start(fake_trainer, model)
     before = layer.mask.clone()
     grad = torch.randn(10, 20)
-    rigl._grads["a"] = grad
+    # a loss whose dense gradient with respect to the raw weight is `grad`
+    _record_dense_gradient(rigl, fake_trainer, model, lambda: (layer.weight * grad).sum())
+    torch.testing.assert_close(rigl.dense_gradient("a"), grad)
+    assert torch.equal(layer.mask, before)  # closed again
     flip = before.nonzero()[:6]
     with torch.no_grad():
         layer.weight[flip[:, 0], flip[:, 1]] *= -1.0 if not dale else 0.0
@@ -243,7 +279,7 @@ def test_deepr_with_rigl_regrows_by_gradient_with_the_asked_sign(dale):
     scores = grad.abs() if not dale else (-grad).clamp_min(0)
     expected = scores.masked_fill(before, -1.0).flatten().topk(6).indices
     assert set(grown.flatten().nonzero().flatten().tolist()) == set(expected.tolist())
-    negative = deepr._negative["a"]
+    negative = deepr.synapse_signs("a") < 0
     if dale:
         assert not negative.any()
     else:  # the regrown synapse takes the sign the loss asks for: -sign(grad)
@@ -280,7 +316,7 @@ def test_deepr_signs_are_saved_with_the_checkpoint():
     fake_trainer = SimpleNamespace(callbacks=[restored], global_step=0)
     restored.setup(fake_trainer, model, "fit")
     restored.on_train_start(fake_trainer, model)
-    assert torch.equal(restored._negative["a"], deepr._negative["a"])
+    assert torch.equal(restored.synapse_signs("a"), deepr.synapse_signs("a"))
 
 
 # ----------------------------------------------------------------------------- RigL
@@ -318,7 +354,8 @@ def test_rigl_drops_smallest_and_regrows_largest_dense_gradient():
     model = torch.nn.ModuleDict({"a": SpatialDelay(16, 12, max_delay=3, kernel="linear")})
     layer = model["a"]
     rigl = RigL(0.75, alpha=0.4, delta_t=1)
-    rigl.setup(SimpleNamespace(callbacks=[rigl]), model, "fit")
+    fake_trainer = SimpleNamespace(callbacks=[rigl], global_step=0)
+    rigl.setup(fake_trainer, model, "fit")
     rigl.t_end = 100
     closed = layer.mask.clone()
 
@@ -329,10 +366,14 @@ def test_rigl_drops_smallest_and_regrows_largest_dense_gradient():
     x = (torch.rand(10, 4, 16) < 0.4).float()
     reference(x).pow(2).sum().backward()
 
-    rigl._open_masks()
-    assert layer.mask.all()
-    layer(x).pow(2).sum().backward()
-    rigl._close_masks(record=True)
+    opened = []
+
+    def loss():
+        opened.append(bool(layer.mask.all()))
+        return layer(x).pow(2).sum()
+
+    _record_dense_gradient(rigl, fake_trainer, model, loss)
+    assert opened == [True]  # the update step's forward saw the open mask
     assert torch.equal(layer.mask, closed)
     assert torch.all(layer.weight.grad[~closed] == 0)
     torch.testing.assert_close(rigl.dense_gradient("a"), reference.weight.grad)

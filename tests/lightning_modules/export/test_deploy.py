@@ -1,7 +1,9 @@
-"""fold_batch_norm against torch's BatchNorm1d; deployment_network leaves the original alone."""
+"""fold_batch_norm against torch's BatchNorm1d; k-bit weights against exact references;
+deployment_network leaves the original alone."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from export_testing import make_net, rounded, spike_input
@@ -13,8 +15,9 @@ from lightning_modules.export.deploy import (
     fold_batch_norm,
     population_names,
 )
-from lightning_modules.models import TimeBatchNorm
+from lightning_modules.models import SpatialSNN, TimeBatchNorm
 from spatial_layers import SpatialDelay
+from spatial_layers.quantization import quantized_weight
 
 
 def norm_with_statistics(channels: int, *, affine: bool = True, seed: int = 0) -> TimeBatchNorm:
@@ -103,3 +106,52 @@ def test_a_network_trained_with_k_bit_weights_exports_unchanged(case):
     assert torch.equal(deployed.run(x).hidden_spikes[0], net.run(x).hidden_spikes[0])
     torch.testing.assert_close(deployed(x), net(x), rtol=0, atol=1e-6)
     assert set(scales) == {c.name for c in delayed_connections(net)}
+
+
+# ----------------------------------------------------------------------------- k-bit weights
+
+
+def deployed_weight(weight: torch.Tensor, bits) -> tuple[torch.Tensor, float]:
+    """The first layer's weights and scale when a network whose first layer holds
+    ``weight`` (C_out, C_in) is deployed with ``bits``-bit weights."""
+    c_out, c_in = weight.shape
+    net = SpatialSNN(c_in, 3, [c_out], delays="none")
+    with torch.no_grad():
+        net.layers[0].weight.copy_(weight)
+    deployed, scales = deployment_network(net, weight_bits=bits)
+    return deployed.layers[0].weight.detach(), scales["layers_0"]
+
+
+def test_eight_bit_weights():
+    weight = torch.randn(40, 30, generator=torch.Generator().manual_seed(0)) * 0.3
+    weight[0, :5] = 0.0
+    quantized, scale = deployed_weight(weight, 8)
+    assert scale == pytest.approx(weight.abs().max().item() / 127, rel=1e-12)
+    assert quantized.dtype == weight.dtype and quantized.shape == weight.shape
+    assert quantized.unique().numel() <= 255
+    assert (quantized - weight).abs().max().item() <= scale / 2 * (1 + 1e-6)
+    codes = quantized.double() / scale
+    torch.testing.assert_close(codes, codes.round(), rtol=0, atol=1e-4)
+    assert codes.abs().max().round().item() == 127
+    assert bool((quantized * weight >= 0).all()) and not quantized[0, :5].any()
+
+
+def test_round_half_to_even_and_small_widths():
+    weight = torch.tensor([[3.0, 0.5, 1.5, -0.5, 2.5, -2.5]])  # scale 1 with 3 bits (levels +-3)
+    quantized, scale = deployed_weight(weight, 3)
+    assert scale == 1.0
+    assert quantized[0].tolist() == np.round(weight[0].numpy()).tolist() == [3, 0, 2, -0, 2, -2]
+    quantized, scale = deployed_weight(torch.tensor([[0.2, -0.7, 0.36]]), 2)  # levels {-1, 0, 1}
+    assert quantized[0].tolist() == pytest.approx([0.0, -0.7, 0.7])
+
+
+def test_all_zero_and_invalid_arguments():
+    quantized, scale = deployed_weight(torch.zeros(3, 4), 8)
+    assert scale == 1.0 and not quantized.any()
+    for bits in (1, 0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="bits must be an int >= 2"):
+            deployed_weight(torch.ones(1, 2), bits)
+    with pytest.raises(ValueError, match="bits must be an int >= 2"):
+        quantized_weight(torch.ones(2), None)  # (deployment_network reads None as float weights)
+    with pytest.raises(ValueError, match="layers_0: its weights hold NaN or Inf"):
+        deployed_weight(torch.tensor([[1.0, float("nan")]]), 8)

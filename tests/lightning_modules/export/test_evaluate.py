@@ -18,9 +18,7 @@ from lightning_modules.export.evaluate import (
 
 
 def classifier_around(case: str) -> SpikingClassifier:
-    model = SpikingClassifier(5, 3, hidden_sizes=[7, 6], max_delay=4)
-    model.net = make_net(case)
-    return model.eval()
+    return SpikingClassifier(make_net(case)).eval()
 
 
 def batches(count: int = 2) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -52,6 +50,10 @@ def test_load_classifier_refuses_other_files(tmp_path):
     path = tmp_path / "x.ckpt"
     torch.save({"state_dict": {}}, path)
     with pytest.raises(ValueError, match="not a SpikingClassifier checkpoint"):
+        load_classifier(path)
+    net = {"class_path": "subprocess.Popen", "init_args": {"args": ["true"]}}
+    torch.save({"state_dict": {}, "hyper_parameters": {"net": net}}, path)
+    with pytest.raises(ValueError, match=r"not a class of lightning_modules\.models"):
         load_classifier(path)
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import nir
 import numpy as np
 import pytest
 import torch
 from export_testing import CASES, MAX_DELAY, make_net, rounded, simulate_nir, spike_input
 
-from lightning_modules.export import deployment_network, from_nir, to_nir, write_nir
+from lightning_modules.export import deployment_network, from_nir, parse_nir, to_nir, write_nir
 from lightning_modules.export.conventions import lif_time_constants
-from lightning_modules.export.nir_graph import delay_branches
+from lightning_modules.export.deploy import DelayedConnection
+from lightning_modules.export.nir_graph import delay_branches, exported_layer
+from spatial_layers import SpatialDelay
 from spatial_layers.neurons import leaky_step
 
 
@@ -143,6 +148,49 @@ def test_one_branch_per_distinct_delay(case, tmp_path):
         assert len(biases) == (layer.bias is not None)
 
 
+def half_up_exact(value: float) -> int:
+    return math.floor(Fraction(value) + Fraction(1, 2))
+
+
+def boundary_delays() -> torch.Tensor:
+    values = []
+    for k in range(8):
+        half = np.float32(k + 0.5)
+        values += [half, np.nextafter(half, np.float32(0)), np.nextafter(half, np.float32(20))]
+    values += [np.float32(0.49999997), np.float32(0.0), np.float32(3.0)]
+    return torch.tensor(np.array(values, dtype=np.float32))
+
+
+def free_layer_with(delays: torch.Tensor) -> SpatialDelay:
+    """One input, ``len(delays)`` outputs, synapse i with free delay ``delays[i]``, weight 1."""
+    layer = SpatialDelay(1, delays.numel(), max_delay=10, kernel="round", delays="free")
+    with torch.no_grad():
+        layer.free_delays.copy_(delays[:, None])
+        layer.weight.fill_(1.0)
+    return layer
+
+
+def exported_delays(delays: torch.Tensor) -> np.ndarray:
+    layer = free_layer_with(delays)
+    return exported_layer(DelayedConnection("layers_0", 0, 1, False, layer)).delays[:, 0]
+
+
+def test_exported_integer_delays_round_halves_up():
+    delays = boundary_delays()
+    got = exported_delays(delays)
+    assert got.tolist() == [half_up_exact(float(d)) for d in delays]
+    assert got.dtype == np.int64
+    assert exported_delays(torch.tensor([0.5, 1.5, 2.5])).tolist() == [1, 2, 3]  # not to even
+
+
+def test_exported_integer_delays_are_where_the_round_kernel_puts_the_spike():
+    delays = boundary_delays()
+    impulse = torch.zeros(12, 1, 1)
+    impulse[0] = 1.0
+    arrival = free_layer_with(delays)(impulse)[:, 0, :].argmax(dim=0)  # step of each spike
+    assert arrival.tolist() == exported_delays(delays).tolist()
+
+
 def test_a_layer_whose_delays_all_round_to_zero_has_no_delay_node():
     net = make_net("free")
     with torch.no_grad():
@@ -200,10 +248,11 @@ def test_coordinates_signs_and_scales_survive_the_file(tmp_path):
         meta["readout"] == "max" and meta["spsnn_version"] and "half up" in meta["delay_rounding"]
     )
     imported = from_nir(graph)
-    for index, name in enumerate(["input", "hidden_0", "hidden_1", "readout"]):
-        assert torch.equal(
-            imported.nir_metadata["coords"][name], net.positions[index].coords.detach()
-        )
+    parsed = parse_nir(graph)
+    names = ["input", "hidden_0", "hidden_1", "readout"]
+    assert [population.name for population in parsed.populations] == names
+    for population, positions in zip(parsed.populations, net.positions, strict=True):
+        np.testing.assert_array_equal(population.coords, positions.coords.detach().numpy())
     for ours, theirs in zip(net.layers, imported.layers, strict=True):
         assert torch.equal(theirs.sign, ours.sign) and torch.equal(theirs.mask, ours.mask)
         assert bool((theirs.effective_weight() * theirs.sign >= 0).all())

@@ -1,0 +1,98 @@
+"""What every spsnn DataModule shares: train/validation/test splits built on demand, loaders.
+
+A subclass knows how to build one split (:meth:`SplitDataModule.build_split`)
+and what its samples look like (``num_inputs``, ``num_classes``); this base
+decides which splits a stage needs, builds each once, and serves them in
+batches: the training split reshuffled every epoch by
+:class:`~lightning_modules.data.sampling.EpochShuffleSampler` (an order that
+depends on ``seed`` and the epoch only, so resumed and DDP runs see the same
+batches), validation and test in order.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_modules.data.sampling import EpochShuffleSampler
+
+SPLITS = ("train", "val", "test")
+"""Every split a DataModule serves."""
+
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+"""The splits a Lightning stage needs; any other stage (predict, None) takes all."""
+
+
+class SplitDataModule(L.LightningDataModule):
+    """Base of spsnn's DataModules: splits built once when a stage needs them, and loaders.
+
+    Batches: ``(spikes, labels)``, spikes float32 (B, T, C) with ``T = num_steps``
+    and ``C = num_inputs``, labels int64 (B,).
+
+    Args:
+        batch_size: samples per batch (all three loaders).
+        num_steps: T, time steps per sample.
+        seed: seed of the training shuffle (epoch e uses ``seed + e``).
+        num_workers: DataLoader worker processes.
+
+    Attributes:
+        datasets: the splits built so far, by name (``"train"``, ``"val"``, ``"test"``).
+    """
+
+    def __init__(self, batch_size: int, num_steps: int, seed: int, num_workers: int) -> None:
+        super().__init__()
+        for name, value in (("batch_size", batch_size), ("num_steps", num_steps)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        self.batch_size = batch_size
+        self._num_steps = num_steps
+        self.seed = seed
+        self.num_workers = num_workers
+        self.datasets: dict[str, Dataset] = {}
+
+    @property
+    def num_steps(self) -> int:
+        """T, time steps per sample."""
+        return self._num_steps
+
+    def build_split(self, split: str) -> None:
+        """Puts ``split`` (one of :data:`SPLITS`) into :attr:`datasets`.
+
+        It may build another split along with it (a validation set held out
+        of the training file fills both).
+        """
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        """Builds (once) the splits the stage needs: fit -> train + val, validate -> val,
+        test -> test, predict or None -> all."""
+        for split in STAGE_SPLITS.get(stage or "", SPLITS):
+            if split not in self.datasets:
+                self.build_split(split)
+
+    def _loader(self, split: str) -> DataLoader:
+        if split not in self.datasets:
+            self.build_split(split)
+        dataset = self.datasets[split]
+        sampler = EpochShuffleSampler(len(dataset), self.seed) if split == "train" else None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """The training split, reshuffled every epoch (order set by ``seed`` and the epoch)."""
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        """The validation split, in order."""
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        """The test split, in order."""
+        return self._loader("test")

@@ -284,34 +284,20 @@ class SpikingClassifier(L.LightningModule):
     def _restore_train_kernel(self) -> None:
         self._eval_kernel.close()
 
-    def on_validation_start(self) -> None:
-        self._use_eval_kernel()
-
-    def on_validation_end(self) -> None:
-        self._restore_train_kernel()
-
-    def on_test_start(self) -> None:
-        self._use_eval_kernel()
-
-    def on_test_end(self) -> None:
-        self._restore_train_kernel()
-
-    def on_predict_start(self) -> None:
-        self._use_eval_kernel()
-
-    def on_predict_end(self) -> None:
-        self._restore_train_kernel()
+    on_validation_start = on_test_start = on_predict_start = _use_eval_kernel
+    on_validation_end = on_test_end = on_predict_end = _restore_train_kernel
 
     # -------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # sigma is a plain float of each layer, not a tensor in the state dict.
-        checkpoint["delay_sigmas"] = [float(layer.sigma) for layer in self.delay_layers()]
-
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        sigmas = checkpoint.get("delay_sigmas")
-        if sigmas is not None:
-            for layer, sigma in zip(self.delay_layers(), sigmas, strict=True):
-                layer.sigma = sigma
+        # Checkpoints written before sigma became the buffer ``kernel_sigma`` kept each
+        # layer's sigma beside the state dict: move it in, so such files still load.
+        sigmas = checkpoint.pop("delay_sigmas", None)
+        if sigmas is None:
+            return
+        state = checkpoint["state_dict"]
+        names = [name for name, m in self.named_modules() if isinstance(m, SpatialDelay)]
+        for name, sigma in zip(names, sigmas, strict=True):
+            state.setdefault(f"{name}.kernel_sigma", torch.tensor(float(sigma)))
 
     # ---------------------------------------------------------- optimizers
     def parameter_groups(self) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:

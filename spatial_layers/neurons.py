@@ -212,9 +212,7 @@ def _leaky_backward_torch(
     membranes: Tensor,
     grad_spikes: Tensor | None,
     grad_membranes: Tensor | None,
-    beta: float,
-    threshold: float,
-    alpha: float,
+    params: LeakyParameters,
 ) -> tuple[Tensor, Tensor]:
     r"""Backward pass over time of the multi-step LIF (or of the integrator).
 
@@ -230,6 +228,7 @@ def _leaky_backward_torch(
     outputs (None: that output got no gradient, or there are no spikes) and
     :math:`\sigma'` the arctan surrogate of :class:`ArctanSpike`.
     """
+    beta, threshold, alpha = params
     if grad_spikes is not None:
         shifted = membranes - threshold
         # The expression of ArctanSpike.backward, for identical rounding.
@@ -296,13 +295,12 @@ def _leaky_backward(
     """
     grad_membranes = None if grad_membranes is None else grad_membranes.contiguous()
     grad_spikes = None if grad_spikes is None else grad_spikes.contiguous()
+    params = LeakyParameters(beta, threshold, alpha)
     if backend == "triton":
         from spatial_layers import triton_lif
 
-        return triton_lif.leaky_backward(
-            membranes, grad_spikes, grad_membranes, beta, threshold, alpha
-        )
-    return _leaky_backward_torch(membranes, grad_spikes, grad_membranes, beta, threshold, alpha)
+        return triton_lif.leaky_backward(membranes, grad_spikes, grad_membranes, params)
+    return _leaky_backward_torch(membranes, grad_spikes, grad_membranes, params)
 
 
 @_leaky_backward.register_fake

@@ -26,9 +26,18 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from spatial_layers.neurons import LeakyParameters
+
 #: Neurons per program: 2 per thread of a 4-warp program, coalesced loads per step.
 BLOCK = 256
 NUM_WARPS = 4
+
+
+@triton.jit
+def _neuron_block(neurons, BLOCK: tl.constexpr):
+    """This program's neurons (offsets into a (B * C) step) and which of them exist."""
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    return offsets, offsets < neurons
 
 
 @triton.jit
@@ -43,8 +52,7 @@ def _leaky_forward_kernel(
     SPIKING: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    valid = offsets < neurons
+    offsets, valid = _neuron_block(neurons, BLOCK)
     beta = tl.load(constants_ptr)
     threshold = tl.load(constants_ptr + 1)
     membrane = tl.load(membrane0_ptr + offsets, mask=valid, other=0.0)
@@ -84,8 +92,7 @@ def _leaky_backward_kernel(
     HAS_GRAD_MEMBRANES: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    valid = offsets < neurons
+    offsets, valid = _neuron_block(neurons, BLOCK)
     beta = tl.load(constants_ptr)
     threshold = tl.load(constants_ptr + 1)
     half_alpha = tl.load(constants_ptr + 2)
@@ -139,8 +146,13 @@ def _constants(like: Tensor, *values: float) -> Tensor:
     return _CONSTANTS[key]
 
 
-def _grid(neurons: int) -> tuple[int]:
-    return (triton.cdiv(neurons, BLOCK),)
+def _launch(kernel, *tensors: Tensor, steps: int, neurons: int, **flags: bool) -> None:
+    """Runs ``kernel`` over (T, B * C) tensors, one program per block of neurons."""
+    if steps and neurons:  # a grid of 0 programs is an error
+        kernel[(triton.cdiv(neurons, BLOCK),)](
+            *tensors, steps, neurons, **flags, BLOCK=BLOCK, num_warps=NUM_WARPS,
+            enable_fp_fusion=False,
+        )  # fmt: skip
 
 
 def leaky_forward(
@@ -155,22 +167,12 @@ def leaky_forward(
     membrane = membrane.to(currents.dtype).contiguous()
     membranes = torch.empty_like(currents)
     spikes = torch.empty_like(currents) if spiking else currents.new_empty(0)
-    steps = currents.shape[0]
-    neurons = membrane.numel()
-    if steps and neurons:
-        _leaky_forward_kernel[_grid(neurons)](
-            currents,
-            membrane,
-            membranes,
-            spikes if spiking else membranes,
-            _constants(currents, beta, threshold),
-            steps,
-            neurons,
-            SPIKING=spiking,
-            BLOCK=BLOCK,
-            num_warps=NUM_WARPS,
-            enable_fp_fusion=False,
-        )
+    _launch(
+        _leaky_forward_kernel,
+        currents, membrane, membranes, spikes if spiking else membranes,
+        _constants(currents, beta, threshold),
+        steps=currents.shape[0], neurons=membrane.numel(), SPIKING=spiking,
+    )  # fmt: skip
     return spikes, membranes
 
 
@@ -178,15 +180,14 @@ def leaky_backward(
     membranes: Tensor,
     grad_spikes: Tensor | None,
     grad_membranes: Tensor | None,
-    beta: float,
-    threshold: float,
-    alpha: float,
+    params: LeakyParameters,
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the currents (T, B, C) and of the initial membrane (B, C).
 
     A None gradient is an output without one (for ``grad_spikes``, also a leaky
     integrator, which has no spike output): the kernel reads nothing for it.
     """
+    beta, threshold, alpha = params
     membranes = membranes.contiguous()
     has_grad_spikes, has_grad_membranes = grad_spikes is not None, grad_membranes is not None
     # An absent gradient is never read: any (T, B, C) pointer stands in for it.
@@ -195,22 +196,11 @@ def leaky_backward(
     grad_currents = torch.empty_like(membranes)
     # With T = 0 nothing reaches the initial membrane: its gradient is 0.
     grad_membrane0 = membranes.new_zeros(membranes.shape[1:])
-    steps = membranes.shape[0]
-    neurons = grad_membrane0.numel()
-    if steps and neurons:
-        _leaky_backward_kernel[_grid(neurons)](
-            membranes,
-            grad_spikes,
-            grad_membranes,
-            grad_currents,
-            grad_membrane0,
-            _constants(membranes, beta, threshold, alpha / 2, math.pi / 2 * alpha),
-            steps,
-            neurons,
-            HAS_GRAD_SPIKES=has_grad_spikes,
-            HAS_GRAD_MEMBRANES=has_grad_membranes,
-            BLOCK=BLOCK,
-            num_warps=NUM_WARPS,
-            enable_fp_fusion=False,
-        )
+    _launch(
+        _leaky_backward_kernel,
+        membranes, grad_spikes, grad_membranes, grad_currents, grad_membrane0,
+        _constants(membranes, beta, threshold, alpha / 2, math.pi / 2 * alpha),
+        steps=membranes.shape[0], neurons=grad_membrane0.numel(),
+        HAS_GRAD_SPIKES=has_grad_spikes, HAS_GRAD_MEMBRANES=has_grad_membranes,
+    )  # fmt: skip
     return grad_currents, grad_membrane0

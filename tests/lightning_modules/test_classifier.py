@@ -178,11 +178,23 @@ def test_sigmas_travel_with_the_checkpoint(tmp_path):
     model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6))
     for i, layer in enumerate(model.delay_layers()):
         layer.sigma = 0.5 + i
-    checkpoint = {}
-    model.on_save_checkpoint(checkpoint)
     fresh = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6))
-    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(model.state_dict())
     assert [lay.sigma for lay in fresh.delay_layers()] == [0.5, 1.5]
+
+
+def test_checkpoints_with_sigmas_beside_the_state_dict_still_load():
+    """The format before sigma was a buffer: ``delay_sigmas`` and no kernel_sigma keys."""
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6))
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("kernel_sigma")}
+    checkpoint = {"state_dict": state, "delay_sigmas": [0.5, 1.5]}
+    fresh = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6))
+    with pytest.raises(RuntimeError, match="kernel_sigma"):
+        fresh.load_state_dict(state)
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"])
+    assert [lay.sigma for lay in fresh.delay_layers()] == [0.5, 1.5]
+    assert "delay_sigmas" not in checkpoint
 
 
 def test_predict_gives_class_ids(tmp_path):

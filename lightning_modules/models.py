@@ -40,6 +40,7 @@ from spatial_layers import (
     leaky_sequence,
 )
 from spatial_layers.delay import DelayMode
+from spatial_layers.functional import DelayMethod
 from spatial_layers.geometry import PositionInit
 from spatial_layers.kernels import KernelKind
 from spatial_layers.neurons import Backend
@@ -143,6 +144,8 @@ class SpatialSNN(nn.Module):
             ``"auto"`` (Triton on CUDA when installed, else torch), ``"torch"``
             or ``"triton"`` (:func:`spatial_layers.leaky_sequence`); the same
             numbers on every backend.
+        method: algorithm of every delayed layer's sequence forward
+            (``SpatialDelay(method=...)``): ``"auto"``, ``"dense"``, ``"fft"`` or ``"dft"``.
 
     Shape:
         - Input: (T, B, num_inputs) spikes, time-major.
@@ -180,6 +183,7 @@ class SpatialSNN(nn.Module):
         spiking_output: bool = False,
         init_gain: PositiveFloat = 1.0,
         backend: Backend = "auto",
+        method: DelayMethod = "auto",
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
@@ -237,6 +241,7 @@ class SpatialSNN(nn.Module):
                 delays=delays,
                 bias=bias,
                 dim=max(dim, 1),
+                method=method,
             )
 
         # layers[l] feeds population l + 1; the last one feeds the readout.

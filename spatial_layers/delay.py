@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spatial_layers.functional import (
+    DELAY_METHODS,
+    DelayMethod,
     DelayState,
     delayed_linear,
     delayed_step,
@@ -46,8 +48,6 @@ def _autocast_input(x: Tensor) -> bool:
         return x.is_floating_point() and torch.is_autocast_enabled(x.device.type)
     except RuntimeError:  # a device type autocast does not know, such as "meta"
         return False
-    except TypeError:  # torch < 2.4 takes no device type: mixed input stays refused
-        return False
 
 
 class SpatialDelay(nn.Module):
@@ -75,6 +75,10 @@ class SpatialDelay(nn.Module):
             wide start DCLS-delays anneals down from.
         check_finite: raise on non-finite inputs or coordinates (forces a
             device sync; for debugging, off by default).
+        method: algorithm of the sequence forward, ``"auto"`` (chosen per call
+            by :func:`~spatial_layers.functional.plan_delayed_linear`'s cost model),
+            ``"dense"``, ``"fft"``, ``"dft"`` or ``"linear"`` (one tap only); the
+            same numbers up to float rounding. Streaming (:meth:`step`) is always dense.
 
     Shape:
         - Input: (T, B, C_in), time-major.
@@ -114,6 +118,7 @@ class SpatialDelay(nn.Module):
         dim: int = 2,
         sigma: float | None = None,
         check_finite: bool = False,
+        method: DelayMethod = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -126,6 +131,15 @@ class SpatialDelay(nn.Module):
             raise ValueError(f"velocity must be a positive finite number, got {velocity}")
         if delays not in DELAY_MODES:
             raise ValueError(f"delays must be one of {DELAY_MODES}, got {delays!r}")
+        if method not in DELAY_METHODS:
+            raise ValueError(f"method must be one of {DELAY_METHODS}, got {method!r}")
+        if method == "linear" and delays != "none" and max_delay > 0:
+            raise ValueError(
+                f"method 'linear' applies one tap (no delay), but delays={delays!r} with "
+                f"max_delay={max_delay} needs {max_delay + 1}: use 'auto', 'dense', 'fft' "
+                "or 'dft', or delays='none'"
+            )
+        self.method: DelayMethod = method
         self.in_features = in_features
         self.out_features = out_features
         self.max_delay = max_delay
@@ -311,7 +325,7 @@ class SpatialDelay(nn.Module):
             )
         else:
             kernel = self.applied_kernel()
-        return delayed_linear(x, kernel, self.bias)
+        return delayed_linear(x, kernel, self.bias, method=self.method)
 
     def step(self, x_t: Tensor) -> Tensor:
         """Streaming mode: one (B, C_in) step -> (B, C_out), history kept inside.
@@ -358,7 +372,7 @@ class SpatialDelay(nn.Module):
             text += f", sigma={self.sigma:g}"
         if self.weight_bits is not None:
             text += f", weight_bits={self.weight_bits}"
-        return text + f", bias={self.bias is not None}"
+        return text + f", method={self.method!r}, bias={self.bias is not None}"
 
 
 def delay_layers(module: nn.Module) -> list[SpatialDelay]:

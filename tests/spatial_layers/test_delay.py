@@ -602,3 +602,34 @@ def test_non_finite_free_delays_caught_when_asked():
         layer.free_delays[0, 0] = float("inf")
     with pytest.raises(ValueError, match="free delays contain NaN or Inf"):
         layer(torch.zeros(5, 2, 4))
+
+
+@pytest.mark.parametrize("method", ["dense", "fft", "dft"])
+def test_chosen_method_is_used_and_gives_the_auto_numbers(method, monkeypatch, rng):
+    import spatial_layers.functional as functional
+
+    torch.manual_seed(0)
+    auto = SpatialDelay(4, 3, max_delay=6, kernel="linear")
+    chosen = SpatialDelay(4, 3, max_delay=6, kernel="linear", method=method)
+    chosen.load_state_dict(auto.state_dict())
+    assert f"method={method!r}" in repr(chosen) and "method='auto'" in repr(auto)
+    x = (torch.rand(20, 2, 4, generator=rng) < 0.3).float()
+    seen = []
+    real_plan = functional.plan_delayed_linear
+    monkeypatch.setattr(
+        functional,
+        "plan_delayed_linear",
+        lambda *args: seen.append(args[-1]) or real_plan(*args),
+    )
+    torch.testing.assert_close(chosen(x), auto(x), rtol=1e-5, atol=1e-5)
+    assert seen == [method, "auto"]
+
+
+def test_bad_method_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match=r"method must be one of \('auto', 'linear'"):
+        SpatialDelay(4, 3, max_delay=2, method="conv")
+    with pytest.raises(ValueError, match=r"method 'linear' applies one tap.*max_delay=2 needs 3"):
+        SpatialDelay(4, 3, max_delay=2, method="linear")
+    assert SpatialDelay(4, 3, max_delay=2, delays="none", method="linear")(
+        torch.zeros(5, 1, 4)
+    ).shape == (5, 1, 3)

@@ -44,3 +44,15 @@ def test_memory_trace_counts_every_model(tmp_path):
             assert row["forward_peak_bytes"] <= row["peak_bytes"]
     # A T=60, B=2 step of 5-32-32-5 holds at least its spikes and membranes, far below 1 GiB.
     assert 2 * 60 * 2 * 32 * 4 < configs["long-long"]["spatial"]["peak_bytes"] < 2**30
+
+
+def test_shd_epoch_runs_end_to_end_on_small_files(tmp_path):
+    out = tmp_path / "shd_epoch.json"
+    run_script(
+        "shd_epoch.py", "--data-dir", str(tmp_path / "data"), "--samples", "64", "16",
+        "--events", "200", "--train-step-ms", "100", "--accelerator", "cpu", "--out", str(out),
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    # 64 training samples minus the speaker-held-out validation ones, in batches of 256.
+    assert report["train_batches"] == 1 and 0 < report["train_samples"] < 64
+    assert report["samples_per_s"] > 0 and report["measured_over_predicted"] > 0

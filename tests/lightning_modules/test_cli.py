@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,8 +22,35 @@ def read_metrics(run_dir):
         return list(csv.DictReader(handle))
 
 
+@pytest.fixture
+def wandb_runs(monkeypatch) -> list[dict]:
+    """What each W&B run holds when it finishes (offline runs keep it in a binary log)."""
+    from wandb.sdk.wandb_run import Run
+
+    runs: list[dict] = []
+    finish = Run.finish
+
+    def recording_finish(run, *args, **kwargs):
+        runs.append(
+            {
+                "name": run.name,
+                "group": run.group,
+                "tags": list(run.tags),
+                "job_type": run.job_type,
+                "project": run.project,
+                "config": dict(run.config),
+                "summary": dict(run.summary),
+                "files": sorted(p.name for p in Path(run.dir).iterdir()),
+            }
+        )
+        return finish(run, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "finish", recording_finish)
+    return runs
+
+
 def test_fit_writes_summary_plots_checkpoints_and_offline_wandb(
-    tmp_path, cli_argv, capsys, monkeypatch
+    tmp_path, cli_argv, capsys, monkeypatch, wandb_runs
 ):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     config = write_config(
@@ -61,6 +89,34 @@ def test_fit_writes_summary_plots_checkpoints_and_offline_wandb(
     assert summary["checkpoint"] == str(last)
     out = capsys.readouterr().out
     assert f"test_acc = {100 * summary['test_acc']:.2f} %" in out
+    assert "lr-Adam/weights" in rows[0] and "lr-Adam/positions" in rows[0]
+
+    # W&B: named by recipe, seed and version, grouped by recipe, the whole config,
+    # summary.json in the summary and with the run's files, the learning rate logged.
+    (run,) = wandb_runs
+    assert run["name"] == "tiny-seed7-version_0" and run["group"] == "tiny"
+    assert run["tags"] == ["tiny", "seed7"] and run["job_type"] == "fit"
+    assert run["config"]["seed_everything"] == 7
+    assert run["config"]["trainer"]["max_epochs"] == 2
+    callbacks = [c["class_path"] for c in run["config"]["trainer"]["callbacks"]]
+    assert callbacks == ["lightning_modules.callbacks.SigmaAnnealing"]
+    assert run["config"]["checkpoint"]["monitor"] == "val_acc"
+    assert run["config"]["model"]["net"]["init_args"]["hidden_sizes"] == [8]
+    for key in SUMMARY_KEYS:
+        assert run["summary"][key] == summary[key], key
+    assert run["summary"]["lr-Adam/weights"] > 0
+    assert "summary.json" in run["files"]
+
+    # spsnn test of the same run logs to the same project and group.
+    make_cli(["test", "--config", str(config), "--ckpt_path", str(last)])
+    tested = wandb_runs[1]
+    assert (tested["project"], tested["group"], tested["job_type"]) == (
+        run["project"],
+        "tiny",
+        "test",
+    )
+    assert tested["name"] == "tiny-seed7-version_1"
+    assert tested["summary"]["test_acc"] == pytest.approx(summary["test_acc"])
 
 
 def test_best_val_checkpoint_and_user_wandb_mode(tmp_path, cli_argv, monkeypatch):

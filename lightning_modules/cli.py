@@ -29,8 +29,10 @@ callbacks and the classes it configures):
   ``summary`` (:class:`~lightning_modules.callbacks.RunSummary`, which writes
   ``summary.json``; ``summary.test_ckpt`` picks the checkpoint the result
   comes from), :class:`~lightning_modules.callbacks.LastCheckpoint` (the
-  resume point) and :class:`~lightning_modules.callbacks.StepSeed` for exact
-  resumes.
+  resume point), :class:`~lightning_modules.callbacks.StepSeed` for exact
+  resumes and ``predictions``
+  (:class:`~lightning_modules.callbacks.PredictionWriter`): ``spsnn predict``
+  writes ``predictions.csv`` (class and per-class readout of every test sample).
 - After ``fit``: a test of the summary's checkpoint (``run.test_after_fit``).
 - Checkpoints load with ``weights_only=True`` unless told otherwise (the
   default of every subcommand's ``--weights_only``).
@@ -55,7 +57,13 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
-from lightning_modules.callbacks import LastCheckpoint, LayoutPlots, RunSummary, StepSeed
+from lightning_modules.callbacks import (
+    LastCheckpoint,
+    LayoutPlots,
+    PredictionWriter,
+    RunSummary,
+    StepSeed,
+)
 from lightning_modules.classifier import SpikingClassifier
 
 DEFAULT_SEED = 42
@@ -122,6 +130,7 @@ class SpsnnCLI(LightningCLI):
         )
         parser.add_lightning_class_args(LayoutPlots, "layout_plots")
         parser.add_lightning_class_args(RunSummary, "summary")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
 
     # ----------------------------------------------------------- options
     def _section(self, config: Namespace) -> Namespace:
@@ -216,6 +225,11 @@ class SpsnnCLI(LightningCLI):
 
     def after_test(self) -> None:
         _finish_wandb(self.trainer)
+
+    def after_predict(self) -> None:
+        (writer,) = [c for c in self.trainer.callbacks if isinstance(c, PredictionWriter)]
+        if self.trainer.is_global_zero and writer.path is not None:
+            print(f"spsnn: predictions written to {writer.path}", flush=True)
 
 
 class ConfigToLoggers(SaveConfigCallback):

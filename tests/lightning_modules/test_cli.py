@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import run_dirs, set_key, tiny_config, write_config
 
+from lightning_modules.callbacks.predictions import read_predictions
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.cli import make_cli
 from lightning_modules.summary import SUMMARY_KEYS
@@ -134,7 +135,7 @@ def test_best_val_checkpoint_and_user_wandb_mode(tmp_path, cli_argv, monkeypatch
     assert val_accs[summary["best_val_epoch"]] == pytest.approx(max(val_accs))
 
 
-def test_validate_and_test_from_a_checkpoint(tmp_path, tiny_yaml, cli_argv):
+def test_validate_test_and_predict_from_a_checkpoint(tmp_path, tiny_yaml, cli_argv, capsys):
     make_cli(["fit", "--config", str(tiny_yaml), "--trainer.max_epochs", "1"])
     (run_dir,) = run_dirs(tmp_path / "runs")
     last = str(run_dir / "checkpoints" / "last.ckpt")
@@ -143,6 +144,22 @@ def test_validate_and_test_from_a_checkpoint(tmp_path, tiny_yaml, cli_argv):
     assert cli.trainer.callback_metrics["test_acc"].item() == pytest.approx(summary["test_acc"])
     cli = make_cli(["validate", "--config", str(tiny_yaml), "--ckpt_path", last])
     assert cli.trainer.callback_metrics["val_acc"].item() == pytest.approx(summary["val_acc"])
+    # predict: every test sample's class and readout, in a file in the run directory
+    cli = make_cli(["predict", "--config", str(tiny_yaml), "--ckpt_path", last])
+    path = next((tmp_path / "runs" / "tiny").glob("version_*/predictions.csv"))
+    assert f"predictions written to {path}" in capsys.readouterr().out
+    written = read_predictions(path)
+    spikes, labels = (
+        torch.cat(parts) for parts in zip(*cli.datamodule.test_dataloader(), strict=True)
+    )
+    with torch.no_grad():
+        readout = cli.model.eval()(spikes)
+    assert torch.equal(written["sample"], torch.arange(32))
+    assert torch.equal(written["label"], labels)
+    assert torch.equal(written["prediction"], readout.argmax(-1))
+    torch.testing.assert_close(written["readout"], readout)
+    accuracy = (written["prediction"] == labels).float().mean().item()
+    assert accuracy == pytest.approx(summary["test_acc"])
     # a CLI checkpoint rebuilds its classifier, network included, from itself alone
     loaded = SpikingClassifier.load_from_checkpoint(last)
     assert loaded.net.init_args == cli.model.net.init_args

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from contextlib import ExitStack
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import lightning as L
 import torch
@@ -43,6 +43,20 @@ READOUTS: tuple[str, ...] = ("max", "sum", "mean", "spike_count")
 ONE_CYCLE_PCT_START = 0.3
 ONE_CYCLE_DIV_FACTOR = 25.0
 ONE_CYCLE_FINAL_DIV_FACTOR = 1e4
+
+
+class Prediction(NamedTuple):
+    """What :meth:`SpikingClassifier.predict_step` returns for a batch of B samples.
+
+    Attributes:
+        label: (B,) true classes, or None for batches of spikes alone.
+        prediction: (B,) predicted classes, ``readout.argmax(-1)``.
+        readout: (B, num_classes) logits of the classifier's readout mode.
+    """
+
+    label: Tensor | None
+    prediction: Tensor
+    readout: Tensor
 
 
 def readout_logits(output: SNNOutput, readout: Readout) -> Tensor:
@@ -263,9 +277,11 @@ class SpikingClassifier(L.LightningModule):
         self.log("test_loss", loss, batch_size=labels.shape[0], sync_dist=True)
         self.log("test_acc", self.test_acc, batch_size=labels.shape[0])
 
-    def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> Tensor:
-        spikes = batch[0] if isinstance(batch, tuple | list) else batch
-        return self(spikes).argmax(dim=-1)
+    def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> Prediction:
+        """Classes and per-class readout of ``(spikes, labels)`` or of (B, T, C) spikes alone."""
+        spikes, labels = batch if isinstance(batch, tuple | list) else (batch, None)
+        readout = self(spikes)
+        return Prediction(labels, readout.argmax(dim=-1), readout)
 
     def on_fit_start(self) -> None:
         if self.hparams.cuda_graphs:

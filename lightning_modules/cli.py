@@ -14,16 +14,25 @@ callbacks and the classes it configures):
 - ``data`` is any LightningDataModule (``class_path`` in the recipe); its
   ``num_inputs`` and ``num_classes`` are linked into the network
   (``model.net.init_args``), its ``num_steps`` into ``model`` (:data:`DATA_LINKS`).
-- Loggers: CSV always, plus W&B (offline unless the user set ``WANDB_MODE``;
-  its files inside the run directory). ``run.wandb: false`` turns W&B off;
-  a ``trainer.logger`` given in the config replaces both.
+- Loggers: CSV always, plus W&B for ``fit``, ``validate`` and ``test``
+  (offline unless the user set ``WANDB_MODE``; its files inside the run
+  directory): the run is named ``<recipe>-seed<seed>-version_<n>``, grouped by
+  recipe (the seeds of a sweep together), tagged with the ``--config`` files
+  and the seed; its config is the whole resolved config (seed, trainer,
+  callbacks, model, data: :class:`ConfigToLoggers`); after ``fit`` its summary
+  holds ``summary.json``'s fields and the file is saved with the run; the
+  learning rate of each parameter group is logged every step.
+  ``run.wandb: false`` turns W&B off; a ``trainer.logger`` given in the config
+  replaces both.
 - Always-on callbacks: ``checkpoint`` (ModelCheckpoint keeping the best
   ``val_acc``, configurable), ``layout_plots`` (PNG plots, configurable),
   ``summary`` (:class:`~lightning_modules.callbacks.RunSummary`, which writes
   ``summary.json``; ``summary.test_ckpt`` picks the checkpoint the result
   comes from), :class:`~lightning_modules.callbacks.LastCheckpoint` (the
-  resume point) and :class:`~lightning_modules.callbacks.StepSeed` for exact
-  resumes.
+  resume point), :class:`~lightning_modules.callbacks.StepSeed` for exact
+  resumes and ``predictions``
+  (:class:`~lightning_modules.callbacks.PredictionWriter`): ``spsnn predict``
+  writes ``predictions.csv`` (class and per-class readout of every test sample).
 - After ``fit``: a test of the summary's checkpoint (``run.test_after_fit``).
 - Checkpoints load with ``weights_only=True`` unless told otherwise (the
   default of every subcommand's ``--weights_only``).
@@ -41,13 +50,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonargparse import Namespace
-from lightning import LightningDataModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
-from lightning_modules.callbacks import LastCheckpoint, LayoutPlots, RunSummary, StepSeed
+from lightning_modules.callbacks import (
+    LastCheckpoint,
+    LayoutPlots,
+    PredictionWriter,
+    RunSummary,
+    StepSeed,
+)
 from lightning_modules.classifier import SpikingClassifier
 
 DEFAULT_SEED = 42
@@ -58,6 +74,8 @@ DATA_LINKS = {
     "num_classes": "model.net.init_args.num_classes",
     "num_steps": "model.num_steps",
 }
+#: Subcommands that log to W&B (``predict`` logs nothing).
+WANDB_SUBCOMMANDS = ("fit", "validate", "test")
 
 
 @dataclass
@@ -112,6 +130,7 @@ class SpsnnCLI(LightningCLI):
         )
         parser.add_lightning_class_args(LayoutPlots, "layout_plots")
         parser.add_lightning_class_args(RunSummary, "summary")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
 
     # ----------------------------------------------------------- options
     def _section(self, config: Namespace) -> Namespace:
@@ -149,43 +168,93 @@ class SpsnnCLI(LightningCLI):
         trainer_config = self._section(self.config_init).get("trainer") or {}
         if trainer_config.get("logger") is None and "logger" not in kwargs:
             kwargs["logger"] = self._default_loggers(trainer_config)
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if trainer.loggers:  # LearningRateMonitor refuses a trainer without loggers
+            trainer.callbacks.append(LearningRateMonitor(logging_interval="step"))
+        return trainer
 
     def _default_loggers(self, trainer_config: dict[str, Any]) -> list:
         root = trainer_config.get("default_root_dir") or DEFAULT_ROOT_DIR
         name = self._run_name()
         csv = CSVLogger(save_dir=root, name=name)
         loggers: list = [csv]
-        if self._run_options().wandb and self.subcommand == "fit":
+        if self._run_options().wandb and self.subcommand in WANDB_SUBCOMMANDS:
             os.environ.setdefault("WANDB_MODE", "offline")
             # Create the CSV run directory before W&B writes into it; CSVLogger
             # warns about (and would clear) a run directory that is not empty.
             _ = csv.experiment
-            run_dir = Path(csv.log_dir)
-            loggers.append(
-                WandbLogger(
-                    name=f"{name}/{run_dir.name}",
-                    project=self._run_options().wandb_project,
-                    save_dir=str(run_dir),
-                )
-            )
+            loggers.append(self._wandb_logger(name, Path(csv.log_dir)))
         return loggers
+
+    def _wandb_logger(self, recipe: str, run_dir: Path) -> WandbLogger:
+        """W&B logger of this run: ``<recipe>-seed<seed>-<version>``, grouped by recipe,
+        tagged with the ``--config`` files and the seed, its files in ``run_dir``."""
+        section = self._section(self.config)
+        seed = section.get("seed_everything")
+        seeded = isinstance(seed, int) and not isinstance(seed, bool)
+        configs = [Path(str(c)).stem for c in section.get("config") or [] if c is not None]
+        tags = [*dict.fromkeys(configs), *([f"seed{seed}"] if seeded else [])]
+        return WandbLogger(
+            name="-".join([recipe, *([f"seed{seed}"] if seeded else []), run_dir.name]),
+            group=recipe,
+            tags=tags,
+            job_type=self.subcommand,
+            project=self._run_options().wandb_project,
+            save_dir=str(run_dir),
+        )
 
     # ------------------------------------------------------- subcommands
     def after_fit(self) -> None:
-        """Tests the summary's checkpoint and prints the test accuracy (``run.test_after_fit``)."""
+        """Tests the summary's checkpoint and prints the test accuracy (``run.test_after_fit``),
+        then closes the W&B run with the summary."""
         trainer = self.trainer
-        if trainer.interrupted or not self._run_options().test_after_fit:
-            return
         (summary,) = [c for c in trainer.callbacks if isinstance(c, RunSummary)]
-        trainer.test(
-            self.model,
-            datamodule=self.datamodule,
-            ckpt_path=summary.test_checkpoint(trainer),
-            weights_only=True,
-        )
-        if trainer.is_global_zero:
-            _print_result(summary)
+        if not trainer.interrupted and self._run_options().test_after_fit:
+            trainer.test(
+                self.model,
+                datamodule=self.datamodule,
+                ckpt_path=summary.test_checkpoint(trainer),
+                weights_only=True,
+            )
+            if trainer.is_global_zero:
+                _print_result(summary)
+        _finish_wandb(trainer, summary)
+
+    def after_validate(self) -> None:
+        _finish_wandb(self.trainer)
+
+    def after_test(self) -> None:
+        _finish_wandb(self.trainer)
+
+    def after_predict(self) -> None:
+        (writer,) = [c for c in self.trainer.callbacks if isinstance(c, PredictionWriter)]
+        if self.trainer.is_global_zero and writer.path is not None:
+            print(f"spsnn: predictions written to {writer.path}", flush=True)
+
+
+class ConfigToLoggers(SaveConfigCallback):
+    """LightningCLI's ``config.yaml`` in the run directory, and the same resolved config
+    (seed, trainer, callbacks, model, data, run options) as the config of every W&B run."""
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if loggers:
+            config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+            for logger in loggers:
+                logger.experiment.config.update(config, allow_val_change=True)
+
+
+def _finish_wandb(trainer: Trainer, summary: RunSummary | None = None) -> None:
+    """Puts ``summary.json``'s fields into the W&B summary and saves the file with the run;
+    then finishes the run, so that a later CLI call in this process starts its own."""
+    for logger in trainer.loggers:
+        if not isinstance(logger, WandbLogger):
+            continue
+        run = logger.experiment
+        if summary is not None and summary.path is not None:
+            run.summary.update(summary.summary)
+            run.save(str(summary.path), base_path=str(summary.path.parent), policy="now")
+        run.finish()
 
 
 def _print_result(summary: RunSummary) -> None:
@@ -217,6 +286,7 @@ def make_cli(args: list[str] | dict | None = None, *, run: bool = True) -> Spsnn
             "log_every_n_steps": 10,
             "callbacks": [StepSeed(), LastCheckpoint()],
         },
+        save_config_callback=ConfigToLoggers,
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,

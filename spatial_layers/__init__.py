@@ -1,7 +1,9 @@
 """spatial_layers: spiking-network layers whose synaptic delays come from neuron coordinates.
 
 Plain PyTorch (no Lightning): positions, delay kernels, the delayed layer in
-sequence and streaming mode, LIF neurons and parameter accounting.
+sequence and streaming mode (snnTorch style with ``init_hidden=True``; ``reset``
+and ``detach`` for a network's per-step state), LIF neurons and parameter
+accounting.
 """
 
 from spatial_layers.accounting import ParameterCount, count_parameters
@@ -17,6 +19,7 @@ from spatial_layers.neurons import (
     leaky_step,
 )
 from spatial_layers.recurrent import RecurrentSpatialLIF
+from spatial_layers.streaming import detach, reset
 
 __all__ = [
     "DelayState",
@@ -32,11 +35,13 @@ __all__ = [
     "delay_layers",
     "delayed_linear",
     "delayed_step",
+    "detach",
     "distance_to_delay",
     "leaky_integrate",
     "leaky_sequence",
     "leaky_step",
     "pairwise_distance",
+    "reset",
     "round_delays",
     "use_kernel",
 ]

@@ -79,10 +79,20 @@ class SpatialDelay(nn.Module):
             by :func:`~spatial_layers.functional.plan_delayed_linear`'s cost model),
             ``"dense"``, ``"fft"``, ``"dft"`` or ``"linear"`` (one tap only); the
             same numbers up to float rounding. Streaming (:meth:`step`) is always dense.
+        init_hidden: snnTorch style: every call is one time step, (B, C_in) ->
+            (B, C_out), with the history of the last ``max_delay`` inputs kept
+            inside (as :meth:`step`; never in the state dict), for per-step
+            loops ``net(x[t])`` through ``nn.Sequential`` next to
+            ``snn.Leaky(init_hidden=True)``. Start each sequence with
+            :meth:`reset_state` or :func:`spatial_layers.reset`; cut the
+            gradient (truncated BPTT) with :meth:`detach_state`.
+        batch_first: the sequence call takes and returns (B, T, C), as
+            ``nn.RNN(batch_first=True)`` and tonic's ``PadTensors()`` batches.
 
     Shape:
-        - Input: (T, B, C_in), time-major.
-        - Output: (T, B, C_out).
+        - Input: (T, B, C_in), time-major; (B, T, C_in) with ``batch_first``;
+          (B, C_in), one step, with ``init_hidden``.
+        - Output: (T, B, C_out), (B, T, C_out) or (B, C_out), as the input.
 
     Attributes:
         weight: (C_out, C_in) weights, as ``torch.nn.Linear`` names them.
@@ -119,6 +129,8 @@ class SpatialDelay(nn.Module):
         sigma: float | None = None,
         check_finite: bool = False,
         method: DelayMethod = "auto",
+        init_hidden: bool = False,
+        batch_first: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -140,6 +152,13 @@ class SpatialDelay(nn.Module):
                 "or 'dft', or delays='none'"
             )
         self.method: DelayMethod = method
+        if init_hidden and batch_first:
+            raise ValueError(
+                "batch_first=True lays out whole sequences, but an init_hidden=True layer "
+                "takes one (B, C_in) step per call: choose one"
+            )
+        self.init_hidden = init_hidden
+        self.batch_first = batch_first
         self.in_features = in_features
         self.out_features = out_features
         self.max_delay = max_delay
@@ -173,6 +192,8 @@ class SpatialDelay(nn.Module):
         self.register_buffer("mask", mask)
         self.register_buffer("sign", None)
         self._stream: DelayState | None = None
+        # Set when a backward pass went through the stream, which freed its graph.
+        self._stream_backward = False
         self.reset_parameters()
 
     def _positions(
@@ -281,10 +302,9 @@ class SpatialDelay(nn.Module):
 
     def _check(self, x: Tensor, rank: int) -> None:
         if x.dim() != rank or x.shape[-1] != self.in_features:
-            layout = "(T, B, C_in)" if rank == 3 else "(B, C_in)"
             raise ValueError(
-                f"expected input of shape {layout} with C_in={self.in_features}, "
-                f"got {tuple(x.shape)}"
+                f"expected input of shape {self._layout(rank)} with C_in={self.in_features}, "
+                f"got {tuple(x.shape)}{self._layout_hint(x, rank)}"
             )
         if x.device != self.weight.device or (
             x.dtype != self.weight.dtype and not _autocast_input(x)
@@ -305,6 +325,27 @@ class SpatialDelay(nn.Module):
         if self.check_finite:
             self._check_finite(x)
 
+    def _layout(self, rank: int) -> str:
+        if rank == 2:
+            return "(B, C_in)"
+        return "(B, T, C_in)" if self.batch_first else "(T, B, C_in)"
+
+    def _layout_hint(self, x: Tensor, rank: int) -> str:
+        """Names the call that takes ``x``'s layout, when it is the other mode's."""
+        if rank == 3 and x.dim() == 2:
+            return (
+                "; for one (B, C_in) step per call build the layer with init_hidden=True "
+                "(snnTorch style) or call layer.step(x_t)"
+            )
+        if rank == 2 and x.dim() == 3:
+            if self.init_hidden:
+                return (
+                    "; this layer was built with init_hidden=True (one step per call): for "
+                    "whole (T, B, C_in) sequences build it with init_hidden=False"
+                )
+            return "; step() takes one time step: call the layer itself on whole sequences"
+        return ""
+
     def _check_finite(self, x: Tensor) -> None:
         if not torch.isfinite(x).all():
             raise ValueError("input contains NaN or Inf")
@@ -316,7 +357,17 @@ class SpatialDelay(nn.Module):
             raise ValueError("free delays contain NaN or Inf")
 
     def forward(self, x: Tensor) -> Tensor:
-        """Maps a (T, B, C_in) sequence to (T, B, C_out)."""
+        """Maps a (T, B, C_in) sequence to (T, B, C_out); (B, T, C) in and out with
+        ``batch_first``; one (B, C_in) step to (B, C_out) with ``init_hidden``."""
+        if self.init_hidden:
+            return self.step(x)
+        if self.batch_first:
+            if x.dim() != 3:
+                self._check(x, rank=3)  # raises, naming the layout
+            return self._forward_time_major(x.transpose(0, 1)).transpose(0, 1)
+        return self._forward_time_major(x)
+
+    def _forward_time_major(self, x: Tensor) -> Tensor:
         self._check(x, rank=3)
         if self.delay_mode != "none" and self.kernel_kind in ("linear", "round"):
             # applied_kernel()'s numbers, without K-sized autograd intermediates.
@@ -331,10 +382,32 @@ class SpatialDelay(nn.Module):
         """Streaming mode: one (B, C_in) step -> (B, C_out), history kept inside.
 
         Calling ``step`` over a sequence gives the same numbers as ``forward``
-        on the whole sequence. Call :meth:`reset_state` between sequences.
+        on the whole sequence. Call :meth:`reset_state` between sequences and
+        :meth:`detach_state` between the chunks of truncated BPTT: a step after
+        a backward pass through a history that still holds its (freed) graph
+        raises a RuntimeError that says so.
         """
+        self._check_stream_graph()
         y_t, self._stream = self.cell_forward(x_t, self._stream)
+        if y_t.requires_grad:
+            y_t.register_hook(self._note_backward)
         return y_t
+
+    def _check_stream_graph(self) -> None:
+        """Refuses to build on a history whose graph a backward pass has freed."""
+        stream = self._stream
+        if self._stream_backward and stream is not None and stream.history.requires_grad:
+            raise RuntimeError(
+                "a backward pass went through the history this SpatialDelay keeps between "
+                "steps, and freed its graph: call layer.detach_state() to go on with the "
+                "sequence (truncated BPTT) or layer.reset_state() to start a new one; "
+                "spatial_layers.detach(net) / spatial_layers.reset(net) do it for every spsnn "
+                "layer and snnTorch neuron of a network (snntorch.utils.reset does not "
+                "reach spsnn layers)"
+            )
+
+    def _note_backward(self, grad: Tensor) -> None:
+        self._stream_backward = True
 
     def cell_forward(
         self, x_t: Tensor, state: DelayState | None = None
@@ -358,8 +431,27 @@ class SpatialDelay(nn.Module):
         return delayed_step(x_t, kernel, state, self.bias)
 
     def reset_state(self) -> None:
-        """Forgets the streaming history kept by :meth:`step`."""
+        """Forgets the streaming history kept by :meth:`step`: the next step starts a sequence."""
         self._stream = None
+        self._stream_backward = False
+
+    def detach_state(self) -> None:
+        """Truncated BPTT: keeps the history of :meth:`step`, cuts the gradient through it.
+
+        The next steps see the same inputs in flight, but backpropagate no
+        further than this call (as snnTorch's ``detach_hidden``).
+        """
+        if self._stream is not None:
+            self._stream = DelayState(self._stream.history.detach())
+        self._stream_backward = False
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        # torch.jit.script calls this on every module it compiles, before compiling.
+        raise TypeError(
+            "torch.jit.script cannot compile SpatialDelay (TorchScript is deprecated in "
+            "torch); use torch.compile(model) or torch.export.export(model, (x,)), which "
+            "spsnn supports and tests"
+        )
 
     def extra_repr(self) -> str:
         text = (
@@ -372,6 +464,9 @@ class SpatialDelay(nn.Module):
             text += f", sigma={self.sigma:g}"
         if self.weight_bits is not None:
             text += f", weight_bits={self.weight_bits}"
+        for flag in ("init_hidden", "batch_first"):
+            if getattr(self, flag):
+                text += f", {flag}=True"
         return text + f", method={self.method!r}, bias={self.bias is not None}"
 
 

@@ -65,6 +65,12 @@ def check_recurrent_pair(feedforward: SpatialDelay, recurrent: SpatialDelay) -> 
     for role, layer in (("feedforward", feedforward), ("recurrent", recurrent)):
         if not isinstance(layer, SpatialDelay):
             raise TypeError(f"{role} must be a SpatialDelay, got {type(layer).__name__}")
+        for flag in ("init_hidden", "batch_first"):
+            if getattr(layer, flag):
+                raise ValueError(
+                    f"the {role} layer was built with {flag}=True; the recurrent population "
+                    f"runs whole time-major (T, B, C) sequences: build it with {flag}=False"
+                )
     size = feedforward.out_features
     if recurrent.in_features != size or recurrent.out_features != size:
         raise ValueError(

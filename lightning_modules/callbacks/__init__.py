@@ -14,6 +14,7 @@ from lightning_modules.callbacks.dale import Dale
 from lightning_modules.callbacks.deepr import DeepR
 from lightning_modules.callbacks.last_checkpoint import LastCheckpoint
 from lightning_modules.callbacks.layout_plots import LayoutPlots
+from lightning_modules.callbacks.predictions import PredictionWriter
 from lightning_modules.callbacks.rigl import RigL
 from lightning_modules.callbacks.round_delays import RoundDelays
 from lightning_modules.callbacks.run_summary import RunSummary
@@ -25,6 +26,7 @@ __all__ = [
     "DeepR",
     "LastCheckpoint",
     "LayoutPlots",
+    "PredictionWriter",
     "RigL",
     "RoundDelays",
     "RunSummary",

@@ -19,8 +19,13 @@ from lightning_modules.data.sampling import EpochShuffleSampler
 SPLITS = ("train", "val", "test")
 """Every split a DataModule serves."""
 
-STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
-"""The splits a Lightning stage needs; any other stage (predict, None) takes all."""
+STAGE_SPLITS = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("test",),
+}
+"""The splits a Lightning stage needs; any other stage (None) takes all."""
 
 
 class SplitDataModule(L.LightningDataModule):
@@ -67,7 +72,7 @@ class SplitDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Builds (once) the splits the stage needs: fit -> train + val, validate -> val,
-        test -> test, predict or None -> all."""
+        test and predict -> test, None -> all."""
         for split in STAGE_SPLITS.get(stage or "", SPLITS):
             if split not in self.datasets:
                 self.build_split(split)
@@ -95,4 +100,8 @@ class SplitDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         """The test split, in order."""
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split, in order: what ``spsnn predict`` writes predictions for."""
         return self._loader("test")

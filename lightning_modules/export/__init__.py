@@ -10,6 +10,9 @@
   (population names, coordinates); :mod:`~lightning_modules.export.nir_reader`
   validates what it reads; :mod:`~lightning_modules.export.conventions` holds
   what both agree on.
+- :mod:`~lightning_modules.export.node_maps`: :func:`snntorch_node_map` and
+  :func:`norse_node_map`, with which ``nirtorch.nir_to_torch`` runs those graphs
+  (delays included) as snnTorch or Norse modules.
 - :mod:`~lightning_modules.export.evaluate`, :mod:`~lightning_modules.export.cli`:
   ``spsnn export CKPT OUT.nir [--evaluate]``.
 """
@@ -22,13 +25,17 @@ from lightning_modules.export.nir_graph import (
     to_nir,
     write_nir,
 )
+from lightning_modules.export.node_maps import DelayLine, norse_node_map, snntorch_node_map
 
 __all__ = [
+    "DelayLine",
     "deployment_network",
     "fold_batch_norm",
     "from_nir",
     "graph_summary",
+    "norse_node_map",
     "parse_nir",
+    "snntorch_node_map",
     "to_nir",
     "write_nir",
 ]

@@ -14,8 +14,12 @@ RESET_TIMING = "previous_step"
 LIF_DYNAMICS = (
     "U_t = beta * U_{t-1} + I_t - threshold * H(U_{t-1} - threshold); "
     "S_t = H(U_t - threshold); beta = 1 - dt / tau, I_t = (r * dt / tau) * input_t"
+    " (IF: beta = 1, I_t = r * dt * input_t); r = 1, the weights carry the gain"
 )
-LI_DYNAMICS = "U_t = beta * U_{t-1} + I_t; beta = 1 - dt / tau, I_t = (r * dt / tau) * input_t"
+LI_DYNAMICS = (
+    "U_t = beta * U_{t-1} + I_t; beta = 1 - dt / tau, I_t = (r * dt / tau) * input_t"
+    " (I: beta = 1, I_t = r * dt * input_t); r = 1, the weights carry the gain"
+)
 DELAY_ROUNDING = "half up: floor(d) + (d - floor(d) >= 0.5), as spsnn's kernel='round'"
 TIME_CONVENTION = (
     "discrete steps of dt; edges without a Delay node act within the step; "
@@ -27,23 +31,38 @@ RECURRENT_CONVENTION = (
 )
 
 
-def lif_time_constants(beta: float, dt: float) -> tuple[float, float]:
-    """NIR's (tau, r) for a discrete decay ``beta`` per step, Euler with step ``dt``.
+def membrane_tau(beta: float, dt: float) -> float:
+    """NIR's ``tau = dt / (1 - beta)`` (seconds) for a decay ``beta`` per step of ``dt``.
 
-    ``tau = dt / (1 - beta)`` (seconds) and ``r = tau / dt``, so that the
-    Euler step ``v += dt / tau * (-v + r I)`` is ``v = beta v + I``.
+    Euler with step ``dt`` then decays ``v`` by ``1 - dt / tau = beta`` per step.
 
     Example:
-        >>> tau, r = lif_time_constants(0.75, 1e-3)
-        >>> round(tau, 9), round(r, 9)
-        (0.004, 4.0)
+        >>> round(membrane_tau(0.75, 1e-3), 9)
+        0.004
     """
     if not 0 < beta < 1:
         raise ValueError(f"a leaky neuron needs 0 < beta < 1, got {beta} (beta = 1: nir.IF)")
-    tau = dt / (1 - beta)
-    return tau, tau / dt
+    return dt / (1 - beta)
+
+
+def input_gain(beta: float, dt: float) -> float:
+    r"""What NIR's Euler step multiplies a neuron's input by, with ``r = 1``.
+
+    ``dt / tau = 1 - beta`` for LIF / LI, ``dt`` for IF / I (``beta = 1``).
+    spsnn writes ``r = 1``, the convention of NIR's documentation (and of
+    Norse's importer), so the graph's incoming weights are spsnn's divided by
+    this gain: the Euler step ``v += dt / tau * (-v + r W' x)`` is then
+    spsnn's ``v = beta v + W x``.
+
+    Example:
+        >>> round(input_gain(0.75, 1e-3), 12), input_gain(1.0, 1e-3)
+        (0.25, 0.001)
+    """
+    if beta == 1:
+        return dt
+    return dt / membrane_tau(beta, dt)
 
 
 def beta_from_tau(tau: float, dt: float) -> float:
-    """Inverse of :func:`lif_time_constants`: ``beta = 1 - dt / tau``."""
+    """Inverse of :func:`membrane_tau`: ``beta = 1 - dt / tau``."""
     return 1.0 - dt / tau

@@ -40,10 +40,14 @@ Time convention (what the graph means in discrete time, step ``dt``)
   reach every population in the same step t, through all layers.
 - ``nir.Delay`` of ``k * dt`` delivers its input of step t at step t + k.
 - Neurons are the forward-Euler discretisation of NIR's continuous-time
-  models with step dt: ``tau = dt / (1 - beta)`` and ``r = tau / dt`` (input
-  gain 1), ``v_leak = 0``, so ``tau dv/dt = -v + r I`` becomes
-  ``U_t = beta U_{t-1} + I_t``. For beta = 1, ``nir.IF`` / ``nir.I`` with
-  ``r = 1 / dt``.
+  models with step dt, in the convention of NIR's documentation (and of
+  Norse's importer): ``r = 1``, ``v_leak = 0`` and ``tau = dt / (1 - beta)``,
+  so that ``tau dv/dt = -v + r I`` becomes ``v_t = beta v_{t-1} + (dt / tau) I_t``.
+  The input gain ``g = dt / tau = 1 - beta`` (``g = dt`` for beta = 1:
+  ``nir.IF`` / ``nir.I``) is carried by the weights: every Linear / Affine node
+  into a population holds spsnn's weights (and bias) divided by that
+  population's g, in float64, so the graph's dynamics are spsnn's
+  ``U_t = beta U_{t-1} + W x_t`` (:func:`~lightning_modules.export.conventions.input_gain`).
 - Reset: NIR's LIF resets *to* ``v_reset`` (0 here); spsnn's LIF (snnTorch's
   ``Leaky``) resets *by subtraction* of the threshold, one step late:
   ``U_t = beta U_{t-1} + I_t - theta H(U_{t-1} - theta)``,
@@ -64,8 +68,10 @@ Metadata
   classifier's readout mode, when given), ``delay_mode`` (plus ``dim`` and
   ``velocity`` for spatial delays), ``hardware_max_delay``
   and ``clipped_synapses`` (with a delay limit), and ``layers/<name>``: the
-  connectivity ``mask`` (uint8, (C_out, C_in)), ``weight_scale`` (k-bit
-  weights), ``source``, ``target``, ``recurrent``.
+  connectivity ``mask`` (uint8, (C_out, C_in)), ``input_gain`` (the target
+  population's g: graph weights times g are spsnn's), ``weight_scale`` (k-bit
+  weights: spsnn's weights are integers times it), ``source``, ``target``,
+  ``recurrent``.
 - Population nodes (Input and neuron nodes): ``population``, ``coords``
   ((N, D) float32, spatial networks only); neuron nodes also ``beta``,
   ``dynamics``, and when spiking ``threshold`` and the reset convention.
@@ -96,7 +102,8 @@ from lightning_modules.export.conventions import (
     RESET_CONVENTION,
     RESET_TIMING,
     TIME_CONVENTION,
-    lif_time_constants,
+    input_gain,
+    membrane_tau,
 )
 from lightning_modules.export.deploy import (
     INPUT_POPULATION,
@@ -108,6 +115,7 @@ from lightning_modules.export.deploy import (
 )
 from lightning_modules.export.nir_reader import (
     ParsedNetwork,
+    ResetConvention,
     build_network,
     parse_graph,
     read_graph_file,
@@ -278,12 +286,14 @@ def to_nir(
         deployed.params.threshold if deployed.spiking_output else None,
         _population_metadata(deployed, len(names) - 1, names),
     )
+    betas = [*(deployed.params.beta for _ in deployed.hidden_sizes), deployed.readout_beta]
+    gains = {name: input_gain(beta, dt) for name, beta in zip(names[1:], betas, strict=True)}
     edges: list[tuple[str, str]] = []
     for layer in layers:
-        _add_branches(nodes, edges, layer, names, dt)
+        _add_branches(nodes, edges, layer, names, dt, gains[names[layer.connection.target]])
     nodes[OUTPUT_NODE] = nir.Output(output_type=np.array([deployed.num_classes]))
     edges.append((READOUT_POPULATION, OUTPUT_NODE))
-    metadata = _graph_metadata(deployed, layers, names, dt, weight_bits, max_delay, clipped)
+    metadata = _graph_metadata(deployed, layers, names, gains, dt, weight_bits, max_delay, clipped)
     if readout is not None:
         metadata["readout"] = str(readout)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
@@ -296,7 +306,12 @@ def write_nir(net: SpatialSNN, path: str | Path, **kwargs) -> nir.NIRGraph:
     return graph
 
 
-def parse_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> ParsedNetwork:
+def parse_nir(
+    graph: nir.NIRGraph | str | Path,
+    *,
+    dt: float | None = None,
+    reset: ResetConvention | None = None,
+) -> ParsedNetwork:
     """Validates a NIR graph (or its file) and describes it as a SpatialSNN sees it.
 
     The :class:`~lightning_modules.export.nir_reader.ParsedNetwork` holds
@@ -305,8 +320,14 @@ def parse_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> P
     exports only) and the graph's metadata.
 
     Args:
-        graph: a ``nir.NIRGraph``, or the path of a file ``nir.write`` wrote.
+        graph: a ``nir.NIRGraph``, or the path of a file ``nir.write`` wrote
+            (spsnn's, snnTorch's ``export_to_nir``, Norse's ``to_nir``, or
+            any graph of the supported node types).
         dt: step in seconds, for graphs without ``dt`` in their metadata.
+        reset: ``"subtract"``: spiking nodes whose metadata states no reset
+            subtract the threshold one step late, as snnTorch's ``Leaky`` (whose
+            exporter does not record it); None refuses them (NIR's LIF resets to
+            ``v_reset`` at once, which a SpatialSNN cannot run).
 
     Raises:
         ValueError: the file is not a NIR graph, or the graph is not one a
@@ -316,10 +337,15 @@ def parse_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> P
         graph = read_graph_file(Path(graph))
     elif not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"expected a nir.NIRGraph or a path, got {type(graph).__name__}")
-    return parse_graph(graph, dt)
+    return parse_graph(graph, dt, reset)
 
 
-def from_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> SpatialSNN:
+def from_nir(
+    graph: nir.NIRGraph | str | Path,
+    *,
+    dt: float | None = None,
+    reset: ResetConvention | None = None,
+) -> SpatialSNN:
     """Rebuilds a runnable ``SpatialSNN(delays="free", kernel="round")`` from a NIR graph.
 
     The network's free delays are the graph's integer delays (recurrent ones
@@ -330,7 +356,7 @@ def from_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None) -> Sp
     conventions). Coordinates and population names: :func:`parse_nir`.
     Arguments and errors as :func:`parse_nir`.
     """
-    return build_network(parse_nir(graph, dt=dt))
+    return build_network(parse_nir(graph, dt=dt, reset=reset))
 
 
 def graph_summary(graph: nir.NIRGraph) -> dict[str, int | float]:
@@ -362,8 +388,9 @@ def graph_summary(graph: nir.NIRGraph) -> dict[str, int | float]:
 def _neuron_node(
     size: int, beta: float, dt: float, threshold: float | None, metadata: dict
 ) -> nir.NIRNode:
-    """LIF / IF (``threshold`` given) or LI / I node of ``size`` neurons."""
+    """LIF / IF (``threshold`` given) or LI / I node of ``size`` neurons, with ``r = 1``."""
     zeros = np.zeros(size, dtype=np.float64)
+    ones = np.ones(size, dtype=np.float64)
     metadata = {**metadata, "beta": float(beta)}
     if threshold is not None:
         metadata.update(
@@ -374,13 +401,10 @@ def _neuron_node(
         )
         v_threshold = np.full(size, float(threshold))
         if beta == 1:
-            return nir.IF(
-                r=np.full(size, 1 / dt), v_threshold=v_threshold, v_reset=zeros, metadata=metadata
-            )
-        tau, r = lif_time_constants(beta, dt)
+            return nir.IF(r=ones, v_threshold=v_threshold, v_reset=zeros, metadata=metadata)
         return nir.LIF(
-            tau=np.full(size, tau),
-            r=np.full(size, r),
+            tau=np.full(size, membrane_tau(beta, dt)),
+            r=ones,
             v_leak=zeros,
             v_threshold=v_threshold,
             v_reset=zeros.copy(),
@@ -388,9 +412,10 @@ def _neuron_node(
         )
     metadata["dynamics"] = LI_DYNAMICS
     if beta == 1:
-        return nir.I(r=np.full(size, 1 / dt), metadata=metadata)
-    tau, r = lif_time_constants(beta, dt)
-    return nir.LI(tau=np.full(size, tau), r=np.full(size, r), v_leak=zeros, metadata=metadata)
+        return nir.I(r=ones, metadata=metadata)
+    return nir.LI(
+        tau=np.full(size, membrane_tau(beta, dt)), r=ones, v_leak=zeros, metadata=metadata
+    )
 
 
 def _population_metadata(net: SpatialSNN, index: int, names: list[str]) -> dict:
@@ -407,18 +432,22 @@ def _add_branches(
     layer: ExportedLayer,
     names: list[str],
     dt: float,
+    gain: float,
 ) -> None:
+    """One Delay + Linear branch per distinct delay; weights divided by the target's ``gain``."""
     connection = layer.connection
     source, target = names[connection.source], names[connection.target]
     empty_delay = RECURRENT_LATENCY if connection.recurrent else 0
     branches = delay_branches(layer.weight, layer.delays, layer.mask, empty_delay=empty_delay)
-    for index, (steps, weight) in enumerate(branches):
+    for index, (steps, spsnn_weight) in enumerate(branches):
+        weight = spsnn_weight.astype(np.float64) / gain
         metadata: dict = {"layer": connection.name, "delay_steps": steps}
         if layer.sign is not None:
             metadata["sign"] = layer.sign
         if index == 0 and layer.bias is not None:
             name = f"{connection.name}_affine{steps}"
-            nodes[name] = nir.Affine(weight=weight, bias=layer.bias, metadata=metadata)
+            bias = layer.bias.astype(np.float64) / gain
+            nodes[name] = nir.Affine(weight=weight, bias=bias, metadata=metadata)
         else:
             name = f"{connection.name}_linear{steps}"
             nodes[name] = nir.Linear(weight=weight, metadata=metadata)
@@ -438,6 +467,7 @@ def _graph_metadata(
     net: SpatialSNN,
     layers: list[ExportedLayer],
     names: list[str],
+    gains: dict[str, float],
     dt: float,
     weight_bits: int | None,
     max_delay: int | None,
@@ -471,6 +501,7 @@ def _graph_metadata(
             "target": names[connection.target],
             "recurrent": bool(connection.recurrent),
             "mask": layer.mask.astype(np.uint8),
+            "input_gain": float(gains[names[connection.target]]),
         }
         if layer.scale is not None:
             record["weight_scale"] = float(layer.scale)

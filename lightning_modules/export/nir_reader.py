@@ -10,23 +10,32 @@ for (population names, coordinates, the graph's metadata) stays in the
 :class:`ParsedNetwork`. Every problem is a ValueError that names the node and
 what is wrong with it.
 
-Accepted graphs are a little more general than what :func:`to_nir` writes:
-a Delay node may hold one delay per presynaptic channel (the synapse j -> i
-then has delay ``delay[j]``), several branches may share a delay, and a
-branch may have no metadata. What a SpatialSNN cannot represent is refused:
-node types other than Input, Output, Delay, Linear, Affine, LIF, IF, LI, I;
-populations that are not a chain input -> hidden ... -> readout (plus
+Accepted graphs are more general than what :func:`to_nir` writes, so that
+graphs of snnTorch's ``export_to_nir`` and Norse's ``to_nir`` and standard NIR
+read too: a Delay node may hold one delay per presynaptic channel (the
+synapse j -> i then has delay ``delay[j]``), several branches may share a
+delay, a branch may have no metadata; Input / Output shapes ``[C]`` or
+``[1, C]``; neuron parameters per neuron (equal) or scalar (the population
+size then comes from the incoming weights); any input gain ``g = r * dt /
+tau`` (``r * dt`` for IF / I), folded into the incoming weights and biases
+(``g`` within :data:`GAIN_TOLERANCE` of 1 is 1); ``dt`` as an argument where
+the graph has none. What a SpatialSNN cannot represent is refused, naming the
+node: node types other than Input, Output, Delay, Linear, Affine, LIF, IF,
+LI, I; populations that are not a chain input -> hidden ... -> readout (plus
 hidden -> hidden recurrence); a synapse with non-zero weights at two delays;
 per-neuron different time constants or thresholds; ``v_leak != 0``,
-``v_reset != 0``, an input gain ``r * dt / tau != 1``; spiking nodes whose
-metadata does not state spsnn's reset by subtraction.
+``v_reset != 0``; spiking nodes that reset as NIR's LIF does (to ``v_reset``,
+at once): a SpatialSNN's neurons subtract the threshold one step later, as
+snnTorch's ``Leaky`` does by default. A graph whose spiking nodes do not
+state their reset in their metadata (snnTorch's exporter does not record it)
+is read with spsnn's reset only when the caller says so (``reset="subtract"``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import nir
 import numpy as np
@@ -56,12 +65,18 @@ SPIKING_NODES = (nir.LIF, nir.IF)
 NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.I)
 POPULATION_NODES = (nir.Input, *NEURON_NODES)
 BRANCH_NODES = (nir.Linear, nir.Affine)
-#: Relative tolerance on the input gain r * dt / tau (= 1 in spsnn's graphs).
+#: An input gain r * dt / tau within this of 1 is 1: float32 rounding of r and tau
+#: (snnTorch writes r = tau / dt), which must not change the weights.
 GAIN_TOLERANCE = 1e-6
+#: Neuron parameters a node may give as a scalar or one value per neuron.
+NEURON_PARAMETERS = ("tau", "r", "v_leak", "v_threshold", "v_reset")
 #: Tolerance, in steps, on a Delay holding a whole number of steps.
 STEP_TOLERANCE = 1e-6
 #: A metadata ``beta`` within this of 1 - dt / tau is taken as the exact decay.
 BETA_TOLERANCE = 1e-9
+
+
+ResetConvention = Literal["subtract"]
 
 
 def _fail(message: str) -> ValueError:
@@ -192,8 +207,16 @@ def read_graph_file(path: Path) -> nir.NIRGraph:
 
 
 # ---------------------------------------------------------------- parsing
-def parse_graph(graph: nir.NIRGraph, dt: float | None = None) -> ParsedNetwork:
-    """Validates ``graph`` and reads its populations and connections (see the module doc)."""
+def parse_graph(
+    graph: nir.NIRGraph, dt: float | None = None, reset: ResetConvention | None = None
+) -> ParsedNetwork:
+    """Validates ``graph`` and reads its populations and connections (see the module doc).
+
+    ``reset="subtract"`` reads spiking nodes whose metadata states no reset as
+    resetting by subtraction one step late; None refuses them.
+    """
+    if reset not in (None, RESET_CONVENTION):
+        raise ValueError(f"reset must be None or {RESET_CONVENTION!r}, got {reset!r}")
     metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
     dt = _resolve_dt(metadata, dt)
     nodes = dict(graph.nodes)
@@ -210,7 +233,7 @@ def parse_graph(graph: nir.NIRGraph, dt: float | None = None) -> ParsedNetwork:
     _check_wiring(nodes, sources, targets)
     (readout,) = sources[output_name]
     sizes = {
-        name: _population_size(name, node)
+        name: _population_size(name, node, [nodes[s] for s in sources[name]])
         for name, node in nodes.items()
         if isinstance(node, POPULATION_NODES)
     }
@@ -221,7 +244,7 @@ def parse_graph(graph: nir.NIRGraph, dt: float | None = None) -> ParsedNetwork:
         Population(
             name,
             sizes[name],
-            None if name == input_name else _neuron_constants(name, nodes[name], dt),
+            None if name == input_name else _neuron_constants(name, nodes[name], dt, reset),
             _coords(name, nodes[name], sizes[name]),
         )
         for name in names
@@ -234,6 +257,11 @@ def parse_graph(graph: nir.NIRGraph, dt: float | None = None) -> ParsedNetwork:
     for connection in recurrent:
         if connection is not None:
             _remove_latency(connection)
+    for connection in [*feedforward, *recurrent]:
+        if connection is not None:
+            _fold_gain(
+                connection, neuron_input_gain(connection.target, nodes[connection.target], dt)
+            )
     return ParsedNetwork(populations, feedforward, recurrent, metadata, dt)
 
 
@@ -329,25 +357,48 @@ def _check_wiring(
             )
 
 
-def _population_size(name: str, node: nir.NIRNode) -> int:
+def _flat_size(shape) -> int | None:
+    """C of a shape [C] or [1, C] (NIR writers add a batch axis of 1), else None."""
+    shape = np.asarray(shape).astype(int).tolist() if shape is not None else None
+    if not isinstance(shape, list) or not shape or any(n != 1 for n in shape[:-1]):
+        return None
+    return shape[-1] if len(shape) <= 2 and shape[-1] >= 1 else None
+
+
+def _population_size(name: str, node: nir.NIRNode, incoming: list[nir.NIRNode]) -> int:
+    """Neurons of a population node: the Input's shape, or the rows of the weights into it.
+
+    Neuron parameters may be scalars or hold one value per neuron.
+    """
     if isinstance(node, nir.Input):
-        shape = np.asarray(node.input_type.get("input") if node.input_type else None)
-        if shape.ndim != 1 or shape.size != 1 or int(shape[0]) < 1:
+        shape = node.input_type.get("input") if node.input_type else None
+        size = _flat_size(shape)
+        if size is None:
             raise _fail(
-                f"Input {name!r} has shape {shape.tolist()}; a SpatialSNN takes a flat "
-                "vector of channels, shape [C]"
+                f"Input {name!r} has shape {np.asarray(shape).tolist()}; a SpatialSNN takes a "
+                "flat vector of channels, shape [C] or [1, C]"
             )
-        return int(shape[0])
-    values = node.r
-    size = np.asarray(values).size
-    if np.asarray(values).ndim != 1 or size < 1:
-        raise _fail(f"{type(node).__name__} {name!r} must have 1-D parameters, got {values!r}")
+        return size
+    rows = {int(np.shape(branch.weight)[0]) for branch in incoming if np.ndim(branch.weight) == 2}
+    if len(rows) != 1:
+        raise _fail(
+            f"{type(node).__name__} {name!r} receives weights with {sorted(rows)} output rows; "
+            "its population needs one size"
+        )
+    size = rows.pop()
+    for parameter in NEURON_PARAMETERS:
+        shape = np.shape(getattr(node, parameter, 0.0))
+        if shape not in ((), (1,), (size,)):
+            raise _fail(
+                f"{parameter} of {type(node).__name__} {name!r} has shape {shape}; expected a "
+                f"scalar or one value per neuron ({size},)"
+            )
     return size
 
 
 def _check_output_size(node: nir.Output, name: str, size: int) -> None:
     shape = node.output_type.get("output") if node.output_type else None
-    if shape is not None and np.asarray(shape).tolist() != [size]:
+    if shape is not None and np.size(shape) and _flat_size(shape) != size:
         raise _fail(
             f"Output {name!r} has shape {np.asarray(shape).tolist()}, but the readout "
             f"population has {size} neurons"
@@ -462,9 +513,25 @@ def _uniform(name: str, node: nir.NIRNode, parameter: str) -> float:
     return float(values.flat[0])
 
 
-def _neuron_constants(name: str, node: nir.NIRNode, dt: float) -> NeuronConstants:
+def neuron_input_gain(name: str, node: nir.NIRNode, dt: float) -> float:
+    """What NIR's Euler step multiplies the node's input by: r * dt / tau (r * dt for IF / I)."""
+    if isinstance(node, nir.LIF | nir.LI):
+        gain = _uniform(name, node, "r") * dt / _uniform(name, node, "tau")
+    else:
+        gain = _uniform(name, node, "r") * dt
+    if not (np.isfinite(gain) and gain > 0):
+        raise _fail(
+            f"{type(node).__name__} {name!r} has input gain r*dt/tau = {gain:g}; it must be > 0"
+        )
+    return 1.0 if abs(gain - 1) <= GAIN_TOLERANCE else gain
+
+
+def _neuron_constants(
+    name: str, node: nir.NIRNode, dt: float, reset: ResetConvention | None
+) -> NeuronConstants:
     kind = type(node).__name__
     metadata = node.metadata or {}
+    beta = 1.0
     if isinstance(node, nir.LIF | nir.LI):
         tau = _uniform(name, node, "tau")
         if _uniform(name, node, "v_leak") != 0:
@@ -475,14 +542,7 @@ def _neuron_constants(name: str, node: nir.NIRNode, dt: float) -> NeuronConstant
                 f"{kind} {name!r} has tau={tau:g} s, which gives a decay 1 - dt/tau = {beta:g} "
                 f"per step of dt={dt:g} s, outside (0, 1)"
             )
-        gain = _uniform(name, node, "r") * dt / tau
-    else:
-        beta, gain = 1.0, _uniform(name, node, "r") * dt
-    if abs(gain - 1) > GAIN_TOLERANCE:
-        raise _fail(
-            f"{kind} {name!r} has input gain r*dt/tau = {gain:g}; spsnn's neurons add their "
-            "input with gain 1 (r = tau/dt; fold the gain into the incoming weights)"
-        )
+    neuron_input_gain(name, node, dt)  # checked here, folded into the weights later
     stored = metadata.get("beta")
     if stored is not None and abs(float(stored) - beta) <= BETA_TOLERANCE:
         beta = float(stored)  # the exact float the network was trained with
@@ -493,15 +553,32 @@ def _neuron_constants(name: str, node: nir.NIRNode, dt: float) -> NeuronConstant
         raise _fail(f"{kind} {name!r} has v_threshold={threshold:g}; it must be > 0")
     if _uniform(name, node, "v_reset") != 0:
         raise _fail(f"{kind} {name!r} has v_reset != 0; spsnn's reset subtracts the threshold")
-    reset = (metadata.get("reset"), metadata.get("reset_timing"))
-    if reset != (RESET_CONVENTION, RESET_TIMING):
-        raise _fail(
-            f"{kind} {name!r} does not state spsnn's reset (metadata reset={reset[0]!r}, "
-            f"reset_timing={reset[1]!r}): NIR's LIF resets to v_reset, spsnn's subtracts the "
-            f"threshold one step late (reset={RESET_CONVENTION!r}, "
-            f"reset_timing={RESET_TIMING!r}); other resets cannot be run exactly"
-        )
+    _check_reset(name, node, reset)
     return NeuronConstants(beta, threshold)
+
+
+def _check_reset(name: str, node: nir.NIRNode, reset: ResetConvention | None) -> None:
+    metadata = node.metadata or {}
+    stated = (metadata.get("reset"), metadata.get("reset_timing"))
+    if stated == (RESET_CONVENTION, RESET_TIMING):
+        return
+    if "reset" not in metadata and reset == RESET_CONVENTION:
+        return  # the caller vouches for the convention the graph does not record
+    spsnn_reset = (
+        f"a SpatialSNN's neurons subtract the threshold one step late (reset="
+        f"{RESET_CONVENTION!r}, reset_timing={RESET_TIMING!r}, snnTorch's Leaky default)"
+    )
+    if "reset" in metadata:
+        raise _fail(
+            f"{type(node).__name__} {name!r} states reset={stated[0]!r}, "
+            f"reset_timing={stated[1]!r}; {spsnn_reset}, and cannot run other resets exactly"
+        )
+    raise _fail(
+        f"{type(node).__name__} {name!r} does not state its reset in its metadata, so it resets "
+        f"as NIR's LIF does (to v_reset, at once); {spsnn_reset}. If the graph was written "
+        "from such neurons (snnTorch's export_to_nir does not record Leaky's reset), read it "
+        "with reset='subtract'"
+    )
 
 
 def _check_shared_constants(populations: list[Population]) -> None:
@@ -538,6 +615,13 @@ def _mask(connection: Connection, layer_records: dict) -> np.ndarray:
     if (connection.active & ~mask).any():
         raise _fail(f"layer {connection.layer!r} has non-zero weights outside its mask metadata")
     return mask
+
+
+def _fold_gain(connection: Connection, gain: float) -> None:
+    """The target's input gain into the weights and bias: spsnn's neurons add W x with gain 1."""
+    connection.weight = connection.weight * gain
+    if connection.bias is not None:
+        connection.bias = connection.bias * gain
 
 
 def _remove_latency(connection: Connection) -> None:

@@ -197,8 +197,13 @@ def test_checkpoints_with_sigmas_beside_the_state_dict_still_load():
     assert "delay_sigmas" not in checkpoint
 
 
-def test_predict_gives_class_ids(tmp_path):
+def test_predict_gives_labels_classes_and_readouts(tmp_path):
     model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=3))
-    predictions = quiet_trainer(tmp_path).predict(model, loaders())
-    assert torch.cat(predictions).shape == (24,)
-    assert set(torch.cat(predictions).tolist()) <= {0, 1, 2}
+    loader = loaders()
+    predictions = quiet_trainer(tmp_path).predict(model, loader)
+    spikes, labels = (torch.cat(parts) for parts in zip(*loader, strict=True))
+    with torch.no_grad():
+        readout = model(spikes)
+    assert torch.equal(torch.cat([p.label for p in predictions]), labels)
+    torch.testing.assert_close(torch.cat([p.readout for p in predictions]), readout)
+    assert torch.equal(torch.cat([p.prediction for p in predictions]), readout.argmax(-1))

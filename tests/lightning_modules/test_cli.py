@@ -6,11 +6,13 @@ import csv
 import json
 import os
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import run_dirs, set_key, tiny_config, write_config
 
+from lightning_modules.callbacks.predictions import read_predictions
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.cli import make_cli
 from lightning_modules.summary import SUMMARY_KEYS
@@ -21,8 +23,35 @@ def read_metrics(run_dir):
         return list(csv.DictReader(handle))
 
 
+@pytest.fixture
+def wandb_runs(monkeypatch) -> list[dict]:
+    """What each W&B run holds when it finishes (offline runs keep it in a binary log)."""
+    from wandb.sdk.wandb_run import Run
+
+    runs: list[dict] = []
+    finish = Run.finish
+
+    def recording_finish(run, *args, **kwargs):
+        runs.append(
+            {
+                "name": run.name,
+                "group": run.group,
+                "tags": list(run.tags),
+                "job_type": run.job_type,
+                "project": run.project,
+                "config": dict(run.config),
+                "summary": dict(run.summary),
+                "files": sorted(p.name for p in Path(run.dir).iterdir()),
+            }
+        )
+        return finish(run, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "finish", recording_finish)
+    return runs
+
+
 def test_fit_writes_summary_plots_checkpoints_and_offline_wandb(
-    tmp_path, cli_argv, capsys, monkeypatch
+    tmp_path, cli_argv, capsys, monkeypatch, wandb_runs
 ):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     config = write_config(
@@ -61,6 +90,34 @@ def test_fit_writes_summary_plots_checkpoints_and_offline_wandb(
     assert summary["checkpoint"] == str(last)
     out = capsys.readouterr().out
     assert f"test_acc = {100 * summary['test_acc']:.2f} %" in out
+    assert "lr-Adam/weights" in rows[0] and "lr-Adam/positions" in rows[0]
+
+    # W&B: named by recipe, seed and version, grouped by recipe, the whole config,
+    # summary.json in the summary and with the run's files, the learning rate logged.
+    (run,) = wandb_runs
+    assert run["name"] == "tiny-seed7-version_0" and run["group"] == "tiny"
+    assert run["tags"] == ["tiny", "seed7"] and run["job_type"] == "fit"
+    assert run["config"]["seed_everything"] == 7
+    assert run["config"]["trainer"]["max_epochs"] == 2
+    callbacks = [c["class_path"] for c in run["config"]["trainer"]["callbacks"]]
+    assert callbacks == ["lightning_modules.callbacks.SigmaAnnealing"]
+    assert run["config"]["checkpoint"]["monitor"] == "val_acc"
+    assert run["config"]["model"]["net"]["init_args"]["hidden_sizes"] == [8]
+    for key in SUMMARY_KEYS:
+        assert run["summary"][key] == summary[key], key
+    assert run["summary"]["lr-Adam/weights"] > 0
+    assert "summary.json" in run["files"]
+
+    # spsnn test of the same run logs to the same project and group.
+    make_cli(["test", "--config", str(config), "--ckpt_path", str(last)])
+    tested = wandb_runs[1]
+    assert (tested["project"], tested["group"], tested["job_type"]) == (
+        run["project"],
+        "tiny",
+        "test",
+    )
+    assert tested["name"] == "tiny-seed7-version_1"
+    assert tested["summary"]["test_acc"] == pytest.approx(summary["test_acc"])
 
 
 def test_best_val_checkpoint_and_user_wandb_mode(tmp_path, cli_argv, monkeypatch):
@@ -78,7 +135,7 @@ def test_best_val_checkpoint_and_user_wandb_mode(tmp_path, cli_argv, monkeypatch
     assert val_accs[summary["best_val_epoch"]] == pytest.approx(max(val_accs))
 
 
-def test_validate_and_test_from_a_checkpoint(tmp_path, tiny_yaml, cli_argv):
+def test_validate_test_and_predict_from_a_checkpoint(tmp_path, tiny_yaml, cli_argv, capsys):
     make_cli(["fit", "--config", str(tiny_yaml), "--trainer.max_epochs", "1"])
     (run_dir,) = run_dirs(tmp_path / "runs")
     last = str(run_dir / "checkpoints" / "last.ckpt")
@@ -87,6 +144,22 @@ def test_validate_and_test_from_a_checkpoint(tmp_path, tiny_yaml, cli_argv):
     assert cli.trainer.callback_metrics["test_acc"].item() == pytest.approx(summary["test_acc"])
     cli = make_cli(["validate", "--config", str(tiny_yaml), "--ckpt_path", last])
     assert cli.trainer.callback_metrics["val_acc"].item() == pytest.approx(summary["val_acc"])
+    # predict: every test sample's class and readout, in a file in the run directory
+    cli = make_cli(["predict", "--config", str(tiny_yaml), "--ckpt_path", last])
+    path = next((tmp_path / "runs" / "tiny").glob("version_*/predictions.csv"))
+    assert f"predictions written to {path}" in capsys.readouterr().out
+    written = read_predictions(path)
+    spikes, labels = (
+        torch.cat(parts) for parts in zip(*cli.datamodule.test_dataloader(), strict=True)
+    )
+    with torch.no_grad():
+        readout = cli.model.eval()(spikes)
+    assert torch.equal(written["sample"], torch.arange(32))
+    assert torch.equal(written["label"], labels)
+    assert torch.equal(written["prediction"], readout.argmax(-1))
+    torch.testing.assert_close(written["readout"], readout)
+    accuracy = (written["prediction"] == labels).float().mean().item()
+    assert accuracy == pytest.approx(summary["test_acc"])
     # a CLI checkpoint rebuilds its classifier, network included, from itself alone
     loaded = SpikingClassifier.load_from_checkpoint(last)
     assert loaded.net.init_args == cli.model.net.init_args

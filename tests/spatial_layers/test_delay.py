@@ -374,6 +374,140 @@ def test_step_backpropagates_through_time(rng):
         torch.testing.assert_close(p.grad, expected, rtol=1e-5, atol=1e-6)
 
 
+# --- snnTorch style (init_hidden) and batch-first layouts ---------------------------------------
+
+
+def twin(layer: SpatialDelay, **flags) -> SpatialDelay:
+    """A layer with ``layer``'s parameters and buffers, built with other layout flags."""
+    other = SpatialDelay(
+        layer.in_features,
+        layer.out_features,
+        max_delay=layer.max_delay,
+        kernel=layer.kernel_kind,
+        delays=layer.delay_mode,
+        bias=layer.bias is not None,
+        **flags,
+    )
+    other.load_state_dict(layer.state_dict())
+    return other
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_init_hidden_call_per_step_equals_sequence_forward(mode, kernel, rng):
+    layer = SpatialDelay(5, 4, max_delay=6, kernel=kernel, delays=mode, bias=True)
+    stepped = twin(layer, init_hidden=True)
+    x = (torch.rand(20, 3, 5, generator=rng) < 0.3).float()
+    with torch.no_grad():
+        y = torch.stack([stepped(x_t) for x_t in x])  # one (B, C_in) step per call
+    torch.testing.assert_close(y, layer(x).detach(), rtol=0, atol=1e-6)
+
+
+def test_init_hidden_state_stays_out_of_the_state_dict(rng):
+    layer = SpatialDelay(5, 4, max_delay=6, init_hidden=True)
+    keys = set(layer.state_dict())
+    layer(torch.rand(3, 5, generator=rng))
+    assert layer._stream is not None
+    assert set(layer.state_dict()) == keys
+    twin(layer).load_state_dict(layer.state_dict())  # loads into a sequence layer unchanged
+
+
+def test_detach_state_keeps_the_history_and_cuts_the_gradient(rng):
+    """Truncated BPTT: the second chunk's gradient is the one of a run whose first
+    chunk carried no graph (an independent reference: the same steps under no_grad)."""
+    torch.manual_seed(0)
+    upstream = torch.nn.Linear(3, 3)  # the history then holds a graph, as after snn.Leaky
+    layer = SpatialDelay(3, 2, max_delay=4, kernel="gauss", init_hidden=True)
+    first, second = torch.rand(2, 5, 2, 3, generator=rng)
+
+    def chunk(x):
+        return torch.stack([layer(upstream(x_t)) for x_t in x]).square().sum()
+
+    chunk(first).backward()
+    layer.detach_state()
+    layer.zero_grad()
+    upstream.zero_grad()
+    chunk(second).backward()
+    truncated = [p.grad.clone() for p in (*layer.parameters(), *upstream.parameters())]
+
+    layer.reset_state()
+    layer.zero_grad()
+    upstream.zero_grad()
+    with torch.no_grad():
+        chunk(first)
+    chunk(second).backward()
+    reference = [p.grad for p in (*layer.parameters(), *upstream.parameters())]
+    for got, want in zip(truncated, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_a_step_on_a_freed_history_names_detach_state(rng):
+    upstream = torch.nn.Linear(3, 3)
+    layer = SpatialDelay(3, 2, max_delay=4, init_hidden=True)
+    x = torch.rand(4, 2, 3, generator=rng)
+    torch.stack([layer(upstream(x_t)) for x_t in x]).sum().backward()
+    with pytest.raises(RuntimeError, match=r"detach_state\(\).*reset_state\(\).*spatial_layers"):
+        layer(upstream(x[0]))
+    layer.detach_state()
+    layer(upstream(x[0])).sum().backward()  # goes on, truncated
+    layer.reset_state()
+    assert layer(upstream(x[0])).shape == (2, 2)
+
+
+def test_a_history_without_graph_goes_on_after_backward(rng):
+    layer = SpatialDelay(3, 2, max_delay=4, init_hidden=True)  # fed data: no graph to free
+    x = torch.rand(4, 2, 3, generator=rng)
+    torch.stack([layer(x_t) for x_t in x]).sum().backward()
+    layer(x[0]).sum().backward()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_batch_first_is_the_time_major_call_transposed(mode, rng):
+    layer = SpatialDelay(5, 4, max_delay=6, delays=mode, bias=True)
+    batch_first = twin(layer, batch_first=True)
+    x = torch.rand(3, 20, 5, generator=rng)  # (B, T, C_in), as tonic's PadTensors() gives
+    y = batch_first(x)
+    assert y.shape == (3, 20, 4)
+    assert torch.equal(y, layer(x.transpose(0, 1)).transpose(0, 1))
+
+
+@pytest.mark.parametrize(
+    ("flags", "shape", "message"),
+    [
+        ({}, (2, 4), r"\(T, B, C_in\) .* got \(2, 4\); .*init_hidden=True .*layer\.step"),
+        ({"batch_first": True}, (2, 4), r"\(B, T, C_in\) .* got \(2, 4\); .*init_hidden=True"),
+        ({"init_hidden": True}, (5, 2, 4), r"\(B, C_in\) .* got \(5, 2, 4\); .*init_hidden=False"),
+    ],
+)
+def test_a_step_to_a_sequence_layer_or_back_names_the_other_mode(flags, shape, message):
+    layer = SpatialDelay(4, 3, max_delay=2, **flags)
+    with pytest.raises(ValueError, match=message):
+        layer(torch.zeros(shape))
+
+
+def test_step_on_a_sequence_names_the_sequence_call():
+    with pytest.raises(ValueError, match="call the layer itself on whole sequences"):
+        SpatialDelay(4, 3, max_delay=2).step(torch.zeros(5, 2, 4))
+
+
+def test_init_hidden_and_batch_first_together_are_refused():
+    with pytest.raises(ValueError, match=r"batch_first=True .* init_hidden=True"):
+        SpatialDelay(4, 3, max_delay=2, init_hidden=True, batch_first=True)
+
+
+def test_repr_names_the_layout_flags():
+    assert "init_hidden=True" in repr(SpatialDelay(4, 3, max_delay=2, init_hidden=True))
+    assert "batch_first=True" in repr(SpatialDelay(4, 3, max_delay=2, batch_first=True))
+    assert "init_hidden" not in repr(SpatialDelay(4, 3, max_delay=2))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_torch_jit_script_names_compile_and_export():
+    net = torch.nn.Sequential(SpatialDelay(4, 3, max_delay=2))
+    with pytest.raises(TypeError, match=r"torch\.compile.*torch\.export"):
+        torch.jit.script(net)
+
+
 # --- gradients ---------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import spatial_layers
 from spatial_layers import NeuronPositions, SpatialDelay, SpatialDelayCell
 
 STEPS, BATCH, INPUTS, HIDDEN, CLASSES = 20, 16, 6, 12, 2
@@ -113,6 +114,117 @@ def test_streaming_between_snntorch_leaky_neurons():
     with torch.no_grad():
         torch.testing.assert_close(streaming_loss(x, labels), sequence_loss(x, labels))
     assert_learns(fit(params, lambda: streaming_loss(x, labels)))
+
+
+# --- snnTorch's per-step habits: nn.Sequential, init_hidden, utils.reset, TBPTT ------------------
+
+
+def per_step_sequential():
+    """snnTorch's one-liner style: delays and snn.Leaky(init_hidden=True) in nn.Sequential,
+    called once per time step; plus the same layers in sequence mode (shared parameters)."""
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(3)
+    first = SpatialDelay(INPUTS, HIDDEN, max_delay=4, init_hidden=True)
+    second = SpatialDelay(HIDDEN, CLASSES, max_delay=4, init_hidden=True)
+    with torch.no_grad():
+        first.weight.mul_(3.0)
+    net = torch.nn.Sequential(
+        first,
+        snn.Leaky(beta=0.9, init_hidden=True),
+        second,
+        snn.Leaky(beta=0.9, init_hidden=True, output=True),
+    )
+    sequence = [
+        SpatialDelay(INPUTS, HIDDEN, max_delay=4),
+        SpatialDelay(HIDDEN, CLASSES, max_delay=4),
+    ]
+    for whole, stepped in zip(sequence, (first, second), strict=True):
+        whole.load_state_dict(stepped.state_dict())
+    return net, sequence
+
+
+def run_steps(net, x):
+    """snnTorch's loop: one call per step; the output layer gives (spikes, membrane)."""
+    spikes, membranes = zip(*(net(x_t) for x_t in x), strict=True)
+    return torch.stack(spikes), torch.stack(membranes)
+
+
+def run_sequence(layers, x):
+    """The reference: sequence-mode layers between snn.Leaky neurons driven step by step."""
+    snn = pytest.importorskip("snntorch")
+    hidden, readout = snn.Leaky(beta=0.9), snn.Leaky(beta=0.9)
+    mem = hidden.reset_mem()
+    hidden_spikes = []
+    for current in layers[0](x):
+        spike, mem = hidden(current, mem)
+        hidden_spikes.append(spike)
+    mem = readout.reset_mem()
+    spikes, membranes = [], []
+    for current in layers[1](torch.stack(hidden_spikes)):
+        spike, mem = readout(current, mem)
+        spikes.append(spike)
+        membranes.append(mem)
+    return torch.stack(spikes), torch.stack(membranes)
+
+
+def test_per_step_layer_in_snntorch_sequential_equals_the_sequence_layer():
+    net, sequence = per_step_sequential()
+    x, _ = toy_problem()
+    with torch.no_grad():
+        spatial_layers.reset(net)
+        spikes, membranes = run_steps(net, x)
+        want_spikes, want_membranes = run_sequence(sequence, x)
+    assert want_spikes.sum() > 0
+    assert torch.equal(spikes, want_spikes)
+    torch.testing.assert_close(membranes, want_membranes, rtol=0, atol=1e-5)
+
+
+def test_spatial_layers_reset_between_sequences_as_snntorch_utils_reset():
+    net, _ = per_step_sequential()
+    x, _ = toy_problem()
+    with torch.no_grad():
+        spatial_layers.reset(net)
+        fresh = run_steps(net, x.flip(0))
+        run_steps(net, x)
+        spatial_layers.reset(net)  # snnTorch's membranes and spsnn's histories
+        again = run_steps(net, x.flip(0))
+    assert torch.equal(again[0], fresh[0]) and torch.equal(again[1], fresh[1])
+
+
+def test_snntorch_utils_reset_alone_after_training_names_spatial_layers_reset():
+    utils = pytest.importorskip("snntorch.utils")
+    net, _ = per_step_sequential()
+    x, labels = toy_problem()
+    spatial_layers.reset(net)
+    F.cross_entropy(run_steps(net, x)[1].sum(0), labels).backward()
+    utils.reset(net)  # zeros snnTorch's membranes, cannot reach spsnn's layers
+    with pytest.raises(RuntimeError, match=r"spatial_layers\.reset\(net\)"):
+        net(x[0])
+
+
+def test_truncated_bptt_with_spatial_layers_detach():
+    """Chunks of 5 steps, detached between them (snnTorch's detach_hidden habit): the
+    second chunk's gradients are those of a run whose first chunk carried no graph."""
+    x, labels = toy_problem()
+    head, tail = x[:5], x[5:10]
+
+    def tail_gradients(net, first_chunk_with_grad: bool):
+        spatial_layers.reset(net)
+        if first_chunk_with_grad:
+            F.cross_entropy(run_steps(net, head)[1].sum(0), labels).backward()
+            spatial_layers.detach(net)
+        else:
+            with torch.no_grad():
+                run_steps(net, head)
+        net.zero_grad()
+        F.cross_entropy(run_steps(net, tail)[1].sum(0), labels).backward()
+        return [p.grad.clone() for p in net.parameters()]
+
+    truncated = tail_gradients(per_step_sequential()[0], True)
+    reference = tail_gradients(per_step_sequential()[0], False)
+    assert any(g.abs().sum() > 0 for g in truncated)
+    for got, want in zip(truncated, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
 
 
 # --- Norse -------------------------------------------------------------------------------------

@@ -141,6 +141,20 @@ def test_constructor_rejects_other_modules():
         RecurrentSpatialLIF(nn.Linear(5, 8), SpatialDelay(pos_hid, pos_hid, max_delay=3))
 
 
+@pytest.mark.parametrize("flag", ["init_hidden", "batch_first"])
+@pytest.mark.parametrize("role", ["feedforward", "recurrent"])
+def test_constructor_rejects_per_step_or_batch_first_layers(flag, role):
+    layers = {
+        "feedforward": SpatialDelay(5, 8, max_delay=3, delays="free"),
+        "recurrent": SpatialDelay(8, 8, max_delay=3, delays="free"),
+    }
+    layers[role] = SpatialDelay(
+        *((5, 8) if role == "feedforward" else (8, 8)), max_delay=3, delays="free", **{flag: True}
+    )
+    with pytest.raises(ValueError, match=f"{role} layer was built with {flag}=True"):
+        RecurrentSpatialLIF(layers["feedforward"], layers["recurrent"])
+
+
 def test_recurrent_dtype_mismatch_is_caught():
     pos_hid = NeuronPositions(4)
     model = RecurrentSpatialLIF(

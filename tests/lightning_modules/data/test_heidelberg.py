@@ -187,6 +187,18 @@ def test_ssc_validates_on_its_official_valid_file(ssc_dir):
     assert "test" not in dm.datasets  # the test file is read only to test
 
 
+@pytest.mark.parametrize("name", ["SHD", "SSC"])
+def test_predict_serves_the_test_file_alone(name, shd_dir, ssc_dir):
+    data_dir, module = (shd_dir, SHDDataModule) if name == "SHD" else (ssc_dir, SSCDataModule)
+    dm = module(data_dir, batch_size=10)
+    dm.setup("predict")
+    assert set(dm.datasets) == {"test"}  # what spsnn predict writes predictions for
+    want, want_labels = naive_binned(data_dir / name / f"{name.lower()}_test.h5", 10.0, 100, 5)
+    got, got_labels = collect(dm.predict_dataloader())
+    np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal(got_labels.numpy(), want_labels)
+
+
 def test_ssc_can_hold_out_of_training_instead(ssc_dir):
     (ssc_dir / "SSC" / "ssc_valid.h5").unlink()  # not needed then
     dm = SSCDataModule(ssc_dir, official_valid=False, val_fraction=0.2)

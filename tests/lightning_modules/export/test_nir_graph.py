@@ -12,7 +12,7 @@ import torch
 from export_testing import CASES, MAX_DELAY, make_net, rounded, simulate_nir, spike_input
 
 from lightning_modules.export import deployment_network, from_nir, parse_nir, to_nir, write_nir
-from lightning_modules.export.conventions import lif_time_constants
+from lightning_modules.export.conventions import input_gain, membrane_tau
 from lightning_modules.export.deploy import DelayedConnection
 from lightning_modules.export.nir_graph import delay_branches, exported_layer
 from spatial_layers import SpatialDelay
@@ -142,8 +142,10 @@ def test_one_branch_per_distinct_delay(case, tmp_path):
         assert steps == sorted(expected - {0})
         for node in delay_nodes.values():
             assert node.delay.shape == (layer.in_features,) and np.ptp(node.delay) == 0
-        total = sum(np.asarray(b.weight, np.float64) for b in branches.values())
-        np.testing.assert_array_equal(total, layer.effective_weight().detach().double().numpy())
+        gain = graph.metadata["layers"][name]["input_gain"]
+        total = sum(np.asarray(b.weight, np.float64) for b in branches.values()) * gain
+        want = layer.effective_weight().detach().double().numpy()
+        np.testing.assert_array_equal(total.astype(np.float32), want)  # exact in float32
         biases = [b for b in branches.values() if isinstance(b, nir.Affine)]
         assert len(biases) == (layer.bias is not None)
 
@@ -216,17 +218,32 @@ def test_branches_split_a_layer_by_delay():
     assert empty[0] == 1 and not empty[1].any()
 
 
-def test_neuron_constants_follow_euler_with_unit_gain():
-    tau, r = lif_time_constants(0.9, 2e-3)
-    beta = 1 - 2e-3 / tau
-    assert beta == pytest.approx(0.9, abs=1e-12) and r * 2e-3 / tau == pytest.approx(1.0)
-    graph = to_nir(make_net("spatial"), dt=2e-3)
+def test_neurons_have_unit_r_and_the_weights_carry_the_euler_gain():
+    """NIR's documented convention (r = 1): Euler's input gain dt / tau sits in the weights."""
+    tau = membrane_tau(0.9, 2e-3)
+    assert 1 - 2e-3 / tau == pytest.approx(0.9, abs=1e-12)
+    assert input_gain(0.9, 2e-3) == pytest.approx(0.1, abs=1e-12)
+    assert input_gain(1.0, 2e-3) == 2e-3  # IF / I: v += dt * r * I
+    net = make_net("masked_dale")
+    graph = to_nir(net, dt=2e-3)
     lif, li = graph.nodes["hidden_0"], graph.nodes["readout"]
     assert isinstance(lif, nir.LIF) and isinstance(li, nir.LI)
-    np.testing.assert_allclose(lif.tau, tau) and np.testing.assert_allclose(lif.r, r)
+    np.testing.assert_allclose(lif.tau, tau)
+    assert (lif.r == 1).all() and (li.r == 1).all()
     assert not lif.v_leak.any() and not lif.v_reset.any() and (lif.v_threshold == 1.0).all()
     assert lif.metadata["reset"] == "subtract"
     assert lif.metadata["reset_timing"] == "previous_step"
+    deployed, _ = deployment_network(net)
+    for index, layer in enumerate(deployed.layers):
+        branches = {**nodes_of(graph, f"layers_{index}", nir.Linear)}
+        branches.update(nodes_of(graph, f"layers_{index}", nir.Affine))
+        total = sum(np.asarray(b.weight) for b in branches.values())
+        assert total.dtype == np.float64
+        weight = layer.effective_weight().detach().double().numpy()
+        np.testing.assert_allclose(total * 0.1, weight, rtol=1e-12, atol=0)
+        (affine,) = nodes_of(graph, f"layers_{index}", nir.Affine).values()
+        np.testing.assert_allclose(affine.bias * 0.1, layer.bias.double().numpy(), rtol=1e-12)
+        assert graph.metadata["layers"][f"layers_{index}"]["input_gain"] == pytest.approx(0.1)
 
 
 def test_coordinates_signs_and_scales_survive_the_file(tmp_path):

@@ -95,8 +95,12 @@ def test_missing_input_output_or_neuron_nodes():
         (lambda n: n.v_threshold.__setitem__(1, 2.0), "per-neuron different v_threshold"),
         (lambda n: n.v_leak.fill(0.1), "v_leak != 0"),
         (lambda n: n.v_reset.fill(-0.5), "v_reset != 0"),
-        (lambda n: n.r.fill(1.0), "input gain"),
-        (lambda n: n.metadata.pop("reset"), "reset by|reset="),
+        (lambda n: n.r.fill(0.0), "input gain"),
+        (
+            lambda n: n.metadata.pop("reset"),
+            "'hidden_1' does not state its reset .*reset='subtract'",
+        ),
+        (lambda n: n.metadata.update(reset="zero"), "'hidden_1' states reset='zero'"),
     ],
 )
 def test_neuron_parameters_a_spatial_snn_cannot_represent(change, message):
@@ -120,7 +124,7 @@ def test_unsupported_node_types_and_hidden_populations_that_do_not_spike():
     with pytest.raises(ValueError, match=r"nir\.CubaLIF"):
         from_nir(rebuilt(graph, nodes=nodes))
     tau = graph.nodes["hidden_0"].tau
-    nodes["hidden_0"] = nir.LI(tau=tau, r=tau / 1e-3, v_leak=np.zeros(size))
+    nodes["hidden_0"] = nir.LI(tau=tau, r=np.ones(size), v_leak=np.zeros(size))
     with pytest.raises(ValueError, match="hidden neurons must spike"):
         from_nir(rebuilt(graph, nodes=nodes))
 
@@ -196,3 +200,72 @@ def test_a_minimal_foreign_graph_without_metadata_imports():
     currents = net.layers[0](x)[:, 0]
     assert currents[2].tolist() == pytest.approx([0.9, 0.0, 1.2])
     assert currents[1].tolist() == pytest.approx([0.0, 1.7, 0.4])
+
+
+# --- graphs of other exporters and standard NIR ------------------------------------------------
+
+
+def snntorch_network():
+    """snnTorch's usual net; its exporter needs per-neuron beta and threshold tensors."""
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 6),
+        snn.Leaky(beta=torch.full((6,), 0.9), threshold=torch.ones(6), init_hidden=True),
+        torch.nn.Linear(6, 3),
+        snn.Leaky(
+            beta=torch.full((3,), 0.8), threshold=torch.ones(3), init_hidden=True, output=True
+        ),
+    )
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+    return net
+
+
+def test_a_graph_of_snntorch_s_exporter_runs_as_snntorch_runs_it():
+    """snnTorch writes r = tau / dt, per-neuron parameters, no dt and no reset; its Leaky
+    subtracts the threshold one step late, which the caller states with reset='subtract'."""
+    export_nir = pytest.importorskip("snntorch.export_nir")
+    import spatial_layers
+
+    net = snntorch_network()
+    graph = export_nir.export_to_nir(net, torch.zeros(4))
+    with pytest.raises(ValueError, match="no 'dt'"):
+        from_nir(graph)
+    with pytest.raises(ValueError, match=r"LIF '1' does not state its reset.*reset='subtract'"):
+        from_nir(graph, dt=1e-4)  # snnTorch's exporter assumes dt = 1e-4 s
+    imported = from_nir(graph, dt=1e-4, reset="subtract")
+    x = (torch.rand(40, 5, 4, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    hidden = []
+    net[1].register_forward_hook(lambda module, args, out: hidden.append(out))
+    spatial_layers.reset(net)
+    with torch.no_grad():
+        spikes, membranes = (torch.stack(v) for v in zip(*(net(x_t) for x_t in x), strict=True))
+        ours = imported.run(x)
+    assert 0.05 < float(ours.hidden_spikes[0].mean()) < 0.5 and ours.spikes.any()
+    assert torch.equal(ours.hidden_spikes[0], torch.stack(hidden))
+    assert torch.equal(ours.spikes, spikes)
+    torch.testing.assert_close(ours.membrane, membranes, rtol=0, atol=1e-6)
+
+
+def test_a_graph_of_norse_s_exporter_is_read_up_to_its_reset():
+    """Norse writes Input [1, C], scalar parameters, r = 1 and no dt; its LIFBox resets to
+    v_reset at once, which a SpatialSNN cannot run: refused, naming the node."""
+    norse = pytest.importorskip("norse.torch")
+    torch.manual_seed(0)
+    module = norse.SequentialState(
+        torch.nn.Linear(4, 6), norse.LIFBoxCell(), torch.nn.Linear(6, 3), norse.LIBoxCell()
+    )
+    graph = norse.to_nir(module, torch.zeros(1, 4))
+    assert graph.nodes["input"].input_type["input"].tolist() == [1, 4]
+    assert np.ndim(graph.nodes["1"].tau) == 0 and graph.nodes["1"].r == 1
+    dt = 1e-6  # Norse writes tau = dt / tau_mem_inv = 1e-5 s: decay 0.9 per step of 1 us
+    with pytest.raises(ValueError, match=r"LIF '1' does not state its reset"):
+        from_nir(graph, dt=dt)
+    net = from_nir(graph, dt=dt, reset="subtract")  # if the caller vouches for it
+    assert (net.num_inputs, net.hidden_sizes, net.num_classes) == (4, [6], 3)
+    assert net.params.beta == pytest.approx(0.9, rel=1e-6)
+    gain = dt / float(graph.nodes["1"].tau)  # r * dt / tau, folded into the weights
+    for layer, linear in zip(net.layers, (module[0], module[2]), strict=True):
+        torch.testing.assert_close(layer.weight, linear.weight * gain, rtol=1e-6, atol=0)
+        torch.testing.assert_close(layer.bias, linear.bias * gain, rtol=1e-6, atol=0)

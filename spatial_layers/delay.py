@@ -228,12 +228,13 @@ class SpatialDelay(nn.Module):
         during training (:class:`~lightning_modules.callbacks.RoundDelays`) and load
         with the weights, as ``sigma`` (a buffer) does.
         """
-        return {
-            "delays": self.delay_mode,
-            "max_delay": self.max_delay,
-            "velocity": self.velocity,
-            "kernel": self._kernel_kind,
-            "weight_bits": self.weight_bits,
+        bits = self.weight_bits
+        return {  # builtin types only (a config may pass int subclasses): weights_only loads it
+            "delays": str(self.delay_mode),
+            "max_delay": int(self.max_delay),
+            "velocity": float(self.velocity),
+            "kernel": str(self._kernel_kind),
+            "weight_bits": None if bits is None else int(bits),
         }
 
     def set_extra_state(self, state: dict) -> None:

@@ -70,8 +70,8 @@ def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
             "(hyper_parameters.net.class_path)"
         )
     model = instantiate_module(SpikingClassifier, hparams)
+    model.on_load_checkpoint(checkpoint)  # an older format brought up to date first
     model.load_state_dict(checkpoint["state_dict"])
-    model.on_load_checkpoint(checkpoint)
     return model.eval(), checkpoint
 
 

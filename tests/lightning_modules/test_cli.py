@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import run_dirs, set_key, tiny_config, write_config
 from lm_test_probes import differing_keys
+from test_checkpoints import bad_checkpoint
 
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.cli import make_cli
@@ -117,6 +118,8 @@ def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
         # refused by a constructor, not the parser: its own message, without a traceback
         ("data.init_args.batch_size", 0, ["could not build", "batch_size must be >= 1"]),
         ("model.net.init_args.dropout", 1.0, ["could not build", "dropout must be in [0, 1)"]),
+        # spatial delays that all clamp to 0: coordinates that could never learn
+        ("model.net.init_args.max_delay", 0, ["could not build", "max_delay=0", "delays='none'"]),
     ],
 )
 def test_bad_config_fails_before_training_naming_the_key(
@@ -162,3 +165,57 @@ def test_missing_data_dir_fails_before_training(tmp_path, cli_argv, capsys):
     message = capsys.readouterr().err + str(error.value)
     assert "data_dir" in message and str(missing) in message
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("subcommand", "kind"),
+    [("fit", kind) for kind in ("missing", "directory", "empty", "truncated", "tensor")]
+    + [("test", "truncated"), ("validate", "text")],
+)
+def test_a_bad_ckpt_path_is_one_line_and_starts_nothing(
+    tmp_path, cli_argv, capsys, monkeypatch, subcommand, kind
+):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    config = tiny_config(tmp_path / "runs", run={"name": "tiny", "wandb": True})
+    path, message = bad_checkpoint(tmp_path, kind)
+    with pytest.raises(SystemExit) as exit_info:
+        make_cli([subcommand, "--config", str(write_config(tmp_path / "c.yaml", config)),
+                  "--ckpt_path", str(path)])  # fmt: skip
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    (line,) = [text for text in err.splitlines() if "error:" in text]
+    assert f"--ckpt_path {path}: " in line and message in line
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # no run folder, no W&B run
+
+
+def test_ckpt_path_never_silently_replaces_the_config(tmp_path, tiny_yaml, cli_argv, capsys):
+    """The issue's case: a 2-D run's checkpoint given with a 3-D recipe and another lr."""
+    make_cli(["fit", "--config", str(tiny_yaml), "--trainer.max_epochs", "1"])
+    (first,) = run_dirs(tmp_path / "runs")
+    last = str(first / "checkpoints" / "last.ckpt")
+    other = ["--model.net.init_args.dim", "3", "--model.lr", "0.1"]
+    with pytest.raises(SystemExit):
+        make_cli(["fit", "--config", str(tiny_yaml), "--ckpt_path", last, *other])
+    err = capsys.readouterr().err
+    assert "model.net.init_args.dim: checkpoint 2, this run 3" in err
+    assert "model.lr: checkpoint 0.01, this run 0.1" in err
+    assert "--run.use_ckpt_hparams true" in err and str(first / "config.yaml") in err
+    assert len(run_dirs(tmp_path / "runs")) == 1  # nothing started
+
+    # extending the run: only trainer options differ, and the extra epoch trains
+    make_cli(["fit", "--config", str(tiny_yaml), "--ckpt_path", last, "--trainer.max_epochs", "2"])
+    extended = run_dirs(tmp_path / "runs")[-1]
+    summary = json.loads((extended / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["resumed_from"] == last
+    before = torch.load(last, weights_only=True)["state_dict"]
+    after = torch.load(extended / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert {"net.layers.0.weight", "net.positions.1.coords"} <= set(differing_keys(after, before))
+
+    # on purpose: the checkpoint's values, each one logged; the summary describes what ran
+    with pytest.warns(UserWarning, match="model.net.init_args.dim: checkpoint 2, config 3"):
+        make_cli(["fit", "--config", str(tiny_yaml), "--ckpt_path", last, *other,
+                  "--run.use_ckpt_hparams", "true", "--trainer.max_epochs", "2"])  # fmt: skip
+    summary = json.loads((run_dirs(tmp_path / "runs")[-1] / "summary.json").read_text())
+    assert summary["dim"] == 2 and summary["net"]["init_args"]["dim"] == 2
+    assert summary["n_coordinates"] == (5 + 8 + 3) * 2

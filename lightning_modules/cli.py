@@ -147,6 +147,19 @@ class SpsnnCLI(LightningCLI):
         configs = [c for c in self._section(self.config).get("config") or [] if c is not None]
         return Path(str(configs[-1])).stem if configs else "spsnn"
 
+    # ------------------------------------------------------------- files
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Refuses a ``--config`` file that is not text in one line (jsonargparse raises
+        a UnicodeDecodeError that names no file), then parses as LightningCLI does."""
+        argv = sys.argv[1:] if args is None else args
+        if isinstance(argv, list | tuple):
+            for path in _config_files(argv):
+                try:
+                    path.read_text(encoding="utf-8")
+                except UnicodeDecodeError as error:
+                    parser.error(f"--config {path}: not a text (YAML) file ({error.reason})")
+        super().parse_arguments(parser, args)
+
     # ------------------------------------------------------- checkpoints
     def _parse_ckpt_path(self) -> None:
         """Reads the ``--ckpt_path`` file before anything is built; takes its model
@@ -214,6 +227,12 @@ class SpsnnCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         self._check_checkpoint_hparams()  # before a logger makes the run directory
         trainer_config = self._section(self.config_init).get("trainer") or {}
+        root = Path(trainer_config.get("default_root_dir") or DEFAULT_ROOT_DIR)
+        existing = next(path for path in (root, *root.parents) if path.exists())
+        if not existing.is_dir():
+            self.parser.error(
+                f"--trainer.default_root_dir {root}: {existing} is a file, not a folder"
+            )
         if trainer_config.get("logger") is None and "logger" not in kwargs:
             kwargs["logger"] = self._default_loggers(trainer_config)
         return super().instantiate_trainer(**kwargs)
@@ -253,6 +272,17 @@ class SpsnnCLI(LightningCLI):
         )
         if trainer.is_global_zero:
             _print_result(summary)
+
+
+def _config_files(argv: list[str] | tuple[str, ...]) -> list[Path]:
+    """The existing files given as ``--config X``, ``--config=X`` or ``-c X`` in ``argv``."""
+    paths = [
+        value
+        for flag, value in zip(argv, [*argv[1:], None], strict=True)
+        if flag in ("--config", "-c") and value is not None
+    ]
+    paths += [arg.removeprefix("--config=") for arg in argv if str(arg).startswith("--config=")]
+    return [Path(path) for path in paths if Path(path).is_file()]
 
 
 def _print_result(summary: RunSummary) -> None:

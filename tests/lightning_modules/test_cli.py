@@ -219,3 +219,25 @@ def test_ckpt_path_never_silently_replaces_the_config(tmp_path, tiny_yaml, cli_a
     summary = json.loads((run_dirs(tmp_path / "runs")[-1] / "summary.json").read_text())
     assert summary["dim"] == 2 and summary["net"]["init_args"]["dim"] == 2
     assert summary["n_coordinates"] == (5 + 8 + 3) * 2
+
+
+def test_a_binary_config_and_a_root_dir_under_a_file_are_one_line(
+    tmp_path, tiny_yaml, cli_argv, capsys
+):
+    binary = tmp_path / "weights.yaml"
+    binary.write_bytes(bytes(range(128, 256)))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = [
+        (["fit", "--config", str(binary)], f"--config {binary}: not a text (YAML) file"),
+        (["fit", "--config", str(tiny_yaml), "--trainer.default_root_dir", str(a_file / "runs")],
+         f"{a_file} is a file, not a folder"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            make_cli(argv)
+        assert exit_info.value.code not in (0, None)
+        err = capsys.readouterr().err
+        (line,) = [text for text in err.splitlines() if "error:" in text]
+        assert message in line and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()

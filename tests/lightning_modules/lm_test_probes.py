@@ -1,5 +1,5 @@
 """Callbacks the training-stack tests add by class path (also inside DDP subprocesses),
-and a state-dict comparison for any test."""
+a state-dict comparison and the check of a refused command, for any test."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ def state_copy(module) -> dict:
         key: value.detach().cpu().clone() if torch.is_tensor(value) else copy.deepcopy(value)
         for key, value in module.state_dict().items()
     }
+
+
+def refusal_line(capsys, exit_info) -> str:
+    """The one ``error:`` line of a command that exited non-zero, without a traceback."""
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [text for text in err.splitlines() if "error:" in text]
+    return line
 
 
 class KillAtEpoch(Callback):

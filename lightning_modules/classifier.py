@@ -146,6 +146,8 @@ def nonfinite_parameters(module: nn.Module) -> list[str]:
     per parameter; the counts are computed only when something is wrong.
     """
     named = list(module.named_parameters())
+    if not named:
+        return []
     finite = torch.stack([param.detach().isfinite().all() for _, param in named])
     if bool(finite.all()):
         return []

@@ -9,6 +9,7 @@ import lightning as L
 import pytest
 import torch
 from conftest import quiet_trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_modules.classifier import (
@@ -141,11 +142,22 @@ def test_eval_kernel_round_is_used_for_evaluation_only(tmp_path):
         def on_train_batch_start(self, trainer, pl_module, *args):
             seen.append(("train", {layer.kernel_kind for layer in pl_module.delay_layers()}))
 
-    trainer = quiet_trainer(tmp_path, callbacks=[Spy()], limit_train_batches=2)
+    saved_at_validation = ModelCheckpoint(tmp_path, "val", save_on_train_epoch_end=False)
+    trainer = quiet_trainer(
+        tmp_path, callbacks=[Spy(), saved_at_validation], limit_train_batches=2,
+        enable_checkpointing=True,
+    )  # fmt: skip
     trainer.fit(model, loaders(), loaders())
     assert {kinds.pop() for stage, kinds in seen if stage == "val"} == {"round"}
     assert {kinds.pop() for stage, kinds in seen if stage == "train"} == {"gauss"}
     assert {layer.kernel_kind for layer in model.delay_layers()} == {"gauss"}
+    # saved at validation end (as with val_check_interval < 1), before the module's hook
+    # restores the training kernel: the checkpoint holds it all the same, for a resume
+    state = torch.load(tmp_path / "val.ckpt", weights_only=True)["state_dict"]
+    layer_records = [v for k, v in state.items() if k.startswith("net.layers.")]
+    assert [record["kernel"] for record in layer_records if isinstance(record, dict)] == [
+        "gauss", "gauss"
+    ]  # fmt: skip
 
 
 def test_wiring_cost_is_added_lazily(tmp_path, monkeypatch):

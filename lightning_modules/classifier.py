@@ -22,7 +22,8 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
-from torch import Tensor
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_modules.cuda_graphs import GraphedNetwork, check_cuda_graphs
@@ -120,6 +121,55 @@ class LRFactor:
         return self._cos(
             self.peak, final, (step - warmup_end) / max(self.total_steps - 1 - warmup_end, 1)
         )
+
+
+class RunSchedule(torch.optim.lr_scheduler.LambdaLR):
+    """LambdaLR over :class:`LRFactor` s that keeps the current run's plan when it loads a state.
+
+    ``LambdaLR.load_state_dict`` also restores each factor's ``total_steps``: a
+    resumed run with more epochs would follow the old, shorter schedule (with
+    ``"cosine"``, learning rate 0 for every extra step). This one restores the
+    step count and base rates, keeps the factors the resuming run configured,
+    and sets each group's rate for the next step from them (the same numbers
+    as the saved ones when the plan did not change).
+    """
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        planned = [dict(vars(factor)) for factor in self.lr_lambdas]
+        super().load_state_dict(state_dict)
+        saved = [dict(vars(factor)) for factor in self.lr_lambdas]
+        for factor, plan in zip(self.lr_lambdas, planned, strict=True):
+            vars(factor).update(plan)
+        for group, base, factor in zip(
+            self.optimizer.param_groups, self.base_lrs, self.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * factor(self.last_epoch)
+        if saved != planned:
+            rank_zero_info(
+                f"spsnn: resuming at optimizer step {self.last_epoch} of a run planned for "
+                f"{saved[0]['total_steps']} steps, now for {planned[0]['total_steps']}: the "
+                "learning rates follow the new schedule from here (learning rates now "
+                f"{[group['lr'] for group in self.optimizer.param_groups]})"
+            )
+
+
+def nonfinite_parameters(module: nn.Module) -> list[str]:
+    """Names of ``module``'s parameters holding NaN or Inf, with how many elements do.
+
+    One device sync for the whole module (a (P,) flag tensor read once), not one
+    per parameter; the counts are computed only when something is wrong.
+    """
+    named = list(module.named_parameters())
+    if not named:
+        return []
+    finite = torch.stack([param.detach().isfinite().all() for _, param in named])
+    if bool(finite.all()):
+        return []
+    return [
+        f"{name} ({int((~param.detach().isfinite()).sum())} of {param.numel()} values)"
+        for (name, param), ok in zip(named, finite.tolist(), strict=True)
+        if not ok
+    ]
 
 
 def network_config(net: SpatialSNN) -> dict:
@@ -291,6 +341,24 @@ class SpikingClassifier(L.LightningModule):
     def on_fit_end(self) -> None:
         self._graphed = None  # frees the graphs' memory pool
 
+    def on_train_batch_end(self, outputs, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Stops training at the optimizer step that made a parameter NaN or Inf.
+
+        A NaN coordinate, delay or weight would otherwise spread to every
+        parameter within a step while training went on. Checks parameters only
+        (coordinates (C, D), weights, free delays, ...), never activations; one
+        device sync per step.
+        """
+        broken = nonfinite_parameters(self)
+        if broken:
+            hp = self.hparams
+            raise FloatingPointError(
+                f"training stopped after optimizer step {self.global_step}: NaN or Inf in "
+                f"{', '.join(broken)}. Coordinates and free delays learn at model.position_lr="
+                f"{hp.position_lr:g}, all else at model.lr={hp.lr:g}: lower the learning rate "
+                "(or look for inputs or a loss term that overflow)"
+            )
+
     # ------------------------------------------------- evaluation kernels
     def _use_eval_kernel(self) -> None:
         # Entered at most once: a validation inside fit and a test after it never nest.
@@ -305,15 +373,30 @@ class SpikingClassifier(L.LightningModule):
 
     # -------------------------------------------------------- checkpoints
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # Checkpoints written before sigma became the buffer ``kernel_sigma`` kept each
-        # layer's sigma beside the state dict: move it in, so such files still load.
-        sigmas = checkpoint.pop("delay_sigmas", None)
-        if sigmas is None:
-            return
+        """Brings a checkpoint of an older format up to date before its state dict loads."""
         state = checkpoint["state_dict"]
-        names = [name for name, m in self.named_modules() if isinstance(m, SpatialDelay)]
-        for name, sigma in zip(names, sigmas, strict=True):
-            state.setdefault(f"{name}.kernel_sigma", torch.tensor(float(sigma)))
+        # Before sigma became the buffer ``kernel_sigma``, each layer's sigma was kept
+        # beside the state dict: move it in.
+        sigmas = checkpoint.pop("delay_sigmas", None)
+        if sigmas is not None:
+            names = [name for name, m in self.named_modules() if isinstance(m, SpatialDelay)]
+            for name, sigma in zip(names, sigmas, strict=True):
+                state.setdefault(f"{name}.kernel_sigma", torch.tensor(float(sigma)))
+        # Before the network and its layers recorded their settings: take them from this
+        # model (built from the checkpoint's hyperparameters), and say so.
+        recorded = {
+            f"{name}._extra_state": module.get_extra_state()
+            for name, module in self.named_modules()
+            if isinstance(module, SpatialSNN | SpatialDelay)
+        }
+        missing = {key: value for key, value in recorded.items() if key not in state}
+        if missing:
+            rank_zero_warn(
+                "this checkpoint predates settings in the state dict: kernel kind and weight "
+                "bits come from the network's config (a run that switched its kernel during "
+                "training, e.g. with RoundDelays, ended with another one)"
+            )
+            state.update(missing)
 
     # ---------------------------------------------------------- optimizers
     def parameter_groups(self) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
@@ -360,7 +443,7 @@ class SpikingClassifier(L.LightningModule):
             )
         for factor in factors:
             factor.total_steps = max(int(total_steps), 1) if math.isfinite(total_steps) else 1
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
+        scheduler = RunSchedule(optimizer, factors)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

@@ -36,6 +36,11 @@ callbacks and the classes it configures):
 - After ``fit``: a test of the summary's checkpoint (``run.test_after_fit``).
 - Checkpoints load with ``weights_only=True`` unless told otherwise (the
   default of every subcommand's ``--weights_only``).
+- ``--ckpt_path``: a file that is not a checkpoint stops the command with one
+  line naming it, before any run directory or W&B run exists; a checkpoint
+  whose model hyperparameters differ from the config's stops it with the list
+  of differences (LightningCLI would take the checkpoint's, silently), unless
+  ``run.use_ckpt_hparams`` asks for the checkpoint's values (then logged).
 - A constructor that refuses the config exits like a parse error, with the
   constructor's own message.
 - A fixed default seed (42) and ``deterministic`` training.
@@ -56,6 +61,7 @@ from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_modules.callbacks import (
     LastCheckpoint,
@@ -63,6 +69,12 @@ from lightning_modules.callbacks import (
     PredictionWriter,
     RunSummary,
     StepSeed,
+)
+from lightning_modules.checkpoints import (
+    CheckpointFileError,
+    checkpoint_hparams,
+    hparams_differences,
+    read_checkpoint,
 )
 from lightning_modules.classifier import SpikingClassifier
 
@@ -74,6 +86,8 @@ DATA_LINKS = {
     "num_classes": "model.net.init_args.num_classes",
     "num_steps": "model.num_steps",
 }
+#: Lightning's ``ckpt_path`` values that name no file ("last": the newest in the run's folder).
+SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
 #: Subcommands that log to W&B (``predict`` logs nothing).
 WANDB_SUBCOMMANDS = ("fit", "validate", "test")
 
@@ -89,12 +103,16 @@ class RunOptions:
         wandb_project: W&B project name.
         test_after_fit: test the checkpoint ``summary.test_ckpt`` names after
             ``fit``, print its accuracy and add it to ``summary.json``.
+        use_ckpt_hparams: with ``--ckpt_path``, run with the checkpoint's model
+            hyperparameters where the config's differ (each one logged); without
+            it, such a difference stops the command.
     """
 
     name: str | None = None
     wandb: bool = True
     wandb_project: str = "spsnn"
     test_after_fit: bool = True
+    use_ckpt_hparams: bool = False
 
 
 class SpsnnArgumentParser(LightningArgumentParser):
@@ -148,6 +166,67 @@ class SpsnnCLI(LightningCLI):
         configs = [c for c in self._section(self.config).get("config") or [] if c is not None]
         return Path(str(configs[-1])).stem if configs else "spsnn"
 
+    # ------------------------------------------------------------- files
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Refuses a ``--config`` file that is not text in one line (jsonargparse raises
+        a UnicodeDecodeError that names no file), then parses as LightningCLI does."""
+        argv = sys.argv[1:] if args is None else args
+        if isinstance(argv, list | tuple):
+            for path in _config_files(argv):
+                try:
+                    path.read_text(encoding="utf-8")
+                except UnicodeDecodeError as error:
+                    parser.error(f"--config {path}: not a text (YAML) file ({error.reason})")
+        super().parse_arguments(parser, args)
+
+    # ------------------------------------------------------- checkpoints
+    def _parse_ckpt_path(self) -> None:
+        """Reads the ``--ckpt_path`` file before anything is built; takes its model
+        hyperparameters only with ``run.use_ckpt_hparams`` (LightningCLI's own version
+        always does, silently, and leaves tracebacks for files that are not checkpoints)."""
+        self._checkpoint: dict | None = None
+        subcommand = self.config.get("subcommand")  # (self.subcommand is not set yet)
+        path = subcommand and self.config[subcommand].get("ckpt_path")
+        if not path or path in SPECIAL_CKPT_PATHS:
+            return
+        try:
+            self._checkpoint = read_checkpoint(path)
+        except CheckpointFileError as error:
+            self.parser.error(f"--ckpt_path {error}")
+        if self.config[subcommand]["run"]["use_ckpt_hparams"]:
+            self._use_checkpoint_hparams(path)
+
+    def _use_checkpoint_hparams(self, path: str) -> None:
+        subcommand = self.config.subcommand
+        saved = checkpoint_hparams(self._checkpoint)
+        asked = self.config[subcommand]["model"].as_dict()
+        linked = [target.removeprefix("model.") for target in DATA_LINKS.values()]
+        replaced = hparams_differences(saved, asked, skip=linked, current_name="config")
+        self.config = self.parser.parse_object({subcommand: {"model": saved}}, self.config)
+        if replaced:
+            rank_zero_warn(
+                f"spsnn: run.use_ckpt_hparams: the model hyperparameters of {path} replace "
+                "the config's: " + "; ".join(replaced)
+            )
+
+    def _check_checkpoint_hparams(self) -> None:
+        """Stops the command where the built model's hyperparameters and the checkpoint's differ."""
+        if self._checkpoint is None:
+            return
+        differences = hparams_differences(checkpoint_hparams(self._checkpoint), self.model.hparams)
+        if not differences:
+            return
+        path = Path(self._section(self.config)["ckpt_path"])
+        config = path.parent.parent / "config.yaml"
+        own = f"its run's own config ({config})" if config.is_file() else "its run's own config"
+        self.parser.error(
+            f"--ckpt_path {path} holds a model with other hyperparameters than this command "
+            "asks for:\n  " + "\n  ".join(differences) + f"\nGive {own}, changing only "
+            "trainer options such as --trainer.max_epochs; or add --run.use_ckpt_hparams "
+            "true to run with the checkpoint's values; or, to train these weights under "
+            "another recipe on purpose, see 'Checkpoints and resuming' in the README"
+        )
+
     # --------------------------------------------------------- instantiate
     def instantiate_classes(self) -> None:
         """Builds data, model and trainer; a constructor's error exits like a parse error.
@@ -165,7 +244,14 @@ class SpsnnCLI(LightningCLI):
 
     # ----------------------------------------------------------- trainer
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        self._check_checkpoint_hparams()  # before a logger makes the run directory
         trainer_config = self._section(self.config_init).get("trainer") or {}
+        root = Path(trainer_config.get("default_root_dir") or DEFAULT_ROOT_DIR)
+        existing = next(path for path in (root, *root.parents) if path.exists())
+        if not existing.is_dir():
+            self.parser.error(
+                f"--trainer.default_root_dir {root}: {existing} is a file, not a folder"
+            )
         if trainer_config.get("logger") is None and "logger" not in kwargs:
             kwargs["logger"] = self._default_loggers(trainer_config)
         trainer = super().instantiate_trainer(**kwargs)
@@ -255,6 +341,17 @@ def _finish_wandb(trainer: Trainer, summary: RunSummary | None = None) -> None:
             run.summary.update(summary.summary)
             run.save(str(summary.path), base_path=str(summary.path.parent), policy="now")
         run.finish()
+
+
+def _config_files(argv: list[str] | tuple[str, ...]) -> list[Path]:
+    """The existing files given as ``--config X``, ``--config=X`` or ``-c X`` in ``argv``."""
+    paths = [
+        value
+        for flag, value in zip(argv, [*argv[1:], None], strict=True)
+        if flag in ("--config", "-c") and value is not None
+    ]
+    paths += [arg.removeprefix("--config=") for arg in argv if str(arg).startswith("--config=")]
+    return [Path(path) for path in paths if Path(path).is_file()]
 
 
 def _print_result(summary: RunSummary) -> None:

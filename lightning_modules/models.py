@@ -95,6 +95,12 @@ def plain_value(value: object) -> object:
     raise TypeError(f"not a plain config value: {value!r} ({type(value).__name__})")
 
 
+#: SpatialSNN arguments a state may be loaded across: they shape only the initial
+#: tensors (which the state replaces) or pick an implementation with the same numbers
+#: (the LIF backend; the delay algorithm, to float rounding).
+LOADABLE_ACROSS = ("position_init", "position_scale", "init_gain", "backend", "method")
+
+
 class TimeBatchNorm(nn.BatchNorm1d):
     """BatchNorm1d over channels of a (T, B, C) sequence, statistics shared by all steps.
 
@@ -150,6 +156,11 @@ class SpatialSNN(nn.Module):
     Shape:
         - Input: (T, B, num_inputs) spikes, time-major.
         - Output: (T, B, num_classes) readout membrane.
+
+    The state dict records the arguments (:meth:`get_extra_state`): a state loads
+    only into a network built with the same ones (but :data:`LOADABLE_ACROSS`),
+    and ``load_state_dict`` names those that differ. Its layers record their own
+    state (:class:`~spatial_layers.SpatialDelay`: sigma, kernel kind, weight bits).
 
     Example:
         >>> net = SpatialSNN(5, 3, [16], max_delay=4)
@@ -267,6 +278,34 @@ class SpatialSNN(nn.Module):
     def delay_layers(self) -> list[SpatialDelay]:
         """Every SpatialDelay of the network (feed-forward, recurrent, readout)."""
         return delay_layers(self)
+
+    def get_extra_state(self) -> dict:
+        """The constructor's arguments (:attr:`init_args`), saved with the tensors."""
+        return dict(self.init_args)
+
+    def set_extra_state(self, state: dict) -> None:
+        """Nothing to restore: ``load_state_dict`` compared the arguments before."""
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        saved = state_dict.get(prefix + "_extra_state")
+        if isinstance(saved, dict):
+            differences = [
+                f"{name}={saved.get(name)!r} (this network: {value!r})"
+                for name, value in self.init_args.items()
+                if name not in LOADABLE_ACROSS and saved.get(name) != value
+            ]
+            if differences:
+                error_msgs.append(
+                    f"{prefix.rstrip('.') or 'SpatialSNN'}: the state was saved by a network "
+                    f"with {', '.join(differences)}; build it with the saved arguments "
+                    f"(state['{prefix}_extra_state'])"
+                )
+                return
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def parameter_count(self):
         """:func:`spatial_layers.count_parameters` of this network."""

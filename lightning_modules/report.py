@@ -79,7 +79,7 @@ def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
         if not root.exists():
             raise FileNotFoundError(f"no such file or directory: {root}")
         for path in [root] if root.is_file() else sorted(root.rglob("summary.json")):
-            summary = json.loads(path.read_text())
+            summary = _read_summary(path)
             missing = [key for key in REQUIRED_KEYS if key not in summary]
             if missing:
                 raise ValueError(f"{path} lacks the keys {missing}")
@@ -92,13 +92,23 @@ def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
     return summaries
 
 
+def _read_summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable summary.json ({error})") from error
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path}: not a summary (a JSON object), got {type(summary).__name__}")
+    return summary
+
+
 def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
     """One :class:`GroupRow` per run name, in order of first appearance.
 
     Raises:
-        ValueError: runs of one name whose parameter counts differ (different
-            models under one name) or that mix last-epoch and best-validation
-            test accuracies.
+        ValueError: runs of one name whose networks differ (``net`` in their
+            summaries, or their parameter counts) or that mix last-epoch and
+            best-validation test accuracies.
     """
     groups: dict[str, list[dict[str, Any]]] = {}
     for summary in summaries:
@@ -107,6 +117,11 @@ def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
     for name, runs in groups.items():
         if len({run["n_params"] for run in runs}) != 1:
             raise ValueError(f"runs named {name!r} have different parameter counts")
+        if len({json.dumps(run.get("net"), sort_keys=True) for run in runs}) != 1:
+            raise ValueError(
+                f"runs named {name!r} ran different networks ('net' in their summary.json "
+                "files); give each network its own run.name"
+            )
         if len({run["test_acc_epoch"] for run in runs}) != 1:
             raise ValueError(f"runs named {name!r} mix last-epoch and best-val test accuracy")
         tests = [run["test_acc"] for run in runs]
@@ -162,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("roots", nargs="+", help="run directories or summary.json files")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
+    if args.json is not None and args.json.is_dir():
+        parser.error(f"--json {args.json}: a directory; give the file to write")
     try:
         rows = group_rows(find_summaries(args.roots))
     except (FileNotFoundError, ValueError) as error:

@@ -104,10 +104,17 @@ class SpatialDelay(nn.Module):
             on (the effective weight is then sign * |weight|), else None.
         sigma: Gaussian kernel width in steps (settable), a float view of the
             0-d buffer ``kernel_sigma`` that the forward reads and the state dict holds.
+        kernel_kind: the delay kernel (settable; see the property).
         weight_bits: None (float weights), or k >= 2: the layer applies its
             effective weights quantised to k bits (symmetric, per layer,
             :mod:`spatial_layers.quantization`) with a straight-through
             gradient, for quantisation-aware training (settable).
+
+    The state dict holds everything that changes what the layer computes: the
+    tensors, ``sigma``, and (:meth:`get_extra_state`) the kernel kind and weight
+    bits, restored on load, and the delay mode, max delay and velocity, which a
+    state only loads into a layer built with (``load_state_dict`` names a
+    setting that differs).
 
     Example:
         >>> layer = SpatialDelay(4, 3, max_delay=5, kernel="linear")
@@ -143,6 +150,13 @@ class SpatialDelay(nn.Module):
             raise ValueError(f"velocity must be a positive finite number, got {velocity}")
         if delays not in DELAY_MODES:
             raise ValueError(f"delays must be one of {DELAY_MODES}, got {delays!r}")
+        if max_delay == 0 and delays != "none":
+            learned = "coordinates" if delays == "spatial" else "free delays"
+            raise ValueError(
+                f"max_delay=0 clamps every {delays} delay to 0: the {learned} would get no "
+                "gradient yet count as parameters; use delays='none' for a layer without "
+                "delays, or max_delay >= 1"
+            )
         if method not in DELAY_METHODS:
             raise ValueError(f"method must be one of {DELAY_METHODS}, got {method!r}")
         if method == "linear" and delays != "none" and max_delay > 0:
@@ -163,6 +177,7 @@ class SpatialDelay(nn.Module):
         self.out_features = out_features
         self.max_delay = max_delay
         self.velocity = float(velocity)
+        self._kernel_override: KernelKind | None = None  # set by use_kernel() only
         self.kernel_kind = kernel
         self.delay_mode: DelayMode = delays
         # A buffer, so that it is saved with the weights and a compiled or
@@ -208,8 +223,9 @@ class SpatialDelay(nn.Module):
     @property
     def kernel_kind(self) -> KernelKind:
         """Delay kernel of :meth:`forward`: ``"gauss"``, ``"linear"`` or ``"round"``
-        (settable, validated; :func:`use_kernel` switches a whole network)."""
-        return self._kernel_kind
+        (settable, validated, saved in the state dict). Inside :func:`use_kernel` it
+        reads that block's kind, a mode like ``eval()`` that the state dict does not keep."""
+        return self._kernel_override or self._kernel_kind
 
     @kernel_kind.setter
     def kernel_kind(self, kind: KernelKind) -> None:
@@ -239,13 +255,57 @@ class SpatialDelay(nn.Module):
             weight_levels(bits)  # validates
         self._weight_bits = bits
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+    def get_extra_state(self) -> dict:
+        """The settings that change :meth:`forward` besides tensors, as plain data.
+
+        ``delays``, ``max_delay`` and ``velocity`` define the layer: a state loads
+        only into a layer built with the same. ``kernel`` and ``weight_bits`` change
+        during training (:class:`~lightning_modules.callbacks.RoundDelays`) and load
+        with the weights, as ``sigma`` (a buffer) does.
+        """
+        bits = self.weight_bits
+        return {  # builtin types only (a config may pass int subclasses): weights_only loads it
+            "delays": str(self.delay_mode),
+            "max_delay": int(self.max_delay),
+            "velocity": float(self.velocity),
+            "kernel": str(self._kernel_kind),
+            "weight_bits": None if bits is None else int(bits),
+        }
+
+    def set_extra_state(self, state: dict) -> None:
+        """Restores the kernel kind and weight bits (the defining settings were compared
+        by ``load_state_dict`` before)."""
+        self.kernel_kind = state["kernel"]
+        self.weight_bits = state["weight_bits"]
+
+    def _setting_differences(self, saved: dict) -> list[str]:
+        names = ("delays", "max_delay") + (("velocity",) if self.delay_mode == "spatial" else ())
+        built = self.get_extra_state()
+        return [
+            f"{name}={saved.get(name)!r} (this layer: {built[name]!r})"
+            for name in names
+            if saved.get(name) != built[name]
+        ]
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        saved = state_dict.get(prefix + "_extra_state")
+        differences = self._setting_differences(saved) if isinstance(saved, dict) else []
+        if differences:
+            error_msgs.append(
+                f"{prefix.rstrip('.') or 'SpatialDelay'}: the state was saved by a layer with "
+                f"{', '.join(differences)}; build the layer with the saved settings"
+            )
+            return
         # ``sign`` starts as None; a state dict saved under Dale's principle holds
         # it, so give the buffer a shape before torch copies into it.
         key = prefix + "sign"
         if self.sign is None and state_dict.get(key) is not None:
             self.sign = torch.empty_like(state_dict[key], device=self.weight.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def reset_parameters(self) -> None:
         """Weights as ``nn.Linear``; free delays uniform over [0, max_delay]."""
@@ -290,14 +350,17 @@ class SpatialDelay(nn.Module):
             return F.pad(self.applied_kernel(), (0, self.max_delay))
         return self.applied_kernel()
 
-    def applied_kernel(self) -> Tensor:
-        """The kernel ``forward`` convolves with.
+    def applied_kernel(self, taps: int | None = None) -> Tensor:
+        """The kernel ``forward`` convolves with, (C_out, C_in, min(taps, max_delay + 1)).
 
-        Equal to :meth:`kernel`, except (C_out, C_in, 1) for ``delays="none"``.
+        Equal to :meth:`kernel`'s first ``taps`` taps (all of them for None), except
+        (C_out, C_in, 1) for ``delays="none"``.
         """
         if self.delay_mode == "none":
             return self.effective_weight()[..., None]
-        shape = delay_kernel(self.delays(), self.max_delay, self.kernel_kind, self.kernel_sigma)
+        shape = delay_kernel(
+            self.delays(), self.max_delay, self.kernel_kind, self.kernel_sigma, taps=taps
+        )
         return self.effective_weight()[..., None] * shape
 
     def _check(self, x: Tensor, rank: int) -> None:
@@ -306,6 +369,8 @@ class SpatialDelay(nn.Module):
                 f"expected input of shape {self._layout(rank)} with C_in={self.in_features}, "
                 f"got {tuple(x.shape)}{self._layout_hint(x, rank)}"
             )
+        if rank == 3 and x.shape[0] == 0:
+            raise ValueError(f"the input has no time steps (shape {tuple(x.shape)}): need T >= 1")
         if x.device != self.weight.device or (
             x.dtype != self.weight.dtype and not _autocast_input(x)
         ):
@@ -358,7 +423,11 @@ class SpatialDelay(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Maps a (T, B, C_in) sequence to (T, B, C_out); (B, T, C) in and out with
-        ``batch_first``; one (B, C_in) step to (B, C_out) with ``init_hidden``."""
+        ``batch_first``; one (B, C_in) step to (B, C_out) with ``init_hidden``.
+
+        A sequence builds min(max_delay + 1, T) taps: tap k >= T would only meet the
+        zeros before step 0.
+        """
         if self.init_hidden:
             return self.step(x)
         if self.batch_first:
@@ -369,14 +438,26 @@ class SpatialDelay(nn.Module):
 
     def _forward_time_major(self, x: Tensor) -> Tensor:
         self._check(x, rank=3)
+        taps = min(self.max_delay + 1, x.shape[0])
         if self.delay_mode != "none" and self.kernel_kind in ("linear", "round"):
-            # applied_kernel()'s numbers, without K-sized autograd intermediates.
-            kernel = interpolated_kernel(
-                self.effective_weight(), self.delays(), self.max_delay, self.kernel_kind
-            )
+            kernel = self._interpolated_kernel(taps)
         else:
-            kernel = self.applied_kernel()
+            kernel = self.applied_kernel(taps)
         return delayed_linear(x, kernel, self.bias, method=self.method)
+
+    def _interpolated_kernel(self, taps: int) -> Tensor:
+        """``applied_kernel(taps)``'s numbers for the linear and round kernels, without
+        K-sized autograd intermediates (:func:`interpolated_kernel`).
+
+        Built up to tap min(max_delay, taps), one past the last kept when the kernel
+        is cut: a delay beyond the cut lands there and is dropped with it, so values
+        and gradients are those of the full kernel's first ``taps`` taps. A NaN delay
+        makes its synapse's weight NaN, so that it shows (rounding puts it on tap 0).
+        """
+        delays = self.delays()
+        weight = torch.where(torch.isnan(delays), delays, self.effective_weight())
+        kernel = interpolated_kernel(weight, delays, min(self.max_delay, taps), self.kernel_kind)
+        return kernel[..., :taps]
 
     def step(self, x_t: Tensor) -> Tensor:
         """Streaming mode: one (B, C_in) step -> (B, C_out), history kept inside.
@@ -481,6 +562,9 @@ def use_kernel(module: nn.Module, kind: KernelKind | None) -> Iterator[list[Spat
 
     ``None`` changes nothing (a convenience for optional evaluation kernels).
     Each layer gets back the kind it had on entry, also when the block raises.
+    A mode, like ``eval()``: a state dict saved inside the block keeps each
+    layer's own kind (checkpoints written during validation resume training
+    with the training kernel).
 
     Example:
         >>> net = nn.Sequential(SpatialDelay(2, 3, max_delay=4), SpatialDelay(3, 1, max_delay=4))
@@ -496,14 +580,14 @@ def use_kernel(module: nn.Module, kind: KernelKind | None) -> Iterator[list[Spat
         return
     if kind not in KERNEL_KINDS:
         raise ValueError(f"kernel must be one of {KERNEL_KINDS}, got {kind!r}")
-    saved = [layer.kernel_kind for layer in layers]
+    saved = [layer._kernel_override for layer in layers]
     try:
         for layer in layers:
-            layer.kernel_kind = kind
+            layer._kernel_override = kind
         yield layers
     finally:
         for layer, previous in zip(layers, saved, strict=True):
-            layer.kernel_kind = previous
+            layer._kernel_override = previous
 
 
 class SpatialDelayCell(nn.Module):

@@ -129,6 +129,8 @@ def plan_delayed_linear(
     """
     if method not in DELAY_METHODS:
         raise ValueError(f"method must be one of {DELAY_METHODS}, got {method!r}")
+    if steps < 1:
+        raise ValueError(f"a sequence needs at least one time step, got T={steps}")
     if taps == 1 or method == "linear":
         if taps != 1:
             raise ValueError(f"method 'linear' needs a single tap, got K={taps}")

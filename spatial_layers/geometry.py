@@ -25,7 +25,8 @@ def pairwise_distance(post: Tensor, pre: Tensor) -> Tensor:
 
     The gradient at coincident points (distance 0) is defined as 0 instead of
     the NaN that ``torch.linalg.norm`` would give, so neurons that start on
-    top of each other can still learn.
+    top of each other can still learn. A NaN coordinate gives NaN distances
+    (never 0: a broken neuron must not pass for a synapse without delay).
 
     Args:
         post: (C_out, D) coordinates of the postsynaptic neurons.
@@ -40,9 +41,9 @@ def pairwise_distance(post: Tensor, pre: Tensor) -> Tensor:
             f"{post.shape[-1]} and {pre.shape[-1]}"
         )
     squared = (post[:, None, :] - pre[None, :, :]).pow(2).sum(-1)
-    positive = squared > 0
-    safe = torch.where(positive, squared, torch.ones_like(squared))
-    return torch.where(positive, safe.sqrt(), torch.zeros_like(squared))
+    coincident = squared == 0
+    safe = torch.where(coincident, torch.ones_like(squared), squared)
+    return torch.where(coincident, torch.zeros_like(squared), safe.sqrt())
 
 
 def distance_to_delay(distance: Tensor, velocity: float, max_delay: int) -> Tensor:

@@ -2,8 +2,10 @@
 
 Any fit with this callback writes the summary, whether the CLI started it or
 Python code did: counts (:func:`~lightning_modules.summary.model_summary`),
-validation accuracy, epochs, wall time, seed, run name and the checkpoint the
-run's result comes from. A test of that checkpoint in the same trainer
+validation accuracy, epochs, wall time, seed, run name, the checkpoint the
+run's result comes from, the network that ran (``net``, the model's
+``hparams.net``: class path and arguments) and the checkpoint a resumed fit
+started from (``resumed_from``). A test of that checkpoint in the same trainer
 (``trainer.test(ckpt_path=summary.test_checkpoint(trainer))``, as ``spsnn
 fit`` runs one) adds its ``test_acc`` and rewrites the file. ``spsnn report``
 makes its tables from these files. ``wall_time_s`` counts from the fit's
@@ -89,6 +91,8 @@ class RunSummary(Callback):
             "seed": None if seed is None else int(seed),
             "run_name": trainer.logger.name if trainer.logger is not None else None,
             "run_dir": str(run_dir),
+            "net": pl_module.hparams.get("net"),
+            "resumed_from": trainer.ckpt_path,
         }
         self._write(trainer, run_dir)
 

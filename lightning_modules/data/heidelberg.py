@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from lightning_modules.data.encoding import event_bin_indices, num_binned_channels
-from lightning_modules.data.splits import SplitDataModule
+from lightning_modules.data.splits import SplitDataModule, checked_int, checked_number
 
 NUM_UNITS = 700
 """Input units (cochlea channels) of SHD and SSC."""
@@ -301,11 +301,10 @@ class HeidelbergDataModule(SplitDataModule):
         val_file: str | None = None,
     ) -> None:
         super().__init__(batch_size, num_steps, seed, num_workers)
-        if channel_bin < 1:
-            raise ValueError(f"channel_bin must be >= 1, got {channel_bin}")
-        if time_bin_ms <= 0:
+        channel_bin = checked_int("channel_bin", channel_bin, 1)
+        if checked_number("time_bin_ms", time_bin_ms) <= 0:
             raise ValueError(f"time_bin_ms must be > 0, got {time_bin_ms}")
-        if not 0.0 < val_fraction < 1.0:
+        if not 0.0 < checked_number("val_fraction", val_fraction) < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         required = ("train", "test") if val_file is None else ("train", val_file, "test")
         check_data_files(data_dir, self.dataset_name, required)

@@ -11,6 +11,9 @@ batches), validation and test in order.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
@@ -26,6 +29,28 @@ STAGE_SPLITS = {
     "predict": ("test",),
 }
 """The splits a Lightning stage needs; any other stage (None) takes all."""
+
+
+def checked_int(name: str, value: object, minimum: int | None = None) -> int:
+    """``value`` as an int, if it is one (not a bool) and at least ``minimum``.
+
+    Raises:
+        TypeError: not an int (``num_steps=2.5``, ``batch_size="64"``), naming ``name``.
+        ValueError: below ``minimum``, naming ``name``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def checked_number(name: str, value: object) -> float:
+    """``value`` as a float, if it is a finite real number (not a bool); else a TypeError
+    naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number, got {value!r} ({type(value).__name__})")
+    return float(value)
 
 
 class SplitDataModule(L.LightningDataModule):
@@ -46,15 +71,10 @@ class SplitDataModule(L.LightningDataModule):
 
     def __init__(self, batch_size: int, num_steps: int, seed: int, num_workers: int) -> None:
         super().__init__()
-        for name, value in (("batch_size", batch_size), ("num_steps", num_steps)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        self.batch_size = batch_size
-        self._num_steps = num_steps
-        self.seed = seed
-        self.num_workers = num_workers
+        self.batch_size = checked_int("batch_size", batch_size, 1)
+        self._num_steps = checked_int("num_steps", num_steps, 1)
+        self.seed = checked_int("seed", seed)
+        self.num_workers = checked_int("num_workers", num_workers, 0)
         self.datasets: dict[str, Dataset] = {}
 
     @property

@@ -12,12 +12,34 @@ import torch
 from torch.utils.data import TensorDataset
 
 from lightning_modules.data.encoding import LatencyRounding, latency_encode
-from lightning_modules.data.splits import SplitDataModule
+from lightning_modules.data.splits import SplitDataModule, checked_int, checked_number
 
 CLASS_NAMES = ("yin", "yang", "dot")
 """Names of the class ids 0, 1, 2 as the published data set gives them."""
 NUM_FEATURES = 4
 """(x, y, 1 - x, 1 - y)."""
+MAX_EXPECTED_DRAWS = 10_000
+"""Most points rejection sampling may expect to draw per sample of its rarest class."""
+
+
+def check_radii(r_small: float, r_big: float) -> None:
+    """Raises ValueError unless the radii give three classes rejection sampling can fill.
+
+    A dot sample needs on average ``(2R)^2 / (2 pi r^2)`` draws from the square; with a
+    tiny ``r_small`` the generator would seem to hang, so more than
+    :data:`MAX_EXPECTED_DRAWS` is refused.
+    """
+    r_small, r_big = checked_number("r_small", r_small), checked_number("r_big", r_big)
+    if not 0 < r_small < 0.5 * r_big:
+        raise ValueError(f"need 0 < r_small < r_big / 2, got r_small={r_small}, r_big={r_big}")
+    draws = (2 * r_big) ** 2 / (2 * np.pi * r_small**2)
+    if draws > MAX_EXPECTED_DRAWS:
+        smallest = 2 * r_big / np.sqrt(2 * np.pi * MAX_EXPECTED_DRAWS)
+        raise ValueError(
+            f"r_small={r_small} leaves the dots {1 / draws:.1e} of the square: about "
+            f"{draws:.0f} draws per dot sample; use r_small >= {smallest:.3g} (published: "
+            "0.1 with r_big 0.5)"
+        )
 
 
 def yinyang_class(x: float, y: float, r_small: float = 0.1, r_big: float = 0.5) -> int:
@@ -66,10 +88,8 @@ def make_yinyang(
     >>> samples.shape, labels.tolist()
     ((3, 4), [0, 2, 2])
     """
-    if size < 0:
-        raise ValueError(f"size must be >= 0, got {size}")
-    if not 0 < r_small < 0.5 * r_big:
-        raise ValueError(f"need 0 < r_small < r_big / 2, got r_small={r_small}, r_big={r_big}")
+    checked_int("size", size, 0)
+    check_radii(r_small, r_big)
     rng = np.random.RandomState(seed)
     samples = np.empty((size, NUM_FEATURES), dtype=np.float64)
     labels = np.empty(size, dtype=np.int64)
@@ -141,6 +161,10 @@ class YinYangDataModule(SplitDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__(batch_size, num_steps, seed, num_workers)
+        checked_number("t_min", t_min), checked_number("t_max", t_max)
+        if bias_step is not None:
+            checked_int("bias_step", bias_step)
+        check_radii(r_small, r_big)
         if not 0 <= t_min <= t_max or np.floor(t_max + 0.5) > num_steps - 1:
             raise ValueError(
                 f"need 0 <= t_min <= t_max and round(t_max) <= num_steps - 1, got "
@@ -155,20 +179,17 @@ class YinYangDataModule(SplitDataModule):
                 f"rounding='linear' needs ceil(t_max) <= num_steps - 1, got t_max={t_max}, "
                 f"num_steps={num_steps}"
             )
-        for name, value in (
-            ("train_size", train_size),
-            ("val_size", val_size),
-            ("test_size", test_size),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        sizes = {"train": train_size, "val": val_size, "test": test_size}
+        seeds = {"train": train_seed, "val": val_seed, "test": test_seed}
+        for split in sizes:
+            checked_int(f"{split}_size", sizes[split], 1)
+            checked_int(f"{split}_seed", seeds[split])
         self.save_hyperparameters()
         self.t_min = t_min
         self.t_max = t_max
         self.bias_step = bias_step
         self.rounding = rounding
-        self.sizes = {"train": train_size, "val": val_size, "test": test_size}
-        self.seeds = {"train": train_seed, "val": val_seed, "test": test_seed}
+        self.sizes, self.seeds = sizes, seeds
         self.r_small = r_small
         self.r_big = r_big
 

@@ -64,22 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
 def export_main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs ``spsnn export``; returns the summary (and evaluation) it printed.
 
-    Bad input (a missing or foreign checkpoint, impossible options, delays
-    over ``--max-delay``) exits with the parser's usage and the reason.
+    Bad input (a checkpoint that is missing, truncated or foreign, an output
+    that is a directory, impossible options, delays over ``--max-delay``) exits
+    with the parser's usage and one line that says what is wrong.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return _export(args)
-    except (ValueError, FileNotFoundError) as error:
+    except ValueError as error:
         parser.error(str(error))
 
 
 def _export(args: argparse.Namespace) -> dict[str, Any]:
     if args.clip_delays and args.max_delay is None:
         raise ValueError("--clip-delays needs --max-delay")
-    if not args.checkpoint.is_file():
-        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}")
+    check_output_file(args.output)
     model, checkpoint = load_classifier(args.checkpoint)
     graph = write_nir(
         model.net,
@@ -123,6 +123,14 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
     print(_table(result, weights), flush=True)
     print(f"spsnn export: evaluation written to {path}", flush=True)
     return result
+
+
+def check_output_file(path: Path) -> None:
+    """Raises ValueError (one line naming ``path``) unless a file can be written there."""
+    if path.is_dir():
+        raise ValueError(f"{path}: a directory; give the file to write, e.g. {path / 'model.nir'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: its folder {path.parent} does not exist")
 
 
 def _table(result: dict[str, Any], weights: str) -> str:

@@ -32,6 +32,7 @@ from lightning.pytorch.cli import instantiate_module
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from lightning_modules.checkpoints import checkpoint_hparams, read_checkpoint
 from lightning_modules.classifier import SpikingClassifier, readout_logits
 from lightning_modules.models import SNNOutput, SpatialSNN
 from spatial_layers import delay_layers
@@ -52,16 +53,13 @@ def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
 
     Returns:
         The model and the raw checkpoint dict.
+
+    Raises:
+        lightning_modules.checkpoints.CheckpointFileError: ``path`` is no such
+            checkpoint (one line that names it).
     """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(checkpoint, dict) or not {"hyper_parameters", "state_dict"} <= set(
-        checkpoint
-    ):
-        raise ValueError(
-            f"{path} is not a SpikingClassifier checkpoint (needs 'hyper_parameters' and "
-            "'state_dict', as Lightning saves them)"
-        )
-    hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+    checkpoint = read_checkpoint(path)
+    hparams = checkpoint_hparams(checkpoint)
     net = hparams.get("net")
     class_path = net.get("class_path") if isinstance(net, dict) else None
     if not str(class_path).startswith(TRUSTED_NETWORKS):
@@ -70,8 +68,8 @@ def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
             "(hyper_parameters.net.class_path)"
         )
     model = instantiate_module(SpikingClassifier, hparams)
+    model.on_load_checkpoint(checkpoint)  # an older format brought up to date first
     model.load_state_dict(checkpoint["state_dict"])
-    model.on_load_checkpoint(checkpoint)
     return model.eval(), checkpoint
 
 
@@ -87,7 +85,11 @@ def datamodule_from_checkpoint(
     LightningDataModule.
     """
     if config is not None:
-        data = (yaml.safe_load(Path(config).read_text()) or {}).get("data")
+        try:
+            loaded = yaml.safe_load(Path(config).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise ValueError(f"{config}: not a readable YAML config ({error})") from error
+        data = loaded.get("data") if isinstance(loaded, dict) else None
         if not isinstance(data, dict) or "class_path" not in data:
             raise ValueError(f"{config} has no data.class_path (expected a run's config.yaml)")
         class_path, init_args = str(data["class_path"]), dict(data.get("init_args") or {})

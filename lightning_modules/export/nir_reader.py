@@ -658,7 +658,7 @@ def build_network(parsed: ParsedNetwork) -> SpatialSNN:
         sizes[0],
         sizes[-1],
         sizes[1:-1],
-        delays="free",
+        delays="free" if max_delay > 0 else "none",  # max_delay 0: no delay to learn
         kernel="round",
         max_delay=max_delay,
         beta=hidden.beta,
@@ -685,13 +685,15 @@ def _load_layer(layer: SpatialDelay, connection: Connection | None) -> None:
     if connection is None:  # a hidden population without recurrence
         layer.weight.zero_()
         layer.mask.zero_()
-        layer.free_delays.zero_()
+        if layer.free_delays is not None:
+            layer.free_delays.zero_()
         if layer.bias is not None:
             layer.bias.zero_()
         return
     layer.weight.copy_(tensor(connection.weight))
     layer.mask.copy_(torch.as_tensor(connection.mask, device=layer.mask.device))
-    layer.free_delays.copy_(tensor(connection.delays))
+    if layer.free_delays is not None:
+        layer.free_delays.copy_(tensor(connection.delays))
     if layer.bias is not None:
         layer.bias.copy_(tensor(connection.bias) if connection.bias is not None else 0.0)
     if connection.sign is not None:

@@ -9,6 +9,7 @@ import lightning as L
 import pytest
 import torch
 from conftest import quiet_trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_modules.classifier import (
@@ -141,11 +142,22 @@ def test_eval_kernel_round_is_used_for_evaluation_only(tmp_path):
         def on_train_batch_start(self, trainer, pl_module, *args):
             seen.append(("train", {layer.kernel_kind for layer in pl_module.delay_layers()}))
 
-    trainer = quiet_trainer(tmp_path, callbacks=[Spy()], limit_train_batches=2)
+    saved_at_validation = ModelCheckpoint(tmp_path, "val", save_on_train_epoch_end=False)
+    trainer = quiet_trainer(
+        tmp_path, callbacks=[Spy(), saved_at_validation], limit_train_batches=2,
+        enable_checkpointing=True,
+    )  # fmt: skip
     trainer.fit(model, loaders(), loaders())
     assert {kinds.pop() for stage, kinds in seen if stage == "val"} == {"round"}
     assert {kinds.pop() for stage, kinds in seen if stage == "train"} == {"gauss"}
     assert {layer.kernel_kind for layer in model.delay_layers()} == {"gauss"}
+    # saved at validation end (as with val_check_interval < 1), before the module's hook
+    # restores the training kernel: the checkpoint holds it all the same, for a resume
+    state = torch.load(tmp_path / "val.ckpt", weights_only=True)["state_dict"]
+    layer_records = [v for k, v in state.items() if k.startswith("net.layers.")]
+    assert [record["kernel"] for record in layer_records if isinstance(record, dict)] == [
+        "gauss", "gauss"
+    ]  # fmt: skip
 
 
 def test_wiring_cost_is_added_lazily(tmp_path, monkeypatch):
@@ -207,3 +219,70 @@ def test_predict_gives_labels_classes_and_readouts(tmp_path):
     assert torch.equal(torch.cat([p.label for p in predictions]), labels)
     torch.testing.assert_close(torch.cat([p.readout for p in predictions]), readout)
     assert torch.equal(torch.cat([p.prediction for p in predictions]), readout.argmax(-1))
+
+
+def test_checkpoints_without_settings_records_load_with_a_warning():
+    """The format before the network and its layers recorded their settings (_extra_state)."""
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6, kernel="linear"))
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("_extra_state")}
+    fresh = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6, kernel="linear"))
+    with pytest.warns(UserWarning, match="predates settings in the state dict"):
+        fresh.on_load_checkpoint(checkpoint := {"state_dict": state})
+    fresh.load_state_dict(checkpoint["state_dict"])
+    assert {layer.kernel_kind for layer in fresh.delay_layers()} == {"linear"}
+
+
+class RecordLearningRates(L.Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_train_batch_start(self, trainer, pl_module, *args):
+        rates = [group["lr"] for group in trainer.optimizers[0].param_groups]
+        self.seen.append((trainer.global_step, rates))
+
+
+def test_a_resumed_run_with_more_epochs_follows_its_own_schedule(tmp_path):
+    """Resuming a finished 2-epoch run with max_epochs=3: the extra epoch trains at the
+    3-epoch cosine schedule's rates (the restored LambdaLR used to keep the 2-epoch plan:
+    learning rate 0, parameters unchanged)."""
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=3), lr=0.01, position_lr=0.1)
+    quiet_trainer(tmp_path, max_epochs=2).fit(model, loaders())
+    path = tmp_path / "finished.ckpt"
+    model.trainer.save_checkpoint(path)
+    resumed = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=3), lr=0.01, position_lr=0.1)
+    rates = RecordLearningRates()
+    quiet_trainer(tmp_path, max_epochs=3, callbacks=[rates]).fit(
+        resumed, loaders(), ckpt_path=path, weights_only=True
+    )
+    assert [step for step, _ in rates.seen] == [6, 7, 8]
+    for step, (weights_lr, positions_lr) in rates.seen:
+        assert weights_lr == pytest.approx(0.01 * LRFactor("cosine", 9)(step), rel=1e-12)
+        assert positions_lr == pytest.approx(0.1 * LRFactor("cosine", 9)(step), rel=1e-12)
+    before = dict(model.named_parameters())
+    moved = [n for n, p in resumed.named_parameters() if not torch.equal(p, before[n])]
+    assert "net.layers.0.weight" in moved and "net.positions.1.coords" in moved
+
+
+class NaNGradientAt(L.Callback):
+    """Makes one coordinate's gradient NaN before optimizer step ``step`` (as a bad
+    learning rate or an overflow would), so that the step writes NaN into it."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if trainer.global_step == self.step:
+            pl_module.net.positions[1].coords.grad[0, 0] = float("nan")
+
+
+def test_a_nan_parameter_stops_training_at_its_step_naming_it(tmp_path):
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=3), position_lr=0.05)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[NaNGradientAt(4)])
+    with pytest.raises(FloatingPointError) as error:
+        trainer.fit(model, loaders())
+    message = str(error.value)
+    assert (
+        "after optimizer step 5: NaN or Inf in net.positions.1.coords (1 of 16 values)" in message
+    )
+    assert "model.position_lr=0.05" in message
+    assert trainer.global_step == 5

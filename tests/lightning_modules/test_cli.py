@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import run_dirs, set_key, tiny_config, write_config
+from lm_test_probes import differing_keys, refusal_line
+from test_checkpoints import bad_checkpoint
 
 from lightning_modules.callbacks.predictions import read_predictions
 from lightning_modules.classifier import SpikingClassifier
@@ -165,8 +167,7 @@ def test_validate_test_and_predict_from_a_checkpoint(tmp_path, tiny_yaml, cli_ar
     assert loaded.net.init_args == cli.model.net.init_args
     assert (loaded.net.num_inputs, loaded.net.num_classes) == (5, 3)  # linked from the data
     state = torch.load(last, weights_only=True)["state_dict"]
-    for key, value in loaded.state_dict().items():
-        torch.testing.assert_close(value, state[key], rtol=0, atol=0)
+    assert not differing_keys(loaded.state_dict(), state)
 
 
 def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
@@ -190,6 +191,8 @@ def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
         # refused by a constructor, not the parser: its own message, without a traceback
         ("data.init_args.batch_size", 0, ["could not build", "batch_size must be >= 1"]),
         ("model.net.init_args.dropout", 1.0, ["could not build", "dropout must be in [0, 1)"]),
+        # spatial delays that all clamp to 0: coordinates that could never learn
+        ("model.net.init_args.max_delay", 0, ["could not build", "max_delay=0", "delays='none'"]),
     ],
 )
 def test_bad_config_fails_before_training_naming_the_key(
@@ -234,4 +237,74 @@ def test_missing_data_dir_fails_before_training(tmp_path, cli_argv, capsys):
         make_cli(["fit", "--config", str(path)])
     message = capsys.readouterr().err + str(error.value)
     assert "data_dir" in message and str(missing) in message
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("subcommand", "kind"),
+    [("fit", kind) for kind in ("missing", "directory", "empty", "truncated", "tensor")]
+    + [("test", "truncated"), ("validate", "text")],
+)
+def test_a_bad_ckpt_path_is_one_line_and_starts_nothing(
+    tmp_path, cli_argv, capsys, monkeypatch, subcommand, kind
+):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    config = tiny_config(tmp_path / "runs", run={"name": "tiny", "wandb": True})
+    path, message = bad_checkpoint(tmp_path, kind)
+    with pytest.raises(SystemExit) as exit_info:
+        make_cli([subcommand, "--config", str(write_config(tmp_path / "c.yaml", config)),
+                  "--ckpt_path", str(path)])  # fmt: skip
+    line = refusal_line(capsys, exit_info)
+    assert f"--ckpt_path {path}: " in line and message in line
+    assert not (tmp_path / "runs").exists()  # no run folder, no W&B run
+
+
+def test_ckpt_path_never_silently_replaces_the_config(tmp_path, tiny_yaml, cli_argv, capsys):
+    """The issue's case: a 2-D run's checkpoint given with a 3-D recipe and another lr."""
+    make_cli(["fit", "--config", str(tiny_yaml), "--trainer.max_epochs", "1"])
+    (first,) = run_dirs(tmp_path / "runs")
+    last = str(first / "checkpoints" / "last.ckpt")
+    other = ["--model.net.init_args.dim", "3", "--model.lr", "0.1"]
+    with pytest.raises(SystemExit):
+        make_cli(["fit", "--config", str(tiny_yaml), "--ckpt_path", last, *other])
+    err = capsys.readouterr().err
+    assert "model.net.init_args.dim: checkpoint 2, this run 3" in err
+    assert "model.lr: checkpoint 0.01, this run 0.1" in err
+    assert "--run.use_ckpt_hparams true" in err and str(first / "config.yaml") in err
+    assert len(run_dirs(tmp_path / "runs")) == 1  # nothing started
+
+    # extending the run: only trainer options differ, and the extra epoch trains
+    make_cli(["fit", "--config", str(tiny_yaml), "--ckpt_path", last, "--trainer.max_epochs", "2"])
+    extended = run_dirs(tmp_path / "runs")[-1]
+    summary = json.loads((extended / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["resumed_from"] == last
+    before = torch.load(last, weights_only=True)["state_dict"]
+    after = torch.load(extended / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert {"net.layers.0.weight", "net.positions.1.coords"} <= set(differing_keys(after, before))
+
+    # on purpose: the checkpoint's values, each one logged; the summary describes what ran
+    with pytest.warns(UserWarning, match="model.net.init_args.dim: checkpoint 2, config 3"):
+        make_cli(["fit", "--config", str(tiny_yaml), "--ckpt_path", last, *other,
+                  "--run.use_ckpt_hparams", "true", "--trainer.max_epochs", "2"])  # fmt: skip
+    summary = json.loads((run_dirs(tmp_path / "runs")[-1] / "summary.json").read_text())
+    assert summary["dim"] == 2 and summary["net"]["init_args"]["dim"] == 2
+    assert summary["n_coordinates"] == (5 + 8 + 3) * 2
+
+
+def test_a_binary_config_and_a_root_dir_under_a_file_are_one_line(
+    tmp_path, tiny_yaml, cli_argv, capsys
+):
+    binary = tmp_path / "weights.yaml"
+    binary.write_bytes(bytes(range(128, 256)))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = [
+        (["fit", "--config", str(binary)], f"--config {binary}: not a text (YAML) file"),
+        (["fit", "--config", str(tiny_yaml), "--trainer.default_root_dir", str(a_file / "runs")],
+         f"{a_file} is a file, not a folder"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            make_cli(argv)
+        assert message in refusal_line(capsys, exit_info)
     assert not (tmp_path / "runs").exists()

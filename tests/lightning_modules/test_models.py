@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 import torch
@@ -102,13 +103,16 @@ def test_recurrent_loop_matches_recurrent_spatial_lif():
 
 def test_recurrent_state_dict_has_no_dead_modules():
     """Keys: the 4 populations' coordinates, seen from the positions list and from each
-    of the 5 delay layers (pre and post, shared modules), and nothing else."""
+    of the 5 delay layers (pre and post, shared modules), the network's recorded
+    arguments, and nothing else."""
     net = SpatialSNN(5, 3, [16, 8], max_delay=4, recurrent=True)
     state = net.state_dict()
     coords = [key for key in state if key.endswith("coords")]
     assert len(coords) == 4 + 2 * 5
     assert len({state[key].data_ptr() for key in coords}) == 4
-    assert {key.split(".")[0] for key in state} == {"positions", "layers", "recurrent_layers"}
+    assert {key.split(".")[0] for key in state} == {
+        "positions", "layers", "recurrent_layers", "_extra_state"
+    }  # fmt: skip
 
 
 def test_spiking_output_for_spike_count():
@@ -204,3 +208,66 @@ def test_network_gradients_equal_those_without_compact_saves(dropout, monkeypatc
     assert any(g.abs().sum() > 0 for g in compact)
     for got, want in zip(compact, plain, strict=True):
         assert torch.equal(got, want)
+
+
+# --- state dict: a trained network loads into a fresh one exactly ---------------------------------
+
+TRAINED_ARGS = dict(dim=3, max_delay=5, velocity=0.8, recurrent=True, batch_norm=True, bias=True)
+
+
+def trained_like(**args) -> SpatialSNN:
+    """A network whose training changed every state it has: tensors, sigma, kernel kind,
+    weight bits, masks, Dale signs and batch-norm statistics."""
+    from spatial_layers.sparsity import assign_dale_signs, set_density
+
+    net = SpatialSNN(5, 3, [8], **(TRAINED_ARGS | args))
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for param in net.parameters():
+            param.add_(torch.randn(param.shape, generator=generator) * 0.3)
+    for layer in net.delay_layers():
+        layer.sigma = 0.7
+        layer.kernel_kind = "round"  # as RoundDelays leaves it
+        layer.weight_bits = 4
+        set_density(layer, 0.6, generator)
+    assign_dale_signs(net.layers[1], 0.8, generator)
+    net.train()
+    net.run(spikes(seed=2))  # batch-norm running statistics move
+    return net.eval()
+
+
+def test_trained_state_into_a_fresh_network_reproduces_the_output():
+    trained = trained_like()
+    fresh = SpatialSNN(5, 3, [8], **TRAINED_ARGS)
+    fresh.load_state_dict(trained.state_dict())
+    fresh.eval()
+    x = spikes(seed=3, rate=0.6)
+    want, got = trained.run(x), fresh.run(x)
+    torch.testing.assert_close(got.membrane, want.membrane, rtol=0, atol=0)
+    for ours, theirs in zip(got.hidden_spikes, want.hidden_spikes, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    assert [(lay.kernel_kind, lay.weight_bits) for lay in fresh.delay_layers()] == [
+        ("round", 4)
+    ] * 3
+    assert isinstance(trained.state_dict()["_extra_state"], dict)  # plain data (weights_only)
+
+
+@pytest.mark.parametrize(
+    ("other", "named"),
+    [
+        (dict(beta=0.8), "beta=0.9 (this network: 0.8)"),
+        (dict(threshold=2.0), "threshold=1.0 (this network: 2.0)"),
+        (dict(readout_beta=0.5), "readout_beta=None (this network: 0.5)"),
+        (dict(max_delay=6), "max_delay=5 (this network: 6)"),
+        (dict(dim=2), "dim=3 (this network: 2)"),
+    ],
+)
+def test_trained_state_into_a_network_built_otherwise_names_the_setting(other, named):
+    fresh = SpatialSNN(5, 3, [8], **(TRAINED_ARGS | other))
+    with pytest.raises(RuntimeError, match=re.escape(named)):
+        fresh.load_state_dict(trained_like().state_dict())
+
+
+def test_initialisation_only_arguments_may_differ():
+    fresh = SpatialSNN(5, 3, [8], **TRAINED_ARGS, init_gain=3.0, position_init="normal")
+    fresh.load_state_dict(trained_like().state_dict())

@@ -72,3 +72,26 @@ def test_cli_writes_json_and_names_a_bad_summary(tmp_path, capsys):
     with pytest.raises(SystemExit):
         spsnn(["report", str(broken)])
     assert "lacks the keys" in capsys.readouterr().err
+
+
+def test_runs_of_one_name_that_ran_different_networks_are_refused(tmp_path):
+    for seed, dim in ((1, 2), (2, 3)):
+        write_run(tmp_path, "dim_3", seed, 0.9)
+        path = tmp_path / f"seed{seed}" / "dim_3" / "version_0" / "summary.json"
+        summary = json.loads(path.read_text())
+        path.write_text(json.dumps(summary | {"net": {"init_args": {"dim": dim}}}))
+    with pytest.raises(ValueError, match="'dim_3' ran different networks"):
+        group_rows(find_summaries([tmp_path]))
+
+
+def test_unreadable_summaries_and_output_paths_are_named(tmp_path, capsys):
+    broken = tmp_path / "run" / "summary.json"
+    broken.parent.mkdir()
+    broken.write_text("{not json")
+    with pytest.raises(SystemExit):
+        spsnn(["report", str(tmp_path)])
+    assert f"{broken}: not a readable summary.json" in capsys.readouterr().err
+    write_run(tmp_path, "dim_2", 1, 0.97)
+    with pytest.raises(SystemExit):
+        spsnn(["report", str(tmp_path / "seed1"), "--json", str(tmp_path)])
+    assert f"--json {tmp_path}: a directory" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 from conftest import HERE, REPO, run_dirs, tiny_config, write_config
+from lm_test_probes import differing_keys
 
 from lightning_modules.cli import make_cli
 
@@ -54,9 +55,7 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, cli_argv):
     state, ckpt = final_state(resumed)
     assert ckpt["epoch"] == reference_ckpt["epoch"] == 2
     assert ckpt["global_step"] == reference_ckpt["global_step"]
-    assert state.keys() == reference.keys()
-    for key in reference:
-        torch.testing.assert_close(state[key], reference[key], rtol=0, atol=0, msg=key)
+    assert not differing_keys(state, reference)
     assert any(key.endswith("kernel_sigma") for key in state)  # sigma compared above
     want = json.loads((uninterrupted / "summary.json").read_text())
     got = json.loads((resumed / "summary.json").read_text())
@@ -96,9 +95,7 @@ def test_ddp_two_cpu_processes_keep_ranks_identical(tmp_path):
     coord_keys = [k for k in rank0 if k.endswith("coords")]
     weight_keys = [k for k in rank0 if k.endswith("weight")]
     assert coord_keys and weight_keys
-    for key in rank0:
-        torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0, msg=key)
-        torch.testing.assert_close(rank0_start[key], rank1_start[key], rtol=0, atol=0, msg=key)
+    assert not differing_keys(rank0, rank1) and not differing_keys(rank0_start, rank1_start)
     # and they trained: coordinates and weights moved
     assert any(not torch.equal(rank0[k], rank0_start[k]) for k in coord_keys)
     assert any(not torch.equal(rank0[k], rank0_start[k]) for k in weight_keys)

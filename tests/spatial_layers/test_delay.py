@@ -185,10 +185,17 @@ def test_forward_is_causal_at_training_size(rng):
 
 
 def test_max_delay_zero_is_instantaneous(rng):
-    layer = SpatialDelay(3, 2, max_delay=0, kernel="gauss")
+    layer = SpatialDelay(3, 2, max_delay=0, kernel="gauss", delays="none")
     x = torch.rand(5, 2, 3, generator=rng)
     assert layer.kernel().shape == (2, 3, 1)
     torch.testing.assert_close(layer(x), F.linear(x, layer.weight), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("mode", "learned"), [("spatial", "coordinates"), ("free", "free delays")])
+def test_max_delay_zero_refused_where_delays_are_learned(mode, learned):
+    # All delays would clamp to 0: coordinates (or free delays) that never learn.
+    with pytest.raises(ValueError, match=f"max_delay=0 .* the {learned} would get no gradient"):
+        SpatialDelay(3, 2, max_delay=0, delays=mode)
 
 
 def test_sigma_is_settable_and_changes_kernel():
@@ -625,11 +632,17 @@ def test_use_kernel_switches_every_layer_and_restores_after_an_error():
         pass
     with use_kernel(net, "round"):
         rounded = net(x)
+        inside = net.state_dict()
+    # A mode, like eval(): the state saved inside the block keeps each layer's own kind.
+    assert [state["kernel"] for key, state in inside.items() if key.endswith("_extra_state")] == [
+        "linear", "gauss"
+    ]  # fmt: skip
     reference = torch.nn.Sequential(*[
-        SpatialDelay(lay.in_features, lay.out_features, max_delay=4, kernel="round")
-        for lay in net
+        SpatialDelay(lay.in_features, lay.out_features, max_delay=4) for lay in net
     ])  # fmt: skip
     reference.load_state_dict(net.state_dict())
+    for layer in reference:
+        layer.kernel_kind = "round"
     torch.testing.assert_close(rounded, reference(x), rtol=0, atol=0)
 
 
@@ -736,6 +749,137 @@ def test_non_finite_free_delays_caught_when_asked():
         layer.free_delays[0, 0] = float("inf")
     with pytest.raises(ValueError, match="free delays contain NaN or Inf"):
         layer(torch.zeros(5, 2, 4))
+
+
+# --- state dict: everything that changes the output --------------------------------------------
+
+
+def trained_like(mode: str, rng: torch.Generator) -> SpatialDelay:
+    """A layer whose every output-changing setting differs from a fresh layer's defaults."""
+    layer = SpatialDelay(5, 4, max_delay=6, velocity=0.7, delays=mode, bias=True)
+    with torch.no_grad():
+        for param in layer.parameters():
+            param.copy_(torch.rand(param.shape, generator=rng) * 4)
+    layer.sigma = 0.8
+    layer.kernel_kind = "linear"
+    layer.weight_bits = 3
+    return layer
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_state_dict_into_a_fresh_layer_reproduces_the_output(mode, rng):
+    trained = trained_like(mode, rng)
+    x = torch.rand(9, 2, 5, generator=rng)
+    fresh = SpatialDelay(5, 4, max_delay=6, velocity=0.7, delays=mode, bias=True)
+    fresh.load_state_dict(trained.state_dict())
+    assert (fresh.kernel_kind, fresh.weight_bits, fresh.sigma) == ("linear", 3, trained.sigma)
+    torch.testing.assert_close(fresh(x), trained(x), rtol=0, atol=0)
+    fresh.kernel_kind, trained.kernel_kind = "gauss", "gauss"  # sigma, restored, now acts
+    torch.testing.assert_close(fresh(x), trained(x), rtol=0, atol=0)
+    # plain data: loads with weights_only
+    assert isinstance(trained.state_dict()["_extra_state"], dict)
+
+
+@pytest.mark.parametrize(
+    ("other", "named"),
+    [
+        (dict(max_delay=5), "max_delay=6 (this layer: 5)"),
+        (dict(velocity=1.0), "velocity=0.7 (this layer: 1.0)"),
+        (dict(delays="free"), "delays='spatial' (this layer: 'free')"),
+    ],
+)
+def test_state_dict_into_a_layer_built_otherwise_names_the_setting(other, named, rng):
+    trained = trained_like("spatial", rng)
+    settings = dict(max_delay=6, velocity=0.7, delays="spatial", bias=True) | other
+    layer = SpatialDelay(5, 4, **settings)
+    with pytest.raises(RuntimeError, match=re.escape(named)):
+        layer.load_state_dict(trained.state_dict())
+    with pytest.raises(RuntimeError, match=r"layers\.1: the state was saved by a layer with"):
+        torch.nn.ModuleDict({"layers": torch.nn.ModuleList([layer, layer])}).load_state_dict(
+            {f"layers.{i}.{k}": v for i in (0, 1) for k, v in trained.state_dict().items()}
+        )
+
+
+# --- a sequence builds only the taps it can use -------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["spatial", "free"])
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("steps", [1, 4, 9])
+def test_short_sequence_builds_t_taps_with_the_full_kernels_numbers(
+    mode, kernel, steps, rng, monkeypatch
+):
+    """max_delay 12 > T - 1: output and every gradient equal the full 13-tap kernel's."""
+    layer = SpatialDelay(5, 4, max_delay=12, kernel=kernel, delays=mode, bias=True, sigma=2.0)
+    with torch.no_grad():
+        if mode == "free":  # delays on both sides of every cut, and between taps
+            layer.free_delays.copy_(torch.rand(4, 5, generator=rng) * 12)
+    x = torch.rand(steps, 3, 5, generator=rng, requires_grad=True)
+    seen = []
+
+    def spy(x, kernel, bias=None, **kwargs):
+        seen.append(kernel.shape[-1])
+        return delayed_linear(x, kernel, bias, method="dense")
+
+    monkeypatch.setattr("spatial_layers.delay.delayed_linear", spy)
+    grad_out = torch.rand(steps, 3, 4, generator=rng)
+    y = layer(x)
+    ours = torch.autograd.grad(y, [x, *layer.parameters()], grad_out)
+    assert seen == [min(steps, 13)]
+    full = delayed_linear(x, layer.applied_kernel(), layer.bias, method="dense")
+    reference = torch.autograd.grad(full, [x, *layer.parameters()], grad_out)
+    torch.testing.assert_close(y, full, rtol=1e-6, atol=1e-6)
+    for got, want in zip(ours, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_huge_max_delay_on_a_short_sequence_convolves_t_taps(rng, monkeypatch):
+    # The issue's case, smaller: max_delay=5000 on T=10 (the full kernel would be 5001 taps).
+    layer = SpatialDelay(16, 16, max_delay=5000)
+    seen = []
+
+    def spy(x, kernel, bias=None, **kwargs):
+        seen.append(tuple(kernel.shape))
+        return delayed_linear(x, kernel, bias, **kwargs)
+
+    monkeypatch.setattr("spatial_layers.delay.delayed_linear", spy)
+    layer(torch.rand(10, 2, 16, generator=rng)).sum().backward()
+    assert seen == [(16, 16, 10)]
+    assert layer.pre.coords.grad.abs().sum() > 0
+
+
+def test_streaming_keeps_the_whole_history(rng):
+    layer = SpatialDelay(3, 2, max_delay=7, kernel="linear", delays="free")
+    with torch.no_grad():
+        layer.free_delays.fill_(6.0)
+    x = torch.rand(10, 1, 3, generator=rng)
+    stepped = torch.stack([layer.step(x_t) for x_t in x])
+    assert layer._stream.history.shape[-1] == 8
+    torch.testing.assert_close(stepped, layer(x), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(stepped[6:], layer(x)[6:], rtol=1e-6, atol=1e-6)
+    assert stepped[:6].abs().max() == 0 and stepped[6:].abs().min() > 0
+
+
+# --- bad values ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("where", ["forward", "step"])
+def test_a_nan_coordinate_shows_as_nan_never_as_a_finite_delay(kernel, where):
+    layer = SpatialDelay(4, 3, max_delay=5, kernel=kernel)
+    with torch.no_grad():
+        layer.pre.coords[1, 0] = float("nan")
+    assert torch.isnan(layer.delays()[:, 1]).all() and torch.isfinite(layer.delays()[:, 0]).all()
+    x = torch.ones(6, 2, 4)
+    y = layer(x) if where == "forward" else torch.stack([layer.step(x_t) for x_t in x])
+    assert torch.isnan(y).all()  # every output neuron reads the broken input neuron
+
+
+def test_no_time_steps_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"no time steps \(shape \(0, 2, 3\)\): need T >= 1"):
+        SpatialDelay(3, 2, max_delay=4)(torch.zeros(0, 2, 3))
+    with pytest.raises(ValueError, match="at least one time step, got T=0"):
+        delayed_linear(torch.zeros(0, 2, 3), torch.zeros(2, 3, 5))
 
 
 @pytest.mark.parametrize("method", ["dense", "fft", "dft"])

@@ -153,3 +153,13 @@ def test_shared_positions_receive_gradient_from_every_layer():
     (first(x).sum() + second(h).sum()).backward()
     # Moving one hidden neuron moves the delays of both layers' synapses.
     torch.testing.assert_close(pos_hid.coords.grad, grads[0] + grads[1])
+
+
+def test_a_nan_coordinate_gives_nan_distances_never_zero():
+    post = torch.tensor([[0.0, 0.0], [float("nan"), 1.0]], requires_grad=True)
+    pre = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    dist = pairwise_distance(post, pre)
+    assert dist[0].tolist() == [0.0, 5.0]
+    assert torch.isnan(dist[1]).all()
+    dist[0].sum().backward()  # coincident points still have a zero, finite gradient
+    torch.testing.assert_close(post.grad[0], torch.tensor([-0.6, -0.8]))

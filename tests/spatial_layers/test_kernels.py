@@ -191,3 +191,33 @@ def test_gauss_gradient_matches_dcls(rng):
     )
     (grad_dcls,) = torch.autograd.grad((dcls_kernel("gauss", delays, 0.8) * probe).sum(), delays)
     torch.testing.assert_close(grad_ours, grad_dcls, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gauss", "linear", "round"])
+@pytest.mark.parametrize("taps", [0, 1, 3, 7, 50])
+def test_first_taps_equal_the_full_kernels_in_value_and_gradient(kind, taps):
+    """``taps=k`` keeps taps 0 .. k-1 of the full kernel (the Gaussian still normalised
+    over all max_delay + 1 taps, here in several chunks), gradients included."""
+    max_delay = 600  # > 2 chunks of the Gaussian's normaliser past the kept taps
+    delays = (
+        torch.tensor([0.0, 0.4, 2.5, 6.7, 13.2, 599.5, 600.0], dtype=torch.float64)
+    ).requires_grad_()
+    sigma = torch.tensor(40.0, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(7, min(taps, max_delay + 1), dtype=torch.float64)
+    ours = delay_kernel(delays, max_delay, kind, sigma, taps=taps)
+    full = delay_kernel(delays, max_delay, kind, sigma)
+    assert ours.shape == (7, min(taps, max_delay + 1))
+    torch.testing.assert_close(ours, full[:, :taps], rtol=1e-12, atol=1e-15)
+    if taps == 0:
+        return
+    inputs = [delays, sigma] if kind == "gauss" else [delays]
+    got = torch.autograd.grad((ours * weights).sum(), inputs)
+    want = torch.autograd.grad((full[:, :taps] * weights).sum(), inputs)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("taps", [-1, 2.0, True])
+def test_bad_taps(taps):
+    with pytest.raises(ValueError, match="taps must be an int >= 0 or None"):
+        gaussian_kernel(torch.tensor([1.0]), 4, 1.0, taps=taps)

@@ -285,3 +285,17 @@ def test_full_fit_and_test_on_tiny_shd_files(shd_dir):
     assert result["test_acc"] > 0.5  # the synthetic classes are learnable (chance: 0.05)
     # Lightning sets the sampler's epoch: a new training order every epoch
     assert len(model.seen_orders) == 3 and model.seen_orders[0] != model.seen_orders[1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"channel_bin": 2.5}, TypeError, r"channel_bin must be an int, got 2.5"),
+        ({"batch_size": "64"}, TypeError, r"batch_size must be an int, got '64'"),
+        ({"time_bin_ms": "10"}, TypeError, r"time_bin_ms must be a finite number"),
+        ({"num_steps": 0}, ValueError, r"num_steps must be >= 1, got 0"),
+    ],
+)
+def test_bad_arguments_name_themselves(shd_dir, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SHDDataModule(shd_dir, **kwargs)

@@ -145,3 +145,32 @@ def test_train_order_depends_on_seed_and_epoch_only():
 def test_bad_arguments_fail_at_construction(kwargs, match):
     with pytest.raises(ValueError, match=match):
         YinYangDataModule(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_steps": 2.5}, r"num_steps must be an int, got 2.5 \(float\)"),
+        ({"batch_size": "64"}, r"batch_size must be an int, got '64' \(str\)"),
+        ({"train_size": True}, r"train_size must be an int, got True \(bool\)"),
+        ({"val_seed": 4.0}, r"val_seed must be an int"),
+        ({"t_max": "40"}, r"t_max must be a finite number, got '40' \(str\)"),
+        ({"bias_step": 0.5}, r"bias_step must be an int"),
+        ({"r_small": None}, r"r_small must be a finite number"),
+    ],
+)
+def test_wrong_types_fail_at_construction_naming_the_argument(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        YinYangDataModule(**kwargs)
+
+
+def test_a_tiny_dot_radius_is_refused_instead_of_sampling_for_ever():
+    # r = 1e-4: a dot sample would take ~1.6e7 draws (the generator seemed to hang)
+    with pytest.raises(
+        ValueError, match=r"r_small=0.0001 .* draws per dot sample; use r_small >= 0.00"
+    ):
+        make_yinyang(10, seed=0, r_small=1e-4)
+    with pytest.raises(ValueError, match=r"r_small=0\.0001"):
+        YinYangDataModule(r_small=1e-4)
+    _, labels = make_yinyang(30, seed=0, r_small=0.01)  # ~1600 draws per dot: allowed
+    assert set(labels.tolist()) == {0, 1, 2}

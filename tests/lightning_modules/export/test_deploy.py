@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from export_testing import make_net, rounded, spike_input
+from lm_test_probes import differing_keys, state_copy
 from torch import nn
 
 from lightning_modules.export.deploy import (
@@ -57,13 +58,13 @@ def test_fold_needs_running_statistics():
 
 def test_deployed_copy_is_rounded_folded_and_leaves_the_original_alone():
     net = make_net("batch_norm").train()
-    state = {k: v.clone() for k, v in net.state_dict().items()}
+    state = state_copy(net)
     deployed, scales = deployment_network(net)
     assert scales == {} and not deployed.training
     assert all(isinstance(norm, nn.Identity) for norm in deployed.norms)
     assert all(layer.kernel_kind == "round" for layer in deployed.delay_layers())
     assert net.training and all(isinstance(norm, TimeBatchNorm) for norm in net.norms)
-    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+    assert not differing_keys(net.state_dict(), state)
     x = spike_input()
     torch.testing.assert_close(deployed(x), rounded(net.eval())(x), rtol=0, atol=1e-6)
 

@@ -10,6 +10,7 @@ import sys
 
 import nir
 import pytest
+from lm_test_probes import refusal_line
 
 import lightning_modules.cli as spsnn_cli
 from lightning_modules.cli import main, make_cli
@@ -68,7 +69,7 @@ def test_export_refuses_delays_over_the_limit(last_checkpoint, tmp_path, capsys)
     assert "--clip-delays needs --max-delay" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", str(tmp_path / "missing.ckpt"), str(out)])
-    assert "no checkpoint at" in capsys.readouterr().err
+    assert "missing.ckpt: no such file" in capsys.readouterr().err
 
 
 def test_other_subcommands_still_go_to_lightning_cli(monkeypatch):
@@ -78,3 +79,18 @@ def test_other_subcommands_still_go_to_lightning_cli(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["spsnn", "test", "--ckpt_path", "y"])
     main()
     assert calls == [["fit", "--config", "x.yaml"], None]
+
+
+def test_bad_files_and_paths_are_one_line_naming_them(tmp_path, capsys):
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(b"PK\x03\x04 not a whole zip archive")
+    cases = [
+        ([str(truncated), str(tmp_path / "out.nir")], f"{truncated}: not a readable checkpoint"),
+        ([str(tmp_path), str(tmp_path / "out.nir")], f"{tmp_path}: a directory, not a checkpoint"),
+        ([str(truncated), str(tmp_path)], f"{tmp_path}: a directory; give the file to write"),
+        ([str(truncated), str(tmp_path / "no" / "o.nir")], "its folder"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["export", *argv])
+        assert message in refusal_line(capsys, exit_info)

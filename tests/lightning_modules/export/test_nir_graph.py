@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from export_testing import CASES, MAX_DELAY, make_net, rounded, simulate_nir, spike_input
+from lm_test_probes import differing_keys, state_copy
 
 from lightning_modules.export import deployment_network, from_nir, parse_nir, to_nir, write_nir
 from lightning_modules.export.conventions import input_gain, membrane_tau
@@ -340,7 +341,7 @@ def test_write_nir_and_argument_checks(tmp_path):
         with pytest.raises(ValueError):
             to_nir(net, **bad)
     net = make_net("batch_norm").train()
-    before = {k: v.clone() for k, v in net.state_dict().items()}
+    before = state_copy(net)
     to_nir(net, weight_bits=3)
-    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert not differing_keys(net.state_dict(), before)
     assert net.training and all(layer.kernel_kind == "gauss" for layer in net.delay_layers())

@@ -1,0 +1,121 @@
+"""Checkpoint files as the ``spsnn`` command reads them: one-line errors, hyperparameter checks.
+
+:func:`read_checkpoint` loads a Lightning checkpoint with ``weights_only=True`` and
+turns every way a file can be wrong (missing, a directory, empty, truncated, not
+written by ``torch.save``, not a classifier's checkpoint) into one
+:class:`CheckpointFileError` line that names the file. :func:`hparams_differences`
+lists where a run's model hyperparameters and a checkpoint's disagree, so that
+``--ckpt_path`` never replaces what the user asked for in silence.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: Model hyperparameters that by contract change no number a run produces beyond float
+#: rounding (the same numbers on every LIF backend, with or without CUDA graphs; the
+#: delay algorithms agree to float rounding): a checkpoint may differ.
+RESULT_NEUTRAL_HPARAMS = ("cuda_graphs", "net.init_args.backend", "net.init_args.method")
+
+#: Longest excerpt of torch's own error quoted in a one-line message.
+REASON_CHARS = 120
+
+
+class CheckpointFileError(ValueError):
+    """A file given as a checkpoint is not one; the message names the file and what is wrong."""
+
+
+def _reason(error: BaseException) -> str:
+    """``Type: first sentence`` of an exception, at most :data:`REASON_CHARS` characters."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    sentence = text.split(". ")[0][:REASON_CHARS]
+    return f"{type(error).__name__}: {sentence}" if sentence else type(error).__name__
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A SpikingClassifier checkpoint as plain data (``weights_only=True``, on the CPU).
+
+    Raises:
+        CheckpointFileError: one line naming ``path`` and what is wrong with it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointFileError(
+            f"{path}: a directory, not a checkpoint file (a run keeps its checkpoints in "
+            "<run dir>/checkpoints/*.ckpt)"
+        )
+    if path.stat().st_size == 0:
+        raise CheckpointFileError(f"{path}: an empty file (0 bytes), not a checkpoint")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # every way a file fails to decode: truncated, foreign, ...
+        raise CheckpointFileError(
+            f"{path}: not a readable checkpoint (truncated, or not written by torch.save; "
+            f"{_reason(error)})"
+        ) from error
+    if not isinstance(checkpoint, dict) or not {"state_dict", "hyper_parameters"} <= set(
+        checkpoint
+    ):
+        raise CheckpointFileError(
+            f"{path}: not a SpikingClassifier checkpoint (it lacks the 'state_dict' and "
+            "'hyper_parameters' that Lightning saves)"
+        )
+    return checkpoint
+
+
+def checkpoint_hparams(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The model hyperparameters a checkpoint holds, without Lightning's private ``_`` keys."""
+    return {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+
+
+def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"net": {"init_args": {"dim": 2}}}`` -> ``{"net.init_args.dim": 2}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+_ABSENT = _Absent()
+
+
+def hparams_differences(
+    saved: Mapping[str, Any],
+    current: Mapping[str, Any],
+    skip: Iterable[str] = (),
+    current_name: str = "this run",
+) -> list[str]:
+    """``model.<key>: checkpoint X, this run Y`` for every model hyperparameter that differs.
+
+    Nested keys are dotted (``model.net.init_args.dim``); :data:`RESULT_NEUTRAL_HPARAMS`,
+    ``skip`` and keys starting with ``_`` are left out.
+
+    >>> hparams_differences({"lr": 0.1, "net": {"init_args": {"dim": 2}}},
+    ...                     {"lr": 0.1, "net": {"init_args": {"dim": 3}}})
+    ['model.net.init_args.dim: checkpoint 2, this run 3']
+    """
+    ours, theirs = _flat(current), _flat(saved)
+    left_out = {*RESULT_NEUTRAL_HPARAMS, *skip}
+    return [
+        f"model.{key}: checkpoint {theirs.get(key, _ABSENT)!r}, "
+        f"{current_name} {ours.get(key, _ABSENT)!r}"
+        for key in sorted(set(ours) | set(theirs))
+        if key not in left_out
+        and not key.startswith("_")
+        and ours.get(key, _ABSENT) != theirs.get(key, _ABSENT)
+    ]

@@ -165,13 +165,7 @@ def linear_kernel(delays: Tensor, max_delay: int, *, taps: int | None = None) ->
 def rounded_kernel(delays: Tensor, max_delay: int, *, taps: int | None = None) -> Tensor:
     """One tap at round(d); gradient of :func:`linear_kernel` (straight-through).
 
-    Args:
-        delays: delays in steps within [0, max_delay], shape (...).
-        max_delay: last tap index.
-        taps: keep only the first ``taps`` taps (:func:`kept_taps`).
-
-    Returns:
-        Kernel of shape (..., min(taps, max_delay + 1)), one-hot in the forward pass.
+    Arguments and shape as :func:`linear_kernel`'s; one-hot in the forward pass.
     """
     soft = linear_kernel(delays, max_delay, taps=taps)
     tap_index = _tap_range(0, kept_taps(max_delay, taps), delays)

@@ -52,23 +52,42 @@ class _Run(nn.Module):
         return SNNOutput(flat[0], spikes, [], list(flat[1 : 1 + hidden]))
 
 
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _settings(module: nn.Module) -> tuple:
+    """A module's own plain-valued attributes (numbers, strings, flags and tuples of
+    them, private ones included): what a forward reads as Python constants."""
+    return tuple(
+        sorted(
+            (name, value)
+            for name, value in vars(module).items()
+            if isinstance(value, _PLAIN)
+            or (isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value))
+        )
+    )
+
+
 def graph_signature(net: nn.Module, x: Tensor) -> tuple:
     """Everything that a captured graph bakes in and a training run may change.
 
     Two calls give equal signatures exactly when a graph captured at the first can be
-    replayed at the second: same input shape and dtype, same kernel kinds, weight bits
-    and sign switches, and the same tensors (by address) for every parameter and buffer.
-    Values are not part of it: tensors changed in place are read afresh by a replay.
+    replayed at the second: same input shape and dtype; the same Python constants in
+    every module (kernel kind, weight bits, dropout probability, LIF constants,
+    velocity, ...: any plain attribute, so a setting a callback changes is never
+    replayed stale); Dale signs on or off; and the same tensors (by address) for every
+    parameter and buffer. Tensor values are not part of it: tensors changed in place
+    are read afresh by a replay.
     """
-    layers = tuple(
-        (layer.kernel_kind, layer.weight_bits, layer.sign is None, layer.check_finite)
-        for layer in delay_layers(net)
+    settings = tuple(
+        (name, _settings(module), getattr(module, "sign", 0) is None)
+        for name, module in net.named_modules()
     )
     tensors = tuple(
         (name, t.data_ptr(), t.dtype, tuple(t.shape), t.requires_grad)
         for name, t in [*net.named_parameters(), *net.named_buffers()]
     )
-    return (tuple(x.shape), x.dtype, x.device, layers, tensors)
+    return (tuple(x.shape), x.dtype, x.device, settings, tensors)
 
 
 class GraphedNetwork:

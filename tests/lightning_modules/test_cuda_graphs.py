@@ -70,8 +70,20 @@ def test_captures_once_while_only_values_change():
         lambda net: assign_dale_signs(net.layers[0], 0.8, torch.Generator().manual_seed(0)),
         lambda net: setattr(net.layers[0], "mask", net.layers[0].mask.clone()),
         lambda net: net.layers[0].weight.requires_grad_(False),
+        lambda net: setattr(net.dropout, "p", 0.3),
+        lambda net: setattr(net.layers[1], "velocity", 2.0),
+        lambda net: setattr(net, "params", net.params._replace(beta=0.8)),
     ],
-    ids=["kernel", "weight_bits", "dale", "replaced-mask", "frozen-weight"],
+    ids=[
+        "kernel",
+        "weight_bits",
+        "dale",
+        "replaced-mask",
+        "frozen-weight",
+        "dropout",
+        "velocity",
+        "lif-beta",
+    ],
 )
 def test_captures_again_when_the_computation_changes(change):
     net = network()

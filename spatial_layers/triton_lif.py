@@ -26,8 +26,6 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from spatial_layers.neurons import LeakyParameters
-
 #: Neurons per program: 2 per thread of a 4-warp program, coalesced loads per step.
 BLOCK = 256
 NUM_WARPS = 4
@@ -180,9 +178,12 @@ def leaky_backward(
     membranes: Tensor,
     grad_spikes: Tensor | None,
     grad_membranes: Tensor | None,
-    params: LeakyParameters,
+    params: tuple[float, float, float],
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the currents (T, B, C) and of the initial membrane (B, C).
+
+    ``params`` is (beta, threshold, alpha), a ``neurons.LeakyParameters`` (this module
+    imports nothing of spatial_layers, so that ``neurons`` can load it lazily).
 
     A None gradient is an output without one (for ``grad_spikes``, also a leaky
     integrator, which has no spike output): the kernel reads nothing for it.

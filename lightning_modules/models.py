@@ -29,6 +29,12 @@ import torch
 from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import Tensor, nn
 
+from lightning_modules.hardware import (
+    check_profile,
+    check_profile_name,
+    configure_layers,
+    fixed_point_run,
+)
 from spatial_layers import (
     Leaky,
     LeakyParameters,
@@ -274,17 +280,42 @@ class SpatialSNN(nn.Module):
             [Leaky(beta, threshold, surrogate_alpha, backend=backend) for _ in hidden_sizes]
         )
         self.dropout = SpikeDropout(dropout)
+        self._hardware_profile: str | None = None
+
+    @property
+    def hardware_profile(self) -> str | None:
+        """None (float), or the hardware profile the network computes in (settable).
+
+        Setting ``"loihi2"`` checks that the network fits (:func:`~lightning_modules.
+        hardware.profile_problems`) and sets every delayed layer to the profile's
+        kernel and weights; :meth:`run` then computes what the chip computes
+        (:mod:`lightning_modules.hardware`). Setting None leaves the layers' settings
+        as they are. Saved in the state dict.
+        """
+        return self._hardware_profile
+
+    @hardware_profile.setter
+    def hardware_profile(self, profile: str | None) -> None:
+        check_profile_name(profile)
+        if profile is not None:
+            check_profile(self, profile)
+            configure_layers(self)
+        self._hardware_profile = profile
 
     def delay_layers(self) -> list[SpatialDelay]:
         """Every SpatialDelay of the network (feed-forward, recurrent, readout)."""
         return delay_layers(self)
 
     def get_extra_state(self) -> dict:
-        """The constructor's arguments (:attr:`init_args`), saved with the tensors."""
-        return dict(self.init_args)
+        """The constructor's arguments (:attr:`init_args`) and the hardware profile."""
+        return {**self.init_args, "hardware_profile": self.hardware_profile}
 
     def set_extra_state(self, state: dict) -> None:
-        """Nothing to restore: ``load_state_dict`` compared the arguments before."""
+        """Restores the hardware profile (``load_state_dict`` compared the arguments before;
+        the layers restore their own kernel and weight settings)."""
+        profile = state.get("hardware_profile")
+        check_profile_name(profile)
+        self._hardware_profile = profile
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
@@ -324,6 +355,8 @@ class SpatialSNN(nn.Module):
             raise ValueError(
                 f"expected (T, B, {self.num_inputs}) input spikes, got shape {tuple(x.shape)}"
             )
+        if self.hardware_profile is not None:
+            return SNNOutput(*fixed_point_run(self, x, record_hidden))
         hidden_spikes, hidden_rates = [], []
         # The network's input may take any values; every later layer reads spikes
         # (0 or 1, times the dropout scale in training), saved compactly.

@@ -27,7 +27,7 @@ from spatial_layers.functional import (
 )
 from spatial_layers.geometry import NeuronPositions, distance_to_delay, pairwise_distance
 from spatial_layers.kernels import KERNEL_KINDS, KernelKind, delay_kernel
-from spatial_layers.quantization import fake_quantize, weight_levels
+from spatial_layers.quantization import WEIGHT_SCALES, fake_quantize, weight_levels
 
 DelayMode = Literal["spatial", "free", "none"]
 DELAY_MODES: tuple[str, ...] = ("spatial", "free", "none")
@@ -109,12 +109,15 @@ class SpatialDelay(nn.Module):
             effective weights quantised to k bits (symmetric, per layer,
             :mod:`spatial_layers.quantization`) with a straight-through
             gradient, for quantisation-aware training (settable).
+        weight_scale: how the k-bit scale is chosen, ``"max"`` (max |w| / levels)
+            or ``"power_of_two"`` (the power of two above it, for hardware with
+            a per-layer weight exponent; settable).
 
     The state dict holds everything that changes what the layer computes: the
-    tensors, ``sigma``, and (:meth:`get_extra_state`) the kernel kind and weight
-    bits, restored on load, and the delay mode, max delay and velocity, which a
-    state only loads into a layer built with (``load_state_dict`` names a
-    setting that differs).
+    tensors, ``sigma``, and (:meth:`get_extra_state`) the kernel kind, weight
+    bits and weight scale rule, restored on load, and the delay mode, max delay
+    and velocity, which a state only loads into a layer built with
+    (``load_state_dict`` names a setting that differs).
 
     Example:
         >>> layer = SpatialDelay(4, 3, max_delay=5, kernel="linear")
@@ -185,6 +188,7 @@ class SpatialDelay(nn.Module):
         self.register_buffer("kernel_sigma", torch.ones((), device=device, dtype=dtype))
         self.sigma = max(max_delay / 2, 0.5) if sigma is None else sigma
         self.weight_bits = None
+        self.weight_scale = "max"
         self.check_finite = check_finite
         factory = {"device": device, "dtype": dtype}
 
@@ -255,13 +259,24 @@ class SpatialDelay(nn.Module):
             weight_levels(bits)  # validates
         self._weight_bits = bits
 
+    @property
+    def weight_scale(self) -> str:
+        return self._weight_scale
+
+    @weight_scale.setter
+    def weight_scale(self, rule: str) -> None:
+        if rule not in WEIGHT_SCALES:
+            raise ValueError(f"weight_scale must be one of {WEIGHT_SCALES}, got {rule!r}")
+        self._weight_scale = rule
+
     def get_extra_state(self) -> dict:
         """The settings that change :meth:`forward` besides tensors, as plain data.
 
         ``delays``, ``max_delay`` and ``velocity`` define the layer: a state loads
-        only into a layer built with the same. ``kernel`` and ``weight_bits`` change
-        during training (:class:`~lightning_modules.callbacks.RoundDelays`) and load
-        with the weights, as ``sigma`` (a buffer) does.
+        only into a layer built with the same. ``kernel``, ``weight_bits`` and
+        ``weight_scale`` change during training (:class:`~lightning_modules.callbacks.
+        RoundDelays`, :class:`~lightning_modules.callbacks.HardwareQAT`) and load with
+        the weights, as ``sigma`` (a buffer) does.
         """
         bits = self.weight_bits
         return {  # builtin types only (a config may pass int subclasses): weights_only loads it
@@ -270,13 +285,16 @@ class SpatialDelay(nn.Module):
             "velocity": float(self.velocity),
             "kernel": str(self._kernel_kind),
             "weight_bits": None if bits is None else int(bits),
+            "weight_scale": str(self.weight_scale),
         }
 
     def set_extra_state(self, state: dict) -> None:
-        """Restores the kernel kind and weight bits (the defining settings were compared
-        by ``load_state_dict`` before)."""
+        """Restores the kernel kind and weight bits and scale rule (the defining settings
+        were compared by ``load_state_dict`` before; states saved before the scale rule
+        existed used ``"max"``)."""
         self.kernel_kind = state["kernel"]
         self.weight_bits = state["weight_bits"]
+        self.weight_scale = state.get("weight_scale", "max")
 
     def _setting_differences(self, saved: dict) -> list[str]:
         names = ("delays", "max_delay") + (("velocity",) if self.delay_mode == "spatial" else ())
@@ -328,7 +346,8 @@ class SpatialDelay(nn.Module):
             weight = self.sign * torch.where(weight >= 0, weight, -weight)
         weight = weight * self.mask
         if self.weight_bits is not None:
-            weight = fake_quantize(weight, self.weight_bits)
+            power_of_two = self.weight_scale == "power_of_two"
+            weight = fake_quantize(weight, self.weight_bits, power_of_two=power_of_two)
         return weight
 
     def delays(self) -> Tensor:
@@ -545,6 +564,8 @@ class SpatialDelay(nn.Module):
             text += f", sigma={self.sigma:g}"
         if self.weight_bits is not None:
             text += f", weight_bits={self.weight_bits}"
+            if self.weight_scale != "max":
+                text += f", weight_scale={self.weight_scale!r}"
         for flag in ("init_hidden", "batch_first"):
             if getattr(self, flag):
                 text += f", {flag}=True"

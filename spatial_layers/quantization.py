@@ -5,7 +5,10 @@ r"""k-bit weights: symmetric per-layer quantisation, and its straight-through tr
     q_{ij} = \mathrm{round}(w_{ij} / s) \in \{-(2^{b-1}-1), \dots, 2^{b-1}-1\},
     \qquad \hat w_{ij} = s\, q_{ij}
 
-with round half to even (``torch.round``, computed in float64): at most
+or, with ``power_of_two=True`` (hardware that shifts instead of multiplying,
+e.g. Loihi 2's per-layer weight exponent), the smallest power of two
+:math:`s = 2^{\lceil \log_2(\max|w| / (2^{b-1} - 1)) \rceil}` that holds the
+largest weight; with round half to even (``torch.round``, computed in float64): at most
 :math:`2^b - 1` distinct values, error at most :math:`s / 2` per weight, zero
 stays zero and no weight changes sign, so masks and Dale's signs survive.
 Quantising quantised weights changes nothing. The same function serves
@@ -33,12 +36,19 @@ def weight_levels(bits: int) -> int:
     return 2 ** (bits - 1) - 1
 
 
-def quantized_weight(weight: Tensor, bits: int) -> tuple[Tensor, Tensor]:
+#: How a layer's weight scale is chosen: ``max|w| / levels``, or the power of two above it.
+WEIGHT_SCALES: tuple[str, ...] = ("max", "power_of_two")
+
+
+def quantized_weight(
+    weight: Tensor, bits: int, *, power_of_two: bool = False
+) -> tuple[Tensor, Tensor]:
     """Symmetric per-tensor quantisation to ``bits`` bits (see the module doc).
 
     Args:
         weight: (C_out, C_in) (any shape) float weights.
         bits: bits per weight, >= 2.
+        power_of_two: round the scale up to a power of two.
 
     Returns:
         ``scale * q`` shaped and typed like ``weight`` (no gradient), and the
@@ -47,16 +57,20 @@ def quantized_weight(weight: Tensor, bits: int) -> tuple[Tensor, Tensor]:
     Example:
         >>> quantized_weight(torch.tensor([0.5, -1.0, 0.26, 0.0]), bits=3)[0]
         tensor([ 0.6667, -1.0000,  0.3333,  0.0000])
+        >>> quantized_weight(torch.tensor([0.5, -1.0, 0.26, 0.0]), bits=3, power_of_two=True)[0]
+        tensor([ 0.5000, -1.0000,  0.5000,  0.0000])
     """
     levels = weight_levels(bits)
     values = weight.detach().double()
     largest = values.abs().amax() if values.numel() else values.new_zeros(())
     scale = torch.where(largest > 0, largest / levels, torch.ones_like(largest))
+    if power_of_two:
+        scale = torch.exp2(torch.ceil(torch.log2(scale)))
     codes = torch.round(values / scale).clamp_(-levels, levels)
     return (codes * scale).to(weight.dtype), scale
 
 
-def fake_quantize(weight: Tensor, bits: int) -> Tensor:
+def fake_quantize(weight: Tensor, bits: int, *, power_of_two: bool = False) -> Tensor:
     """:func:`quantized_weight` forward, identity gradient (straight-through estimator).
 
     Example:
@@ -65,4 +79,5 @@ def fake_quantize(weight: Tensor, bits: int) -> Tensor:
         >>> w.grad
         tensor([1., 1., 1.])
     """
-    return weight + (quantized_weight(weight, bits)[0] - weight).detach()
+    quantized = quantized_weight(weight, bits, power_of_two=power_of_two)[0]
+    return weight + (quantized - weight).detach()

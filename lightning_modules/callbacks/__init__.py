@@ -12,6 +12,7 @@ import below.
 
 from lightning_modules.callbacks.dale import Dale
 from lightning_modules.callbacks.deepr import DeepR
+from lightning_modules.callbacks.hardware_qat import HardwareQAT
 from lightning_modules.callbacks.last_checkpoint import LastCheckpoint
 from lightning_modules.callbacks.layout_plots import LayoutPlots
 from lightning_modules.callbacks.predictions import PredictionWriter
@@ -24,6 +25,7 @@ from lightning_modules.callbacks.step_seed import StepSeed
 __all__ = [
     "Dale",
     "DeepR",
+    "HardwareQAT",
     "LastCheckpoint",
     "LayoutPlots",
     "PredictionWriter",

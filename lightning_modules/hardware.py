@@ -1,0 +1,206 @@
+"""Hardware profiles of a :class:`~lightning_modules.models.SpatialSNN`: a chip's formats.
+
+One profile so far, ``"loihi2"`` (the formats: :mod:`spatial_layers.loihi2`).
+With ``net.hardware_profile = "loihi2"`` (the
+:class:`~lightning_modules.callbacks.HardwareQAT` callback sets it late in a
+run) the network computes what the chip computes, with straight-through
+gradients so that it keeps learning:
+
+- every delayed layer uses integer delays (kernel ``"round"``) and 8-bit
+  weights on a power-of-two scale per layer (``weight_bits=8``,
+  ``weight_scale="power_of_two"``);
+- each layer's output is rounded to its weight grid (it is a sum of
+  integers times ``2**s``: the rounding only removes float summation error);
+- hidden neurons and the readout run Loihi 2's fixed-point LIF
+  (:func:`~spatial_layers.loihi2.fixed_point_leaky`) in the membrane format
+  :func:`network_format` derives from the current weights.
+
+The profile name is part of the network's state dict, and the layers'
+settings of theirs, so a checkpoint evaluates and exports as trained.
+What the profile cannot run is refused with the fix named
+(:func:`profile_problems`): biases, batch norm, dropout, recurrent layers,
+delays above 62 steps, non-binary input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, NamedTuple
+
+import torch
+from torch import Tensor
+
+from spatial_layers import loihi2
+from spatial_layers.quantization import quantized_weight
+
+if TYPE_CHECKING:
+    from lightning_modules.models import SpatialSNN
+
+#: Hardware profiles a network can train and export in.
+PROFILES: tuple[str, ...] = ("loihi2",)
+
+
+class PopulationFormat(NamedTuple):
+    """A neuron population's fixed-point format (spsnn units = integers times ``2**-bits``).
+
+    Attributes:
+        bits: fraction bits f of the membrane.
+        decay: Loihi's 12-bit ``dv``.
+        threshold: the 17-bit threshold mantissa ``vth`` (compared as ``vth << 6``),
+            or None for a non-spiking readout.
+        beta: the decay as applied, ``(4096 - dv) / 4096``.
+    """
+
+    bits: int
+    decay: int
+    threshold: int | None
+    beta: float
+
+
+class LayerFormat(NamedTuple):
+    """A delayed layer's weight format: weights are ``mantissa * 2**scale_exponent``.
+
+    Attributes:
+        scale_exponent: s (None: every weight is zero).
+        weight_exponent: Loihi's ``weight_exp = s + f - 6`` of the target population.
+    """
+
+    scale_exponent: int | None
+    weight_exponent: int | None
+
+
+class NetworkFormat(NamedTuple):
+    """Formats of a whole network: ``populations[l]`` is fed by ``layers[l]`` (last: readout)."""
+
+    populations: list[PopulationFormat]
+    layers: list[LayerFormat]
+
+
+def check_profile_name(profile: str | None) -> None:
+    """Raises ValueError unless ``profile`` is None or one of :data:`PROFILES`."""
+    if profile is not None and profile not in PROFILES:
+        raise ValueError(f"hardware profile must be one of {PROFILES} or None, got {profile!r}")
+
+
+def profile_problems(net: SpatialSNN) -> list[str]:
+    """What keeps ``net`` from running in the Loihi 2 profile, each with its fix (empty: fits)."""
+    problems = []
+    if net.max_delay > loihi2.MAX_DELAY:
+        problems.append(
+            f"max_delay={net.max_delay} steps exceeds Loihi 2's {loihi2.MAX_DELAY}: build the "
+            f"network with max_delay <= {loihi2.MAX_DELAY}"
+        )
+    if any(layer.bias is not None for layer in net.delay_layers()):
+        problems.append("the layers have biases: build the network with bias=False")
+    if any(not isinstance(norm, torch.nn.Identity) for norm in net.norms):
+        problems.append(
+            "batch norm would be folded into the weights after their quantisation: build the "
+            "network with batch_norm=False"
+        )
+    if net.dropout.p > 0:
+        problems.append(
+            f"dropout={net.dropout.p} scales spikes off the chip's 0/1: build with dropout=0"
+        )
+    if net.is_recurrent:
+        problems.append("recurrent layers are not in the profile yet: build with recurrent=False")
+    try:
+        loihi2.decay_code(net.params.beta)
+        loihi2.decay_code(net.readout_beta)
+    except ValueError as error:
+        problems.append(str(error))
+    return problems
+
+
+def check_profile(net: SpatialSNN, profile: str) -> None:
+    """Raises ValueError listing :func:`profile_problems` when ``net`` cannot run ``profile``."""
+    check_profile_name(profile)
+    problems = profile_problems(net)
+    if problems:
+        raise ValueError(f"the network does not fit the {profile} profile: " + "; ".join(problems))
+
+
+def configure_layers(net: SpatialSNN) -> None:
+    """Every delayed layer to integer delays and 8-bit power-of-two weights (the profile's)."""
+    for layer in net.delay_layers():
+        layer.kernel_kind = "round"
+        layer.weight_bits = loihi2.WEIGHT_BITS
+        layer.weight_scale = "power_of_two"
+
+
+def scale_exponent(weight: Tensor) -> int | None:
+    """s with the 8-bit weights ``m * 2**s`` of ``weight`` (None when all are zero)."""
+    if not bool(weight.detach().ne(0).any()):
+        return None
+    _, scale = quantized_weight(weight, loihi2.WEIGHT_BITS, power_of_two=True)
+    return round(math.log2(float(scale)))
+
+
+def network_format(net: SpatialSNN) -> NetworkFormat:
+    """The formats of every population and layer for ``net``'s current weights.
+
+    Raises:
+        ValueError: a format does not fit (names the population and the cause).
+    """
+    exponents = [scale_exponent(layer.effective_weight()) for layer in net.layers]
+    populations, layers = [], []
+    for index, exponent in enumerate(exponents):
+        readout = index == len(exponents) - 1
+        beta = net.readout_beta if readout else net.params.beta
+        spiking = net.spiking_output or not readout
+        threshold = net.params.threshold if spiking else None
+        name = "readout" if readout else f"hidden_{index}"
+        try:
+            bits = loihi2.fraction_bits([] if exponent is None else [exponent], threshold or 1.0)
+            code = None if threshold is None else loihi2.threshold_code(threshold, bits)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from error
+        decay = loihi2.decay_code(beta)
+        populations.append(PopulationFormat(bits, decay, code, loihi2.quantized_beta(beta)))
+        weight_exponent = None if exponent is None else exponent + bits - loihi2.ACTIVATION_SHIFT
+        layers.append(LayerFormat(exponent, weight_exponent))
+    return NetworkFormat(populations, layers)
+
+
+def check_binary(x: Tensor) -> None:
+    """Raises ValueError unless every input value is 0 or 1 (the chip's spikes)."""
+    if not bool(((x == 0) | (x == 1)).all()):
+        values = x[(x != 0) & (x != 1)].flatten()[:3].tolist()
+        raise ValueError(
+            f"the loihi2 profile runs binary input spikes (0 or 1), got values such as "
+            f"{values}: encode whole-step spikes (Yin-Yang: data.init_args.rounding round)"
+        )
+
+
+def fixed_point_run(
+    net: SpatialSNN, x: Tensor, record_hidden: bool
+) -> tuple[Tensor, Tensor | None, list[Tensor], list[Tensor]]:
+    """``net.run`` in the profile: readout membrane, output spikes, hidden spikes and rates.
+
+    Args:
+        net: a network whose ``hardware_profile`` is set.
+        x: (T, B, num_inputs) binary input spikes.
+        record_hidden: return the hidden spike trains (their rates always).
+    """
+    check_profile(net, net.hardware_profile)
+    check_binary(x)
+    formats = network_format(net)
+    alpha = net.params.alpha
+    hidden_spikes, hidden_rates = [], []
+    spikes, membrane = None, None
+    for index, layer in enumerate(net.layers):
+        population, weights = formats.populations[index], formats.layers[index]
+        currents = layer(x)
+        if weights.scale_exponent is not None:
+            currents = loihi2.snap(currents, weights.scale_exponent)
+        readout = index == len(net.layers) - 1
+        threshold = None if population.threshold is None else net.params.threshold
+        beta = net.readout_beta if readout else net.params.beta
+        spikes, membrane = loihi2.fixed_point_leaky(
+            currents, beta=beta, bits=population.bits, threshold=threshold, alpha=alpha
+        )
+        if not readout:
+            hidden_rates.append(spikes.detach().mean())
+            if record_hidden:
+                hidden_spikes.append(spikes)
+            x = spikes
+    return membrane, spikes, hidden_spikes, hidden_rates

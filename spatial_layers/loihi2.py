@@ -1,0 +1,209 @@
+r"""Loihi 2's number formats, and the fixed-point LIF that trains in them.
+
+The formats are those of Lava's bit-accurate Loihi models
+(``lava.proc.lif.models.PyLifModelBitAcc``, ``lava.utils.weightutils``):
+
+- synaptic delays: whole steps in 0..62 (:data:`MAX_DELAY`);
+- weights: an 8-bit signed mantissa with one exponent per layer; the
+  synaptic input of a step (the sum of the mantissas of the synapses that
+  spiked, a 16-bit signed integer) is shifted left by ``6 + weight_exp``;
+- membrane ``v``: a 24-bit signed integer, saturating at +-(2**23 - 1);
+- decay: 12-bit ``dv`` in 0..4095, ``v <- sign(v) * ((|v| * (4096 - dv)) >> 12)``
+  (the product rounded toward zero);
+- threshold: a 17-bit unsigned mantissa ``vth``, compared as ``vth << 6``;
+  a neuron spikes when ``v > vth << 6``.
+
+How spsnn's numbers map onto them (one population, spsnn's units): the
+membrane unit is ``2**-f`` (``f``, the population's fraction bits), so
+``U = v * 2**-f`` exactly; a layer's weights are ``m * 2**s`` with ``m`` in
+-127..127 (symmetric, so that no weight changes sign: masks and Dale's
+signs survive) and ``s`` its scale exponent, which makes the Loihi weight
+exponent ``s + f - 6``; the threshold is ``(vth << 6) * 2**-f``, the decay
+``beta = (4096 - dv) / 4096``. :func:`fraction_bits` picks ``f``: as large as
+the formats allow (finer decay rounding) while the membrane keeps
+:data:`HEADROOM_BITS` bits above the threshold before it saturates.
+
+Reset and leak: spsnn's LIF (snnTorch's ``Leaky``) subtracts the threshold
+one step after the spike, ``v_t = decay(v_{t-1}) + a_t - vth_eff * [v_{t-1} > vth_eff]``,
+and has no separate synaptic current. On Loihi 2 that is a microcoded
+neuron program (Loihi 2's neuron models are programmable): Lava's standard
+CUBA LIF process resets to 0 at once and is not the same model (its current
+state with ``du = 4095`` and the 1-bit ``ds_offset`` decays fully each step,
+as here). :func:`fixed_point_leaky` is this arithmetic in torch with
+straight-through gradients, for quantisation-aware training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from spatial_layers.neurons import ArctanSpike
+
+#: Largest synaptic delay, in steps (6 bits; Lava-dl NetX clamps larger ones).
+MAX_DELAY = 62
+#: Bits of a weight mantissa (signed); the profile uses the symmetric -127..127.
+WEIGHT_BITS = 8
+#: Loihi's per-layer weight exponent range.
+WEIGHT_EXPONENTS = range(-8, 8)
+#: Synaptic input and threshold are shifted left by this before meeting the membrane.
+ACTIVATION_SHIFT = 6
+#: Bits of the synaptic input of one step (signed), before the shift.
+ACTIVATION_BITS = 16
+#: Bits of the membrane state (signed, saturating).
+STATE_BITS = 24
+#: Bits of the decay constant dv (unsigned): decay factor (4096 - dv) / 4096.
+DECAY_BITS = 12
+#: Bits of the threshold mantissa (unsigned).
+THRESHOLD_BITS = 17
+#: The profile's choice: the membrane saturates no lower than 2**HEADROOM_BITS thresholds.
+HEADROOM_BITS = 6
+
+_DECAY_UNITY = 2**DECAY_BITS
+_STATE_LIMIT = 2 ** (STATE_BITS - 1) - 1
+
+
+def decay_code(beta: float) -> int:
+    """Loihi's ``dv`` for a decay ``beta`` per step: ``round((1 - beta) * 4096)``, in 0..4095.
+
+    Raises ValueError when ``beta`` is below 1 / 4096 (``dv`` would need 13 bits).
+
+    Example:
+        >>> decay_code(0.95), decay_code(1.0)
+        (205, 0)
+    """
+    if not 0 < beta <= 1:
+        raise ValueError(f"beta must be in (0, 1], got {beta}")
+    code = round((1 - beta) * _DECAY_UNITY)
+    if code >= _DECAY_UNITY:
+        raise ValueError(
+            f"beta={beta} needs dv={code}, above Loihi 2's 12-bit 0..4095: use beta >= 1/4096"
+        )
+    return code
+
+
+def quantized_beta(beta: float) -> float:
+    """The decay Loihi applies for ``beta``: ``(4096 - dv) / 4096`` (exact in float64)."""
+    return (_DECAY_UNITY - decay_code(beta)) / _DECAY_UNITY
+
+
+def fraction_bits(scale_exponents: list[int], reference: float) -> int:
+    """The fraction bits ``f`` of a population's membrane (its unit is ``2**-f``).
+
+    Args:
+        scale_exponents: the scale exponent ``s`` of every layer into the
+            population (weights ``m * 2**s``; all-zero layers left out).
+        reference: the threshold (1.0 for a non-spiking readout): the
+            membrane must reach ``2**HEADROOM_BITS`` times it before saturating.
+
+    Returns:
+        The largest ``f`` with every weight exponent ``s + f - 6`` in -6..7 (a
+        left shift of the input by ``s + f``, exact; Loihi also allows -8
+        and -7, which drop bits),
+        the headroom kept, and a threshold mantissa of at most 17 bits.
+
+    Raises:
+        ValueError: no ``f`` fits (layers whose scales span more than the
+            weight exponent's range; the message names them).
+    """
+    top_exponent = WEIGHT_EXPONENTS[-1]
+    bits = math.floor(STATE_BITS - 1 - HEADROOM_BITS - math.log2(reference))
+    bits = min([bits, *(top_exponent + ACTIVATION_SHIFT - s for s in scale_exponents)])
+    while bits > 0 and round(reference * 2.0 ** (bits - ACTIVATION_SHIFT)) >= 2**THRESHOLD_BITS:
+        bits -= 1
+    lowest = max((-s for s in scale_exponents), default=bits)
+    if bits < lowest:
+        raise ValueError(
+            f"weight scales 2**{sorted(scale_exponents)} into one population do not fit "
+            f"Loihi 2's weight exponents {-ACTIVATION_SHIFT}..{top_exponent} (the left shifts) "
+            "under one membrane format: shrink the spread of the layers' largest weights"
+        )
+    return bits
+
+
+def threshold_code(threshold: float, bits: int) -> int:
+    """The 17-bit mantissa ``vth`` whose ``(vth << 6) * 2**-bits`` is nearest ``threshold``."""
+    code = round(threshold * 2.0 ** (bits - ACTIVATION_SHIFT))
+    if not 1 <= code < 2**THRESHOLD_BITS:
+        raise ValueError(
+            f"threshold {threshold} needs mantissa {code} with {bits} fraction bits, "
+            f"outside Loihi 2's 1..{2**THRESHOLD_BITS - 1}"
+        )
+    return code
+
+
+def quantized_threshold(threshold: float, bits: int) -> float:
+    """The threshold as Loihi compares it, in spsnn units (exact in float64)."""
+    return threshold_code(threshold, bits) * 2.0 ** (ACTIVATION_SHIFT - bits)
+
+
+def snap(values: Tensor, exponent: int) -> Tensor:
+    """``values`` rounded to multiples of ``2**exponent``, straight-through gradient.
+
+    The delayed layers' outputs are sums of ``m * 2**s`` over spikes; float
+    summation (an FFT, say) leaves them a rounding error off that grid,
+    which this removes, so that they are exactly the chip's integers.
+    """
+    step = 2.0**exponent
+    return values + (torch.round(values / step) * step - values).detach()
+
+
+def fixed_point_leaky(
+    currents: Tensor,
+    *,
+    beta: float,
+    bits: int,
+    threshold: float | None,
+    alpha: float = 2.0,
+) -> tuple[Tensor | None, Tensor]:
+    r"""Loihi 2's integer LIF (module doc) on spsnn's units, for training.
+
+    .. math::
+        U_t = \mathrm{trunc}_f(\beta_q U_{t-1}) + I_t - \theta_q\, [U_{t-1} > \theta_q],
+        \qquad S_t = [U_t > \theta_q]
+
+    with :math:`U` saturating at :math:`\pm(2^{23} - 1) 2^{-f}`, truncation toward
+    zero on the grid :math:`2^{-f}`, and :math:`\beta_q, \theta_q` as Loihi
+    stores them. Computed in float64, where every step is exact (products stay
+    below 2**53), so the numbers are the chip's integers times :math:`2^{-f}`;
+    the truncation and the saturation pass gradients straight through, the
+    spike has the arctan surrogate of :class:`~spatial_layers.neurons.ArctanSpike`.
+
+    Args:
+        currents: (T, B, C) synaptic input, multiples of ``2**-bits``.
+        beta: decay per step (quantised here with :func:`quantized_beta`).
+        bits: fraction bits of the membrane (:func:`fraction_bits`).
+        threshold: firing threshold (quantised with :func:`quantized_threshold`),
+            or None for a non-spiking integrator (the readout).
+        alpha: surrogate slope.
+
+    Returns:
+        (T, B, C) spikes (None without ``threshold``) and membranes, in the
+        dtype of ``currents`` (exact: at most 24 significant bits).
+    """
+    unit = 2.0**-bits
+    limit = _STATE_LIMIT * unit
+    factor = quantized_beta(beta)
+    level = None if threshold is None else quantized_threshold(threshold, bits)
+    membrane = currents.new_zeros(currents.shape[1:], dtype=torch.float64)
+    reset = torch.zeros_like(membrane)
+    spikes, membranes = [], []
+    for current in currents.double():
+        decayed = membrane * factor
+        decayed = decayed + (torch.trunc(decayed / unit) * unit - decayed).detach()
+        membrane = decayed + current
+        if level is not None:
+            membrane = membrane - level * reset
+        membrane = membrane + (membrane.clamp(-limit, limit) - membrane).detach()
+        membranes.append(membrane)
+        if level is not None:
+            spike = ArctanSpike.apply(membrane - level, alpha)
+            reset = spike.detach()
+            spikes.append(spike)
+    dtype = currents.dtype
+    traces = torch.stack(membranes).to(dtype) if membranes else currents.new_zeros(currents.shape)
+    if level is None:
+        return None, traces
+    return (torch.stack(spikes).to(dtype) if spikes else currents.new_zeros(currents.shape)), traces

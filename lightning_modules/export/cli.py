@@ -3,7 +3,7 @@
 ::
 
     spsnn export runs/yinyang/version_0/checkpoints/last.ckpt yinyang.nir \\
-        [--dt 0.001] [--weight-bits 8] [--max-delay N] [--clip-delays] \\
+        [--dt 0.001] [--weight-bits 8] [--max-delay N] [--clip-delays] [--target loihi2] \\
         [--evaluate [--config runs/yinyang/version_0/config.yaml]]
 
 Loads the SpikingClassifier checkpoint with ``weights_only=True`` (no code
@@ -15,6 +15,15 @@ reports on the test split: the accuracy of the float model, with integer
 delays, with integer delays and k-bit weights (the NIR import), and the
 number of spike and membrane mismatches between the deployed original and
 the import, step for step; as a table and as JSON in ``OUT.json``.
+
+With ``--target loihi2`` the file holds the chip's values (8-bit mantissas
+times a power of two per layer, delays in 0..62, the fixed-point formats in
+the metadata), a report of what the network uses of the chip is printed and
+written into the run folder (``loihi2_report.json`` / ``.txt``), and
+``--evaluate`` runs the numpy reference of the chip
+(:mod:`~lightning_modules.export.loihi2_reference`) on the test split against
+the torch network in the profile, counting every spike and readout value
+that differs.
 """
 
 from __future__ import annotations
@@ -28,9 +37,13 @@ from lightning_modules.export.deploy import deployment_network
 from lightning_modules.export.evaluate import (
     datamodule_from_checkpoint,
     evaluate_export,
+    evaluate_profile,
     load_classifier,
 )
+from lightning_modules.export.loihi2_reference import load_program
+from lightning_modules.export.loihi2_report import format_report, loihi2_report
 from lightning_modules.export.nir_graph import from_nir, graph_summary, write_nir
+from lightning_modules.hardware import PROFILES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-delay", type=int, default=None, help="hardware limit on a delay, in steps"
     )
-    parser.add_argument("--clip-delays", action="store_true", help="clamp delays above --max-delay")
+    parser.add_argument(
+        "--clip-delays",
+        action="store_true",
+        help="clamp delays above --max-delay (or above the --target's limit)",
+    )
+    parser.add_argument(
+        "--target",
+        choices=PROFILES,
+        default=None,
+        help="hardware profile: write the chip's values and formats, report what the network "
+        "uses of the chip (printed and in the run folder); --evaluate then compares with "
+        "a numpy reference of the chip's integer arithmetic",
+    )
     parser.add_argument(
         "--evaluate", action="store_true", help="report accuracies and mismatches on the test split"
     )
@@ -77,8 +102,8 @@ def export_main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _export(args: argparse.Namespace) -> dict[str, Any]:
-    if args.clip_delays and args.max_delay is None:
-        raise ValueError("--clip-delays needs --max-delay")
+    if args.clip_delays and args.max_delay is None and args.target is None:
+        raise ValueError("--clip-delays needs --max-delay (or --target)")
     check_output_file(args.output)
     model, checkpoint = load_classifier(args.checkpoint)
     graph = write_nir(
@@ -89,9 +114,11 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
         max_delay=args.max_delay,
         clip_delays=args.clip_delays,
         readout=model.readout,
+        target=args.target,
     )
     summary = graph_summary(graph)
-    weights = "float" if args.weight_bits is None else f"{args.weight_bits}-bit"
+    bits = graph.metadata["weight_bits"]
+    weights = "float" if not bits else f"{bits}-bit"
     clipped = int(graph.metadata.get("clipped_synapses", 0))
     print(
         f"spsnn export: wrote {args.output}: {summary['nodes']} nodes, {summary['branches']} "
@@ -109,8 +136,13 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
         "clipped_synapses": clipped,
         "graph": summary,
     }
+    if args.target is not None:
+        result["target"] = args.target
+        result["hardware_report"] = _hardware_report(graph, args.checkpoint)
     if not args.evaluate:
         return result
+    if args.target is not None:
+        return _evaluate_profile(args, model, checkpoint, result)
     datamodule = datamodule_from_checkpoint(checkpoint, args.config)
     datamodule.setup("test")
     deployed, _ = deployment_network(model.net, weight_bits=args.weight_bits)
@@ -121,6 +153,51 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
     path = args.output.with_suffix(".json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(_table(result, weights), flush=True)
+    print(f"spsnn export: evaluation written to {path}", flush=True)
+    return result
+
+
+def run_folder(checkpoint: Path) -> Path:
+    """The run's folder: ``<run>/checkpoints/x.ckpt`` -> ``<run>``, else the checkpoint's folder."""
+    folder = checkpoint.resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+def _hardware_report(graph, checkpoint: Path) -> dict[str, Any]:
+    """Prints the Loihi 2 report and writes it (JSON and text) into the run folder."""
+    report = loihi2_report(graph)
+    text = format_report(report)
+    print(text, flush=True)
+    folder = run_folder(checkpoint)
+    (folder / "loihi2_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (folder / "loihi2_report.txt").write_text(text + "\n")
+    print(f"spsnn export: report written to {folder / 'loihi2_report.json'}", flush=True)
+    return report
+
+
+def _evaluate_profile(
+    args: argparse.Namespace, model, checkpoint: dict[str, Any], result: dict[str, Any]
+) -> dict[str, Any]:
+    datamodule = datamodule_from_checkpoint(checkpoint, args.config)
+    datamodule.setup("test")
+    deployed, _ = deployment_network(model.net, target=args.target)
+    program = load_program(args.output)
+    result |= {"split": "test"}
+    result |= evaluate_profile(model, deployed, program, datamodule.test_dataloader())
+    path = args.output.with_suffix(".json")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    accuracy, mismatches = result["accuracy"], result["mismatches"]
+    print(
+        f"test split, {result['samples']} samples: as trained {100 * accuracy['trained']:.2f} %, "
+        f"{args.target} profile (torch) {100 * accuracy['profile']:.2f} %, numpy reference of "
+        f"the chip {100 * accuracy['reference']:.2f} %\n"
+        f"torch profile vs reference, step for step: {mismatches['spikes']} / "
+        f"{mismatches['spike_elements']} spike mismatches, {mismatches['membrane']} / "
+        f"{mismatches['membrane_elements']} readout membrane mismatches; "
+        f"{result['activation_overflows']} synaptic input overflows, "
+        f"{result['saturations']} membrane saturations",
+        flush=True,
+    )
     print(f"spsnn export: evaluation written to {path}", flush=True)
     return result
 

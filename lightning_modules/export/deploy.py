@@ -26,8 +26,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from lightning_modules.hardware import network_format
 from lightning_modules.models import SpatialSNN
-from spatial_layers import SpatialDelay
+from spatial_layers import SpatialDelay, loihi2
 from spatial_layers.quantization import quantized_weight
 
 INPUT_POPULATION = "input"
@@ -114,9 +115,15 @@ def fold_batch_norm(
 
 
 def deployment_network(
-    net: SpatialSNN, *, weight_bits: int | None = None
+    net: SpatialSNN, *, weight_bits: int | None = None, target: str | None = None
 ) -> tuple[SpatialSNN, dict[str, float]]:
     """A copy of ``net`` as deployed: eval mode, batch norm folded, ``round`` kernels, k bits.
+
+    With a hardware ``target`` (``"loihi2"``) the copy computes in that profile
+    (:mod:`lightning_modules.hardware`): its weights are the 8-bit power-of-two
+    ones the profile applies, delays above the chip's limit are clipped to it
+    (:func:`~lightning_modules.export.nir_graph.to_nir` counts them first and
+    refuses unless asked to clip), and ``weight_bits`` must be None or 8.
 
     Under Dale's principle the copy keeps each layer's signs, unless folding a
     batch norm with a negative gain flipped some rows (then that layer's
@@ -131,6 +138,8 @@ def deployment_network(
         The deployed copy (on ``net``'s device) and the weight scale of every
         layer by :class:`DelayedConnection` name (empty without ``weight_bits``).
     """
+    if target is not None:
+        return _profile_deployment(net, weight_bits, target)
     deployed = copy.deepcopy(net).eval()
     deployed.requires_grad_(False)
     for index, norm in enumerate(deployed.norms):
@@ -149,6 +158,32 @@ def deployment_network(
             layer.weight.copy_(quantized)
             scales[connection.name] = float(scale)
         layer.weight_bits = None  # the weights are what the layer applies (no training-time k-bit)
+    return deployed, scales
+
+
+@torch.no_grad()
+def _profile_deployment(
+    net: SpatialSNN, weight_bits: int | None, target: str
+) -> tuple[SpatialSNN, dict[str, float]]:
+    if weight_bits not in (None, loihi2.WEIGHT_BITS):
+        raise ValueError(
+            f"the {target} profile has {loihi2.WEIGHT_BITS}-bit weights, got weight_bits="
+            f"{weight_bits}: leave it unset"
+        )
+    deployed = copy.deepcopy(net).eval()
+    deployed.requires_grad_(False)
+    deployed.max_delay = min(deployed.max_delay, loihi2.MAX_DELAY)
+    for layer in deployed.delay_layers():
+        layer.max_delay = min(layer.max_delay, loihi2.MAX_DELAY)  # delays() clamps to it
+    deployed.hardware_profile = target
+    scales = {}
+    for connection, weights in zip(
+        delayed_connections(deployed), network_format(deployed).layers, strict=True
+    ):
+        layer = connection.layer
+        layer.weight.copy_(layer.effective_weight())  # quantising it again changes nothing
+        exponent = weights.scale_exponent
+        scales[connection.name] = 1.0 if exponent is None else 2.0**exponent
     return deployed, scales
 
 

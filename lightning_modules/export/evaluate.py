@@ -9,7 +9,9 @@
 - the network imported back from the NIR file (``nir``).
 
 The last two must agree step for step (hidden and output spikes, readout
-membrane); their disagreements are counted.
+membrane); their disagreements are counted. Under a hardware profile,
+:func:`evaluate_profile` compares the deployed torch network with the numpy
+reference of the chip (:mod:`~lightning_modules.export.loihi2_reference`).
 
 :func:`load_classifier` and :func:`datamodule_from_checkpoint` rebuild a
 run from its checkpoint without executing code from it (``weights_only``
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import yaml
 from lightning.pytorch.cli import instantiate_module
@@ -34,6 +37,7 @@ from tqdm.auto import tqdm
 
 from lightning_modules.checkpoints import checkpoint_hparams, read_checkpoint
 from lightning_modules.classifier import SpikingClassifier, readout_logits
+from lightning_modules.export.loihi2_reference import Program, run_program
 from lightning_modules.models import SNNOutput, SpatialSNN
 from spatial_layers import delay_layers
 
@@ -185,4 +189,75 @@ def evaluate_export(
         "samples": samples,
         "accuracy": {name: value / samples for name, value in correct.items()},
         "mismatches": {**counts, "max_membrane_difference": largest},
+    }
+
+
+@torch.no_grad()
+def evaluate_profile(
+    model: SpikingClassifier,
+    deployed: SpatialSNN,
+    program: Program,
+    loader: Iterable[tuple[Tensor, Tensor]],
+    *,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """The torch network in a hardware profile against the numpy reference of the chip.
+
+    Args:
+        model: the trained classifier (its network as trained, and its readout).
+        deployed: ``deployment_network(model.net, target=...)``.
+        program: :func:`~lightning_modules.export.loihi2_reference.load_program` of
+            the exported graph.
+        loader: batches ``(spikes (B, T, C), labels (B,))`` of binary spikes.
+        progress: tqdm progress bar (None: only on a terminal).
+
+    Returns:
+        ``samples``; ``accuracy`` of the network as trained (``trained``), of the
+        deployed torch network (``profile``) and of the reference's readout
+        (``reference``); ``mismatches``: spike elements (every spiking
+        population) and readout membrane elements where the reference's
+        integers differ from torch's numbers times ``2**fraction_bits``, with
+        the totals compared; the reference's ``activation_overflows`` and
+        ``saturations``.
+    """
+    readout_bits = program.populations[-1].fraction_bits
+    correct = {"trained": 0, "profile": 0, "reference": 0}
+    counts = {"spikes": 0, "spike_elements": 0, "membrane": 0, "membrane_elements": 0}
+    overflows = saturations = samples = 0
+    disable = None if progress is None else not progress
+    for spikes, labels in tqdm(loader, desc="spsnn export: reference", disable=disable):
+        x = spikes.transpose(0, 1)
+        ours = deployed.run(x)
+        theirs = run_program(program, x.numpy().astype(np.int64))
+        membrane = torch.from_numpy(theirs.membranes[program.populations[-1].name])
+        readout_spikes = theirs.spikes.get(program.populations[-1].name)
+        reference = SNNOutput(
+            membrane.double() * 2.0**-readout_bits,
+            None if readout_spikes is None else torch.from_numpy(readout_spikes).double(),
+            [],
+            [],
+        )
+        for name, output in (("trained", model.net.eval().run(x)), ("profile", ours)):
+            predicted = readout_logits(output, model.readout).argmax(dim=-1)
+            correct[name] += int((predicted == labels).sum())
+        predicted = readout_logits(reference, model.readout).argmax(dim=-1)
+        correct["reference"] += int((predicted == labels).sum())
+        spiking = [p.name for p in program.populations if p.threshold is not None]
+        for name, trace in zip(spiking, _all_spikes(ours), strict=True):
+            counts["spikes"] += int((trace.bool().numpy() != theirs.spikes[name]).sum())
+            counts["spike_elements"] += trace.numel()
+        scaled = ours.membrane.double() * 2.0**readout_bits
+        counts["membrane"] += int((scaled != membrane.double()).sum())
+        counts["membrane_elements"] += membrane.numel()
+        overflows += theirs.activation_overflows
+        saturations += theirs.saturations
+        samples += labels.shape[0]
+    if samples == 0:
+        raise ValueError("the evaluation split is empty")
+    return {
+        "samples": samples,
+        "accuracy": {name: value / samples for name, value in correct.items()},
+        "mismatches": counts,
+        "activation_overflows": overflows,
+        "saturations": saturations,
     }

@@ -120,10 +120,29 @@ from lightning_modules.export.nir_reader import (
     parse_graph,
     read_graph_file,
 )
+from lightning_modules.hardware import (
+    NetworkFormat,
+    PopulationFormat,
+    check_profile_name,
+    network_format,
+)
 from lightning_modules.models import SpatialSNN
+from spatial_layers import loihi2
 from spatial_layers.kernels import round_delays
 
 OUTPUT_NODE = "output"
+#: What a hardware profile's graph holds in its Linear nodes (graph metadata).
+PROFILE_WEIGHTS = (
+    "weights are the chip's: mantissa * 2**scale_exponent of the layer, in units of the "
+    "threshold's scale; neuron r = tau / dt (r = 1 / dt for IF / I) carries the input gain"
+)
+#: The integer dynamics of a population under the loihi2 profile (node metadata).
+LOIHI2_DYNAMICS = (
+    "v_t = sign(v') * ((|v'| * (4096 - decay)) >> 12) + sum_j m_ij s_j(t - d_ij) << "
+    "(6 + weight_exponent) - (threshold_mantissa << 6) * [v_{t-1} > threshold_mantissa << 6], "
+    "v' = v_{t-1}, saturating at +-(2**23 - 1); s_t = [v_t > threshold_mantissa << 6]; "
+    "spsnn's membrane U = v * 2**-fraction_bits"
+)
 
 
 class ExportedLayer(NamedTuple):
@@ -235,6 +254,7 @@ def to_nir(
     max_delay: int | None = None,
     clip_delays: bool = False,
     readout: str | None = None,
+    target: str | None = None,
 ) -> nir.NIRGraph:
     """Exports ``net`` as a NIR graph with integer delays (layout: see the module doc).
 
@@ -249,6 +269,9 @@ def to_nir(
         clip_delays: clamp delays above ``max_delay`` instead of raising
             (the count goes into the metadata as ``clipped_synapses``).
         readout: the classifier's readout mode, recorded in the metadata.
+        target: a hardware profile, ``"loihi2"``: the graph holds the values the
+            chip uses (see "Hardware profile" in the module doc); ``weight_bits``
+            must then be None or 8 and ``max_delay`` at most 62 (its default).
 
     Returns:
         The graph; ``nir.write(path, graph)`` stores it as HDF5.
@@ -260,9 +283,26 @@ def to_nir(
     ):
         raise ValueError(f"max_delay must be an int >= 0 (steps) or None, got {max_delay!r}")
     dt = float(dt)
-    deployed, scales = deployment_network(net, weight_bits=weight_bits)
+    formats = None
+    if target is not None:
+        check_profile_name(target)
+        if max_delay is not None and max_delay > loihi2.MAX_DELAY:
+            raise ValueError(
+                f"max_delay={max_delay} exceeds the {target} profile's {loihi2.MAX_DELAY} steps"
+            )
+        max_delay = loihi2.MAX_DELAY if max_delay is None else max_delay
+        # Counted (or refused) on the network as trained; the deployed copy clips.
+        _, clipped = limit_delays(
+            [exported_layer(c) for c in delayed_connections(net)], max_delay, clip_delays
+        )
+        deployed, scales = deployment_network(net, weight_bits=weight_bits, target=target)
+        formats = network_format(deployed)
+        weight_bits = loihi2.WEIGHT_BITS
+    else:
+        deployed, scales = deployment_network(net, weight_bits=weight_bits)
     layers = [exported_layer(c, scales.get(c.name)) for c in delayed_connections(deployed)]
-    layers, clipped = limit_delays(layers, max_delay, clip_delays)
+    layers, limited = limit_delays(layers, max_delay, clip_delays)
+    clipped = limited if formats is None else clipped
     names = population_names(deployed)
 
     nodes: dict[str, nir.NIRNode] = {
@@ -271,29 +311,34 @@ def to_nir(
             metadata=_population_metadata(deployed, 0, names),
         )
     }
-    for index, size in enumerate(deployed.hidden_sizes, start=1):
-        nodes[names[index]] = _neuron_node(
-            size,
-            deployed.params.beta,
-            dt,
-            deployed.params.threshold,
-            _population_metadata(deployed, index, names),
-        )
-    nodes[READOUT_POPULATION] = _neuron_node(
-        deployed.num_classes,
-        deployed.readout_beta,
-        dt,
-        deployed.params.threshold if deployed.spiking_output else None,
-        _population_metadata(deployed, len(names) - 1, names),
-    )
-    betas = [*(deployed.params.beta for _ in deployed.hidden_sizes), deployed.readout_beta]
-    gains = {name: input_gain(beta, dt) for name, beta in zip(names[1:], betas, strict=True)}
+    neurons = _neuron_constants(deployed, formats)
+    for index, (size, (beta, threshold)) in enumerate(
+        zip([*deployed.hidden_sizes, deployed.num_classes], neurons, strict=True), start=1
+    ):
+        metadata = _population_metadata(deployed, index, names)
+        if formats is not None:
+            metadata[target] = _population_format(formats.populations[index - 1])
+        # Under a profile the weights stay the chip's values: r carries the gain.
+        r = 1.0 if formats is None else 1.0 / input_gain(beta, dt)
+        nodes[names[index]] = _neuron_node(size, beta, dt, threshold, metadata, r)
+    # What the graph's weights into each population are multiplied by to be spsnn's.
+    gains = {
+        name: input_gain(beta, dt) if formats is None else 1.0
+        for name, (beta, _) in zip(names[1:], neurons, strict=True)
+    }
     edges: list[tuple[str, str]] = []
     for layer in layers:
         _add_branches(nodes, edges, layer, names, dt, gains[names[layer.connection.target]])
     nodes[OUTPUT_NODE] = nir.Output(output_type=np.array([deployed.num_classes]))
     edges.append((READOUT_POPULATION, OUTPUT_NODE))
     metadata = _graph_metadata(deployed, layers, names, gains, dt, weight_bits, max_delay, clipped)
+    if formats is not None:
+        metadata |= {"target": target, "weight_convention": PROFILE_WEIGHTS}
+        for layer, weights in zip(layers, formats.layers, strict=True):
+            record = metadata["layers"][layer.connection.name]
+            if weights.scale_exponent is not None:
+                record["scale_exponent"] = int(weights.scale_exponent)
+                record["weight_exponent"] = int(weights.weight_exponent)
     if readout is not None:
         metadata["readout"] = str(readout)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
@@ -385,12 +430,52 @@ def graph_summary(graph: nir.NIRGraph) -> dict[str, int | float]:
 
 
 # ---------------------------------------------------------------- helpers
+def _neuron_constants(
+    net: SpatialSNN, formats: NetworkFormat | None
+) -> list[tuple[float, float | None]]:
+    """(beta, threshold or None) of every population after the inputs, as the graph holds them.
+
+    Under a hardware profile: the decay and threshold the chip applies.
+    """
+    spiking = [*(True for _ in net.hidden_sizes), net.spiking_output]
+    betas = [*(net.params.beta for _ in net.hidden_sizes), net.readout_beta]
+    if formats is None:
+        return [
+            (beta, net.params.threshold if fires else None)
+            for beta, fires in zip(betas, spiking, strict=True)
+        ]
+    return [
+        (
+            population.beta,
+            None
+            if population.threshold is None
+            else loihi2.quantized_threshold(net.params.threshold, population.bits),
+        )
+        for population in formats.populations
+    ]
+
+
+def _population_format(population: PopulationFormat) -> dict:
+    """A population's fixed-point format as node metadata (integers, as the chip holds them)."""
+    record = {
+        "fraction_bits": int(population.bits),
+        "decay": int(population.decay),
+        "decay_bits": loihi2.DECAY_BITS,
+        "state_bits": loihi2.STATE_BITS,
+        "threshold_shift": loihi2.ACTIVATION_SHIFT,
+        "dynamics": LOIHI2_DYNAMICS,
+    }
+    if population.threshold is not None:
+        record["threshold_mantissa"] = int(population.threshold)
+    return record
+
+
 def _neuron_node(
-    size: int, beta: float, dt: float, threshold: float | None, metadata: dict
+    size: int, beta: float, dt: float, threshold: float | None, metadata: dict, r: float = 1.0
 ) -> nir.NIRNode:
-    """LIF / IF (``threshold`` given) or LI / I node of ``size`` neurons, with ``r = 1``."""
+    """LIF / IF (``threshold`` given) or LI / I node of ``size`` neurons, with input gain ``r``."""
     zeros = np.zeros(size, dtype=np.float64)
-    ones = np.ones(size, dtype=np.float64)
+    ones = np.full(size, float(r))
     metadata = {**metadata, "beta": float(beta)}
     if threshold is not None:
         metadata.update(

@@ -84,7 +84,7 @@ def loihi2_report(graph: nir.NIRGraph) -> dict[str, Any]:
             f"per population: max(ceil(N / {NEURONS_PER_CORE}), ceil(active synapses in * "
             f"{BYTES_PER_SYNAPSE} B / {SYNAPSE_BYTES_PER_CORE // 1024} KiB)) cores, none shared"
         ),
-        "problems": _problems(layers, totals),
+        "problems": layer_problems(layers) + chip_problems(totals),
     }
 
 
@@ -118,23 +118,28 @@ def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _problems(layers: list[dict], totals: dict) -> list[str]:
+def layer_problems(layers: list[dict[str, Any]]) -> list[str]:
+    """Layers that break a per-synapse limit: delays above 62, a 16-bit input that can overflow."""
     problems = []
     for row in layers:
         if row["delay_histogram"] and max(row["delay_histogram"]) > MAX_DELAY:
             problems.append(f"{row['name']}: delays above {MAX_DELAY} steps")
         if row["max_fan_in"] * 127 > ACTIVATION_LIMIT:
             problems.append(
-                f"{row['name']}: fan-in {row['max_fan_in']} x 127 can exceed the 16-bit "
-                "synaptic input of a step"
+                f"{row['name']}: fan-in {row['max_fan_in']} x 127 can exceed the "
+                f"{ACTIVATION_BITS}-bit synaptic input of a step"
             )
+    return problems
+
+
+def chip_problems(totals: dict[str, int]) -> list[str]:
+    """Totals (``cores``, ``neurons``, ``synapses``) above one chip's, named."""
     limits = {"cores": CHIP_CORES, "neurons": CHIP_NEURONS, "synapses": CHIP_SYNAPSES}
-    problems += [
+    return [
         f"{what}: {totals[what]} above one chip's {limit}"
         for what, limit in limits.items()
         if totals[what] > limit
     ]
-    return problems
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -1,0 +1,137 @@
+"""The loihi2 profile on a SpatialSNN: what it refuses, its state, and the HardwareQAT callback."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from lightning_modules.callbacks import HardwareQAT, RoundDelays
+from lightning_modules.classifier import SpikingClassifier
+from lightning_modules.data import YinYangDataModule
+from lightning_modules.hardware import network_format
+from lightning_modules.models import SpatialSNN
+
+
+def small_net(**kwargs) -> SpatialSNN:
+    torch.manual_seed(0)
+    arguments = {"max_delay": 8, "beta": 0.95, "init_gain": 5.0} | kwargs
+    return SpatialSNN(5, 3, [16], **arguments)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fix"),
+    [
+        ({"max_delay": 63}, "max_delay <= 62"),
+        ({"bias": True}, "bias=False"),
+        ({"batch_norm": True}, "batch_norm=False"),
+        ({"dropout": 0.2}, "dropout=0"),
+        ({"recurrent": True}, "recurrent=False"),
+        ({"beta": 1e-4}, "beta >= 1/4096"),
+    ],
+)
+def test_what_the_profile_cannot_run_is_refused_with_the_fix(arguments, fix):
+    net = small_net(**arguments)
+    with pytest.raises(ValueError, match="does not fit the loihi2 profile") as error:
+        net.hardware_profile = "loihi2"
+    assert fix in str(error.value)
+    assert net.hardware_profile is None
+
+
+def test_the_delay_limit_is_62_steps():
+    small_net(max_delay=62).hardware_profile = "loihi2"  # the largest that fits
+    with pytest.raises(ValueError, match="must be one of"):
+        small_net().hardware_profile = "loihi3"
+
+
+def test_profile_configures_the_layers_and_refuses_non_binary_input():
+    net = small_net()
+    net.hardware_profile = "loihi2"
+    for layer in net.delay_layers():
+        assert (layer.kernel_kind, layer.weight_bits, layer.weight_scale) == (
+            "round",
+            8,
+            "power_of_two",
+        )
+    with pytest.raises(ValueError, match=r"binary input spikes.*rounding round"):
+        net.run(torch.full((10, 2, 5), 0.5))
+
+
+def test_profile_and_layer_settings_travel_in_the_state_dict():
+    net = small_net()
+    net.hardware_profile = "loihi2"
+    x = (torch.rand(30, 4, 5, generator=torch.Generator().manual_seed(1)) < 0.2).float()
+    state = net.state_dict()
+    assert state["_extra_state"]["hardware_profile"] == "loihi2"
+    fresh = small_net()
+    fresh.load_state_dict(state)
+    assert fresh.hardware_profile == "loihi2"
+    assert fresh.layers[0].weight_scale == "power_of_two"
+    assert torch.equal(fresh.run(x).membrane, net.run(x).membrane)
+    float_run = small_net().run(x).membrane
+    assert not torch.equal(float_run, net.run(x).membrane)  # the profile computes otherwise
+
+
+def test_an_older_state_without_the_new_settings_loads_as_float():
+    net = small_net()
+    state = net.state_dict()
+    del state["_extra_state"]["hardware_profile"]
+    del state["layers.0._extra_state"]["weight_scale"]
+    fresh = small_net()
+    fresh.load_state_dict(state)
+    assert fresh.hardware_profile is None and fresh.layers[0].weight_scale == "max"
+
+
+def test_formats_follow_the_weights():
+    net = small_net()
+    net.hardware_profile = "loihi2"
+    formats = network_format(net)
+    first = formats.layers[0]
+    assert first.weight_exponent == first.scale_exponent + formats.populations[0].bits - 6
+    assert formats.populations[0].threshold == 2 ** (formats.populations[0].bits - 6)
+    assert formats.populations[-1].threshold is None  # the readout does not spike
+    with torch.no_grad():
+        net.layers[0].weight.mul_(4)
+    assert network_format(net).layers[0].scale_exponent == first.scale_exponent + 2
+
+
+def fit(callbacks, net, max_steps=6):
+    datamodule = YinYangDataModule(
+        train_size=64, val_size=16, test_size=16, batch_size=16, num_steps=20, t_max=12
+    )
+    model = SpikingClassifier(net, readout="mean")
+    trainer = L.Trainer(
+        max_steps=max_steps,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        limit_val_batches=0,
+    )
+    trainer.fit(model, datamodule)
+    return model
+
+
+def test_hardware_qat_switches_at_the_planned_step():
+    seen = []
+
+    class Probe(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append(pl_module.net.hardware_profile)
+
+    model = fit([HardwareQAT("loihi2", after=0.5), Probe()], small_net(), max_steps=6)
+    assert seen == [None, None, None, "loihi2", "loihi2", "loihi2"]
+    assert model.net.hardware_profile == "loihi2"
+
+
+def test_hardware_qat_refuses_what_would_conflict():
+    with pytest.raises(ValueError, match="remove RoundDelays"):
+        fit([HardwareQAT(), RoundDelays(0.5)], small_net())
+    with pytest.raises(ValueError, match="bias=False"):
+        fit([HardwareQAT()], small_net(bias=True))
+    with pytest.raises(ValueError, match=r"fraction of training in \[0, 1\)"):
+        HardwareQAT(after=1.0)
+    with pytest.raises(ValueError, match="one of"):
+        HardwareQAT(target="truenorth")

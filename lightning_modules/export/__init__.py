@@ -13,8 +13,12 @@
 - :mod:`~lightning_modules.export.node_maps`: :func:`snntorch_node_map` and
   :func:`norse_node_map`, with which ``nirtorch.nir_to_torch`` runs those graphs
   (delays included) as snnTorch or Norse modules.
+- :mod:`~lightning_modules.export.loihi2_report`,
+  :mod:`~lightning_modules.export.loihi2_reference`: under ``--target loihi2``,
+  what the network uses of the chip, and a numpy model of the chip's integer
+  arithmetic that runs the exported file.
 - :mod:`~lightning_modules.export.evaluate`, :mod:`~lightning_modules.export.cli`:
-  ``spsnn export CKPT OUT.nir [--evaluate]``.
+  ``spsnn export CKPT OUT.nir [--target loihi2] [--evaluate]``.
 """
 
 from lightning_modules.export.deploy import deployment_network, fold_batch_norm

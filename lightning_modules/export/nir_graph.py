@@ -78,6 +78,22 @@ Metadata
 - Linear / Affine / Delay nodes: ``layer`` and ``delay_steps``; Linear /
   Affine also ``sign`` ((C_in,) int8, +1/-1) under Dale's principle.
 
+Hardware profile (``target="loihi2"``)
+-------------------------------------
+The graph holds the values the chip uses (the deployed network computes in
+the profile, :mod:`lightning_modules.hardware`): every Linear weight is an
+8-bit mantissa times ``2**scale_exponent`` of its layer, exactly (the float
+is that product); delays are whole steps in 0..62; the neurons' ``tau`` and
+``v_threshold`` are those of the decay and threshold as the chip stores them.
+So that the weights stay the chip's, the input gain rides on the neurons:
+``r = tau / dt`` (``1 / dt`` for IF / I) instead of 1, which NIR's Euler step
+and :func:`from_nir` read the same way. Metadata adds: graph ``target`` and
+``weight_convention``; ``layers/<name>``: ``scale_exponent`` and Loihi's
+``weight_exponent``; neuron nodes: ``loihi2`` (``fraction_bits``, ``decay``,
+``threshold_mantissa``, ``threshold_shift``, ``state_bits``, ``decay_bits``
+and the integer ``dynamics``), what
+:mod:`~lightning_modules.export.loihi2_reference` runs.
+
 NIR's HDF5 writer keeps numpy arrays, numbers, strings and nested dicts in
 metadata (it cannot store None or lists of strings, so none are written).
 """

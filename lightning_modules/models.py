@@ -50,6 +50,7 @@ from spatial_layers.functional import DelayMethod
 from spatial_layers.geometry import PositionInit
 from spatial_layers.kernels import KernelKind
 from spatial_layers.neurons import Backend
+from spatial_layers.norm_leaky import TimeBatchNorm, normalized_spikes
 from spatial_layers.recurrent import check_recurrent_pair, recurrent_leaky
 from spatial_layers.spike_dropout import SpikeDropout, binary_saves
 
@@ -105,17 +106,6 @@ def plain_value(value: object) -> object:
 #: tensors (which the state replaces) or pick an implementation with the same numbers
 #: (the LIF backend; the delay algorithm, to float rounding).
 LOADABLE_ACROSS = ("position_init", "position_scale", "init_gain", "backend", "method")
-
-
-class TimeBatchNorm(nn.BatchNorm1d):
-    """BatchNorm1d over channels of a (T, B, C) sequence, statistics shared by all steps.
-
-    As DCLS-delays normalises: the (T, B) axes are flattened into one batch.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        steps, batch, channels = x.shape
-        return super().forward(x.reshape(steps * batch, channels)).reshape(steps, batch, channels)
 
 
 class SpatialSNN(nn.Module):
@@ -361,14 +351,19 @@ class SpatialSNN(nn.Module):
         # The network's input may take any values; every later layer reads spikes
         # (0 or 1, times the dropout scale in training), saved compactly.
         level = None
+        # The next layer's input, referenced only here: the layer takes it out, so it
+        # is freed once read (the layer saved its own copy), before the LIF runs.
+        layer_input = [x]
+        del x
         for index in range(len(self.hidden_sizes)):
-            x = self._hidden_spikes(index, x, level)
-            hidden_rates.append(x.detach().mean())
+            spikes = self._hidden_spikes(index, layer_input, level)
+            hidden_rates.append(spikes.detach().mean())
             if record_hidden:
-                hidden_spikes.append(x)
-            x = self.dropout(x)
+                hidden_spikes.append(spikes)
+            layer_input.append(self.dropout(spikes))
+            del spikes  # unless recorded, freed before the next layer runs
             level = self.dropout.scale if self.training else 1.0
-        currents = _delayed(self.layers[-1], x, level)
+        currents = _delayed(self.layers[-1], layer_input.pop(), level)
         spikes = None
         if self.spiking_output:
             out_params = LeakyParameters(self.readout_beta, *self.params[1:])
@@ -377,19 +372,24 @@ class SpatialSNN(nn.Module):
             membrane = leaky_integrate(currents, self.readout_beta, backend=self.backend)
         return SNNOutput(membrane, spikes, hidden_spikes, hidden_rates)
 
-    def _hidden_spikes(self, index: int, x: Tensor, level: float | None) -> Tensor:
-        """Spikes of hidden population ``index`` for its (T, B, C) input ``x``
-        (whose elements are 0 or ``level``, unless ``level`` is None).
+    def _hidden_spikes(self, index: int, layer_input: list[Tensor], level: float | None) -> Tensor:
+        """Spikes of hidden population ``index`` for the (T, B, C) input that ``layer_input``
+        holds, taken out of it (its elements are 0 or ``level``, unless ``level`` is None).
 
         A function of its own so that the (T, B, C) currents are freed on return,
         before the next layer runs (a loop variable would hold them one layer longer).
+        Batch norm and LIF run fused (:func:`~spatial_layers.norm_leaky.normalized_spikes`:
+        the same numbers, one (T, B, C) tensor saved instead of two).
         """
-        currents = self.norms[index](_delayed(self.layers[index], x, level))
+        currents = _delayed(self.layers[index], layer_input.pop(), level)
+        norm = self.norms[index]
         if self.is_recurrent:
             recurrent = self.recurrent_layers[index]
             return recurrent_leaky(
-                currents, recurrent.applied_kernel(), recurrent.bias, self.params
+                norm(currents), recurrent.applied_kernel(), recurrent.bias, self.params
             )[0]
+        if isinstance(norm, TimeBatchNorm):
+            return normalized_spikes(norm, self.neurons[index], currents)
         return self.neurons[index](currents)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spatial_layers.kernels import round_delays
+from spatial_layers.spike_dropout import binary_level, unpack_binary
 
 DelayMethod = Literal["auto", "linear", "dense", "fft", "dft"]
 DELAY_METHODS: tuple[str, ...] = ("auto", "linear", "dense", "fft", "dft")
@@ -276,9 +277,17 @@ def _whole_fft_convolve(x: Tensor, kernel: Tensor, size: int) -> Tensor:
 
 
 def _whole_fft_backward(
-    x: Tensor, kernel: Tensor, grad: Tensor, size: int, needs: tuple[bool, bool]
+    x: Tensor,
+    kernel: Tensor,
+    grad: Tensor,
+    size: int,
+    needs: tuple[bool, bool],
+    level: float | None = None,
 ) -> tuple[Tensor | None, Tensor | None]:
     r"""Input and kernel gradients of :func:`_whole_fft_convolve`, batch chunk by chunk.
+
+    ``x`` is the (T, B, C_in) input, or with a ``level`` its nonzero elements (bool):
+    then each batch chunk is rebuilt as 0 or ``level`` when read, never the whole input.
 
     Input: the anti-causal correlation :math:`\sum_k \mathrm{kernel}_k^\top g_{t+k}`
     is :math:`\mathrm{irfft}(G_f \overline{H_f}^\top)` at steps 0 .. T - 1 (lags up to
@@ -292,7 +301,7 @@ def _whole_fft_backward(
     c_out, _, taps = kernel.shape
     rows = _batch_rows(batch, size // 2 + 1, max(c_in, c_out), kernel.numel())
     chunk = _channel_chunk(c_out, taps, size)
-    grad_x = x.new_empty(x.shape) if needs[0] else None
+    grad_x = grad.new_empty(x.shape) if needs[0] else None
     grad_kernel = torch.zeros_like(kernel) if needs[1] else None
     # Lag k of the reversed correlation sits at index (N - k) mod N.
     lags = (size - torch.arange(taps, device=x.device)) % size
@@ -300,7 +309,8 @@ def _whole_fft_backward(
         part_b = slice(first, first + rows)
         grad_spectrum = torch.fft.rfft(grad[:, part_b], n=size, dim=0)  # (F, rows, C_out)
         if needs[1]:
-            spectrum = torch.fft.rfft(x[:, part_b], n=size, dim=0).transpose(1, 2)
+            spectrum = torch.fft.rfft(_rows(x, part_b, level, grad.dtype), n=size, dim=0)
+            spectrum = spectrum.transpose(1, 2)  # (F, C_in, rows)
         grad_x_spectrum = None
         for start in range(0, c_out, chunk):
             part = slice(start, start + chunk)
@@ -310,13 +320,23 @@ def _whole_fft_backward(
                     grad_x_spectrum = torch.bmm(grad_spectrum[..., part], transfer)
                 else:  # accumulates in place
                     grad_x_spectrum.baddbmm_(grad_spectrum[..., part], transfer)
+                del transfer  # before the next chunk's is made
             if needs[1]:
                 reversed_corr = torch.bmm(spectrum, grad_spectrum[..., part].conj())
                 lagged = torch.fft.irfft(reversed_corr, n=size, dim=0).index_select(0, lags)
+                del reversed_corr
                 grad_kernel[part] += lagged.permute(2, 1, 0)
         if needs[0]:
             grad_x[:, part_b] = torch.fft.irfft(grad_x_spectrum, n=size, dim=0)[:steps]
+        # Before the next batch chunk's spectra are made.
+        del grad_spectrum, grad_x_spectrum
+        spectrum = None
     return grad_x, grad_kernel
+
+
+def _rows(x: Tensor, rows: slice, level: float | None, dtype: torch.dtype) -> Tensor:
+    """(T, rows, C) of the saved input ``x``, rebuilt from bools when it has a ``level``."""
+    return x[:, rows] if level is None else unpack_binary(x[:, rows], level, dtype)
 
 
 def _fft_convolve(x: Tensor, kernel: Tensor, size: int, block: int) -> Tensor:
@@ -345,7 +365,9 @@ def _fft_convolve(x: Tensor, kernel: Tensor, size: int, block: int) -> Tensor:
 class FFTDelayedLinear(torch.autograd.Function):
     r"""The FFT path of :func:`delayed_linear` (no bias) with a hand-written backward.
 
-    Saves only its two inputs (no spectra) and recomputes what it needs:
+    Saves only its two inputs (no spectra; the input as bools where an enclosing
+    :func:`~spatial_layers.spike_dropout.binary_saves` declares it binary, rebuilt by
+    batch chunks in the one-block backward) and recomputes what it needs:
 
     * input gradient: the anti-causal correlation
       :math:`\partial L / \partial x_t = \sum_k \mathrm{kernel}_k^\top g_{t+k}`
@@ -369,7 +391,9 @@ class FFTDelayedLinear(torch.autograd.Function):
                 f"transform length {size} is shorter than block + K - 1 = "
                 f"{block + kernel.shape[-1] - 1}: the circular convolution would wrap"
             )
-        ctx.save_for_backward(x, kernel)
+        # Hidden spikes (0 or the dropout scale) are kept as bools, unpacked by chunks.
+        ctx.level = binary_level(x)
+        ctx.save_for_backward(x if ctx.level is None else x.ne(0), kernel)
         ctx.plan = (size, block)
         return _fft_convolve(x, kernel, size, block)
 
@@ -379,17 +403,17 @@ class FFTDelayedLinear(torch.autograd.Function):
         x, kernel = ctx.saved_tensors
         size, block = ctx.plan
         if block >= x.shape[0]:
-            return (
-                *_whole_fft_backward(x, kernel, grad, size, ctx.needs_input_grad[:2]),
-                None,
-                None,
-            )
+            needs = ctx.needs_input_grad[:2]
+            return *_whole_fft_backward(x, kernel, grad, size, needs, ctx.level), None, None
         taps = kernel.shape[-1]
         grad_x = grad_kernel = None
         if ctx.needs_input_grad[0]:
             grad_x = _fft_convolve(grad.flip(0), kernel.transpose(0, 1), size, block).flip(0)
         if ctx.needs_input_grad[1]:
+            # The float input (rebuilt from bools where saved so) lives only for this call.
+            x = _rows(x, slice(None), ctx.level, grad.dtype)
             spectrum = _input_spectrum(x, taps, size, block).mH  # (F, C_in, M)
+            del x
             grad_spectrum = _output_spectrum(grad, taps, size, block)  # (F, M, C_out)
             c_out = grad_spectrum.shape[-1]
             grad_kernel = kernel.new_empty(kernel.shape)

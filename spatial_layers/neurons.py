@@ -179,15 +179,28 @@ def leaky_integrate(
 
 
 def _leaky_forward_torch(
-    currents: Tensor, membrane: Tensor, beta: float, threshold: float, spiking: bool
+    currents: Tensor,
+    membrane: Tensor,
+    beta: float,
+    threshold: float,
+    spiking: bool,
+    membranes: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """The recursion of :func:`leaky_step` (or, without ``spiking``, of the integrator)."""
+    """The recursion of :func:`leaky_step` (or, without ``spiking``, of the integrator).
+
+    ``membranes``: where the (T, B, C) trace is written (default a new tensor); it may
+    be ``currents`` itself (each step reads its current before it writes its membrane).
+    """
     # Every per-step op writes into preallocated memory: on CPU a fresh
     # (B, C) tensor per op costs more than the arithmetic (page faults).
-    membranes = torch.empty_like(currents)
+    membranes = torch.empty_like(currents) if membranes is None else membranes
+    # beta * U + I is computed as I + (beta * U): the same bits (IEEE addition
+    # commutes), and the current is read before its step's membrane is written.
+    scaled = currents.new_empty(currents.shape[1:])
     if not spiking:
         for t, current in enumerate(currents):
-            membrane = torch.mul(membrane, beta, out=membranes[t]).add_(current)
+            torch.mul(membrane, beta, out=scaled)
+            membrane = torch.add(current, scaled, out=membranes[t])
         return currents.new_empty(0), membranes
     spikes = torch.empty_like(currents)
     fired = torch.empty(currents.shape[1:], dtype=torch.bool, device=currents.device)
@@ -199,8 +212,8 @@ def _leaky_forward_torch(
         out = membranes[t]
         # Same operations in the same order as leaky_step, so bit-equal
         # results (threshold * reset is exact: reset is 0 or 1).
-        torch.mul(membrane, beta, out=out)
-        out.add_(current)
+        torch.mul(membrane, beta, out=scaled)
+        torch.add(current, scaled, out=out)
         out.sub_(reset, alpha=threshold)
         torch.gt(out, threshold, out=fired)
         reset = spikes[t].copy_(fired)
@@ -264,12 +277,46 @@ def _leaky_forward(
     loop as one opaque op (no unrolled T-step graph, no graph break). ``alpha`` is
     only read by the backward. Outputs are contiguous, as the fake kernel says.
     """
-    currents = currents.contiguous()
+    return _run_forward(currents.contiguous(), membrane, beta, threshold, spiking, backend)
+
+
+def _run_forward(
+    currents: Tensor,
+    membrane: Tensor,
+    beta: float,
+    threshold: float,
+    spiking: bool,
+    backend: str,
+    membranes: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The forward loop on ``backend`` ("torch" or "triton"); ``membranes`` as in
+    :func:`_leaky_forward_torch`."""
     if backend == "triton":
         from spatial_layers import triton_lif
 
-        return triton_lif.leaky_forward(currents, membrane, beta, threshold, spiking)
-    return _leaky_forward_torch(currents, membrane, beta, threshold, spiking)
+        return triton_lif.leaky_forward(currents, membrane, beta, threshold, spiking, membranes)
+    return _leaky_forward_torch(currents, membrane, beta, threshold, spiking, membranes)
+
+
+def leaky_spikes_(
+    currents: Tensor, params: LeakyParameters = DEFAULT_PARAMETERS, backend: Backend = "auto"
+) -> Tensor:
+    """Spikes of :func:`leaky_sequence` from a zero membrane, written over the currents.
+
+    The contiguous (T, B, C) ``currents`` are overwritten with the membrane trace, the
+    same bits as :func:`leaky_sequence` returns; no second (T, B, C) tensor is made.
+    Not differentiable (no autograd node): for ops that recompute the trace in their
+    backward (:mod:`spatial_layers.norm_leaky`).
+
+    Returns:
+        (T, B, C) spikes.
+    """
+    if currents.dim() != 3 or not currents.is_contiguous():
+        raise ValueError(f"expected contiguous (T, B, C) currents, got {tuple(currents.shape)}")
+    beta, threshold, _ = (float(value) for value in params)
+    membrane = currents.new_zeros(currents.shape[1:])
+    backend = resolve_backend(backend, currents)
+    return _run_forward(currents, membrane, beta, threshold, True, backend, currents)[0]
 
 
 @_leaky_forward.register_fake

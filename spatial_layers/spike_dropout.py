@@ -11,6 +11,8 @@ At T = 1000, batch 256 and 256 neurons that is 250 MiB against 62 MiB per layer.
   mask on CPU).
 * :func:`binary_saves`: while a layer runs, tensors it saves for backward that *are*
   the given input (the same tensor object) are stored as bools and rebuilt on use.
+  An op that reads its saved input piece by piece asks :func:`binary_level` and keeps
+  the bools itself, so that its backward never holds the whole rebuilt float tensor.
 """
 
 from __future__ import annotations
@@ -76,6 +78,30 @@ class _Packed(NamedTuple):
     dtype: torch.dtype
 
 
+#: The tensors enclosing :func:`binary_saves` blocks declared binary: (weak reference, level).
+_DECLARED: list[tuple[weakref.ref, float]] = []
+
+
+def binary_level(tensor: Tensor) -> float | None:
+    """The level an enclosing :func:`binary_saves` declared ``tensor`` binary at, else None.
+
+    An op that gets a level may save ``tensor.ne(0)`` itself and rebuild the parts it
+    needs with :func:`unpack_binary`. None under ``torch.compile`` (as there
+    :func:`binary_saves` does nothing).
+    """
+    if torch.compiler.is_compiling():
+        return None
+    return next((level for target, level in _DECLARED if target() is tensor), None)
+
+
+def unpack_binary(nonzero: Tensor, level: float, dtype: torch.dtype) -> Tensor:
+    """The tensor of 0s and ``level`` whose nonzero elements are ``nonzero`` (bool, any shape).
+
+    Exactly the values that were packed: ``1 * level`` rounded to ``dtype``.
+    """
+    return nonzero.to(dtype).mul_(level)
+
+
 @contextmanager
 def binary_saves(tensor: Tensor, level: float) -> Iterator[None]:
     """Stores ``tensor`` as bools wherever autograd saves it inside the block.
@@ -107,8 +133,12 @@ def binary_saves(tensor: Tensor, level: float) -> Iterator[None]:
 
     def unpack(packed: Tensor | _Packed) -> Tensor:
         if isinstance(packed, _Packed):
-            return packed.nonzero.to(packed.dtype).mul_(packed.level)
+            return unpack_binary(*packed)
         return packed
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
-        yield
+    _DECLARED.append((target, level))
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+            yield
+    finally:
+        _DECLARED.pop()  # blocks nest: this one's entry is the last

@@ -154,16 +154,23 @@ def _launch(kernel, *tensors: Tensor, steps: int, neurons: int, **flags: bool) -
 
 
 def leaky_forward(
-    currents: Tensor, membrane: Tensor, beta: float, threshold: float, spiking: bool
+    currents: Tensor,
+    membrane: Tensor,
+    beta: float,
+    threshold: float,
+    spiking: bool,
+    membranes: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(T, B, C) currents and (B, C) initial membrane -> (spikes, membranes), both (T, B, C).
 
     Without ``spiking`` (a leaky integrator: no threshold, no reset) the spikes are a
-    (0,)-shaped tensor.
+    (0,)-shaped tensor. ``membranes``: where the trace is written (default a new
+    tensor); it may be the contiguous ``currents`` itself, since every neuron reads its
+    current of a step before it writes its membrane there.
     """
     currents = currents.contiguous()
     membrane = membrane.to(currents.dtype).contiguous()
-    membranes = torch.empty_like(currents)
+    membranes = torch.empty_like(currents) if membranes is None else membranes
     spikes = torch.empty_like(currents) if spiking else currents.new_empty(0)
     _launch(
         _leaky_forward_kernel,

@@ -210,6 +210,29 @@ def test_network_gradients_equal_those_without_compact_saves(dropout, monkeypatc
         assert torch.equal(got, want)
 
 
+def test_fused_batch_norm_and_lif_change_no_bit(monkeypatch):
+    """Batch norm and LIF run fused (one (T, B, C) tensor saved per hidden layer, not
+    two): output, gradients and running statistics equal those of the modules in turn."""
+
+    def run_once():
+        torch.manual_seed(0)
+        net = SpatialSNN(
+            8, 3, [16, 16], max_delay=40, kernel="linear", batch_norm=True, dropout=0.4
+        )
+        x = (torch.rand(300, 2, 8, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+        torch.manual_seed(5)
+        output = net.run(x)
+        output.membrane.pow(2).sum().backward()
+        return [output.membrane, *output.hidden_spikes, *(p.grad for p in net.parameters())]
+
+    fused = run_once()
+    monkeypatch.setattr(models, "normalized_spikes", lambda norm, neuron, x: neuron(norm(x)))
+    plain = run_once()
+    assert all(spikes.mean() > 0 for spikes in fused[1:3])
+    for got, want in zip(fused, plain, strict=True):
+        assert torch.equal(got, want)
+
+
 # --- state dict: a trained network loads into a fresh one exactly ---------------------------------
 
 TRAINED_ARGS = dict(dim=3, max_delay=5, velocity=0.8, recurrent=True, batch_norm=True, bias=True)

@@ -3,9 +3,10 @@ with bools where floats of two values were kept."""
 
 import contextlib
 
+import pytest
 import torch
 
-from spatial_layers.functional import delayed_linear
+from spatial_layers import functional
 from spatial_layers.spike_dropout import SpikeDropout, _Packed, binary_saves
 
 
@@ -33,8 +34,8 @@ def test_spike_dropout_is_dropout_with_a_bool_mask(rng):
 
 
 def test_binary_saves_stores_bools_and_gives_the_same_gradients(monkeypatch, rng):
-    x = spikes((400, 2, 6), rng) * 2.5
-    kernel = torch.randn(3, 6, 60, generator=rng, dtype=torch.float64, requires_grad=True)
+    x = spikes((40, 2, 6), rng) * 2.5
+    weight = torch.randn(6, generator=rng, dtype=torch.float64, requires_grad=True)
     packed = []
 
     class Recording(_Packed):
@@ -44,15 +45,43 @@ def test_binary_saves_stores_bools_and_gives_the_same_gradients(monkeypatch, rng
 
     grads = []
     for compact in (True, False):
-        kernel.grad = None
+        weight.grad = None
         context = binary_saves(x, 2.5) if compact else contextlib.nullcontext()
         if compact:
             monkeypatch.setattr("spatial_layers.spike_dropout._Packed", Recording)
         with context:
-            y = delayed_linear(x.requires_grad_(), kernel, method="fft")
+            y = torch.mul(x.requires_grad_(), weight)  # saves x (for weight) and weight
         y.pow(2).sum().backward()
-        grads.append((kernel.grad.clone(), x.grad.clone()))
+        grads.append((weight.grad.clone(), x.grad.clone()))
         x.grad = None
-    assert packed == [torch.bool]  # x, once; the kernel stays as it is
+    assert packed == [torch.bool]  # x, once; the weight stays as it is
+    for got, want in zip(*grads, strict=True):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize(("size", "block"), [(480, 400), (128, 69)])
+def test_fft_path_saves_binary_input_as_bools_and_reads_it_by_batch_chunks(
+    size, block, monkeypatch, rng
+):
+    """The FFT op keeps the declared input as bools itself; the one-block backward
+    rebuilds it one batch chunk at a time; the gradients are those of a plain save."""
+    x = spikes((400, 3, 6), rng) * 2.5
+    kernel = torch.randn(4, 6, 60, generator=rng, dtype=torch.float64, requires_grad=True)
+    monkeypatch.setattr(functional, "MIN_CHUNK_SPECTRUM", 1)  # chunks of one batch row
+    read = []
+    unpack = functional.unpack_binary
+    monkeypatch.setattr(
+        functional, "unpack_binary", lambda *args: read.append(args[0].shape) or unpack(*args)
+    )
+    grads = []
+    for compact in (True, False):
+        context = binary_saves(x, 2.5) if compact else contextlib.nullcontext()
+        with context:
+            y = functional.FFTDelayedLinear.apply(x.requires_grad_(), kernel, size, block)
+        saved = {tensor.dtype for tensor in y.grad_fn.saved_tensors if tensor.shape == x.shape}
+        assert saved == ({torch.bool} if compact else {torch.float64})
+        grads.append(torch.autograd.grad(y.pow(2).sum(), (x, kernel)))
+    whole = [(400, 1, 6)] * 3
+    assert read == (whole if block == 400 else [x.shape])
     for got, want in zip(*grads, strict=True):
         assert torch.equal(got, want)

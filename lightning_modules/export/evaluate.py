@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import copy
 import importlib
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -163,33 +164,63 @@ def evaluate_export(
         "integer_delays": with_round_kernel(model.net),
         "nir": imported.eval(),
     }
-    correct = dict.fromkeys(networks, 0)
-    counts = {"spikes": 0, "spike_elements": 0, "membrane": 0, "membrane_elements": 0}
-    largest = 0.0
-    samples = 0
-    disable = None if progress is None else not progress  # None: tqdm's "only on a terminal"
-    for spikes, labels in tqdm(loader, desc="spsnn export: evaluating", disable=disable):
-        x = spikes.transpose(0, 1)
+
+    def batch_counts(x: Tensor, labels: Tensor) -> dict[str, float]:
         outputs = {name: net.run(x) for name, net in networks.items()}
-        for name, output in outputs.items():
-            predicted = readout_logits(output, model.readout).argmax(dim=-1)
-            correct[name] += int((predicted == labels).sum())
+        counts = {name: _correct(output, model.readout, labels) for name, output in outputs.items()}
         reference, candidate = deployed.run(x), outputs["nir"]
         for ours, theirs in zip(_all_spikes(reference), _all_spikes(candidate), strict=True):
-            counts["spikes"] += int((ours != theirs).sum())
-            counts["spike_elements"] += ours.numel()
-        counts["membrane"] += int((reference.membrane != candidate.membrane).sum())
-        counts["membrane_elements"] += reference.membrane.numel()
-        difference = (reference.membrane - candidate.membrane).abs().max()
-        largest = max(largest, float(difference))
+            _add(counts, spikes=int((ours != theirs).sum()), spike_elements=ours.numel())
+        difference = reference.membrane - candidate.membrane
+        _add(
+            counts,
+            membrane=int((difference != 0).sum()),
+            membrane_elements=difference.numel(),
+            max_membrane_difference=float(difference.abs().max()),
+        )
+        return counts
+
+    samples, totals = _tally(loader, batch_counts, "spsnn export: evaluating", progress)
+    return {
+        "samples": samples,
+        "accuracy": {name: totals[name] / samples for name in networks},
+        "mismatches": {
+            name: totals[name] for name in (*MISMATCH_COUNTS, "max_membrane_difference")
+        },
+    }
+
+
+#: What the evaluations count, batch by batch, between two runs of a network.
+MISMATCH_COUNTS = ("spikes", "spike_elements", "membrane", "membrane_elements")
+
+
+def _correct(output: SNNOutput, readout: str, labels: Tensor) -> int:
+    return int((readout_logits(output, readout).argmax(dim=-1) == labels).sum())
+
+
+def _add(counts: dict[str, float], **values: float) -> None:
+    """Adds ``values`` into ``counts`` (a ``max_*`` key keeps the largest)."""
+    for key, value in values.items():
+        combine = max if key.startswith("max_") else operator.add
+        counts[key] = combine(counts[key], value) if key in counts else value
+
+
+def _tally(
+    loader: Iterable[tuple[Tensor, Tensor]],
+    batch_counts: Callable[[Tensor, Tensor], dict[str, float]],
+    description: str,
+    progress: bool | None,
+) -> tuple[int, dict[str, float]]:
+    """Sums ``batch_counts(x (T, B, C), labels)`` over the loader's batches; (samples, totals)."""
+    totals: dict[str, float] = dict.fromkeys(MISMATCH_COUNTS, 0)
+    samples = 0
+    disable = None if progress is None else not progress  # None: tqdm's "only on a terminal"
+    for spikes, labels in tqdm(loader, desc=description, disable=disable):
+        _add(totals, **batch_counts(spikes.transpose(0, 1), labels))
         samples += labels.shape[0]
     if samples == 0:
         raise ValueError("the evaluation split is empty")
-    return {
-        "samples": samples,
-        "accuracy": {name: value / samples for name, value in correct.items()},
-        "mismatches": {**counts, "max_membrane_difference": largest},
-    }
+    return samples, totals
 
 
 @torch.no_grad()
@@ -220,44 +251,43 @@ def evaluate_profile(
         the totals compared; the reference's ``activation_overflows`` and
         ``saturations``.
     """
-    readout_bits = program.populations[-1].fraction_bits
-    correct = {"trained": 0, "profile": 0, "reference": 0}
-    counts = {"spikes": 0, "spike_elements": 0, "membrane": 0, "membrane_elements": 0}
-    overflows = saturations = samples = 0
-    disable = None if progress is None else not progress
-    for spikes, labels in tqdm(loader, desc="spsnn export: reference", disable=disable):
-        x = spikes.transpose(0, 1)
+    readout = program.populations[-1]
+    spiking = [p.name for p in program.populations if p.threshold is not None]
+
+    def batch_counts(x: Tensor, labels: Tensor) -> dict[str, float]:
         ours = deployed.run(x)
         theirs = run_program(program, x.numpy().astype(np.int64))
-        membrane = torch.from_numpy(theirs.membranes[program.populations[-1].name])
-        readout_spikes = theirs.spikes.get(program.populations[-1].name)
+        membrane = torch.from_numpy(theirs.membranes[readout.name]).double()
+        readout_spikes = theirs.spikes.get(readout.name)
         reference = SNNOutput(
-            membrane.double() * 2.0**-readout_bits,
+            membrane * 2.0**-readout.fraction_bits,
             None if readout_spikes is None else torch.from_numpy(readout_spikes).double(),
             [],
             [],
         )
-        for name, output in (("trained", model.net.eval().run(x)), ("profile", ours)):
-            predicted = readout_logits(output, model.readout).argmax(dim=-1)
-            correct[name] += int((predicted == labels).sum())
-        predicted = readout_logits(reference, model.readout).argmax(dim=-1)
-        correct["reference"] += int((predicted == labels).sum())
-        spiking = [p.name for p in program.populations if p.threshold is not None]
+        counts = {
+            "trained": _correct(model.net.eval().run(x), model.readout, labels),
+            "profile": _correct(ours, model.readout, labels),
+            "reference": _correct(reference, model.readout, labels),
+        }
         for name, trace in zip(spiking, _all_spikes(ours), strict=True):
-            counts["spikes"] += int((trace.bool().numpy() != theirs.spikes[name]).sum())
-            counts["spike_elements"] += trace.numel()
-        scaled = ours.membrane.double() * 2.0**readout_bits
-        counts["membrane"] += int((scaled != membrane.double()).sum())
-        counts["membrane_elements"] += membrane.numel()
-        overflows += theirs.activation_overflows
-        saturations += theirs.saturations
-        samples += labels.shape[0]
-    if samples == 0:
-        raise ValueError("the evaluation split is empty")
+            differing = int((trace.bool().numpy() != theirs.spikes[name]).sum())
+            _add(counts, spikes=differing, spike_elements=trace.numel())
+        scaled = ours.membrane.double() * 2.0**readout.fraction_bits
+        _add(
+            counts,
+            membrane=int((scaled != membrane).sum()),
+            membrane_elements=membrane.numel(),
+            activation_overflows=theirs.activation_overflows,
+            saturations=theirs.saturations,
+        )
+        return counts
+
+    samples, totals = _tally(loader, batch_counts, "spsnn export: reference", progress)
     return {
         "samples": samples,
-        "accuracy": {name: value / samples for name, value in correct.items()},
-        "mismatches": counts,
-        "activation_overflows": overflows,
-        "saturations": saturations,
+        "accuracy": {name: totals[name] / samples for name in ("trained", "profile", "reference")},
+        "mismatches": {name: int(totals[name]) for name in MISMATCH_COUNTS},
+        "activation_overflows": int(totals["activation_overflows"]),
+        "saturations": int(totals["saturations"]),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
+from lm_test_probes import quiet_trainer
 
 from lightning_modules.callbacks import HardwareQAT, RoundDelays
 from lightning_modules.classifier import SpikingClassifier
@@ -100,16 +101,7 @@ def fit(callbacks, net, max_steps=6):
         train_size=64, val_size=16, test_size=16, batch_size=16, num_steps=20, t_max=12
     )
     model = SpikingClassifier(net, readout="mean")
-    trainer = L.Trainer(
-        max_steps=max_steps,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        limit_val_batches=0,
-    )
+    trainer = quiet_trainer(callbacks, max_steps)
     trainer.fit(model, datamodule)
     return model
 

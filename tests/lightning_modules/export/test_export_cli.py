@@ -10,7 +10,7 @@ import sys
 
 import nir
 import pytest
-from lm_test_probes import refusal_line
+from lm_test_probes import refusal_line, tiny_yinyang_fit
 
 import lightning_modules.cli as spsnn_cli
 from lightning_modules.cli import main, make_cli
@@ -19,18 +19,10 @@ from lightning_modules.cli import main, make_cli
 @pytest.fixture
 def last_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["spsnn"])
-    make_cli([
-        "fit", "--data", "lightning_modules.data.YinYangDataModule",
-        "--data.init_args.train_size", "48", "--data.init_args.val_size", "16",
-        "--data.init_args.test_size", "24", "--data.init_args.batch_size", "16",
-        "--data.init_args.num_steps", "12", "--data.init_args.t_max", "8",
-        "--model.net.init_args.hidden_sizes", "[8]", "--model.net.init_args.max_delay", "3",
-        "--model.net.init_args.init_gain", "4.0", "--model.net.init_args.batch_norm", "true",
-        "--model.net.init_args.bias", "true",
-        "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "runs"),
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.accelerator", "cpu", "--run.wandb", "false", "--run.name", "tiny",
-    ])  # fmt: skip
+    options = [
+        "--model.net.init_args.batch_norm", "true", "--model.net.init_args.bias", "true",
+    ]  # fmt: skip
+    make_cli(tiny_yinyang_fit(tmp_path / "runs", *options))
     (path,) = (tmp_path / "runs" / "tiny").glob("version_*/checkpoints/last.ckpt")
     return path
 

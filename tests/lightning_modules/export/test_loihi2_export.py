@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import sys
 
-import lightning as L
 import nir
 import numpy as np
 import pytest
 import torch
+from lm_test_probes import quiet_trainer, tiny_yinyang_fit
 
 from lightning_modules.callbacks import HardwareQAT
 from lightning_modules.classifier import SpikingClassifier
@@ -184,16 +184,7 @@ def test_torch_profile_equals_the_reference_on_the_yinyang_test_split():
     )
     net = SpatialSNN(5, 3, [128], max_delay=20, beta=0.95, init_gain=5.0)
     model = SpikingClassifier(net, readout="mean")
-    L.Trainer(
-        max_steps=8,
-        callbacks=[HardwareQAT("loihi2", after=0.0)],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        limit_val_batches=0,
-    ).fit(model, datamodule)
+    quiet_trainer([HardwareQAT("loihi2", after=0.0)], max_steps=8).fit(model, datamodule)
     assert model.net.hardware_profile == "loihi2"
     datamodule.setup("test")
     graph = to_nir(model.net, target="loihi2")
@@ -212,20 +203,12 @@ def test_torch_profile_equals_the_reference_on_the_yinyang_test_split():
 
 def test_cli_target_writes_report_into_the_run_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["spsnn"])
-    make_cli([
-        "fit", "--data", "lightning_modules.data.YinYangDataModule",
-        "--data.init_args.train_size", "48", "--data.init_args.val_size", "16",
-        "--data.init_args.test_size", "24", "--data.init_args.batch_size", "16",
-        "--data.init_args.num_steps", "12", "--data.init_args.t_max", "8",
+    options = [
         "--data.init_args.rounding", "round",
-        "--model.net.init_args.hidden_sizes", "[8]", "--model.net.init_args.max_delay", "3",
-        "--model.net.init_args.init_gain", "4.0",
         "--trainer.callbacks+", "lightning_modules.callbacks.HardwareQAT",
-        "--trainer.callbacks.after", "0.5",
-        "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp_path / "runs"),
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.accelerator", "cpu", "--run.wandb", "false", "--run.name", "tiny",
-    ])  # fmt: skip
+        "--trainer.callbacks.after", "0.5", "--trainer.max_epochs", "2",
+    ]  # fmt: skip
+    make_cli(tiny_yinyang_fit(tmp_path / "runs", *options))
     (checkpoint,) = (tmp_path / "runs" / "tiny").glob("version_*/checkpoints/last.ckpt")
     out = tmp_path / "tiny.nir"
     main(["export", str(checkpoint), str(out), "--target", "loihi2", "--evaluate"])

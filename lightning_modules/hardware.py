@@ -9,8 +9,10 @@ gradients so that it keeps learning:
 - every delayed layer uses integer delays (kernel ``"round"``) and 8-bit
   weights on a power-of-two scale per layer (``weight_bits=8``,
   ``weight_scale="power_of_two"``);
-- each layer's output is rounded to its weight grid (it is a sum of
-  integers times ``2**s``: the rounding only removes float summation error);
+- input spikes are rounded to the chip's graded payloads (multiples of
+  ``2**-5``, :data:`~spatial_layers.loihi2.INPUT_FRACTION_BITS`), and each
+  layer's output to its grid (it is a sum of integers times ``2**(s - p)``:
+  the rounding only removes float summation error);
 - hidden neurons and the readout run Loihi 2's fixed-point LIF
   (:func:`~spatial_layers.loihi2.fixed_point_leaky`) in the membrane format
   :func:`network_format` derives from the current weights.
@@ -19,7 +21,7 @@ The profile name is part of the network's state dict, and the layers'
 settings of theirs, so a checkpoint evaluates and exports as trained.
 What the profile cannot run is refused with the fix named
 (:func:`profile_problems`): biases, batch norm, dropout, recurrent layers,
-delays above 62 steps, non-binary input.
+delays above 62 steps, input outside [0, 1].
 """
 
 from __future__ import annotations
@@ -62,11 +64,20 @@ class LayerFormat(NamedTuple):
 
     Attributes:
         scale_exponent: s (None: every weight is zero).
-        weight_exponent: Loihi's ``weight_exp = s + f - 6`` of the target population.
+        weight_exponent: Loihi's ``weight_exp = s + f - 6 - p`` with f the target
+            population's fraction bits and p its source's payload fraction bits.
+        payload_bits: p, :data:`~spatial_layers.loihi2.INPUT_FRACTION_BITS` for the
+            input layer (graded input spikes), 0 for hidden spikes.
     """
 
     scale_exponent: int | None
     weight_exponent: int | None
+    payload_bits: int
+
+    @property
+    def grid_exponent(self) -> int | None:
+        """The layer's output is a multiple of ``2**grid_exponent`` (``s - p``)."""
+        return None if self.scale_exponent is None else self.scale_exponent - self.payload_bits
 
 
 class NetworkFormat(NamedTuple):
@@ -144,31 +155,39 @@ def network_format(net: SpatialSNN) -> NetworkFormat:
     exponents = [scale_exponent(layer.effective_weight()) for layer in net.layers]
     populations, layers = [], []
     for index, exponent in enumerate(exponents):
+        payload_bits = loihi2.INPUT_FRACTION_BITS if index == 0 else 0
+        grid = None if exponent is None else exponent - payload_bits
         readout = index == len(exponents) - 1
         beta = net.readout_beta if readout else net.params.beta
         spiking = net.spiking_output or not readout
         threshold = net.params.threshold if spiking else None
         name = "readout" if readout else f"hidden_{index}"
         try:
-            bits = loihi2.fraction_bits([] if exponent is None else [exponent], threshold or 1.0)
+            bits = loihi2.fraction_bits([] if grid is None else [grid], threshold or 1.0)
             code = None if threshold is None else loihi2.threshold_code(threshold, bits)
         except ValueError as error:
             raise ValueError(f"{name}: {error}") from error
         decay = loihi2.decay_code(beta)
         populations.append(PopulationFormat(bits, decay, code, loihi2.quantized_beta(beta)))
-        weight_exponent = None if exponent is None else exponent + bits - loihi2.ACTIVATION_SHIFT
-        layers.append(LayerFormat(exponent, weight_exponent))
+        weight_exponent = None if grid is None else grid + bits - loihi2.ACTIVATION_SHIFT
+        layers.append(LayerFormat(exponent, weight_exponent, payload_bits))
     return NetworkFormat(populations, layers)
 
 
-def check_binary(x: Tensor) -> None:
-    """Raises ValueError unless every input value is 0 or 1 (the chip's spikes)."""
-    if not bool(((x == 0) | (x == 1)).all()):
-        values = x[(x != 0) & (x != 1)].flatten()[:3].tolist()
+def graded_input(x: Tensor) -> Tensor:
+    """Input spikes as the chip's graded payloads: multiples of ``2**-5`` (straight-through).
+
+    Raises:
+        ValueError: a value outside [0, 1] (a spike amplitude; the message shows some).
+    """
+    outside = (x < 0) | (x > 1) | torch.isnan(x)
+    if bool(outside.any()):
+        values = x[outside].flatten()[:3].tolist()
         raise ValueError(
-            f"the loihi2 profile runs binary input spikes (0 or 1), got values such as "
-            f"{values}: encode whole-step spikes (Yin-Yang: data.init_args.rounding round)"
+            f"the loihi2 profile sends input spikes as graded payloads of amplitudes in "
+            f"[0, 1], got values such as {values}: scale or clip the input to [0, 1]"
         )
+    return loihi2.snap(x, -loihi2.INPUT_FRACTION_BITS)
 
 
 def fixed_point_run(
@@ -178,11 +197,11 @@ def fixed_point_run(
 
     Args:
         net: a network whose ``hardware_profile`` is set.
-        x: (T, B, num_inputs) binary input spikes.
+        x: (T, B, num_inputs) input spikes in [0, 1] (sent as graded payloads).
         record_hidden: return the hidden spike trains (their rates always).
     """
     check_profile(net, net.hardware_profile)
-    check_binary(x)
+    x = graded_input(x)
     formats = network_format(net)
     alpha = net.params.alpha
     hidden_spikes, hidden_rates = [], []
@@ -190,8 +209,8 @@ def fixed_point_run(
     for index, layer in enumerate(net.layers):
         population, weights = formats.populations[index], formats.layers[index]
         currents = layer(x)
-        if weights.scale_exponent is not None:
-            currents = loihi2.snap(currents, weights.scale_exponent)
+        if weights.grid_exponent is not None:
+            currents = loihi2.snap(currents, weights.grid_exponent)
         readout = index == len(net.layers) - 1
         threshold = None if population.threshold is None else net.params.threshold
         beta = net.readout_beta if readout else net.params.beta

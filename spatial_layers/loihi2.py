@@ -11,7 +11,14 @@ The formats are those of Lava's bit-accurate Loihi models
 - decay: 12-bit ``dv`` in 0..4095, ``v <- sign(v) * ((|v| * (4096 - dv)) >> 12)``
   (the product rounded toward zero);
 - threshold: a 17-bit unsigned mantissa ``vth``, compared as ``vth << 6``;
-  a neuron spikes when ``v > vth << 6``.
+  a neuron spikes when ``v > vth << 6``;
+- input spikes: graded (Loihi 2's spikes carry an integer payload), here
+  ``P = round(x * 2**5)`` in 0..32 for an input value ``x`` in [0, 1], so that
+  inputs split between two steps (Yin-Yang's ``rounding="linear"``) keep
+  their timing; binary inputs are P in {0, 32}. The input layer's synaptic
+  input ``sum m * P`` stays within 16 bits for fan-ins up to 8 (the report
+  names larger ones), and is shifted by ``6 + weight_exp`` with
+  ``weight_exp = s + f - 6 - 5``.
 
 How spsnn's numbers map onto them (one population, spsnn's units): the
 membrane unit is ``2**-f`` (``f``, the population's fraction bits), so
@@ -58,6 +65,8 @@ STATE_BITS = 24
 DECAY_BITS = 12
 #: Bits of the threshold mantissa (unsigned).
 THRESHOLD_BITS = 17
+#: Fraction bits of an input spike's graded payload: x in [0, 1] is sent as round(x * 2**5).
+INPUT_FRACTION_BITS = 5
 #: The profile's choice: the membrane saturates no lower than 2**HEADROOM_BITS thresholds.
 HEADROOM_BITS = 6
 
@@ -93,8 +102,10 @@ def fraction_bits(scale_exponents: list[int], reference: float) -> int:
     """The fraction bits ``f`` of a population's membrane (its unit is ``2**-f``).
 
     Args:
-        scale_exponents: the scale exponent ``s`` of every layer into the
-            population (weights ``m * 2**s``; all-zero layers left out).
+        scale_exponents: the exponent of the grid of every layer's input to
+            the population: ``s`` of its weights ``m * 2**s`` (all-zero layers
+            left out), less :data:`INPUT_FRACTION_BITS` for the input layer,
+            whose spikes are graded.
         reference: the threshold (1.0 for a non-spiking readout): the
             membrane must reach ``2**HEADROOM_BITS`` times it before saturating.
 

@@ -7,9 +7,11 @@ arithmetic: each population's ``loihi2.dynamics`` metadata). Per step t and
 population, in the order input -> hidden -> readout:
 
 - synaptic input ``a = sum_j m_ij s_j(t - d_ij)`` over the layer's synapses
-  (mantissas ``m = W / 2**scale_exponent``, integers in -127..127), a 16-bit
-  signed value on the chip (:attr:`ReferenceRun.activation_overflows` counts
-  sums outside it), shifted left by ``6 + weight_exponent``;
+  (mantissas ``m = W / 2**scale_exponent``, integers in -127..127; ``s`` a
+  hidden spike, 0 or 1, or an input's graded payload ``round(x * 2**p)``),
+  a 16-bit signed value on the chip (:attr:`ReferenceRun.activation_overflows`
+  counts sums outside it), shifted left by ``6 + weight_exponent``
+  (``= scale_exponent - p + fraction_bits``);
 - ``v = sign(v) * ((|v| * (4096 - dv)) >> 12) + (a << shift) - vth_eff * s(t - 1)``,
   saturating at +-(2**23 - 1) (:attr:`ReferenceRun.saturations` counts clips);
 - ``s(t) = v > vth_eff`` with ``vth_eff = threshold_mantissa << 6`` (spiking
@@ -60,9 +62,10 @@ class Population:
 
 @dataclass(frozen=True)
 class Program:
-    """What the chip runs: input size, populations in update order, branches."""
+    """What the chip runs: input size and payload bits, populations in update order, branches."""
 
     inputs: int
+    payload_bits: int
     populations: list[Population]
     branches: list[Branch]
 
@@ -96,6 +99,7 @@ def load_program(graph: nir.NIRGraph | str | Path) -> Program:
     inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
     if inputs != [INPUT]:
         raise ValueError(f"expected one Input node named {INPUT!r}, got {inputs}")
+    payload_bits = int(graph.nodes[INPUT].metadata["loihi2"]["payload_fraction_bits"])
     predecessor = {target: source for source, target in graph.edges}
     successor = {source: target for source, target in graph.edges}
     populations = {
@@ -119,10 +123,12 @@ def load_program(graph: nir.NIRGraph | str | Path) -> Program:
         target = successor[name]
         if target not in populations:
             raise ValueError(f"{name} feeds {target!r}, not a neuron population")
-        branches.append(_branch(name, node, source, delay, metadata, populations[target]))
+        payload = payload_bits if source == INPUT else 0
+        branches.append(_branch(name, node, source, delay, metadata, populations[target], payload))
     order = _update_order(INPUT, populations, branches)
     return Program(
         int(np.prod(graph.nodes[INPUT].input_type["input"])),
+        payload_bits,
         [populations[name] for name in order],
         branches,
     )
@@ -147,7 +153,13 @@ def _population(name: str, node: nir.NIRNode) -> Population:
 
 
 def _branch(
-    name: str, node: nir.Linear, source: str, delay: int, metadata: dict, target: Population
+    name: str,
+    node: nir.Linear,
+    source: str,
+    delay: int,
+    metadata: dict,
+    target: Population,
+    payload_bits: int,
 ) -> Branch:
     layer = str(node.metadata["layer"])
     record = metadata["layers"][layer]
@@ -160,7 +172,7 @@ def _branch(
     mantissas = weight / 2.0**exponent
     if not np.array_equal(mantissas, np.rint(mantissas)) or np.abs(mantissas).max() > 127:
         raise ValueError(f"{name}: weights are not 8-bit mantissas (-127..127) times 2**{exponent}")
-    shift = exponent + target.fraction_bits
+    shift = exponent - payload_bits + target.fraction_bits
     if shift not in _SHIFTS or shift != int(record["weight_exponent"]) + 6:
         raise ValueError(
             f"{name}: shift {shift} (weight exponent {record['weight_exponent']}) outside 0..13"
@@ -187,18 +199,21 @@ def _update_order(source: str, populations: dict, branches: list[Branch]) -> lis
 
 
 def run_program(program: Program, spikes: np.ndarray) -> ReferenceRun:
-    """Runs the program on (T, B, inputs) binary input spikes, in integers.
+    """Runs the program on (T, B, inputs) input values in [0, 1], in integers.
+
+    The host sends each value as the graded payload ``round(x * 2**payload_bits)``
+    (half to even).
 
     Raises:
-        ValueError: the input is not 0/1 or has the wrong size.
+        ValueError: a value outside [0, 1], or the wrong size.
     """
-    spikes = np.asarray(spikes)
+    spikes = np.asarray(spikes, dtype=np.float64)
     if spikes.ndim != 3 or spikes.shape[-1] != program.inputs:
         raise ValueError(f"expected (T, B, {program.inputs}) spikes, got {spikes.shape}")
-    if not np.isin(spikes, (0, 1)).all():
-        raise ValueError("Loihi 2 takes binary input spikes (0 or 1)")
+    if not ((spikes >= 0) & (spikes <= 1)).all():
+        raise ValueError("Loihi 2's input payloads encode amplitudes in [0, 1]")
     steps, batch, _ = spikes.shape
-    trains = {INPUT: spikes.astype(np.int64)}
+    trains = {INPUT: np.rint(spikes * 2**program.payload_bits).astype(np.int64)}
     membranes, overflows, saturations = {}, 0, 0
     for population in program.populations:
         into = [b for b in program.branches if b.target == population.name]

@@ -24,7 +24,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from lightning_modules.export.loihi2_reference import Program, load_program
+from lightning_modules.export.loihi2_reference import INPUT, Program, load_program
 from spatial_layers.loihi2 import ACTIVATION_BITS, MAX_DELAY
 
 NEURONS_PER_CORE = 1024
@@ -42,7 +42,8 @@ def loihi2_report(graph: nir.NIRGraph) -> dict[str, Any]:
     Returns:
         ``layers`` (name, source, target, synapses, active, nonzero,
         max_fan_in, mean_fan_in, scale_exponent, weight_exponent,
-        delay_histogram {steps: count}), ``populations`` (name, neurons,
+        delay_histogram {steps: count}, max_payload: the largest spike
+        payload it receives), ``populations`` (name, neurons,
         fraction_bits, decay, threshold_mantissa, cores), ``totals``,
         ``clipped_synapses`` (delays clipped to 62 at export, as asked),
         ``mapping_rule`` and ``problems`` (what does not fit; empty: fits).
@@ -111,6 +112,7 @@ def _layer_row(name: str, record: dict, program: Program) -> dict[str, Any]:
         "scale_exponent": _optional_int(record.get("scale_exponent")),
         "weight_exponent": _optional_int(record.get("weight_exponent")),
         "delay_histogram": dict(sorted(histogram.items())),
+        "max_payload": 2**program.payload_bits if record["source"] == INPUT else 1,
     }
 
 
@@ -124,9 +126,11 @@ def layer_problems(layers: list[dict[str, Any]]) -> list[str]:
     for row in layers:
         if row["delay_histogram"] and max(row["delay_histogram"]) > MAX_DELAY:
             problems.append(f"{row['name']}: delays above {MAX_DELAY} steps")
-        if row["max_fan_in"] * 127 > ACTIVATION_LIMIT:
+        largest = row["max_fan_in"] * 127 * row["max_payload"]
+        if largest > ACTIVATION_LIMIT:
+            payload = f" x payload {row['max_payload']}" if row["max_payload"] > 1 else ""
             problems.append(
-                f"{row['name']}: fan-in {row['max_fan_in']} x 127 can exceed the "
+                f"{row['name']}: fan-in {row['max_fan_in']} x 127{payload} can exceed the "
                 f"{ACTIVATION_BITS}-bit synaptic input of a step"
             )
     return problems

@@ -89,7 +89,8 @@ So that the weights stay the chip's, the input gain rides on the neurons:
 ``r = tau / dt`` (``1 / dt`` for IF / I) instead of 1, which NIR's Euler step
 and :func:`from_nir` read the same way. Metadata adds: graph ``target`` and
 ``weight_convention``; ``layers/<name>``: ``scale_exponent`` and Loihi's
-``weight_exponent``; neuron nodes: ``loihi2`` (``fraction_bits``, ``decay``,
+``weight_exponent``; the Input node: ``loihi2`` (``payload_fraction_bits``:
+inputs are graded spikes); neuron nodes: ``loihi2`` (``fraction_bits``, ``decay``,
 ``threshold_mantissa``, ``threshold_shift``, ``state_bits``, ``decay_bits``
 and the integer ``dynamics``), what
 :mod:`~lightning_modules.export.loihi2_reference` runs.
@@ -152,12 +153,17 @@ PROFILE_WEIGHTS = (
     "weights are the chip's: mantissa * 2**scale_exponent of the layer, in units of the "
     "threshold's scale; neuron r = tau / dt (r = 1 / dt for IF / I) carries the input gain"
 )
+#: How input values reach the chip under the loihi2 profile (Input node metadata).
+PROFILE_INPUT = (
+    "graded spikes: an input value x in [0, 1] is sent as the integer payload "
+    "round(x * 2**payload_fraction_bits) (half to even)"
+)
 #: The integer dynamics of a population under the loihi2 profile (node metadata).
 LOIHI2_DYNAMICS = (
-    "v_t = sign(v') * ((|v'| * (4096 - decay)) >> 12) + sum_j m_ij s_j(t - d_ij) << "
+    "v_t = sign(v') * ((|v'| * (4096 - decay)) >> 12) + (sum_j m_ij s_j(t - d_ij)) << "
     "(6 + weight_exponent) - (threshold_mantissa << 6) * [v_{t-1} > threshold_mantissa << 6], "
     "v' = v_{t-1}, saturating at +-(2**23 - 1); s_t = [v_t > threshold_mantissa << 6]; "
-    "spsnn's membrane U = v * 2**-fraction_bits"
+    "spsnn's membrane U = v * 2**-fraction_bits; s_j is a spike (0/1) or the input's payload"
 )
 
 
@@ -327,6 +333,11 @@ def to_nir(
             metadata=_population_metadata(deployed, 0, names),
         )
     }
+    if formats is not None:
+        nodes[INPUT_POPULATION].metadata[target] = {
+            "payload_fraction_bits": loihi2.INPUT_FRACTION_BITS,
+            "payload": PROFILE_INPUT,
+        }
     neurons = _neuron_constants(deployed, formats)
     for index, (size, (beta, threshold)) in enumerate(
         zip([*deployed.hidden_sizes, deployed.num_classes], neurons, strict=True), start=1

@@ -10,9 +10,9 @@ gradients so that it keeps learning:
   weights on a power-of-two scale per layer (``weight_bits=8``,
   ``weight_scale="power_of_two"``);
 - input spikes are rounded to the chip's graded payloads (multiples of
-  ``2**-5``, :data:`~spatial_layers.loihi2.INPUT_FRACTION_BITS`), and each
-  layer's output to its grid (it is a sum of integers times ``2**(s - p)``:
-  the rounding only removes float summation error);
+  ``2**-5``, :data:`~spatial_layers.loihi2.INPUT_FRACTION_BITS`); each layer
+  sums its inputs exactly (:func:`exact_delayed`: a dense convolution in
+  float64), on the grid of integers times ``2**(s - p)``;
 - hidden neurons and the readout run Loihi 2's fixed-point LIF
   (:func:`~spatial_layers.loihi2.fixed_point_leaky`) in the membrane format
   :func:`network_format` derives from the current weights.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 from torch import Tensor
 
-from spatial_layers import loihi2
+from spatial_layers import SpatialDelay, delayed_linear, loihi2
 from spatial_layers.quantization import quantized_weight
 
 if TYPE_CHECKING:
@@ -190,6 +190,25 @@ def graded_input(x: Tensor) -> Tensor:
     return loihi2.snap(x, -loihi2.INPUT_FRACTION_BITS)
 
 
+def exact_delayed(layer: SpatialDelay, x: Tensor) -> Tensor:
+    """``layer(x)`` as the chip sums it: exactly, in float64 (dense time convolution).
+
+    The profile's weights times payloads are integers times a power of two, so
+    float64 products and sums are exact; spectral paths (error proportional to
+    the whole signal) and TF32 convolutions on a GPU are not.
+
+    Args:
+        layer: a delayed layer in the profile (round kernel, 8-bit weights).
+        x: (T, B, C_in) graded input payloads or spikes.
+
+    Returns:
+        (T, B, C_out) float64 synaptic input.
+    """
+    kernel = layer.applied_kernel(min(layer.max_delay + 1, x.shape[0]))
+    bias = None if layer.bias is None else layer.bias.double()
+    return delayed_linear(x.double(), kernel.double(), bias, method="dense")
+
+
 def fixed_point_run(
     net: SpatialSNN, x: Tensor, record_hidden: bool
 ) -> tuple[Tensor, Tensor | None, list[Tensor], list[Tensor]]:
@@ -208,7 +227,7 @@ def fixed_point_run(
     spikes, membrane = None, None
     for index, layer in enumerate(net.layers):
         population, weights = formats.populations[index], formats.layers[index]
-        currents = layer(x)
+        currents = exact_delayed(layer, x)
         if weights.grid_exponent is not None:
             currents = loihi2.snap(currents, weights.grid_exponent)
         readout = index == len(net.layers) - 1

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 import yaml
 from lightning.pytorch.cli import instantiate_module
@@ -256,7 +255,7 @@ def evaluate_profile(
 
     def batch_counts(x: Tensor, labels: Tensor) -> dict[str, float]:
         ours = deployed.run(x)
-        theirs = run_program(program, x.numpy().astype(np.int64))
+        theirs = run_program(program, x.numpy())
         membrane = torch.from_numpy(theirs.membranes[readout.name]).double()
         readout_spikes = theirs.spikes.get(readout.name)
         reference = SNNOutput(

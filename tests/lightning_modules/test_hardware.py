@@ -45,7 +45,7 @@ def test_the_delay_limit_is_62_steps():
         small_net().hardware_profile = "loihi3"
 
 
-def test_profile_configures_the_layers_and_refuses_non_binary_input():
+def test_profile_configures_the_layers_and_sends_inputs_as_graded_payloads():
     net = small_net()
     net.hardware_profile = "loihi2"
     for layer in net.delay_layers():
@@ -54,8 +54,18 @@ def test_profile_configures_the_layers_and_refuses_non_binary_input():
             8,
             "power_of_two",
         )
-    with pytest.raises(ValueError, match=r"binary input spikes.*rounding round"):
-        net.run(torch.full((10, 2, 5), 0.5))
+    for value in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"amplitudes in \[0, 1\]"):
+            net.run(torch.full((10, 2, 5), value))
+    # amplitudes within one payload step (1/32) of each other give the same numbers
+    x = torch.rand(30, 4, 5, generator=torch.Generator().manual_seed(0))
+    x = x * (x > 0.7)
+    payloads = torch.round(x * 32) / 32
+    assert torch.equal(net.run(x).membrane, net.run(payloads).membrane)
+    nudged = (payloads + 0.4 / 32 * (payloads > 0)).clamp(max=1)
+    assert torch.equal(net.run(nudged).membrane, net.run(payloads).membrane)
+    coarser = torch.round(x * 8) / 8
+    assert not torch.equal(net.run(coarser).membrane, net.run(payloads).membrane)
 
 
 def test_profile_and_layer_settings_travel_in_the_state_dict():
@@ -88,7 +98,12 @@ def test_formats_follow_the_weights():
     net.hardware_profile = "loihi2"
     formats = network_format(net)
     first = formats.layers[0]
-    assert first.weight_exponent == first.scale_exponent + formats.populations[0].bits - 6
+    bits = formats.populations[0].bits
+    # the input layer's payloads carry 5 fraction bits: weight_exp = s + f - 6 - 5
+    assert first.payload_bits == 5 and first.grid_exponent == first.scale_exponent - 5
+    assert first.weight_exponent == first.scale_exponent + bits - 6 - 5
+    second = formats.layers[1]
+    assert second.weight_exponent == second.scale_exponent + formats.populations[1].bits - 6
     assert formats.populations[0].threshold == 2 ** (formats.populations[0].bits - 6)
     assert formats.populations[-1].threshold is None  # the readout does not spike
     with torch.no_grad():

@@ -46,7 +46,7 @@ def binary_input(steps=40, batch=8, seed=1, rate=0.2, channels=5) -> torch.Tenso
 def compare(net: SpatialSNN, graph: nir.NIRGraph, x: torch.Tensor):
     """(spike mismatches, readout mismatches, spikes compared, the reference's run)."""
     program = load_program(graph)
-    reference = run_program(program, x.numpy().astype(np.int64))
+    reference = run_program(program, x.numpy())
     ours = net.run(x)
     names = [p.name for p in program.populations if p.threshold is not None]
     spikes = sum(
@@ -84,6 +84,18 @@ def test_graph_holds_the_chips_values():
                 vth = fmt["threshold_mantissa"] << fmt["threshold_shift"]
                 assert np.allclose(node.v_threshold, vth * 2.0 ** -fmt["fraction_bits"])
     spikes, membrane, total, reference = compare(net, graph, binary_input())
+    assert spikes == membrane == 0 and total > 0
+    assert any(train.any() for train in reference.spikes.values())
+
+
+def test_graded_inputs_are_the_same_in_torch_and_the_reference():
+    """Inputs split between two steps (Yin-Yang's rounding "linear"), sent as payloads."""
+    net = profile_net()
+    generator = torch.Generator().manual_seed(2)
+    x = binary_input() * torch.rand(40, 8, 5, generator=generator)
+    graph = to_nir(net, target="loihi2")
+    assert graph.nodes["input"].metadata["loihi2"]["payload_fraction_bits"] == 5
+    spikes, membrane, total, reference = compare(net, graph, x)
     assert spikes == membrane == 0 and total > 0
     assert any(train.any() for train in reference.spikes.values())
 
@@ -137,9 +149,13 @@ def test_report_counts_and_the_core_rule():
     hidden = report["populations"][0]
     # 1100 neurons need 2 cores of 1024; ~82 500 synapses * 2 B need 2 cores of 128 KiB
     assert hidden["cores"] == 2 and report["totals"]["cores"] == 3
-    # the readout's fan-in 1100 x 127 can overflow the 16-bit synaptic input: named
+    # fan-in x 127 (x payload 32 from the graded inputs) can overflow the 16-bit
+    # synaptic input of a step: named, per layer
+    fan_in = first["max_fan_in"]
     assert report["problems"] == [
-        "layers_1: fan-in 1100 x 127 can exceed the 16-bit synaptic input of a step"
+        f"layers_0: fan-in {fan_in} x 127 x payload 32 can exceed the 16-bit synaptic input "
+        "of a step",
+        "layers_1: fan-in 1100 x 127 can exceed the 16-bit synaptic input of a step",
     ]
     wide = SpatialSNN(300, 3, [4], max_delay=5, beta=0.9, delays="free")
     with torch.no_grad():
@@ -164,8 +180,8 @@ def test_chip_limits_are_named_when_crossed():
 def test_reference_refuses_what_the_chip_cannot_take():
     graph = to_nir(profile_net(), target="loihi2")
     program = load_program(graph)
-    with pytest.raises(ValueError, match="binary input spikes"):
-        run_program(program, np.full((4, 2, 5), 2))
+    with pytest.raises(ValueError, match=r"amplitudes in \[0, 1\]"):
+        run_program(program, np.full((4, 2, 5), 2.0))
     float_graph = to_nir(profile_net())
     with pytest.raises(ValueError, match="--target loihi2"):
         load_program(float_graph)
@@ -177,10 +193,11 @@ def test_reference_refuses_what_the_chip_cannot_take():
 
 def test_torch_profile_equals_the_reference_on_the_yinyang_test_split():
     """A network trained a few steps in the profile (HardwareQAT from the start), on the
-    loihi2 recipe's encoding; the whole published test split, step for step."""
+    loihi2 recipe's encoding (inputs split between two steps: graded payloads); the whole
+    published test split, step for step."""
     torch.manual_seed(0)
     datamodule = YinYangDataModule(
-        train_size=256, val_size=16, batch_size=64, num_steps=60, t_max=40, rounding="round"
+        train_size=256, val_size=16, batch_size=64, num_steps=60, t_max=40, rounding="linear"
     )
     net = SpatialSNN(5, 3, [128], max_delay=20, beta=0.95, init_gain=5.0)
     model = SpikingClassifier(net, readout="mean")
@@ -204,7 +221,7 @@ def test_torch_profile_equals_the_reference_on_the_yinyang_test_split():
 def test_cli_target_writes_report_into_the_run_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["spsnn"])
     options = [
-        "--data.init_args.rounding", "round",
+        "--data.init_args.rounding", "linear",
         "--trainer.callbacks+", "lightning_modules.callbacks.HardwareQAT",
         "--trainer.callbacks.after", "0.5", "--trainer.max_epochs", "2",
     ]  # fmt: skip

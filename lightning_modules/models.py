@@ -144,8 +144,9 @@ class SpatialSNN(nn.Module):
             spikes must drive the first layer over threshold (Yin-Yang).
         backend: implementation of the LIF and readout loops over time,
             ``"auto"`` (Triton on CUDA when installed, else torch), ``"torch"``
-            or ``"triton"`` (:func:`spatial_layers.leaky_sequence`); the same
-            numbers on every backend.
+            or ``"triton"`` (:func:`spatial_layers.leaky_sequence`,
+            :func:`~spatial_layers.recurrent.recurrent_leaky`); the same numbers
+            on every backend (recurrent layers on Triton: to float rounding).
         method: algorithm of every delayed layer's sequence forward
             (``SpatialDelay(method=...)``): ``"auto"``, ``"dense"``, ``"fft"`` or ``"dft"``.
 
@@ -385,9 +386,8 @@ class SpatialSNN(nn.Module):
         norm = self.norms[index]
         if self.is_recurrent:
             recurrent = self.recurrent_layers[index]
-            return recurrent_leaky(
-                norm(currents), recurrent.applied_kernel(), recurrent.bias, self.params
-            )[0]
+            kernel, bias = recurrent.applied_kernel(), recurrent.bias
+            return recurrent_leaky(norm(currents), kernel, bias, self.params, self.backend)[0]
         if isinstance(norm, TimeBatchNorm):
             return normalized_spikes(norm, self.neurons[index], currents)
         return self.neurons[index](currents)

@@ -203,22 +203,42 @@ def _leaky_forward_torch(
             membrane = torch.add(current, scaled, out=membranes[t])
         return currents.new_empty(0), membranes
     spikes = torch.empty_like(currents)
-    fired = torch.empty(currents.shape[1:], dtype=torch.bool, device=currents.device)
+    scratch = scaled, torch.empty(currents.shape[1:], dtype=torch.bool, device=currents.device)
     # The reset of step t is the spike of step t - 1 (U > theta and
     # U - theta > 0 agree exactly in IEEE arithmetic); before step 0 it
     # comes from the initial membrane.
     reset = (membrane > threshold).to(membrane.dtype)
     for t, current in enumerate(currents):
         out = membranes[t]
-        # Same operations in the same order as leaky_step, so bit-equal
-        # results (threshold * reset is exact: reset is 0 or 1).
-        torch.mul(membrane, beta, out=scaled)
-        torch.add(current, scaled, out=out)
-        out.sub_(reset, alpha=threshold)
-        torch.gt(out, threshold, out=fired)
-        reset = spikes[t].copy_(fired)
+        reset = leaky_step_into(current, membrane, reset, beta, threshold, out, spikes[t], scratch)
         membrane = out
     return spikes, membranes
+
+
+def leaky_step_into(
+    current: Tensor,
+    membrane: Tensor,
+    reset: Tensor,
+    beta: float,
+    threshold: float,
+    out: Tensor,
+    spikes: Tensor,
+    scratch: tuple[Tensor, Tensor],
+) -> Tensor:
+    """One step of :func:`leaky_step` written into preallocated (B, C) memory: the
+    membrane into ``out``, the spikes into ``spikes``, which it returns.
+
+    Same operations in the same order as :func:`leaky_step`, so bit-equal results
+    (threshold * reset is exact: reset is 0 or 1). ``membrane`` is U_{t-1}, ``reset``
+    S_{t-1}; ``scratch`` is a (B, C) tensor and a (B, C) bool tensor. ``out`` may be
+    ``current`` itself (it is read before it is written).
+    """
+    scaled, fired = scratch
+    torch.mul(membrane, beta, out=scaled)
+    torch.add(current, scaled, out=out)
+    out.sub_(reset, alpha=threshold)
+    torch.gt(out, threshold, out=fired)
+    return spikes.copy_(fired)
 
 
 def _leaky_backward_torch(

@@ -12,9 +12,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from spatial_layers import recurrent_lif  # noqa: F401  (registers the spsnn::recurrent_* ops)
 from spatial_layers.delay import SpatialDelay
 from spatial_layers.functional import delayed_step
-from spatial_layers.neurons import DEFAULT_PARAMETERS, LeakyParameters, leaky_step
+from spatial_layers.neurons import (
+    BACKENDS,
+    DEFAULT_PARAMETERS,
+    Backend,
+    LeakyParameters,
+    leaky_step,
+    resolve_backend,
+)
 
 
 def recurrent_leaky(
@@ -22,6 +30,7 @@ def recurrent_leaky(
     kernel: Tensor,
     bias: Tensor | None = None,
     params: LeakyParameters = DEFAULT_PARAMETERS,
+    backend: Backend = "auto",
 ) -> tuple[Tensor, Tensor]:
     r"""LIF neurons driven by ``currents`` plus their own spikes through delayed recurrence.
 
@@ -34,14 +43,63 @@ def recurrent_leaky(
     neuron j at step t reaches i at step t + 1 + k (one step of synaptic latency plus
     the delay).
 
+    Fused: one autograd node for the whole sequence, with a hand-written backward over
+    time (:mod:`spatial_layers.recurrent_lif`). On the torch backend the forward is bit
+    for bit ``delayed_step`` and ``leaky_step`` in a loop; on the Triton backend it
+    equals them to float rounding of the feedback sums; gradients equal the loop's up
+    to float summation order.
+
     Args:
         currents: (T, B, C) feed-forward input currents (possibly batch-normalised).
         kernel: (C, C, K) effective recurrent kernel (``SpatialDelay.applied_kernel()``).
         bias: optional (C,) bias of the recurrent connection.
         params: LIF constants.
+        backend: ``"auto"`` (Triton on CUDA tensors when installed, else torch),
+            ``"torch"`` (a loop over T of torch ops) or ``"triton"`` (one kernel per
+            direction, the loop over T inside; :mod:`spatial_layers.triton_recurrent`).
 
     Returns:
         spikes and membrane traces, both (T, B, C).
+
+    Example:
+        >>> spikes, _ = recurrent_leaky(torch.full((4, 1, 2), 0.6), torch.zeros(2, 2, 3))
+        >>> spikes.flatten().tolist()
+        [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    """
+    if currents.dim() != 3:
+        raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
+    size = currents.shape[-1]
+    if kernel.dim() != 3 or kernel.shape[:2] != (size, size) or kernel.shape[-1] < 1:
+        raise ValueError(
+            f"expected a ({size}, {size}, K) recurrent kernel, got {tuple(kernel.shape)}"
+        )
+    if bias is not None and bias.shape != (size,):
+        raise ValueError(f"expected a ({size},) bias, got {tuple(bias.shape)}")
+    beta, threshold, alpha = (float(value) for value in params)
+    # A cast (a no-op at equal dtypes) where F.linear under autocast would cast.
+    bias = None if bias is None else bias.to(currents.dtype)
+    return torch.ops.spsnn.recurrent_leaky_forward(
+        currents,
+        kernel.to(currents.dtype),
+        bias,
+        beta,
+        threshold,
+        alpha,
+        resolve_backend(backend, currents),
+    )
+
+
+def recurrent_leaky_steps(
+    currents: Tensor,
+    kernel: Tensor,
+    bias: Tensor | None = None,
+    params: LeakyParameters = DEFAULT_PARAMETERS,
+) -> tuple[Tensor, Tensor]:
+    """:func:`recurrent_leaky` by its definition: :func:`~spatial_layers.functional.delayed_step`
+    and :func:`~spatial_layers.neurons.leaky_step` in a Python loop over T, differentiated
+    by autograd through every step. Slow; the reference the fused ops are tested against.
+
+    Args and returns as :func:`recurrent_leaky` (no backend).
     """
     spikes_prev = currents.new_zeros(currents.shape[1:])
     membrane = torch.zeros_like(spikes_prev)
@@ -96,6 +154,7 @@ class RecurrentSpatialLIF(nn.Module):
             spatial mode its ``pre`` and ``post`` must be the same positions
             module as ``feedforward.post``.
         params: LIF constants (``LeakyParameters()`` if None).
+        backend: implementation of the loop over time, as in :func:`recurrent_leaky`.
 
     Shape:
         - Input: (T, B, C_in) spikes.
@@ -117,12 +176,17 @@ class RecurrentSpatialLIF(nn.Module):
         feedforward: SpatialDelay,
         recurrent: SpatialDelay,
         params: LeakyParameters | None = None,
+        *,
+        backend: Backend = "auto",
     ) -> None:
         super().__init__()
         check_recurrent_pair(feedforward, recurrent)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.feedforward = feedforward
         self.recurrent = recurrent
         self.params = LeakyParameters() if params is None else params
+        self.backend = backend
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_with_membrane(x)[0]
@@ -132,5 +196,9 @@ class RecurrentSpatialLIF(nn.Module):
         # The recurrent layer sees the population's spikes: same checks as its step().
         self.recurrent._check(currents.new_zeros(currents.shape[1:]), rank=2)
         return recurrent_leaky(
-            currents, self.recurrent.applied_kernel(), self.recurrent.bias, self.params
+            currents,
+            self.recurrent.applied_kernel(),
+            self.recurrent.bias,
+            self.params,
+            self.backend,
         )

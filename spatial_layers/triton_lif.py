@@ -128,7 +128,7 @@ def _leaky_backward_kernel(
 _CONSTANTS: dict[tuple, Tensor] = {}
 
 
-def _constants(like: Tensor, *values: float) -> Tensor:
+def constants_like(like: Tensor, *values: float) -> Tensor:
     """The kernels' constants in the dtype torch computes a scalar op of ``like`` in.
 
     Made once per (values, dtype, device) with fill kernels, never by a host-to-device
@@ -175,7 +175,7 @@ def leaky_forward(
     _launch(
         _leaky_forward_kernel,
         currents, membrane, membranes, spikes if spiking else membranes,
-        _constants(currents, beta, threshold),
+        constants_like(currents, beta, threshold),
         steps=currents.shape[0], neurons=membrane.numel(), SPIKING=spiking,
     )  # fmt: skip
     return spikes, membranes
@@ -207,7 +207,7 @@ def leaky_backward(
     _launch(
         _leaky_backward_kernel,
         membranes, grad_spikes, grad_membranes, grad_currents, grad_membrane0,
-        _constants(membranes, beta, threshold, alpha / 2, math.pi / 2 * alpha),
+        constants_like(membranes, beta, threshold, alpha / 2, math.pi / 2 * alpha),
         steps=membranes.shape[0], neurons=grad_membrane0.numel(),
         HAS_GRAD_SPIKES=has_grad_spikes, HAS_GRAD_MEMBRANES=has_grad_membranes,
     )  # fmt: skip

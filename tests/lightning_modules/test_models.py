@@ -17,6 +17,7 @@ from spatial_layers import (
     count_parameters,
     leaky_integrate,
 )
+from spatial_layers.recurrent import recurrent_leaky_steps
 
 
 def spikes(steps=12, batch=3, channels=5, seed=0, rate=0.3):
@@ -231,6 +232,37 @@ def test_fused_batch_norm_and_lif_change_no_bit(monkeypatch):
     assert all(spikes.mean() > 0 for spikes in fused[1:3])
     for got, want in zip(fused, plain, strict=True):
         assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_fused_recurrent_lif_changes_no_output_bit(batch_norm, monkeypatch):
+    """SpatialSNN(recurrent=True) on the fused recurrent LIF: the output and hidden spikes
+    of the step loop bit for bit, the gradients to float rounding (in float64: before a
+    batch norm, a bias gets a gradient of rounding noise alone)."""
+
+    def run_once():
+        torch.manual_seed(0)
+        net = SpatialSNN(
+            6, 3, [20, 12], max_delay=6, recurrent=True, bias=True, batch_norm=batch_norm
+        ).double()
+        with torch.no_grad():
+            for layer in net.recurrent_layers:
+                layer.weight.mul_(3)
+        x = (torch.rand(40, 2, 6, generator=torch.Generator().manual_seed(1)) < 0.3).double()
+        output = net.run(x)
+        output.membrane.pow(2).sum().backward()
+        grads = [p.grad for p in net.parameters()]
+        return [output.membrane, *output.hidden_spikes], grads
+
+    fused, fused_grads = run_once()
+    monkeypatch.setattr(models, "recurrent_leaky", lambda *args: recurrent_leaky_steps(*args[:4]))
+    plain, plain_grads = run_once()
+    assert all(0 < spikes.mean() < 1 for spikes in fused[1:])
+    for got, want in zip(fused, plain, strict=True):
+        assert torch.equal(got, want)
+    assert any(g.abs().sum() > 0 for g in fused_grads)
+    for got, want in zip(fused_grads, plain_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
 
 
 # --- state dict: a trained network loads into a fresh one exactly ---------------------------------

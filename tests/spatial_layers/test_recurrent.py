@@ -1,5 +1,7 @@
 """RecurrentSpatialLIF: hidden -> hidden delays, against a naive loop over SpatialDelay.step."""
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -29,7 +31,9 @@ def naive_recurrent(model: RecurrentSpatialLIF, x: torch.Tensor):
     return torch.stack(spikes), torch.stack(membranes)
 
 
-def build(mode: str = "spatial", kernel: str = "gauss", hidden: int = 8) -> RecurrentSpatialLIF:
+def build(
+    mode: str = "spatial", kernel: str = "gauss", hidden: int = 8, backend: str = "auto"
+) -> RecurrentSpatialLIF:
     pos_in, pos_hid = (
         NeuronPositions(5, dim=2, scale=3.0),
         NeuronPositions(hidden, dim=2, scale=3.0),
@@ -39,7 +43,7 @@ def build(mode: str = "spatial", kernel: str = "gauss", hidden: int = 8) -> Recu
     with torch.no_grad():
         feedforward.weight.mul_(5.0)
         recurrent.weight.mul_(2.0)
-    return RecurrentSpatialLIF(feedforward, recurrent, LeakyParameters(beta=0.85))
+    return RecurrentSpatialLIF(feedforward, recurrent, LeakyParameters(beta=0.85), backend=backend)
 
 
 @pytest.mark.parametrize("mode", ["spatial", "free", "none"])
@@ -58,11 +62,19 @@ def test_equals_naive_loop_over_step(mode, kernel, rng):
     assert torch.equal(model(x), spikes)
 
 
-def test_gradients_match_naive_loop(rng):
+def test_gradients_match_naive_loop(backend, rng):
+    """On either backend of the fused loop (CPU: Triton runs in its interpreter)."""
+    if backend == "triton" and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("the naive loop runs on CPU; recurrent_fused tests cover CUDA")
     torch.manual_seed(1)
-    model = build("spatial", "gauss")
+    model = build("spatial", "gauss", backend=backend)
     x = (torch.rand(15, 2, 5, generator=rng) < 0.3).float()
     probe = torch.randn(15, 2, 8, generator=rng)
+    with torch.no_grad():
+        spikes, membranes = model.forward_with_membrane(x)
+        ref_spikes, ref_membranes = naive_recurrent(model, x)
+    assert torch.equal(spikes, ref_spikes)
+    torch.testing.assert_close(membranes, ref_membranes, rtol=0, atol=1e-6)
 
     def grads(run):
         model.zero_grad()
@@ -163,6 +175,11 @@ def test_recurrent_dtype_mismatch_is_caught():
     )
     with pytest.raises(ValueError, match=r"input is torch\.float32"):
         model(torch.zeros(5, 2, 3))
+
+
+def test_constructor_rejects_unknown_backend():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        build(backend="cuda")
 
 
 def test_rejects_bad_input():

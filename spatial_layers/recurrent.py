@@ -14,13 +14,11 @@ from torch import Tensor, nn
 
 from spatial_layers import recurrent_lif  # noqa: F401  (registers the spsnn::recurrent_* ops)
 from spatial_layers.delay import SpatialDelay
-from spatial_layers.functional import delayed_step
 from spatial_layers.neurons import (
     BACKENDS,
     DEFAULT_PARAMETERS,
     Backend,
     LeakyParameters,
-    leaky_step,
     resolve_backend,
 )
 
@@ -54,7 +52,7 @@ def recurrent_leaky(
         kernel: (C, C, K) effective recurrent kernel (``SpatialDelay.applied_kernel()``).
         bias: optional (C,) bias of the recurrent connection.
         params: LIF constants.
-        backend: ``"auto"`` (Triton on CUDA tensors when installed, else torch),
+        backend: ``"auto"`` (torch, for now also on CUDA: see :func:`_recurrent_backend`),
             ``"torch"`` (a loop over T of torch ops) or ``"triton"`` (one kernel per
             direction, the loop over T inside; :mod:`spatial_layers.triton_recurrent`).
 
@@ -85,32 +83,18 @@ def recurrent_leaky(
         beta,
         threshold,
         alpha,
-        resolve_backend(backend, currents),
+        _recurrent_backend(backend, currents),
     )
 
 
-def recurrent_leaky_steps(
-    currents: Tensor,
-    kernel: Tensor,
-    bias: Tensor | None = None,
-    params: LeakyParameters = DEFAULT_PARAMETERS,
-) -> tuple[Tensor, Tensor]:
-    """:func:`recurrent_leaky` by its definition: :func:`~spatial_layers.functional.delayed_step`
-    and :func:`~spatial_layers.neurons.leaky_step` in a Python loop over T, differentiated
-    by autograd through every step. Slow; the reference the fused ops are tested against.
+def _recurrent_backend(backend: Backend, currents: Tensor) -> str:
+    """``"auto"`` runs the torch loop, also on CUDA, until the Triton kernel is timed there.
 
-    Args and returns as :func:`recurrent_leaky` (no backend).
+    The Triton kernel re-reads the whole (C, C, K) kernel per batch row and step, and
+    sums the feedback in another order than torch's matrix product (equal to float
+    rounding, not bit for bit); ``backend="triton"`` opts in.
     """
-    spikes_prev = currents.new_zeros(currents.shape[1:])
-    membrane = torch.zeros_like(spikes_prev)
-    history = None
-    spikes, membranes = [], []
-    for current in currents:
-        feedback, history = delayed_step(spikes_prev, kernel, history, bias)
-        spikes_prev, membrane = leaky_step(current + feedback, membrane, params)
-        spikes.append(spikes_prev)
-        membranes.append(membrane)
-    return torch.stack(spikes), torch.stack(membranes)
+    return resolve_backend("torch" if backend == "auto" else backend, currents)
 
 
 def check_recurrent_pair(feedforward: SpatialDelay, recurrent: SpatialDelay) -> None:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+from recurrent_reference import recurrent_leaky_steps
 
 import lightning_modules.models as models
 from lightning_modules.models import SpatialSNN, TimeBatchNorm
@@ -17,7 +18,6 @@ from spatial_layers import (
     count_parameters,
     leaky_integrate,
 )
-from spatial_layers.recurrent import recurrent_leaky_steps
 
 
 def spikes(steps=12, batch=3, channels=5, seed=0, rate=0.3):

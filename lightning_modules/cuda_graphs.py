@@ -156,6 +156,7 @@ class GraphedNetwork:
         self.eager_batches += 1
 
     def _capture(self, x: Tensor) -> None:
+        _refuse_profile(self.net)  # set after fit start, e.g. by hand
         if torch.is_autocast_enabled(x.device.type):
             raise ValueError(
                 "cuda_graphs does not support mixed precision (autocast) yet: train with "
@@ -173,7 +174,9 @@ class GraphedNetwork:
 
 
 def check_cuda_graphs(device: torch.device, net: nn.Module) -> None:
-    """Raises where graph capture cannot work: not on CUDA, or a layer that syncs the host."""
+    """Raises where graph capture cannot work: not on CUDA, a network in a hardware profile
+    (its formats follow the weights, read on the host), or a layer that syncs the host."""
+    _refuse_profile(net)
     if device.type != "cuda":
         raise ValueError(
             f"cuda_graphs needs a CUDA device, but the model is on {device}: train on a GPU "
@@ -185,3 +188,13 @@ def check_cuda_graphs(device: torch.device, net: nn.Module) -> None:
                 "cuda_graphs cannot capture a layer with check_finite=True (it syncs with the "
                 "host every step): turn check_finite off or set cuda_graphs false"
             )
+
+
+def _refuse_profile(net: nn.Module) -> None:
+    profile = getattr(net, "hardware_profile", None)
+    if profile is not None:
+        raise ValueError(
+            f"cuda_graphs cannot capture a network in the {profile!r} hardware profile (its "
+            "number formats follow the weights and are read on the host every step): set "
+            "cuda_graphs false"
+        )

@@ -9,6 +9,7 @@ from lm_test_probes import quiet_trainer
 
 from lightning_modules.callbacks import HardwareQAT, RoundDelays
 from lightning_modules.classifier import SpikingClassifier
+from lightning_modules.cuda_graphs import check_cuda_graphs
 from lightning_modules.data import YinYangDataModule
 from lightning_modules.hardware import network_format
 from lightning_modules.models import SpatialSNN
@@ -142,3 +143,10 @@ def test_hardware_qat_refuses_what_would_conflict():
         HardwareQAT(after=1.0)
     with pytest.raises(ValueError, match="one of"):
         HardwareQAT(target="truenorth")
+
+
+def test_cuda_graphs_refuse_a_network_in_a_profile():
+    net = small_net()
+    net.hardware_profile = "loihi2"
+    with pytest.raises(ValueError, match=r"'loihi2' hardware profile.*cuda_graphs false"):
+        check_cuda_graphs(torch.device("cuda"), net)

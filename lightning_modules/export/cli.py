@@ -180,7 +180,9 @@ def _evaluate_profile(
 ) -> dict[str, Any]:
     datamodule = datamodule_from_checkpoint(checkpoint, args.config)
     datamodule.setup("test")
-    deployed, _ = deployment_network(model.net, target=args.target)
+    deployed, _ = deployment_network(
+        model.net, target=args.target, max_delay=args.max_delay, clip_delays=args.clip_delays
+    )
     program = load_program(args.output)
     result |= {"split": "test"}
     result |= evaluate_profile(model, deployed, program, datamodule.test_dataloader())

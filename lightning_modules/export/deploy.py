@@ -26,9 +26,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.hardware import network_format
+from lightning_modules.export.conventions import RECURRENT_LATENCY
+from lightning_modules.hardware import check_profile_name, network_format
 from lightning_modules.models import SpatialSNN
-from spatial_layers import SpatialDelay, loihi2
+from spatial_layers import SpatialDelay, loihi2, round_delays
 from spatial_layers.quantization import quantized_weight
 
 INPUT_POPULATION = "input"
@@ -74,6 +75,39 @@ def delayed_connections(net: SpatialSNN) -> list[DelayedConnection]:
     return found
 
 
+def check_delay_limit(net: SpatialSNN, max_delay: int | None, clip: bool) -> int:
+    """Counts the active synapses whose integer delay exceeds a hardware limit (steps).
+
+    Delays are rounded as the ``round`` kernel rounds; recurrent synapses count
+    ``d + RECURRENT_LATENCY`` (their graph Delay). Returns the count (0 without a
+    limit); without ``clip`` a count above 0 raises a ValueError that gives it and
+    names the largest delay.
+    """
+    if max_delay is None:
+        return 0
+    over, largest, recurrent = 0, 0, False
+    for connection in delayed_connections(net):
+        layer = connection.layer
+        latency = RECURRENT_LATENCY if connection.recurrent else 0
+        delays = round_delays(layer.delays().detach())[layer.mask] + latency
+        over += int((delays > max_delay).sum())
+        if delays.numel():
+            largest = max(largest, int(delays.max()))
+            recurrent |= connection.recurrent
+    if over and not clip:
+        note = f"; recurrent delays count +{RECURRENT_LATENCY} step of latency" if recurrent else ""
+        raise ValueError(
+            f"{over} synapses have delays above max_delay={max_delay} steps (largest: "
+            f"{largest} steps{note}); clip_delays=True (spsnn export --clip-delays) clamps them"
+        )
+    if over and recurrent and max_delay < RECURRENT_LATENCY:
+        raise ValueError(
+            f"recurrent synapses need a Delay of at least {RECURRENT_LATENCY} step; "
+            f"max_delay={max_delay} cannot hold them"
+        )
+    return over
+
+
 def fold_batch_norm(
     weight: Tensor, bias: Tensor | None, norm: nn.BatchNorm1d
 ) -> tuple[Tensor, Tensor]:
@@ -115,15 +149,22 @@ def fold_batch_norm(
 
 
 def deployment_network(
-    net: SpatialSNN, *, weight_bits: int | None = None, target: str | None = None
+    net: SpatialSNN,
+    *,
+    weight_bits: int | None = None,
+    target: str | None = None,
+    max_delay: int | None = None,
+    clip_delays: bool = False,
 ) -> tuple[SpatialSNN, dict[str, float]]:
     """A copy of ``net`` as deployed: eval mode, batch norm folded, ``round`` kernels, k bits.
 
     With a hardware ``target`` (``"loihi2"``) the copy computes in that profile
     (:mod:`lightning_modules.hardware`): its weights are the 8-bit power-of-two
-    ones the profile applies, delays above the chip's limit are clipped to it
-    (:func:`~lightning_modules.export.nir_graph.to_nir` counts them first and
-    refuses unless asked to clip), and ``weight_bits`` must be None or 8.
+    ones the profile applies, ``weight_bits`` must be None or 8, and its delays
+    stay within ``max_delay`` (default and at most the chip's 62 steps): delays
+    above it are refused (:func:`check_delay_limit`), or clipped to it with
+    ``clip_delays``. Without a target, ``max_delay`` and ``clip_delays`` are the
+    export's business (:func:`~lightning_modules.export.nir_graph.to_nir`).
 
     Under Dale's principle the copy keeps each layer's signs, unless folding a
     batch norm with a negative gain flipped some rows (then that layer's
@@ -139,7 +180,7 @@ def deployment_network(
         layer by :class:`DelayedConnection` name (empty without ``weight_bits``).
     """
     if target is not None:
-        return _profile_deployment(net, weight_bits, target)
+        return _profile_deployment(net, weight_bits, target, max_delay, clip_delays)
     deployed = copy.deepcopy(net).eval()
     deployed.requires_grad_(False)
     for index, norm in enumerate(deployed.norms):
@@ -161,20 +202,32 @@ def deployment_network(
     return deployed, scales
 
 
+def profile_delay_limit(target: str, max_delay: int | None) -> int:
+    """The delay limit (steps) under a hardware profile: ``max_delay``, at most the chip's."""
+    check_profile_name(target)
+    if max_delay is not None and max_delay > loihi2.MAX_DELAY:
+        raise ValueError(
+            f"max_delay={max_delay} exceeds the {target} profile's {loihi2.MAX_DELAY} steps"
+        )
+    return loihi2.MAX_DELAY if max_delay is None else max_delay
+
+
 @torch.no_grad()
 def _profile_deployment(
-    net: SpatialSNN, weight_bits: int | None, target: str
+    net: SpatialSNN, weight_bits: int | None, target: str, max_delay: int | None, clip: bool
 ) -> tuple[SpatialSNN, dict[str, float]]:
     if weight_bits not in (None, loihi2.WEIGHT_BITS):
         raise ValueError(
             f"the {target} profile has {loihi2.WEIGHT_BITS}-bit weights, got weight_bits="
             f"{weight_bits}: leave it unset"
         )
+    limit = profile_delay_limit(target, max_delay)
+    check_delay_limit(net, limit, clip)
     deployed = copy.deepcopy(net).eval()
     deployed.requires_grad_(False)
-    deployed.max_delay = min(deployed.max_delay, loihi2.MAX_DELAY)
+    deployed.max_delay = min(deployed.max_delay, limit)
     for layer in deployed.delay_layers():
-        layer.max_delay = min(layer.max_delay, loihi2.MAX_DELAY)  # delays() clamps to it
+        layer.max_delay = min(layer.max_delay, limit)  # delays() clamps to it
     deployed.hardware_profile = target
     scales = {}
     for connection, weights in zip(

@@ -126,9 +126,11 @@ from lightning_modules.export.deploy import (
     INPUT_POPULATION,
     READOUT_POPULATION,
     DelayedConnection,
+    check_delay_limit,
     delayed_connections,
     deployment_network,
     population_names,
+    profile_delay_limit,
 )
 from lightning_modules.export.nir_reader import (
     ParsedNetwork,
@@ -137,12 +139,7 @@ from lightning_modules.export.nir_reader import (
     parse_graph,
     read_graph_file,
 )
-from lightning_modules.hardware import (
-    NetworkFormat,
-    PopulationFormat,
-    check_profile_name,
-    network_format,
-)
+from lightning_modules.hardware import NetworkFormat, PopulationFormat, network_format
 from lightning_modules.models import SpatialSNN
 from spatial_layers import loihi2
 from spatial_layers.kernels import round_delays
@@ -233,39 +230,15 @@ def exported_layer(connection: DelayedConnection, scale: float | None = None) ->
     return ExportedLayer(connection, weight, delays, mask, bias, sign, scale)
 
 
-def limit_delays(
-    layers: list[ExportedLayer], max_delay: int | None, clip: bool
-) -> tuple[list[ExportedLayer], int]:
-    """Applies a hardware limit on the graph's Delay nodes (steps).
+def clip_delays_to(layers: list[ExportedLayer], max_delay: int | None) -> list[ExportedLayer]:
+    """The layers with their graph delays clamped to ``max_delay`` (None: unchanged).
 
-    Returns the layers (delays clamped to ``max_delay`` when ``clip``) and the
-    number of active synapses above the limit; without ``clip`` such
-    synapses raise a ValueError that counts them and names the largest delay.
+    Whether clamping is allowed is :func:`~lightning_modules.export.deploy.check_delay_limit`'s
+    call, made before.
     """
     if max_delay is None:
-        return layers, 0
-    over = sum(int((layer.delays[layer.mask] > max_delay).sum()) for layer in layers)
-    if over == 0:
-        return layers, 0
-    largest = max(int(layer.delays[layer.mask].max()) for layer in layers if layer.mask.any())
-    if not clip:
-        latency = ""
-        if any(layer.connection.recurrent for layer in layers):
-            latency = f"; recurrent delays count +{RECURRENT_LATENCY} step of latency"
-        raise ValueError(
-            f"{over} synapses have delays above max_delay={max_delay} steps (largest: "
-            f"{largest} steps{latency}); clip_delays=True (spsnn export --clip-delays) "
-            "clamps them"
-        )
-    if max_delay < RECURRENT_LATENCY and any(
-        layer.connection.recurrent and layer.mask.any() for layer in layers
-    ):
-        raise ValueError(
-            f"recurrent synapses need a Delay of at least {RECURRENT_LATENCY} step; "
-            f"max_delay={max_delay} cannot hold them"
-        )
-    clipped = [layer._replace(delays=np.minimum(layer.delays, max_delay)) for layer in layers]
-    return clipped, over
+        return layers
+    return [layer._replace(delays=np.minimum(layer.delays, max_delay)) for layer in layers]
 
 
 def to_nir(
@@ -307,24 +280,19 @@ def to_nir(
     dt = float(dt)
     formats = None
     if target is not None:
-        check_profile_name(target)
-        if max_delay is not None and max_delay > loihi2.MAX_DELAY:
-            raise ValueError(
-                f"max_delay={max_delay} exceeds the {target} profile's {loihi2.MAX_DELAY} steps"
-            )
-        max_delay = loihi2.MAX_DELAY if max_delay is None else max_delay
-        # Counted (or refused) on the network as trained; the deployed copy clips.
-        _, clipped = limit_delays(
-            [exported_layer(c) for c in delayed_connections(net)], max_delay, clip_delays
+        max_delay = profile_delay_limit(target, max_delay)
+    # Counted (or refused) on the network as trained; the deployed copy clips.
+    clipped = check_delay_limit(net, max_delay, clip_delays)
+    if target is not None:
+        deployed, scales = deployment_network(
+            net, weight_bits=weight_bits, target=target, max_delay=max_delay, clip_delays=True
         )
-        deployed, scales = deployment_network(net, weight_bits=weight_bits, target=target)
         formats = network_format(deployed)
         weight_bits = loihi2.WEIGHT_BITS
     else:
         deployed, scales = deployment_network(net, weight_bits=weight_bits)
     layers = [exported_layer(c, scales.get(c.name)) for c in delayed_connections(deployed)]
-    layers, limited = limit_delays(layers, max_delay, clip_delays)
-    clipped = limited if formats is None else clipped
+    layers = clip_delays_to(layers, max_delay)
     names = population_names(deployed)
 
     nodes: dict[str, nir.NIRNode] = {

@@ -123,7 +123,15 @@ def test_delays_above_62_are_refused_or_clipped_and_counted():
     assert round(max(delays) / graph.metadata["dt"]) == 62
     report = loihi2_report(graph)
     assert report["clipped_synapses"] == 6 and "6 synapses had delays" in format_report(report)
-    deployed, _ = deployment_network(net, target="loihi2")  # clipped the same way
+    with pytest.raises(ValueError, match="6 synapses have delays above max_delay=62"):
+        deployment_network(net, target="loihi2")  # never clipped without being asked
+    deployed, _ = deployment_network(net, target="loihi2", clip_delays=True)
+    spikes, membrane, _, _ = compare(deployed, graph, binary_input(steps=90))
+    assert spikes == membrane == 0
+    # a lower limit: the graph and the deployed network clip to it alike
+    graph = to_nir(net, target="loihi2", max_delay=30, clip_delays=True)
+    assert int(graph.metadata["clipped_synapses"]) > 6
+    deployed, _ = deployment_network(net, target="loihi2", max_delay=30, clip_delays=True)
     spikes, membrane, _, _ = compare(deployed, graph, binary_input(steps=90))
     assert spikes == membrane == 0
     with pytest.raises(ValueError, match="exceeds the loihi2 profile's 62"):

@@ -50,13 +50,21 @@ class PopulationFormat(NamedTuple):
         decay: Loihi's 12-bit ``dv``.
         threshold: the 17-bit threshold mantissa ``vth`` (compared as ``vth << 6``),
             or None for a non-spiking readout.
-        beta: the decay as applied, ``(4096 - dv) / 4096``.
     """
 
     bits: int
     decay: int
     threshold: int | None
-    beta: float
+
+    @property
+    def beta(self) -> float:
+        """The decay as applied, ``(4096 - dv) / 4096``."""
+        return loihi2.decay_factor(self.decay)
+
+    @property
+    def threshold_level(self) -> float | None:
+        """The threshold as applied, in spsnn units (None for a non-spiking readout)."""
+        return None if self.threshold is None else loihi2.threshold_level(self.threshold, self.bits)
 
 
 class LayerFormat(NamedTuple):
@@ -167,8 +175,7 @@ def network_format(net: SpatialSNN) -> NetworkFormat:
             code = None if threshold is None else loihi2.threshold_code(threshold, bits)
         except ValueError as error:
             raise ValueError(f"{name}: {error}") from error
-        decay = loihi2.decay_code(beta)
-        populations.append(PopulationFormat(bits, decay, code, loihi2.quantized_beta(beta)))
+        populations.append(PopulationFormat(bits, loihi2.decay_code(beta), code))
         weight_exponent = None if grid is None else grid + bits - loihi2.ACTIVATION_SHIFT
         layers.append(LayerFormat(exponent, weight_exponent, payload_bits))
     return NetworkFormat(populations, layers)
@@ -230,13 +237,14 @@ def fixed_point_run(
         currents = exact_delayed(layer, x)
         if weights.grid_exponent is not None:
             currents = loihi2.snap(currents, weights.grid_exponent)
-        readout = index == len(net.layers) - 1
-        threshold = None if population.threshold is None else net.params.threshold
-        beta = net.readout_beta if readout else net.params.beta
         spikes, membrane = loihi2.fixed_point_leaky(
-            currents, beta=beta, bits=population.bits, threshold=threshold, alpha=alpha
+            currents,
+            decay=population.decay,
+            bits=population.bits,
+            threshold=population.threshold,
+            alpha=alpha,
         )
-        if not readout:
+        if index < len(net.layers) - 1:
             hidden_rates.append(spikes.detach().mean())
             if record_hidden:
                 hidden_spikes.append(spikes)

@@ -93,9 +93,9 @@ def decay_code(beta: float) -> int:
     return code
 
 
-def quantized_beta(beta: float) -> float:
-    """The decay Loihi applies for ``beta``: ``(4096 - dv) / 4096`` (exact in float64)."""
-    return (_DECAY_UNITY - decay_code(beta)) / _DECAY_UNITY
+def decay_factor(decay: int) -> float:
+    """The decay per step that ``dv`` applies, ``(4096 - dv) / 4096`` (exact in float64)."""
+    return (_DECAY_UNITY - decay) / _DECAY_UNITY
 
 
 def fraction_bits(scale_exponents: list[int], reference: float) -> int:
@@ -145,9 +145,10 @@ def threshold_code(threshold: float, bits: int) -> int:
     return code
 
 
-def quantized_threshold(threshold: float, bits: int) -> float:
-    """The threshold as Loihi compares it, in spsnn units (exact in float64)."""
-    return threshold_code(threshold, bits) * 2.0 ** (ACTIVATION_SHIFT - bits)
+def threshold_level(code: int, bits: int) -> float:
+    """The threshold mantissa ``vth`` as Loihi compares it, ``(vth << 6) * 2**-bits``,
+    in spsnn units (exact in float64)."""
+    return (code << ACTIVATION_SHIFT) * 2.0**-bits
 
 
 def snap(values: Tensor, exponent: int) -> Tensor:
@@ -164,9 +165,9 @@ def snap(values: Tensor, exponent: int) -> Tensor:
 def fixed_point_leaky(
     currents: Tensor,
     *,
-    beta: float,
+    decay: int,
     bits: int,
-    threshold: float | None,
+    threshold: int | None,
     alpha: float = 2.0,
 ) -> tuple[Tensor | None, Tensor]:
     r"""Loihi 2's integer LIF (module doc) on spsnn's units, for training.
@@ -176,17 +177,18 @@ def fixed_point_leaky(
         \qquad S_t = [U_t > \theta_q]
 
     with :math:`U` saturating at :math:`\pm(2^{23} - 1) 2^{-f}`, truncation toward
-    zero on the grid :math:`2^{-f}`, and :math:`\beta_q, \theta_q` as Loihi
-    stores them. Computed in float64, where every step is exact (products stay
-    below 2**53), so the numbers are the chip's integers times :math:`2^{-f}`;
-    the truncation and the saturation pass gradients straight through, the
-    spike has the arctan surrogate of :class:`~spatial_layers.neurons.ArctanSpike`.
+    zero on the grid :math:`2^{-f}`, :math:`\beta_q = (4096 - dv) / 4096` and
+    :math:`\theta_q = (vth \ll 6)\, 2^{-f}`, from the codes Loihi stores. Computed in
+    float64, where every step is exact (products stay below 2**53), so the numbers
+    are the chip's integers times :math:`2^{-f}`; the truncation and the saturation
+    pass gradients straight through, the spike has the arctan surrogate of
+    :class:`~spatial_layers.neurons.ArctanSpike`.
 
     Args:
         currents: (T, B, C) synaptic input, multiples of ``2**-bits``.
-        beta: decay per step (quantised here with :func:`quantized_beta`).
+        decay: Loihi's 12-bit ``dv`` (:func:`decay_code`).
         bits: fraction bits of the membrane (:func:`fraction_bits`).
-        threshold: firing threshold (quantised with :func:`quantized_threshold`),
+        threshold: the 17-bit threshold mantissa ``vth`` (:func:`threshold_code`),
             or None for a non-spiking integrator (the readout).
         alpha: surrogate slope.
 
@@ -196,8 +198,8 @@ def fixed_point_leaky(
     """
     unit = 2.0**-bits
     limit = _STATE_LIMIT * unit
-    factor = quantized_beta(beta)
-    level = None if threshold is None else quantized_threshold(threshold, bits)
+    factor = decay_factor(decay)
+    level = None if threshold is None else threshold_level(threshold, bits)
     membrane = currents.new_zeros(currents.shape[1:], dtype=torch.float64)
     reset = torch.zeros_like(membrane)
     spikes, membranes = [], []

@@ -439,15 +439,7 @@ def _neuron_constants(
             (beta, net.params.threshold if fires else None)
             for beta, fires in zip(betas, spiking, strict=True)
         ]
-    return [
-        (
-            population.beta,
-            None
-            if population.threshold is None
-            else loihi2.quantized_threshold(net.params.threshold, population.bits),
-        )
-        for population in formats.populations
-    ]
+    return [(population.beta, population.threshold_level) for population in formats.populations]
 
 
 def _population_format(population: PopulationFormat) -> dict:

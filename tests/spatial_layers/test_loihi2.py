@@ -31,7 +31,7 @@ def integer_lif(codes, decay, threshold_code, spiking=True):
 
 
 def test_decay_has_12_bits():
-    assert loihi2.decay_code(0.95) == 205 and loihi2.quantized_beta(0.95) == 3891 / 4096
+    assert loihi2.decay_code(0.95) == 205 and loihi2.decay_factor(205) == 3891 / 4096
     assert loihi2.decay_code(1.0) == 0
     assert loihi2.decay_code(1 / 4096) == 4095  # the largest dv
     with pytest.raises(ValueError, match=r"above Loihi 2's 12-bit 0\.\.4095"):
@@ -103,10 +103,10 @@ def test_fixed_point_lif_equals_integer_arithmetic(spiking):
     codes[20:24, 0, 0] = 2**23  # saturates the positive side
     codes[30:33, 1, 1] = -(2**23)  # and the negative one
     currents = codes.double() * 2.0**-bits
-    spikes, membranes = loihi2.fixed_point_leaky(
-        currents.float(), beta=beta, bits=bits, threshold=threshold if spiking else None
-    )
     decay, vth = loihi2.decay_code(beta), loihi2.threshold_code(threshold, bits)
+    spikes, membranes = loihi2.fixed_point_leaky(
+        currents.float(), decay=decay, bits=bits, threshold=vth if spiking else None
+    )
     for b in range(3):
         for c in range(4):
             want_spikes, want_trace = integer_lif(
@@ -130,10 +130,12 @@ def test_fixed_point_lif_gradient_is_the_float_lifs():
     generator = torch.Generator().manual_seed(0)
     codes = torch.randint(-(2**15), 2**16, (30, 2, 5), generator=generator)
     currents = (codes.double() * 2.0**-bits).requires_grad_(True)
-    spikes, membranes = loihi2.fixed_point_leaky(currents, beta=beta, bits=bits, threshold=1.0)
+    spikes, membranes = loihi2.fixed_point_leaky(
+        currents, decay=loihi2.decay_code(beta), bits=bits, threshold=2 ** (bits - 6)
+    )
     (spikes.sum() + membranes.sum()).backward()
     reference = currents.detach().clone().requires_grad_(True)
-    params = LeakyParameters(loihi2.quantized_beta(beta), 1.0, 2.0)
+    params = LeakyParameters(loihi2.decay_factor(loihi2.decay_code(beta)), 1.0, 2.0)
     float_spikes, float_membranes = leaky_sequence(reference, params, backend="torch")
     assert torch.equal(float_spikes, spikes.detach())
     (float_spikes.sum() + float_membranes.sum()).backward()
@@ -142,10 +144,10 @@ def test_fixed_point_lif_gradient_is_the_float_lifs():
 
 def test_empty_sequence_and_batch():
     spikes, membranes = loihi2.fixed_point_leaky(
-        torch.zeros(0, 2, 3), beta=0.9, bits=12, threshold=1.0
+        torch.zeros(0, 2, 3), decay=410, bits=12, threshold=64
     )
     assert spikes.shape == membranes.shape == (0, 2, 3)
     spikes, membranes = loihi2.fixed_point_leaky(
-        torch.zeros(4, 0, 3), beta=0.9, bits=12, threshold=1.0
+        torch.zeros(4, 0, 3), decay=410, bits=12, threshold=64
     )
     assert spikes.shape == membranes.shape == (4, 0, 3)

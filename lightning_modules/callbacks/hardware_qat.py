@@ -16,6 +16,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from lightning_modules.callbacks.round_delays import RoundDelays
+from lightning_modules.callbacks.single_instance import check_single_instance
 from lightning_modules.hardware import check_profile, check_profile_name
 
 
@@ -45,6 +46,7 @@ class HardwareQAT(Callback):
         self.after = float(after)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        check_single_instance(trainer, self)
         if any(isinstance(callback, RoundDelays) for callback in trainer.callbacks):
             raise ValueError(
                 "HardwareQAT sets the delays and weights of the profile itself: remove "

@@ -19,6 +19,7 @@ import math
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from lightning_modules.callbacks.single_instance import check_single_instance
 from spatial_layers import SpatialDelay, delay_layers
 from spatial_layers.quantization import weight_levels
 
@@ -51,6 +52,7 @@ class RoundDelays(Callback):
         self._trained_as: dict[SpatialDelay, tuple[str, int | None]] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        check_single_instance(trainer, self)
         total = trainer.estimated_stepping_batches
         if not math.isfinite(total):
             raise ValueError("RoundDelays needs a finite run: set trainer.max_epochs or max_steps")

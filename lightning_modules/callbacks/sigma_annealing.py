@@ -8,6 +8,7 @@ from typing import Literal
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from lightning_modules.callbacks.single_instance import check_single_instance
 from spatial_layers import SpatialDelay, delay_layers
 
 AnnealSchedule = Literal["exponential", "linear", "cosine"]
@@ -98,6 +99,7 @@ class SigmaAnnealing(Callback):
             pl_module.log("sigma", max(sigmas), on_step=False, on_epoch=True, sync_dist=True)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        check_single_instance(trainer, self)
         progress = self._progress(trainer)
         for layer in delay_layers(pl_module):
             layer.sigma = self.sigma_for(layer, progress)

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from lightning_modules.callbacks.single_instance import check_single_instance
+
 #: Multiplier that spreads consecutive steps over the seed space.
 STEP_STRIDE = 1_000_003
 
@@ -41,6 +43,14 @@ class StepSeed(Callback):
     def seed_for(self, step: int) -> int:
         """The seed used before training step ``step``."""
         return (self._base() + STEP_STRIDE * (step + 1)) % 2**32
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        check_single_instance(
+            trainer,
+            self,
+            fix="spsnn fit adds a StepSeed itself, seeded by seed_everything: remove the "
+            "other and set --seed_everything",
+        )
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx) -> None:
         seed = self.seed_for(trainer.global_step)

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_modules.callbacks import (
+    HardwareQAT,
     LastCheckpoint,
     LayoutPlots,
     RoundDelays,
@@ -190,3 +191,16 @@ def test_step_seed_makes_each_step_depend_on_seed_and_step_only(tmp_path):
     torch.manual_seed(seed.seed_for(5))
     assert draws[5] == torch.rand(1).item()
     assert len(set(draws)) == len(draws) == 8
+
+
+@pytest.mark.parametrize(
+    "make",
+    [SigmaAnnealing, lambda: RoundDelays(after=0.5), lambda: HardwareQAT(after=0.5), StepSeed],
+)
+def test_a_second_callback_of_a_kind_is_refused_naming_it(tmp_path, make):
+    first, second = make(), make()
+    model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=6, beta=0.95))
+    name = type(first).__name__
+    with pytest.raises(ValueError, match=rf"2 {name} callbacks .* silently override"):
+        trainer(tmp_path, [first, second]).fit(model, loaders())
+    trainer(tmp_path, [first], max_epochs=1).fit(model, loaders())  # one alone fits

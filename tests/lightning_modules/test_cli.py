@@ -308,3 +308,16 @@ def test_a_binary_config_and_a_root_dir_under_a_file_are_one_line(
             make_cli(argv)
         assert message in refusal_line(capsys, exit_info)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_recipe_callback_is_changed_by_its_arguments_not_by_appending_another(
+    tiny_yaml, cli_argv
+):
+    from lightning_modules.callbacks import SigmaAnnealing
+
+    cli = make_cli(["--config", str(tiny_yaml), "--trainer.callbacks.end", "0.25"], run=False)
+    (annealing,) = [c for c in cli.trainer.callbacks if isinstance(c, SigmaAnnealing)]
+    assert annealing.end == 0.25  # the fix the refusal below names does what it says
+    appended = "--trainer.callbacks+=lightning_modules.callbacks.SigmaAnnealing"
+    with pytest.raises(ValueError, match=r"2 SigmaAnnealing callbacks.*--trainer.callbacks.<arg"):
+        make_cli(["fit", "--config", str(tiny_yaml), appended])

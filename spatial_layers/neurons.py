@@ -41,6 +41,13 @@ class LeakyParameters(NamedTuple):
 DEFAULT_PARAMETERS = LeakyParameters()
 
 
+def arctan_slope(shifted: Tensor, alpha: float) -> Tensor:
+    r"""The arctan surrogate's derivative at ``shifted`` = U - theta (any shape),
+    :math:`(\alpha / 2) / (1 + (\pi \alpha x / 2)^2)`: one expression for every
+    backward pass, so that all of them round alike."""
+    return alpha / 2 / (1 + (math.pi / 2 * alpha * shifted).pow(2))
+
+
 class ArctanSpike(torch.autograd.Function):
     """Heaviside step forward, arctan surrogate backward (as snnTorch's ATan)."""
 
@@ -53,8 +60,7 @@ class ArctanSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor, None]:
         (shifted,) = ctx.saved_tensors
-        slope = ctx.alpha / 2 / (1 + (math.pi / 2 * ctx.alpha * shifted).pow(2))
-        return grad_spikes * slope, None
+        return grad_spikes * arctan_slope(shifted, ctx.alpha), None
 
 
 def leaky_step(
@@ -263,10 +269,7 @@ def _leaky_backward_torch(
     """
     beta, threshold, alpha = params
     if grad_spikes is not None:
-        shifted = membranes - threshold
-        # The expression of ArctanSpike.backward, for identical rounding.
-        slope = alpha / 2 / (1 + (math.pi / 2 * alpha * shifted).pow(2))
-        grads = grad_spikes * slope
+        grads = grad_spikes * arctan_slope(membranes - threshold, alpha)
         if grad_membranes is not None:
             grads.add_(grad_membranes)
     elif grad_membranes is not None:

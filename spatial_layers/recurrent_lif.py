@@ -20,12 +20,10 @@ and the kernel are saved for the backward pass.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from spatial_layers.neurons import leaky_step_into
+from spatial_layers.neurons import arctan_slope, leaky_step_into
 
 
 def _recurrent_forward_torch(
@@ -78,8 +76,7 @@ def _recurrent_backward_torch(
     beta, threshold, alpha = params
     steps, batch, size = membranes.shape
     taps = kernel.shape[-1]
-    # The expression of ArctanSpike.backward, for identical rounding.
-    slopes = alpha / 2 / (1 + (math.pi / 2 * alpha * (membranes - threshold)).pow(2))
+    slopes = arctan_slope(membranes - threshold, alpha)
     # Rows (i, k), to multiply the (B, C * K) history of future gradients below.
     weights = kernel.permute(0, 2, 1).reshape(size * taps, size)
     grads = torch.empty_like(membranes)

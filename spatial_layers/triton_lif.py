@@ -144,6 +144,12 @@ def constants_like(like: Tensor, *values: float) -> Tensor:
     return _CONSTANTS[key]
 
 
+def surrogate_constants(like: Tensor, beta: float, threshold: float, alpha: float) -> Tensor:
+    """The backward kernels' constants: beta, threshold, and the arctan surrogate's
+    ``alpha / 2`` and ``pi / 2 * alpha`` (:func:`~spatial_layers.neurons.arctan_slope`)."""
+    return constants_like(like, beta, threshold, alpha / 2, math.pi / 2 * alpha)
+
+
 def _launch(kernel, *tensors: Tensor, steps: int, neurons: int, **flags: bool) -> None:
     """Runs ``kernel`` over (T, B * C) tensors, one program per block of neurons."""
     if steps and neurons:  # a grid of 0 programs is an error
@@ -207,7 +213,7 @@ def leaky_backward(
     _launch(
         _leaky_backward_kernel,
         membranes, grad_spikes, grad_membranes, grad_currents, grad_membrane0,
-        constants_like(membranes, beta, threshold, alpha / 2, math.pi / 2 * alpha),
+        surrogate_constants(membranes, beta, threshold, alpha),
         steps=membranes.shape[0], neurons=grad_membrane0.numel(),
         HAS_GRAD_SPIKES=has_grad_spikes, HAS_GRAD_MEMBRANES=has_grad_membranes,
     )  # fmt: skip

@@ -20,14 +20,12 @@ loaded only when the Triton backend is asked for.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
-from spatial_layers.triton_lif import NUM_WARPS, constants_like
+from spatial_layers.triton_lif import NUM_WARPS, constants_like, surrogate_constants
 
 #: Neurons computed per block, and neurons summed over per tile of the feedback.
 BLOCK_OUT = 32
@@ -204,7 +202,7 @@ def recurrent_backward(
         membranes, _weights(kernel),
         membranes if grad_spikes is None else grad_spikes.contiguous(),
         membranes if grad_membranes is None else grad_membranes.contiguous(),
-        grads, constants_like(membranes, beta, threshold, alpha / 2, math.pi / 2 * alpha),
+        grads, surrogate_constants(membranes, beta, threshold, alpha),
         steps=steps, batch=batch, size=size, taps=kernel.shape[-1],
         HAS_GRAD_SPIKES=grad_spikes is not None, HAS_GRAD_MEMBRANES=grad_membranes is not None,
     )  # fmt: skip

@@ -10,11 +10,10 @@ unchanged: what the run reports is what the chip runs.
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from lightning_modules.callbacks.late_switch import check_switch_fraction, switch_step
 from lightning_modules.callbacks.round_delays import RoundDelays
 from lightning_modules.callbacks.single_instance import check_single_instance
 from lightning_modules.hardware import check_profile, check_profile_name
@@ -40,10 +39,8 @@ class HardwareQAT(Callback):
         check_profile_name(target)
         if target is None:
             raise ValueError("target must name a hardware profile, e.g. 'loihi2'")
-        if isinstance(after, bool) or not (isinstance(after, int | float) and 0 <= after < 1):
-            raise ValueError(f"after must be a fraction of training in [0, 1), got {after!r}")
         self.target = target
-        self.after = float(after)
+        self.after = check_switch_fraction(after)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         check_single_instance(trainer, self)
@@ -54,11 +51,8 @@ class HardwareQAT(Callback):
             )
         if pl_module.hparams.get("cuda_graphs"):
             raise ValueError("HardwareQAT does not run under model.cuda_graphs: set it false")
-        total = trainer.estimated_stepping_batches
-        if not math.isfinite(total):
-            raise ValueError("HardwareQAT needs a finite run: set trainer.max_epochs or max_steps")
+        self._switch_step = switch_step(trainer, self.after, "HardwareQAT")
         check_profile(pl_module.net, self.target)
-        self._switch_step = math.ceil(self.after * total)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step >= self._switch_step and pl_module.net.hardware_profile is None:

@@ -14,11 +14,10 @@ straight-through), as ``spsnn export --weight-bits k`` quantises them.
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from lightning_modules.callbacks.late_switch import check_switch_fraction, switch_step
 from lightning_modules.callbacks.single_instance import check_single_instance
 from spatial_layers import SpatialDelay, delay_layers
 from spatial_layers.quantization import weight_levels
@@ -43,20 +42,15 @@ class RoundDelays(Callback):
     """
 
     def __init__(self, after: float = 0.75, weight_bits: int | None = None) -> None:
-        if isinstance(after, bool) or not (isinstance(after, int | float) and 0 <= after < 1):
-            raise ValueError(f"after must be a fraction of training in [0, 1), got {after!r}")
+        self.after = check_switch_fraction(after)
         if weight_bits is not None:
             weight_levels(weight_bits)  # validates
-        self.after = float(after)
         self.weight_bits = weight_bits
         self._trained_as: dict[SpatialDelay, tuple[str, int | None]] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         check_single_instance(trainer, self)
-        total = trainer.estimated_stepping_batches
-        if not math.isfinite(total):
-            raise ValueError("RoundDelays needs a finite run: set trainer.max_epochs or max_steps")
-        self._switch_step = math.ceil(self.after * total)
+        self._switch_step = switch_step(trainer, self.after, "RoundDelays")
         self._trained_as = {m: (m.kernel_kind, m.weight_bits) for m in delay_layers(pl_module)}
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:

@@ -33,7 +33,8 @@ import numpy as np
 INPUT = "input"
 _ACTIVATION_LIMIT = 2**15 - 1
 _STATE_LIMIT = 2**23 - 1
-_MANTISSA_LIMIT = 127
+#: Largest |mantissa| of the profile's symmetric 8-bit weights.
+MANTISSA_LIMIT = 127
 _SHIFTS = range(0, 14)  # 6 + weight_exponent, weight_exponent in -6..7
 
 
@@ -170,8 +171,12 @@ def _branch(
         return Branch(layer, source, target.name, delay, np.zeros(weight.shape, np.int64), 0)
     exponent = int(record["scale_exponent"])
     mantissas = weight / 2.0**exponent
-    if not np.array_equal(mantissas, np.rint(mantissas)) or np.abs(mantissas).max() > 127:
-        raise ValueError(f"{name}: weights are not 8-bit mantissas (-127..127) times 2**{exponent}")
+    whole = np.array_equal(mantissas, np.rint(mantissas))
+    if not whole or np.abs(mantissas).max() > MANTISSA_LIMIT:
+        raise ValueError(
+            f"{name}: weights are not 8-bit mantissas (-{MANTISSA_LIMIT}..{MANTISSA_LIMIT}) "
+            f"times 2**{exponent}"
+        )
     shift = exponent - payload_bits + target.fraction_bits
     if shift not in _SHIFTS or shift != int(record["weight_exponent"]) + 6:
         raise ValueError(

@@ -24,8 +24,13 @@ from typing import Any
 import nir
 import numpy as np
 
-from lightning_modules.export.loihi2_reference import INPUT, Program, load_program
-from spatial_layers.loihi2 import ACTIVATION_BITS, MAX_DELAY
+from lightning_modules.export.loihi2_reference import (
+    INPUT,
+    MANTISSA_LIMIT,
+    Program,
+    load_program,
+)
+from spatial_layers.loihi2 import ACTIVATION_BITS, ACTIVATION_SHIFT, MAX_DELAY
 
 NEURONS_PER_CORE = 1024
 SYNAPSE_BYTES_PER_CORE = 128 * 1024
@@ -65,7 +70,7 @@ def loihi2_report(graph: nir.NIRGraph) -> dict[str, Any]:
                 "neurons": population.size,
                 "fraction_bits": population.fraction_bits,
                 "decay": population.decay,
-                "threshold_mantissa": None if mantissa is None else mantissa >> 6,
+                "threshold_mantissa": None if mantissa is None else mantissa >> ACTIVATION_SHIFT,
                 "cores": cores,
             }
         )
@@ -126,12 +131,12 @@ def layer_problems(layers: list[dict[str, Any]]) -> list[str]:
     for row in layers:
         if row["delay_histogram"] and max(row["delay_histogram"]) > MAX_DELAY:
             problems.append(f"{row['name']}: delays above {MAX_DELAY} steps")
-        largest = row["max_fan_in"] * 127 * row["max_payload"]
+        largest = row["max_fan_in"] * MANTISSA_LIMIT * row["max_payload"]
         if largest > ACTIVATION_LIMIT:
             payload = f" x payload {row['max_payload']}" if row["max_payload"] > 1 else ""
             problems.append(
-                f"{row['name']}: fan-in {row['max_fan_in']} x 127{payload} can exceed the "
-                f"{ACTIVATION_BITS}-bit synaptic input of a step"
+                f"{row['name']}: fan-in {row['max_fan_in']} x {MANTISSA_LIMIT}{payload} can "
+                f"exceed the {ACTIVATION_BITS}-bit synaptic input of a step"
             )
     return problems
 

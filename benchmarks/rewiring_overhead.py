@@ -25,7 +25,7 @@ from types import SimpleNamespace
 import torch
 
 from lightning_modules.callbacks import Dale, DeepR, RigL
-from lightning_modules.models import SpatialSNN
+from spatial_layers.networks import SpatialSNN
 from spatial_layers.sparsity import set_density, spatial_delay_layers
 
 RESULTS = Path(__file__).resolve().parent / "results"

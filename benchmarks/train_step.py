@@ -8,7 +8,7 @@ seed, so that its peak memory is its own; times are the median of repeated
 forward + backward + Adam steps, warm-up excluded.
 
 Models:
-    spatial   ``lightning_modules.models.SpatialSNN``, delays from 2-D coordinates.
+    spatial   ``spatial_layers.networks.SpatialSNN``, delays from 2-D coordinates.
     free      the same network with one learnable delay per synapse.
     dcls      the baseline built as DCLS-delays builds it: ``DCLS.construct.modules
               .Dcls1d`` (gauss, one learnable position per synapse, left-padded
@@ -134,7 +134,7 @@ def build(model: str, cfg: dict, backend: str = "auto") -> nn.Module:
     """The network of ``model``; ``spatial-graphs`` is ``spatial`` (run through CUDA graphs)."""
     if model == "dcls":
         return DclsDelaysBaseline(cfg["inputs"], cfg["hidden"], cfg["outputs"], cfg["taps"])
-    from lightning_modules.models import SpatialSNN
+    from spatial_layers.networks import SpatialSNN
 
     return SpatialSNN(
         cfg["inputs"],
@@ -196,7 +196,7 @@ def train_step_worker(
     net = build(model, cfg, backend).to(device)
     forward = net
     if model.endswith("-graphs"):
-        from lightning_modules.cuda_graphs import GraphedNetwork
+        from spatial_layers.networks.cuda_graphs import GraphedNetwork
 
         graphed = GraphedNetwork(net)
 

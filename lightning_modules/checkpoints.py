@@ -22,6 +22,9 @@ import torch
 #: delay algorithms agree to float rounding): a checkpoint may differ.
 RESULT_NEUTRAL_HPARAMS = ("cuda_graphs", "net.init_args.backend", "net.init_args.method")
 
+#: Network classes that moved, by the path a checkpoint written before the move names.
+MOVED_NETWORKS = {"lightning_modules.models.SpatialSNN": "spatial_layers.networks.snn.SpatialSNN"}
+
 #: Longest excerpt of torch's own error quoted in a one-line message.
 REASON_CHARS = 120
 
@@ -71,8 +74,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def checkpoint_hparams(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """The model hyperparameters a checkpoint holds, without Lightning's private ``_`` keys."""
-    return {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+    """The model hyperparameters a checkpoint holds, without Lightning's private ``_`` keys,
+    its network named by the class's current path (:data:`MOVED_NETWORKS`)."""
+    hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+    net = hparams.get("net")
+    if isinstance(net, Mapping) and net.get("class_path") in MOVED_NETWORKS:
+        hparams["net"] = {**net, "class_path": MOVED_NETWORKS[net["class_path"]]}
+    return hparams
 
 
 def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -26,8 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_modules.cuda_graphs import GraphedNetwork, check_cuda_graphs
-from lightning_modules.models import SNNOutput, SpatialSNN
+from lightning_modules.run_length import planned_steps
 from spatial_layers import (
     NeuronPositions,
     SpatialDelay,
@@ -35,6 +34,8 @@ from spatial_layers import (
     delay_layers,
     use_kernel,
 )
+from spatial_layers.networks import SNNOutput, SpatialSNN
+from spatial_layers.networks.cuda_graphs import GraphedNetwork, check_cuda_graphs
 
 Readout = Literal["max", "sum", "mean", "spike_count"]
 ScheduleKind = Literal["cosine", "one_cycle", "none"]
@@ -186,7 +187,7 @@ class SpikingClassifier(L.LightningModule):
     """Spiking classifier with spatial delays: network, readout, loss, metrics, optimizers.
 
     The network is configured once, by its own arguments (see
-    :class:`~lightning_modules.models.SpatialSNN`); the CLI links the data
+    :class:`~spatial_layers.networks.SpatialSNN`); the CLI links the data
     module's ``num_inputs`` and ``num_classes`` into them and its
     ``num_steps`` into this module.
 
@@ -194,11 +195,11 @@ class SpikingClassifier(L.LightningModule):
     ``init_args``, :func:`network_config`). A checkpoint written under the
     CLI reloads with ``SpikingClassifier.load_from_checkpoint(path)``; one of
     a classifier built in Python with
-    :func:`lightning_modules.export.evaluate.load_classifier` (or
+    :func:`lightning_modules.evaluation.load_classifier` (or
     ``load_from_checkpoint(path, net=...)``).
 
     Args:
-        net: the network (a :class:`~lightning_modules.models.SpatialSNN`);
+        net: the network (a :class:`~spatial_layers.networks.SpatialSNN`);
             ``readout="spike_count"`` needs one built with ``spiking_output=True``.
         num_steps: time steps per sample (recorded; the network runs on any T).
         readout: ``"max"``, ``"sum"``, ``"mean"`` or ``"spike_count"``
@@ -218,7 +219,7 @@ class SpikingClassifier(L.LightningModule):
         wiring_cost: weight of the wiring-cost loss term,
             ``sum over layers of spatial_layers.sparsity.wiring_cost(layer)``.
         cuda_graphs: run the network's training forward and backward as captured
-            CUDA graphs (:mod:`lightning_modules.cuda_graphs`): the same numbers,
+            CUDA graphs (:mod:`spatial_layers.networks.cuda_graphs`): the same numbers,
             without the launch overhead of thousands of small kernels per step.
             CUDA only; static shapes (a smaller last batch runs eagerly).
 
@@ -250,7 +251,7 @@ class SpikingClassifier(L.LightningModule):
             raise TypeError(
                 f"net must be a SpatialSNN, got {type(net).__name__}; a checkpoint of a "
                 "classifier built in Python stores it as a config: load it with "
-                "lightning_modules.export.evaluate.load_classifier, or pass net="
+                "lightning_modules.evaluation.load_classifier, or pass net="
             )
         if readout == "spike_count" and not net.spiking_output:
             raise ValueError(
@@ -435,19 +436,24 @@ class SpikingClassifier(L.LightningModule):
             factors.append(LRFactor(hp.position_scheduler, 1))
         optimizer_class = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(groups)
-        total_steps = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
-        if not math.isfinite(total_steps) and {hp.scheduler, hp.position_scheduler} != {"none"}:
-            raise ValueError(
-                "learning-rate schedules need a finite run: set trainer.max_epochs or "
-                "trainer.max_steps, or model.scheduler and model.position_scheduler to 'none'"
-            )
-        for factor in factors:
-            factor.total_steps = max(int(total_steps), 1) if math.isfinite(total_steps) else 1
+        trainer = self._attached_trainer()
+        if trainer is not None and {hp.scheduler, hp.position_scheduler} != {"none"}:
+            fix = ", or model.scheduler and model.position_scheduler to 'none'"
+            total_steps = planned_steps(trainer, "learning-rate schedules", fix)
+            for factor in factors:
+                factor.total_steps = max(total_steps, 1)
         scheduler = RunSchedule(optimizer, factors)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def _attached_trainer(self) -> L.Trainer | None:
+        """The Trainer this module is attached to, or None (built and used on its own)."""
+        try:
+            return self.trainer
+        except RuntimeError:  # Lightning's "is not attached to a `Trainer`"
+            return None
 
     # ------------------------------------------------------------ summary
     def parameter_count(self):

@@ -4,6 +4,10 @@ The delay of synapse j -> i is set by geometry (``delays="spatial"``), by a
 free parameter per synapse (``"free"``, the DCLS-delays baseline) or is zero
 (``"none"``, a plain linear layer applied at every step). One code path serves
 all three, so ablations differ in nothing but the delays.
+
+The layer is the sequence form; its streaming form (``step``, ``init_hidden``,
+:class:`SpatialDelayCell`) is :mod:`spatial_layers.streaming`, and what constrains its
+weights (mask, Dale signs, k-bit weights) :mod:`spatial_layers.constraints`.
 """
 
 from __future__ import annotations
@@ -17,17 +21,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spatial_layers.constraints import WeightConstraints
 from spatial_layers.functional import (
     DELAY_METHODS,
     DelayMethod,
-    DelayState,
     delayed_linear,
-    delayed_step,
     interpolated_kernel,
 )
-from spatial_layers.geometry import NeuronPositions, distance_to_delay, pairwise_distance
-from spatial_layers.kernels import KERNEL_KINDS, KernelKind, delay_kernel
-from spatial_layers.quantization import WEIGHT_SCALES, fake_quantize, weight_levels
+from spatial_layers.geometry import (
+    NeuronPositions,
+    default_position_scale,
+    distance_to_delay,
+    pairwise_distance,
+)
+from spatial_layers.kernels import KERNEL_KINDS, KernelKind, default_sigma, delay_kernel
+from spatial_layers.streaming import StreamingDelay
 
 DelayMode = Literal["spatial", "free", "none"]
 DELAY_MODES: tuple[str, ...] = ("spatial", "free", "none")
@@ -50,7 +58,7 @@ def _autocast_input(x: Tensor) -> bool:
         return False
 
 
-class SpatialDelay(nn.Module):
+class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
     r"""Delayed fully connected layer over time, delays from neuron coordinates.
 
     .. math::
@@ -71,8 +79,9 @@ class SpatialDelay(nn.Module):
             delay per synapse) or ``"none"`` (no delay).
         bias: adds a learnable bias per output.
         dim: dimension of private positions created from ints.
-        sigma: Gaussian width in steps; default max(max_delay / 2, 0.5), the
-            wide start DCLS-delays anneals down from.
+        sigma: Gaussian width in steps; default
+            :func:`~spatial_layers.kernels.default_sigma`, the wide start DCLS-delays
+            anneals down from.
         check_finite: raise on non-finite inputs or coordinates (forces a
             device sync; for debugging, off by default).
         method: algorithm of the sequence forward, ``"auto"`` (chosen per call
@@ -186,9 +195,7 @@ class SpatialDelay(nn.Module):
         # A buffer, so that it is saved with the weights and a compiled or
         # graph-captured forward reads its current value (set in place).
         self.register_buffer("kernel_sigma", torch.ones((), device=device, dtype=dtype))
-        self.sigma = max(max_delay / 2, 0.5) if sigma is None else sigma
-        self.weight_bits = None
-        self.weight_scale = "max"
+        self.sigma = default_sigma(max_delay) if sigma is None else sigma
         self.check_finite = check_finite
         factory = {"device": device, "dtype": dtype}
 
@@ -207,12 +214,8 @@ class SpatialDelay(nn.Module):
                     f"pre and post positions must share a dimension, got "
                     f"{self.pre.dim} and {self.post.dim}"
                 )
-        mask = torch.ones(out_features, in_features, dtype=torch.bool, device=device)
-        self.register_buffer("mask", mask)
-        self.register_buffer("sign", None)
-        self._stream: DelayState | None = None
-        # Set when a backward pass went through the stream, which freed its graph.
-        self._stream_backward = False
+        self._init_constraints(out_features, in_features, device)
+        self._init_stream()
         self.reset_parameters()
 
     def _positions(
@@ -221,7 +224,7 @@ class SpatialDelay(nn.Module):
         if isinstance(population, NeuronPositions):
             return population
         # Spread private neurons so that typical distances span the delay range.
-        scale = self.velocity * max(self.max_delay, 1) / math.sqrt(dim)
+        scale = default_position_scale(self.velocity, self.max_delay, dim)
         return NeuronPositions(population, dim, scale=scale, **factory)
 
     @property
@@ -248,26 +251,6 @@ class SpatialDelay(nn.Module):
             raise ValueError(f"sigma must be a positive finite number of steps, got {value}")
         with torch.no_grad():
             self.kernel_sigma.fill_(float(value))
-
-    @property
-    def weight_bits(self) -> int | None:
-        return self._weight_bits
-
-    @weight_bits.setter
-    def weight_bits(self, bits: int | None) -> None:
-        if bits is not None:
-            weight_levels(bits)  # validates
-        self._weight_bits = bits
-
-    @property
-    def weight_scale(self) -> str:
-        return self._weight_scale
-
-    @weight_scale.setter
-    def weight_scale(self, rule: str) -> None:
-        if rule not in WEIGHT_SCALES:
-            raise ValueError(f"weight_scale must be one of {WEIGHT_SCALES}, got {rule!r}")
-        self._weight_scale = rule
 
     def get_extra_state(self) -> dict:
         """The settings that change :meth:`forward` besides tensors, as plain data.
@@ -316,11 +299,7 @@ class SpatialDelay(nn.Module):
                 f"{', '.join(differences)}; build the layer with the saved settings"
             )
             return
-        # ``sign`` starts as None; a state dict saved under Dale's principle holds
-        # it, so give the buffer a shape before torch copies into it.
-        key = prefix + "sign"
-        if self.sign is None and state_dict.get(key) is not None:
-            self.sign = torch.empty_like(state_dict[key], device=self.weight.device)
+        self._shape_sign_for(state_dict, prefix)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
@@ -333,22 +312,6 @@ class SpatialDelay(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
         if self.free_delays is not None:
             nn.init.uniform_(self.free_delays, 0.0, float(self.max_delay))
-
-    def effective_weight(self) -> Tensor:
-        """(C_out, C_in) weights as applied: masked, signed under Dale, k-bit if asked.
-
-        Under Dale the magnitude is taken as ``where(w >= 0, w, -w)`` rather
-        than ``w.abs()``: both give |w|, but ``abs`` has gradient 0 at w = 0,
-        which would freeze every synapse that rewiring regrows at zero.
-        """
-        weight = self.weight
-        if self.sign is not None:
-            weight = self.sign * torch.where(weight >= 0, weight, -weight)
-        weight = weight * self.mask
-        if self.weight_bits is not None:
-            power_of_two = self.weight_scale == "power_of_two"
-            weight = fake_quantize(weight, self.weight_bits, power_of_two=power_of_two)
-        return weight
 
     def delays(self) -> Tensor:
         """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay]."""
@@ -478,73 +441,6 @@ class SpatialDelay(nn.Module):
         kernel = interpolated_kernel(weight, delays, min(self.max_delay, taps), self.kernel_kind)
         return kernel[..., :taps]
 
-    def step(self, x_t: Tensor) -> Tensor:
-        """Streaming mode: one (B, C_in) step -> (B, C_out), history kept inside.
-
-        Calling ``step`` over a sequence gives the same numbers as ``forward``
-        on the whole sequence. Call :meth:`reset_state` between sequences and
-        :meth:`detach_state` between the chunks of truncated BPTT: a step after
-        a backward pass through a history that still holds its (freed) graph
-        raises a RuntimeError that says so.
-        """
-        self._check_stream_graph()
-        y_t, self._stream = self.cell_forward(x_t, self._stream)
-        if y_t.requires_grad:
-            y_t.register_hook(self._note_backward)
-        return y_t
-
-    def _check_stream_graph(self) -> None:
-        """Refuses to build on a history whose graph a backward pass has freed."""
-        stream = self._stream
-        if self._stream_backward and stream is not None and stream.history.requires_grad:
-            raise RuntimeError(
-                "a backward pass went through the history this SpatialDelay keeps between "
-                "steps, and freed its graph: call layer.detach_state() to go on with the "
-                "sequence (truncated BPTT) or layer.reset_state() to start a new one; "
-                "spatial_layers.detach(net) / spatial_layers.reset(net) do it for every spsnn "
-                "layer and snnTorch neuron of a network (snntorch.utils.reset does not "
-                "reach spsnn layers)"
-            )
-
-    def _note_backward(self, grad: Tensor) -> None:
-        self._stream_backward = True
-
-    def cell_forward(
-        self, x_t: Tensor, state: DelayState | None = None
-    ) -> tuple[Tensor, DelayState]:
-        """Streaming mode with explicit state (Norse cell convention)."""
-        self._check(x_t, rank=2)
-        kernel = self.applied_kernel()
-        if state is not None:
-            expected = (x_t.shape[0], self.in_features, kernel.shape[-1])
-            history = state.history
-            if tuple(history.shape) != expected:
-                raise ValueError(
-                    f"state history must have shape (B, C_in, taps) = {expected}, got "
-                    f"{tuple(history.shape)}; call reset_state() between sequences"
-                )
-            if history.device != x_t.device or history.dtype != x_t.dtype:
-                raise ValueError(
-                    f"state history is {history.dtype} on {history.device} but the input is "
-                    f"{x_t.dtype} on {x_t.device}; call reset_state() after moving the layer"
-                )
-        return delayed_step(x_t, kernel, state, self.bias)
-
-    def reset_state(self) -> None:
-        """Forgets the streaming history kept by :meth:`step`: the next step starts a sequence."""
-        self._stream = None
-        self._stream_backward = False
-
-    def detach_state(self) -> None:
-        """Truncated BPTT: keeps the history of :meth:`step`, cuts the gradient through it.
-
-        The next steps see the same inputs in flight, but backpropagate no
-        further than this call (as snnTorch's ``detach_hidden``).
-        """
-        if self._stream is not None:
-            self._stream = DelayState(self._stream.history.detach())
-        self._stream_backward = False
-
     def __prepare_scriptable__(self) -> nn.Module:
         # torch.jit.script calls this on every module it compiles, before compiling.
         raise TypeError(
@@ -609,23 +505,3 @@ def use_kernel(module: nn.Module, kind: KernelKind | None) -> Iterator[list[Spat
     finally:
         for layer, previous in zip(layers, saved, strict=True):
             layer._kernel_override = previous
-
-
-class SpatialDelayCell(nn.Module):
-    """Norse-style cell view of a :class:`SpatialDelay` (shares its parameters).
-
-    ``forward(x_t, state=None) -> (y_t, state)`` with the history in an
-    explicit :class:`DelayState`, so ``norse.torch.SequentialState`` treats it
-    as stateful.
-
-    Shape:
-        - Input: (B, C_in) at one step.
-        - Output: (B, C_out) and a state holding (B, C_in, max_delay + 1).
-    """
-
-    def __init__(self, layer: SpatialDelay) -> None:
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x_t: Tensor, state: DelayState | None = None) -> tuple[Tensor, DelayState]:
-        return self.layer.cell_forward(x_t, state)

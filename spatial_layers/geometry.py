@@ -62,6 +62,20 @@ def distance_to_delay(distance: Tensor, velocity: float, max_delay: int) -> Tens
     return (distance / velocity).clamp(0.0, float(max_delay))
 
 
+def default_position_scale(velocity: float, max_delay: int, dim: int) -> float:
+    r"""The size of the initial cloud of neurons: ``velocity * max(max_delay, 1) / sqrt(dim)``.
+
+    With every coordinate in U[0, scale], the largest distances of the cloud
+    (:math:`\sqrt{D}` scale) span the delay range, so the initial delays cover
+    [0, max_delay] steps.
+
+    Example:
+        >>> default_position_scale(1.0, 10, 4)
+        5.0
+    """
+    return velocity * max(max_delay, 1) / math.sqrt(max(dim, 1))
+
+
 class NeuronPositions(nn.Module):
     """Learnable coordinates of one neuron population.
 

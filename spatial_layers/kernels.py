@@ -28,6 +28,24 @@ GAUSS_NORM_EPS = 1e-7
 GAUSS_NORM_CHUNK = 256
 
 
+#: Narrowest default Gaussian width, in steps (a layer with max_delay 0 or 1).
+MIN_DEFAULT_SIGMA = 0.5
+
+
+def default_sigma(max_delay: int) -> float:
+    """The Gaussian width a layer starts with: ``max(max_delay / 2, 0.5)`` steps.
+
+    The wide start DCLS-delays anneals down from (its kernels first spread over half
+    the delay range), used by :class:`~spatial_layers.SpatialDelay` and by the sigma
+    schedule of the training app.
+
+    Example:
+        >>> default_sigma(25), default_sigma(0)
+        (12.5, 0.5)
+    """
+    return max(max_delay / 2, MIN_DEFAULT_SIGMA)
+
+
 def round_delays(delays: Tensor) -> Tensor:
     """Rounds delays to whole steps, halves upwards (never truncates).
 

@@ -1,12 +1,19 @@
-"""Per-step state across a whole network: a new sequence, or truncated BPTT.
+"""The streaming form of a delayed layer: one time step per call, the delay line kept.
 
-In snnTorch-style loops (``for x_t in x: out = net(x_t)``) the layers keep
-their state between calls: a :class:`~spatial_layers.SpatialDelay` built with
-``init_hidden=True`` (or driven by ``step``) its history of the last
-``max_delay`` inputs, ``snn.Leaky(init_hidden=True)`` its membrane.
-:func:`reset` starts a new sequence in all of them and :func:`detach` cuts
-the gradient through them (truncated BPTT), with one call each.
-``snntorch.utils.reset(net)`` reaches snnTorch's neurons only.
+A sequence layer sees the whole (T, B, C_in) input at once; a streaming one sees
+(B, C_in) per call and keeps the last ``max_delay`` inputs itself, in a ring buffer
+(:class:`~spatial_layers.functional.DelayState`), giving exactly the numbers of the
+sequence call. Three forms, one implementation (:class:`StreamingDelay`, a mixin of
+:class:`~spatial_layers.SpatialDelay`):
+
+- snnTorch style: ``layer.step(x_t)`` (or a layer built with ``init_hidden=True``,
+  whose every call is a step), the state inside; :meth:`StreamingDelay.reset_state`
+  starts a new sequence, :meth:`StreamingDelay.detach_state` cuts the gradient
+  (truncated BPTT);
+- Norse style: :class:`SpatialDelayCell`, ``forward(x_t, state=None) -> (y_t, state)``
+  with the state explicit, so ``norse.torch.SequentialState`` treats it as stateful;
+- a whole network: :func:`reset` and :func:`detach` reach every spsnn layer and
+  snnTorch neuron of it. ``snntorch.utils.reset(net)`` reaches snnTorch's neurons only.
 
 snnTorch is never imported here: its neurons are handled when the network
 holds some (which needs snnTorch imported already).
@@ -16,9 +23,118 @@ from __future__ import annotations
 
 import sys
 
-from torch import nn
+from torch import Tensor, nn
 
-from spatial_layers.delay import delay_layers
+from spatial_layers.functional import DelayState, delayed_step
+
+
+class StreamingDelay:
+    """Per-step calls of a delayed layer, the history kept inside (an nn.Module mixin).
+
+    The host layer provides ``in_features``, ``bias``, ``applied_kernel()`` and
+    ``_check(x, rank)`` (shape, device and dtype checks).
+    """
+
+    in_features: int
+    bias: Tensor | None
+    _stream: DelayState | None
+    _stream_backward: bool
+
+    def _init_stream(self) -> None:
+        self._stream = None
+        # Set when a backward pass went through the stream, which freed its graph.
+        self._stream_backward = False
+
+    def step(self, x_t: Tensor) -> Tensor:
+        """Streaming mode: one (B, C_in) step -> (B, C_out), history kept inside.
+
+        Calling ``step`` over a sequence gives the same numbers as ``forward``
+        on the whole sequence. Call :meth:`reset_state` between sequences and
+        :meth:`detach_state` between the chunks of truncated BPTT: a step after
+        a backward pass through a history that still holds its (freed) graph
+        raises a RuntimeError that says so.
+        """
+        self._check_stream_graph()
+        y_t, self._stream = self.cell_forward(x_t, self._stream)
+        if y_t.requires_grad:
+            y_t.register_hook(self._note_backward)
+        return y_t
+
+    def _check_stream_graph(self) -> None:
+        """Refuses to build on a history whose graph a backward pass has freed."""
+        stream = self._stream
+        if self._stream_backward and stream is not None and stream.history.requires_grad:
+            raise RuntimeError(
+                "a backward pass went through the history this SpatialDelay keeps between "
+                "steps, and freed its graph: call layer.detach_state() to go on with the "
+                "sequence (truncated BPTT) or layer.reset_state() to start a new one; "
+                "spatial_layers.detach(net) / spatial_layers.reset(net) do it for every spsnn "
+                "layer and snnTorch neuron of a network (snntorch.utils.reset does not "
+                "reach spsnn layers)"
+            )
+
+    def _note_backward(self, grad: Tensor) -> None:
+        self._stream_backward = True
+
+    def cell_forward(
+        self, x_t: Tensor, state: DelayState | None = None
+    ) -> tuple[Tensor, DelayState]:
+        """Streaming mode with explicit state (Norse cell convention)."""
+        self._check(x_t, rank=2)
+        kernel = self.applied_kernel()
+        if state is not None:
+            expected = (x_t.shape[0], self.in_features, kernel.shape[-1])
+            history = state.history
+            if tuple(history.shape) != expected:
+                raise ValueError(
+                    f"state history must have shape (B, C_in, taps) = {expected}, got "
+                    f"{tuple(history.shape)}; call reset_state() between sequences"
+                )
+            if history.device != x_t.device or history.dtype != x_t.dtype:
+                raise ValueError(
+                    f"state history is {history.dtype} on {history.device} but the input is "
+                    f"{x_t.dtype} on {x_t.device}; call reset_state() after moving the layer"
+                )
+        return delayed_step(x_t, kernel, state, self.bias)
+
+    def reset_state(self) -> None:
+        """Forgets the streaming history kept by :meth:`step`: the next step starts a sequence."""
+        self._stream = None
+        self._stream_backward = False
+
+    def detach_state(self) -> None:
+        """Truncated BPTT: keeps the history of :meth:`step`, cuts the gradient through it.
+
+        The next steps see the same inputs in flight, but backpropagate no
+        further than this call (as snnTorch's ``detach_hidden``).
+        """
+        if self._stream is not None:
+            self._stream = DelayState(self._stream.history.detach())
+        self._stream_backward = False
+
+
+class SpatialDelayCell(nn.Module):
+    """Norse-style cell view of a :class:`~spatial_layers.SpatialDelay` (shares its parameters).
+
+    ``forward(x_t, state=None) -> (y_t, state)`` with the history in an
+    explicit :class:`~spatial_layers.functional.DelayState`, so
+    ``norse.torch.SequentialState`` treats it as stateful.
+
+    Shape:
+        - Input: (B, C_in) at one step.
+        - Output: (B, C_out) and a state holding (B, C_in, max_delay + 1).
+    """
+
+    def __init__(self, layer: StreamingDelay) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x_t: Tensor, state: DelayState | None = None) -> tuple[Tensor, DelayState]:
+        return self.layer.cell_forward(x_t, state)
+
+
+def _streaming_layers(net: nn.Module) -> list[StreamingDelay]:
+    return [m for m in net.modules() if isinstance(m, StreamingDelay)]
 
 
 def _snntorch_neurons(net: nn.Module) -> list[nn.Module]:
@@ -47,7 +163,7 @@ def reset(net: nn.Module) -> None:
         >>> net[0]._stream is None
         True
     """
-    for layer in delay_layers(net):
+    for layer in _streaming_layers(net):
         layer.reset_state()
     neurons = _snntorch_neurons(net)
     if neurons:
@@ -67,7 +183,7 @@ def detach(net: nn.Module) -> None:
     ``detach_hidden()``. Call it between the chunks of a sequence, after
     ``loss.backward()``.
     """
-    for layer in delay_layers(net):
+    for layer in _streaming_layers(net):
         layer.detach_state()
     for kind in {type(neuron) for neuron in _snntorch_neurons(net)}:
         if hasattr(kind, "detach_hidden"):

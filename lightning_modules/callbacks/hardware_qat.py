@@ -1,7 +1,7 @@
 """HardwareQAT: train the last part of a run in a chip's number formats.
 
 From ``after`` x the run on, this callback sets the network's
-``hardware_profile`` (:mod:`lightning_modules.hardware`): integer delays,
+``hardware_profile`` (:mod:`spatial_layers.hardware`): for Loihi 2, integer delays,
 8-bit weights on a power-of-two scale per layer and the chip's fixed-point
 LIF, all with straight-through gradients. Validation and test then
 evaluate that network, and ``spsnn export --target loihi2`` writes it
@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning_modules.callbacks.late_switch import check_switch_fraction, switch_step
 from lightning_modules.callbacks.round_delays import RoundDelays
 from lightning_modules.callbacks.single_instance import check_single_instance
-from lightning_modules.hardware import check_profile, check_profile_name
+from spatial_layers import hardware
 
 
 class HardwareQAT(Callback):
@@ -36,9 +36,9 @@ class HardwareQAT(Callback):
     """
 
     def __init__(self, target: str = "loihi2", after: float = 0.75) -> None:
-        check_profile_name(target)
         if target is None:
             raise ValueError("target must name a hardware profile, e.g. 'loihi2'")
+        hardware.get_profile(target)  # validates the name
         self.target = target
         self.after = check_switch_fraction(after)
 
@@ -52,7 +52,7 @@ class HardwareQAT(Callback):
         if pl_module.hparams.get("cuda_graphs"):
             raise ValueError("HardwareQAT does not run under model.cuda_graphs: set it false")
         self._switch_step = switch_step(trainer, self.after, "HardwareQAT")
-        check_profile(pl_module.net, self.target)
+        hardware.get_profile(self.target).check(pl_module.net)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step >= self._switch_step and pl_module.net.hardware_profile is None:

@@ -6,6 +6,8 @@ import math
 
 import lightning as L
 
+from lightning_modules.run_length import planned_steps
+
 
 def check_switch_fraction(after: float) -> float:
     """``after`` as a float, or ValueError unless it is a fraction of training in [0, 1)."""
@@ -17,7 +19,4 @@ def check_switch_fraction(after: float) -> float:
 def switch_step(trainer: L.Trainer, after: float, name: str) -> int:
     """The first optimizer step of the last ``1 - after`` of the run
     (``trainer.estimated_stepping_batches``); ValueError naming ``name`` for an endless run."""
-    total = trainer.estimated_stepping_batches
-    if not math.isfinite(total):
-        raise ValueError(f"{name} needs a finite run: set trainer.max_epochs or max_steps")
-    return math.ceil(after * total)
+    return math.ceil(after * planned_steps(trainer, name))

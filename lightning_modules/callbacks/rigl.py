@@ -48,7 +48,6 @@ number of dormant synapses.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,6 +55,7 @@ import lightning as L
 import torch
 
 from lightning_modules.callbacks.rewiring import RewiringCallback
+from lightning_modules.run_length import planned_steps
 from spatial_layers.sparsity import (
     RewiringEvent,
     check_fraction,
@@ -113,10 +113,7 @@ class RigL(RewiringCallback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
-        total = trainer.estimated_stepping_batches
-        if not math.isfinite(total):
-            raise ValueError("RigL needs a finite training length: set max_steps or max_epochs")
-        self.t_end = int(self.t_end_fraction * total)
+        self.t_end = int(self.t_end_fraction * planned_steps(trainer, "RigL"))
 
     def is_update_step(self, step: int) -> bool:
         """Whether RigL drops/regrows after the step that brings ``global_step`` to ``step``."""

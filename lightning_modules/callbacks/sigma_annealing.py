@@ -9,7 +9,9 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from lightning_modules.callbacks.single_instance import check_single_instance
+from lightning_modules.run_length import planned_epochs, planned_steps
 from spatial_layers import SpatialDelay, delay_layers
+from spatial_layers.kernels import default_sigma
 
 AnnealSchedule = Literal["exponential", "linear", "cosine"]
 
@@ -74,19 +76,17 @@ class SigmaAnnealing(Callback):
 
     def _progress(self, trainer: L.Trainer) -> float:
         if self.interval == "step":
-            total, now = trainer.estimated_stepping_batches, trainer.global_step
+            total, now = planned_steps(trainer, "SigmaAnnealing"), trainer.global_step
         else:
-            total, now = trainer.max_epochs, trainer.current_epoch
-        if total is None or not math.isfinite(total) or total <= 0:
-            raise ValueError(
-                "SigmaAnnealing needs a finite run length: set trainer.max_epochs "
-                "(or trainer.max_steps with interval 'step')"
-            )
-        return now / (self.fraction * total)
+            fix = " (max_steps with interval 'step')"
+            total, now = planned_epochs(trainer, "SigmaAnnealing", fix), trainer.current_epoch
+        return now / (self.fraction * max(total, 1))
 
     def sigma_for(self, layer: SpatialDelay, progress: float) -> float:
         """The width ``layer`` gets at ``progress`` through the annealing phase."""
-        start = self.start if self.start is not None else max(layer.max_delay / 2, self.end)
+        start = (
+            self.start if self.start is not None else max(default_sigma(layer.max_delay), self.end)
+        )
         return annealed_sigma(start, self.end, progress, self.schedule)
 
     def _apply(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -35,7 +35,7 @@ def tiny_config(root: Path, **overrides) -> dict:
         },
         "model": {
             "net": {
-                "class_path": "lightning_modules.models.SpatialSNN",
+                "class_path": "spatial_layers.networks.SpatialSNN",
                 "init_args": {
                     "hidden_sizes": [8],
                     "max_delay": 3,

@@ -23,7 +23,6 @@ from lightning_modules.callbacks import (
 )
 from lightning_modules.callbacks.sigma_annealing import annealed_sigma
 from lightning_modules.classifier import SpikingClassifier
-from lightning_modules.models import SpatialSNN
 from lightning_modules.summary import (
     SUMMARY_KEYS,
     model_summary,
@@ -33,6 +32,7 @@ from lightning_modules.summary import (
     save_plots,
     write_summary,
 )
+from spatial_layers.networks import SpatialSNN
 
 
 def loaders(n=32, batch=8, seed=3):

@@ -18,8 +18,8 @@ from lightning_modules.classifier import (
     network_config,
     readout_logits,
 )
-from lightning_modules.export.evaluate import load_classifier
-from lightning_modules.models import SNNOutput, SpatialSNN
+from lightning_modules.evaluation import load_classifier
+from spatial_layers.networks import SNNOutput, SpatialSNN
 
 
 def spike_batch(batch=6, steps=10, channels=5, seed=0):
@@ -59,7 +59,7 @@ def test_spike_count_readout_refuses_a_network_that_does_not_spike():
     with pytest.raises(ValueError, match="spiking_output=True"):
         SpikingClassifier(SpatialSNN(5, 3, [8]), readout="spike_count")
     with pytest.raises(TypeError, match="must be a SpatialSNN"):
-        SpikingClassifier({"class_path": "lightning_modules.models.SpatialSNN"})
+        SpikingClassifier({"class_path": "spatial_layers.networks.SpatialSNN"})
 
 
 def test_checkpoints_hold_the_network_as_plain_config_and_rebuild_it(tmp_path):
@@ -154,7 +154,7 @@ def test_eval_kernel_round_is_used_for_evaluation_only(tmp_path):
     # saved at validation end (as with val_check_interval < 1), before the module's hook
     # restores the training kernel: the checkpoint holds it all the same, for a resume
     state = torch.load(tmp_path / "val.ckpt", weights_only=True)["state_dict"]
-    layer_records = [v for k, v in state.items() if k.startswith("net.layers.")]
+    layer_records = [v for k, v in state.items() if k.endswith("synapses._extra_state")]
     assert [record["kernel"] for record in layer_records if isinstance(record, dict)] == [
         "gauss", "gauss"
     ]  # fmt: skip
@@ -260,7 +260,7 @@ def test_a_resumed_run_with_more_epochs_follows_its_own_schedule(tmp_path):
         assert positions_lr == pytest.approx(0.1 * LRFactor("cosine", 9)(step), rel=1e-12)
     before = dict(model.named_parameters())
     moved = [n for n, p in resumed.named_parameters() if not torch.equal(p, before[n])]
-    assert "net.layers.0.weight" in moved and "net.positions.1.coords" in moved
+    assert "net.hidden.0.synapses.weight" in moved and "net.positions.1.coords" in moved
 
 
 class NaNGradientAt(L.Callback):

@@ -280,7 +280,9 @@ def test_ckpt_path_never_silently_replaces_the_config(tmp_path, tiny_yaml, cli_a
     assert summary["epochs"] == 2 and summary["resumed_from"] == last
     before = torch.load(last, weights_only=True)["state_dict"]
     after = torch.load(extended / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    assert {"net.layers.0.weight", "net.positions.1.coords"} <= set(differing_keys(after, before))
+    assert {"net.hidden.0.synapses.weight", "net.positions.1.coords"} <= set(
+        differing_keys(after, before)
+    )
 
     # on purpose: the checkpoint's values, each one logged; the summary describes what ran
     with pytest.warns(UserWarning, match="model.net.init_args.dim: checkpoint 2, config 3"):

@@ -13,8 +13,8 @@ import torch
 import torch._dynamo
 import torch.nn.functional as F
 
-from lightning_modules.models import SpatialSNN
 from spatial_layers.functional import plan_delayed_linear
+from spatial_layers.networks import SpatialSNN
 from spatial_layers.sparsity import assign_dale_signs, set_density
 
 CASES = {

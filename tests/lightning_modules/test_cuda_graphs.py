@@ -16,8 +16,8 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_modules.classifier import SpikingClassifier
-from lightning_modules.cuda_graphs import GraphedNetwork, graph_signature
-from lightning_modules.models import SpatialSNN
+from spatial_layers.networks import SpatialSNN
+from spatial_layers.networks.cuda_graphs import GraphedNetwork, graph_signature
 from spatial_layers.sparsity import assign_dale_signs
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -130,7 +130,7 @@ def test_batch_of_another_shape_and_evaluation_run_eagerly():
 
 def test_capture_gives_back_the_batch_norm_statistics_it_moved():
     net = network()
-    norm = net.norms[0]
+    norm = net.hidden[0].norm
     before = (norm.running_mean.clone(), norm.running_var.clone(), norm.num_batches_tracked.clone())
     GraphedNetwork(net, make_graphed=StandInCapture())._capture(batch())
     after = (norm.running_mean, norm.running_var, norm.num_batches_tracked)

@@ -9,10 +9,10 @@ from lm_test_probes import quiet_trainer
 
 from lightning_modules.callbacks import HardwareQAT, RoundDelays
 from lightning_modules.classifier import SpikingClassifier
-from lightning_modules.cuda_graphs import check_cuda_graphs
 from lightning_modules.data import YinYangDataModule
-from lightning_modules.hardware import network_format
-from lightning_modules.models import SpatialSNN
+from spatial_layers.hardware.loihi2.profile import network_format
+from spatial_layers.networks import SpatialSNN
+from spatial_layers.networks.cuda_graphs import check_cuda_graphs
 
 
 def small_net(**kwargs) -> SpatialSNN:
@@ -88,7 +88,7 @@ def test_an_older_state_without_the_new_settings_loads_as_float():
     net = small_net()
     state = net.state_dict()
     del state["_extra_state"]["hardware_profile"]
-    del state["layers.0._extra_state"]["weight_scale"]
+    del state["hidden.0.synapses._extra_state"]["weight_scale"]
     fresh = small_net()
     fresh.load_state_dict(state)
     assert fresh.hardware_profile is None and fresh.layers[0].weight_scale == "max"

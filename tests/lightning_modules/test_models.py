@@ -9,15 +9,16 @@ import pytest
 import torch
 from recurrent_reference import recurrent_leaky_steps
 
-import lightning_modules.models as models
-from lightning_modules.models import SpatialSNN, TimeBatchNorm
+import spatial_layers.networks.population as models
 from spatial_layers import (
+    Leaky,
     LeakyParameters,
-    RecurrentSpatialLIF,
     SpatialDelay,
     count_parameters,
     leaky_integrate,
 )
+from spatial_layers.networks import HiddenPopulation, SpatialSNN
+from spatial_layers.networks.norm_leaky import TimeBatchNorm
 
 
 def spikes(steps=12, batch=3, channels=5, seed=0, rate=0.3):
@@ -69,7 +70,7 @@ def test_parameter_count_is_honest():
 
 def test_batch_norm_and_dropout_add_what_dcls_has():
     net = SpatialSNN(5, 3, [16], batch_norm=True, dropout=0.4)
-    assert isinstance(net.norms[0], TimeBatchNorm)
+    assert isinstance(net.hidden[0].norm, TimeBatchNorm)
     assert net.dropout.p == 0.4
     assert count_parameters(net).other == 2 * 16  # BN scale and shift
     x = spikes(batch=4)
@@ -77,7 +78,7 @@ def test_batch_norm_and_dropout_add_what_dcls_has():
     currents = torch.randn(6, 4, 16)
     bn = torch.nn.BatchNorm1d(16)
     torch.testing.assert_close(
-        net.norms[0](currents), bn(currents.reshape(24, 16)).reshape(6, 4, 16)
+        net.hidden[0].norm(currents), bn(currents.reshape(24, 16)).reshape(6, 4, 16)
     )
     net(x).sum().backward()
 
@@ -96,7 +97,7 @@ def test_recurrent_loop_matches_recurrent_spatial_lif():
         net.layers[0].weight.mul_(4)
         net.recurrent_layers[0].weight.mul_(3)
     x = spikes(rate=0.5)
-    block = RecurrentSpatialLIF(net.layers[0], net.recurrent_layers[0], net.params)
+    block = HiddenPopulation(net.layers[0], Leaky(*net.params), recurrent=net.recurrent_layers[0])
     reference = block(x)
     assert reference.sum() > 0
     torch.testing.assert_close(net.run(x).hidden_spikes[0], reference)
@@ -112,8 +113,34 @@ def test_recurrent_state_dict_has_no_dead_modules():
     assert len(coords) == 4 + 2 * 5
     assert len({state[key].data_ptr() for key in coords}) == 4
     assert {key.split(".")[0] for key in state} == {
-        "positions", "layers", "recurrent_layers", "_extra_state"
+        "positions", "hidden", "readout", "_extra_state"
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_a_state_saved_before_the_blocks_loads_into_its_places(recurrent):
+    """spsnn 0.1.0 kept the layers flat (``layers.<l>``, ``recurrent_layers.<h>``,
+    ``norms.<h>``): such a state loads, every tensor where it belongs."""
+    torch.manual_seed(0)
+    arguments = {"max_delay": 4, "recurrent": recurrent, "batch_norm": True, "bias": True}
+    trained = SpatialSNN(5, 3, [16, 8], **arguments)
+    renames = [
+        (r"^hidden\.(\d+)\.synapses\.", r"layers.\1."),
+        (r"^readout\.synapses\.", "layers.2."),
+        (r"^hidden\.(\d+)\.recurrent\.", r"recurrent_layers.\1."),
+        (r"^hidden\.(\d+)\.norm\.", r"norms.\1."),
+    ]
+    old = {}
+    for key, value in trained.state_dict().items():
+        for pattern, target in renames:
+            key = re.sub(pattern, target, key)
+        old[key] = value
+    assert any(key.startswith("layers.2.") for key in old) and not any("hidden" in k for k in old)
+    fresh = SpatialSNN(5, 3, [16, 8], **arguments)
+    fresh.load_state_dict(old)
+    for key, value in trained.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(fresh.state_dict()[key], value), key
 
 
 def test_spiking_output_for_spike_count():

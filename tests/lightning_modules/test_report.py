@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lightning_modules.cli import main as spsnn
-from lightning_modules.report import find_summaries, group_rows, markdown_table
+from lightning_modules.cli.report import find_summaries, group_rows, markdown_table
 
 
 def write_run(root, name, seed, test_acc, *, n_params=100, epoch="last"):

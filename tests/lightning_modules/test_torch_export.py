@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_modules.models import SpatialSNN
+from spatial_layers.networks import SpatialSNN
 
 CASES = {
     "spatial-gauss": dict(batch_norm=True),

@@ -5,9 +5,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from spatial_layers import (
+    HiddenPopulation,
+    Leaky,
     NeuronPositions,
     ParameterCount,
-    RecurrentSpatialLIF,
     SpatialDelay,
     count_parameters,
 )
@@ -50,8 +51,10 @@ def test_shared_positions_counted_once():
 
 def test_recurrent_population_counts_its_positions_once():
     pos_in, pos_hid = NeuronPositions(4, 3), NeuronPositions(5, 3)
-    model = RecurrentSpatialLIF(
-        SpatialDelay(pos_in, pos_hid, max_delay=3), SpatialDelay(pos_hid, pos_hid, max_delay=3)
+    model = HiddenPopulation(
+        SpatialDelay(pos_in, pos_hid, max_delay=3),
+        Leaky(),
+        recurrent=SpatialDelay(pos_hid, pos_hid, max_delay=3),
     )
     count = count_parameters(model)
     assert count.weights == 4 * 5 + 5 * 5

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from spatial_layers import leaky_sequence, loihi2
+from spatial_layers import leaky_sequence
+from spatial_layers.hardware.loihi2 import formats as loihi2
 from spatial_layers.neurons import LeakyParameters
 from spatial_layers.quantization import fake_quantize, quantized_weight
 

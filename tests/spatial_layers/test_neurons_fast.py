@@ -229,7 +229,7 @@ def test_triton_on_cpu_without_the_interpreter_raises(monkeypatch):
 
 
 def test_triton_missing_raises(monkeypatch):
-    monkeypatch.setattr("spatial_layers.neurons.TRITON_FOUND", False)
+    monkeypatch.setattr("spatial_layers.ops.backends.TRITON_FOUND", False)
     with pytest.raises(ValueError, match="needs the triton package"):
         leaky_sequence(torch.zeros(3, 2, 2), backend="triton")
     assert resolve_backend("auto", torch.zeros(2)) == "torch"
@@ -250,8 +250,8 @@ def test_triton_backend_runs_its_kernels_not_the_torch_loop(monkeypatch, rng):
     def refuse(*args):
         raise AssertionError("the torch loop ran")
 
-    monkeypatch.setattr("spatial_layers.neurons._leaky_forward_torch", refuse)
-    monkeypatch.setattr("spatial_layers.neurons._leaky_backward_torch", refuse)
+    monkeypatch.setattr("spatial_layers.ops.leaky.leaky_forward_torch", refuse)
+    monkeypatch.setattr("spatial_layers.ops.leaky.leaky_backward_torch", refuse)
     currents = drive(rng, (5, 2, 3), device=device_for("triton")).requires_grad_()
     spikes, membranes = leaky_sequence(currents, backend="triton")
     (

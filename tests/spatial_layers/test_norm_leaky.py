@@ -4,8 +4,9 @@ gradients, running statistics), with one (T, B, C) tensor saved instead of two."
 import pytest
 import torch
 
-from spatial_layers.neurons import Leaky, LeakyParameters, leaky_sequence, leaky_spikes_
-from spatial_layers.norm_leaky import TimeBatchNorm, normalized_spikes
+from spatial_layers.networks.norm_leaky import TimeBatchNorm, normalized_spikes
+from spatial_layers.neurons import Leaky, LeakyParameters, leaky_sequence, resolve_backend
+from spatial_layers.ops import leaky_spikes_
 
 SHAPE = (50, 3, 7)
 
@@ -26,7 +27,8 @@ def test_leaky_spikes_writes_the_membranes_over_the_currents(backend, rng):
     spikes, membranes = leaky_sequence(currents, params, backend=backend)
     trace = currents.clone()
     pointer = trace.data_ptr()
-    assert torch.equal(leaky_spikes_(trace, params, backend), spikes)
+    resolved = resolve_backend(backend, trace)
+    assert torch.equal(leaky_spikes_(trace, params.beta, params.threshold, resolved), spikes)
     assert torch.equal(trace, membranes) and trace.data_ptr() == pointer
     assert 0 < spikes.mean() < 1
 

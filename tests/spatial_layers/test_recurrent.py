@@ -1,4 +1,4 @@
-"""RecurrentSpatialLIF: hidden -> hidden delays, against a naive loop over SpatialDelay.step."""
+"""A recurrent HiddenPopulation: hidden -> hidden delays, against a loop over SpatialDelay.step."""
 
 import os
 
@@ -7,24 +7,30 @@ import torch
 from torch import nn
 
 from spatial_layers import (
-    LeakyParameters,
+    HiddenPopulation,
+    Leaky,
     NeuronPositions,
-    RecurrentSpatialLIF,
     SpatialDelay,
     leaky_step,
 )
 
 
-def naive_recurrent(model: RecurrentSpatialLIF, x: torch.Tensor):
+def recurrent_population(feedforward, recurrent, params=None, *, backend="auto"):
+    """A recurrent hidden population (the block these tests were written for)."""
+    neuron = Leaky(*(params or ()), backend=backend)
+    return HiddenPopulation(feedforward, neuron, recurrent=recurrent)
+
+
+def naive_recurrent(model: HiddenPopulation, x: torch.Tensor):
     """The same network written with the recurrent layer's own streaming step()."""
     model.recurrent.reset_state()
-    currents = model.feedforward(x)
+    currents = model.synapses(x)
     spikes_prev = torch.zeros_like(currents[0])
     membrane = torch.zeros_like(currents[0])
     spikes, membranes = [], []
     for current in currents:
         feedback = model.recurrent.step(spikes_prev)
-        spikes_prev, membrane = leaky_step(current + feedback, membrane, model.params)
+        spikes_prev, membrane = leaky_step(current + feedback, membrane, model.neuron.params)
         spikes.append(spikes_prev)
         membranes.append(membrane)
     model.recurrent.reset_state()
@@ -33,7 +39,7 @@ def naive_recurrent(model: RecurrentSpatialLIF, x: torch.Tensor):
 
 def build(
     mode: str = "spatial", kernel: str = "gauss", hidden: int = 8, backend: str = "auto"
-) -> RecurrentSpatialLIF:
+) -> HiddenPopulation:
     pos_in, pos_hid = (
         NeuronPositions(5, dim=2, scale=3.0),
         NeuronPositions(hidden, dim=2, scale=3.0),
@@ -43,7 +49,7 @@ def build(
     with torch.no_grad():
         feedforward.weight.mul_(5.0)
         recurrent.weight.mul_(2.0)
-    return RecurrentSpatialLIF(feedforward, recurrent, LeakyParameters(beta=0.85), backend=backend)
+    return recurrent_population(feedforward, recurrent, (0.85,), backend=backend)
 
 
 @pytest.mark.parametrize("mode", ["spatial", "free", "none"])
@@ -90,10 +96,10 @@ def test_gradients_match_naive_loop(backend, rng):
         torch.testing.assert_close(grad, reference[name], rtol=1e-4, atol=1e-5, msg=name)
     assert ours["recurrent.weight"].abs().sum() > 0
     # The hidden positions are shared: one parameter, reached by both layers.
-    assert ours["feedforward.post.coords"].abs().sum() > 0
+    assert ours["synapses.post.coords"].abs().sum() > 0
 
 
-def two_neuron_chain(k: int, mode: str) -> RecurrentSpatialLIF:
+def two_neuron_chain(k: int, mode: str) -> HiddenPopulation:
     """Input drives neuron 0 only; neuron 0 drives neuron 1 through a recurrent delay of k."""
     feedforward = SpatialDelay(1, 2, max_delay=0, delays="none")
     if mode == "spatial":
@@ -108,7 +114,7 @@ def two_neuron_chain(k: int, mode: str) -> RecurrentSpatialLIF:
     with torch.no_grad():
         feedforward.weight.copy_(torch.tensor([[2.0], [0.0]]))
         recurrent.weight.copy_(torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
-    return RecurrentSpatialLIF(feedforward, recurrent)
+    return recurrent_population(feedforward, recurrent)
 
 
 @pytest.mark.parametrize("k", [0, 1, 4, 6])
@@ -127,49 +133,49 @@ def test_constructor_rejects_wrong_sizes():
     pos_hid = NeuronPositions(8)
     feedforward = SpatialDelay(NeuronPositions(5), pos_hid, max_delay=3)
     with pytest.raises(ValueError, match=r"map the population to itself \(8 -> 8\), got 8 -> 5"):
-        RecurrentSpatialLIF(feedforward, SpatialDelay(pos_hid, 5, max_delay=3, delays="free"))
+        recurrent_population(feedforward, SpatialDelay(pos_hid, 5, max_delay=3, delays="free"))
     with pytest.raises(ValueError, match="map the population to itself"):
-        RecurrentSpatialLIF(feedforward, SpatialDelay(7, 7, max_delay=3, delays="free"))
+        recurrent_population(feedforward, SpatialDelay(7, 7, max_delay=3, delays="free"))
 
 
 def test_constructor_rejects_unshared_positions():
     pos_hid = NeuronPositions(8)
     feedforward = SpatialDelay(NeuronPositions(5), pos_hid, max_delay=3)
     with pytest.raises(ValueError, match="one NeuronPositions module"):
-        RecurrentSpatialLIF(feedforward, SpatialDelay(8, 8, max_delay=3))  # two private modules
+        recurrent_population(feedforward, SpatialDelay(8, 8, max_delay=3))  # two private modules
     other = NeuronPositions(8)
     with pytest.raises(ValueError, match="one NeuronPositions module"):
-        RecurrentSpatialLIF(feedforward, SpatialDelay(other, other, max_delay=3))
+        recurrent_population(feedforward, SpatialDelay(other, other, max_delay=3))
     # Free or no recurrent delays do not use positions, so nothing to share.
-    RecurrentSpatialLIF(feedforward, SpatialDelay(8, 8, max_delay=3, delays="free"))
+    recurrent_population(feedforward, SpatialDelay(8, 8, max_delay=3, delays="free"))
 
 
 def test_constructor_rejects_other_modules():
     pos_hid = NeuronPositions(8)
     feedforward = SpatialDelay(NeuronPositions(5), pos_hid, max_delay=3)
     with pytest.raises(TypeError, match="recurrent must be a SpatialDelay, got Linear"):
-        RecurrentSpatialLIF(feedforward, nn.Linear(8, 8))
-    with pytest.raises(TypeError, match="feedforward must be a SpatialDelay"):
-        RecurrentSpatialLIF(nn.Linear(5, 8), SpatialDelay(pos_hid, pos_hid, max_delay=3))
+        recurrent_population(feedforward, nn.Linear(8, 8))
+    with pytest.raises(TypeError, match="synapses must be a SpatialDelay"):
+        recurrent_population(nn.Linear(5, 8), SpatialDelay(pos_hid, pos_hid, max_delay=3))
 
 
 @pytest.mark.parametrize("flag", ["init_hidden", "batch_first"])
-@pytest.mark.parametrize("role", ["feedforward", "recurrent"])
+@pytest.mark.parametrize("role", ["synapses", "recurrent"])
 def test_constructor_rejects_per_step_or_batch_first_layers(flag, role):
     layers = {
-        "feedforward": SpatialDelay(5, 8, max_delay=3, delays="free"),
+        "synapses": SpatialDelay(5, 8, max_delay=3, delays="free"),
         "recurrent": SpatialDelay(8, 8, max_delay=3, delays="free"),
     }
     layers[role] = SpatialDelay(
-        *((5, 8) if role == "feedforward" else (8, 8)), max_delay=3, delays="free", **{flag: True}
+        *((5, 8) if role == "synapses" else (8, 8)), max_delay=3, delays="free", **{flag: True}
     )
     with pytest.raises(ValueError, match=f"{role} layer was built with {flag}=True"):
-        RecurrentSpatialLIF(layers["feedforward"], layers["recurrent"])
+        recurrent_population(layers["synapses"], layers["recurrent"])
 
 
 def test_recurrent_dtype_mismatch_is_caught():
     pos_hid = NeuronPositions(4)
-    model = RecurrentSpatialLIF(
+    model = recurrent_population(
         SpatialDelay(3, pos_hid, max_delay=2),
         SpatialDelay(4, 4, max_delay=2, delays="free", dtype=torch.float64),
     )

@@ -13,7 +13,7 @@ import torch
 from recurrent_reference import recurrent_leaky_steps
 
 from spatial_layers.neurons import LeakyParameters
-from spatial_layers.recurrent import recurrent_leaky
+from spatial_layers.neurons.recurrent import recurrent_leaky
 
 PARAMS = LeakyParameters(beta=0.85, threshold=1.0, alpha=2.0)
 #: (T, B, C, K): T = 1, batch 0, batch 1, C = 1, C not a multiple of either Triton block
@@ -181,8 +181,8 @@ def test_triton_backend_runs_its_kernels_not_the_torch_loop(monkeypatch, rng):
     def refuse(*args):
         raise AssertionError("the torch loop ran")
 
-    monkeypatch.setattr("spatial_layers.recurrent_lif._recurrent_forward_torch", refuse)
-    monkeypatch.setattr("spatial_layers.recurrent_lif._recurrent_backward_torch", refuse)
+    monkeypatch.setattr("spatial_layers.ops.recurrent._recurrent_forward_torch", refuse)
+    monkeypatch.setattr("spatial_layers.ops.recurrent._recurrent_backward_torch", refuse)
     where = device_for("triton")
     currents, kernel, bias = (x.to(where).requires_grad_() for x in network(rng, (5, 2, 3, 2)))
     spikes, membranes = recurrent_leaky(currents, kernel, bias, backend="triton")

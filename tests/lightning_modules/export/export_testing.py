@@ -15,7 +15,7 @@ import nir
 import numpy as np
 import torch
 
-from lightning_modules.models import SpatialSNN
+from spatial_layers.networks import SpatialSNN
 from spatial_layers.sparsity import assign_dale_signs, set_density
 
 NUM_INPUTS, HIDDEN, NUM_CLASSES, MAX_DELAY = 5, [7, 6], 3, 4
@@ -46,7 +46,7 @@ def make_net(case: str, seed: int = 0) -> SpatialSNN:
                 assign_dale_signs(layer, 0.7, generator)
                 layer.bias.uniform_(-0.2, 0.2, generator=generator)
         if case == "batch_norm":
-            for norm in net.norms:
+            for norm in [block.norm for block in net.hidden]:
                 norm.running_mean.uniform_(-0.3, 0.3, generator=generator)
                 norm.running_var.uniform_(0.3, 2.0, generator=generator)
                 norm.weight.uniform_(0.5, 1.5, generator=generator)

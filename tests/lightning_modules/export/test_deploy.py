@@ -10,14 +10,15 @@ from export_testing import make_net, rounded, spike_input
 from lm_test_probes import differing_keys, state_copy
 from torch import nn
 
-from lightning_modules.export.deploy import (
+from spatial_layers import SpatialDelay
+from spatial_layers.networks import SpatialSNN
+from spatial_layers.networks.deploy import (
     delayed_connections,
     deployment_network,
     fold_batch_norm,
     population_names,
 )
-from lightning_modules.models import SpatialSNN, TimeBatchNorm
-from spatial_layers import SpatialDelay
+from spatial_layers.networks.norm_leaky import TimeBatchNorm
 from spatial_layers.quantization import quantized_weight
 
 
@@ -61,9 +62,11 @@ def test_deployed_copy_is_rounded_folded_and_leaves_the_original_alone():
     state = state_copy(net)
     deployed, scales = deployment_network(net)
     assert scales == {} and not deployed.training
-    assert all(isinstance(norm, nn.Identity) for norm in deployed.norms)
+    assert all(block.norm is None for block in deployed.hidden)
     assert all(layer.kernel_kind == "round" for layer in deployed.delay_layers())
-    assert net.training and all(isinstance(norm, TimeBatchNorm) for norm in net.norms)
+    assert net.training and all(
+        isinstance(norm, TimeBatchNorm) for norm in [block.norm for block in net.hidden]
+    )
     assert not differing_keys(net.state_dict(), state)
     x = spike_input()
     torch.testing.assert_close(deployed(x), rounded(net.eval())(x), rtol=0, atol=1e-6)
@@ -71,10 +74,10 @@ def test_deployed_copy_is_rounded_folded_and_leaves_the_original_alone():
 
 def test_negative_batch_norm_gain_drops_dale_signs_only_where_it_must():
     net = make_net("masked_dale")
-    net.norms[0] = norm_with_statistics(7)  # some negative gains
-    net.norms[1] = norm_with_statistics(6)
+    net.hidden[0].norm = norm_with_statistics(7)  # some negative gains
+    net.hidden[1].norm = norm_with_statistics(6)
     with torch.no_grad():
-        net.norms[1].weight.abs_()
+        net.hidden[1].norm.weight.abs_()
     deployed, _ = deployment_network(net)
     assert deployed.layers[0].sign is None
     assert torch.equal(deployed.layers[1].sign, net.layers[1].sign)

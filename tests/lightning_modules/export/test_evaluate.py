@@ -9,12 +9,13 @@ from export_testing import make_net, spike_input
 
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.data import YinYangDataModule
-from lightning_modules.export import deployment_network, from_nir, to_nir
-from lightning_modules.export.evaluate import (
+from lightning_modules.evaluation import (
     datamodule_from_checkpoint,
     evaluate_export,
     load_classifier,
 )
+from spatial_layers.networks.deploy import deployment_network
+from spatial_layers.nir import from_nir, to_nir
 
 
 def classifier_around(case: str) -> SpikingClassifier:
@@ -53,7 +54,7 @@ def test_load_classifier_refuses_other_files(tmp_path):
         load_classifier(path)
     net = {"class_path": "subprocess.Popen", "init_args": {"args": ["true"]}}
     torch.save({"state_dict": {}, "hyper_parameters": {"net": net}}, path)
-    with pytest.raises(ValueError, match=r"not a class of lightning_modules\.models"):
+    with pytest.raises(ValueError, match=r"not a class of spatial_layers\.networks"):
         load_classifier(path)
 
 

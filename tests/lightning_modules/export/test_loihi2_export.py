@@ -16,18 +16,19 @@ from lightning_modules.callbacks import HardwareQAT
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.cli import main, make_cli
 from lightning_modules.data import YinYangDataModule
-from lightning_modules.export import deployment_network, to_nir
-from lightning_modules.export.evaluate import evaluate_profile
-from lightning_modules.export.loihi2_reference import load_program, run_program
-from lightning_modules.export.loihi2_report import (
+from lightning_modules.evaluation import evaluate_profile
+from spatial_layers.hardware.loihi2.reference import run_program
+from spatial_layers.hardware.loihi2.report import (
     CHIP_CORES,
     CHIP_NEURONS,
     CHIP_SYNAPSES,
     chip_problems,
     format_report,
-    loihi2_report,
 )
-from lightning_modules.models import SpatialSNN
+from spatial_layers.networks import SpatialSNN
+from spatial_layers.networks.deploy import deployment_network
+from spatial_layers.nir import to_nir
+from spatial_layers.nir.loihi2 import graph_report, load_program
 
 
 def profile_net(hidden=(16, 12), seed=0, gain=6.0, **kwargs) -> SpatialSNN:
@@ -121,7 +122,7 @@ def test_delays_above_62_are_refused_or_clipped_and_counted():
     assert int(graph.metadata["clipped_synapses"]) == 6
     delays = [np.max(n.delay) for n in graph.nodes.values() if isinstance(n, nir.Delay)]
     assert round(max(delays) / graph.metadata["dt"]) == 62
-    report = loihi2_report(graph)
+    report = graph_report(graph)
     assert report["clipped_synapses"] == 6 and "6 synapses had delays" in format_report(report)
     with pytest.raises(ValueError, match="6 synapses have delays above max_delay=62"):
         deployment_network(net, target="loihi2")  # never clipped without being asked
@@ -147,7 +148,7 @@ def test_report_counts_and_the_core_rule():
     with torch.no_grad():
         net.layers[0].mask.copy_(torch.rand(1100, 300, generator=generator) < 0.25)
     net.hardware_profile = "loihi2"
-    report = loihi2_report(to_nir(net, target="loihi2"))
+    report = graph_report(to_nir(net, target="loihi2"))
     first = report["layers"][0]
     mask = net.layers[0].mask
     assert first["synapses"] == 1100 * 300 and first["active"] == int(mask.sum())
@@ -170,7 +171,7 @@ def test_report_counts_and_the_core_rule():
         wide.layers[0].weight.fill_(127 / 128)  # mantissas 127 (scale 2**-7); 300 x 127 > 2**15
     wide.hardware_profile = "loihi2"
     graph = to_nir(wide, target="loihi2")
-    report = loihi2_report(graph)
+    report = graph_report(graph)
     assert any("fan-in 300 x 127" in problem for problem in report["problems"])
     assert "DOES NOT FIT" in format_report(report)
     everything = np.ones((8, 1, 300), np.int64)

@@ -12,12 +12,12 @@ import torch
 from export_testing import CASES, MAX_DELAY, make_net, rounded, simulate_nir, spike_input
 from lm_test_probes import differing_keys, state_copy
 
-from lightning_modules.export import deployment_network, from_nir, parse_nir, to_nir, write_nir
-from lightning_modules.export.conventions import input_gain, membrane_tau
-from lightning_modules.export.deploy import DelayedConnection
-from lightning_modules.export.nir_graph import delay_branches, exported_layer
 from spatial_layers import SpatialDelay
+from spatial_layers.networks.deploy import DelayedConnection, deployment_network
 from spatial_layers.neurons import leaky_step
+from spatial_layers.nir import from_nir, parse_nir, to_nir, write_nir
+from spatial_layers.nir.conventions import input_gain, membrane_tau
+from spatial_layers.nir.graph import delay_branches, exported_layer
 
 
 def through_file(graph: nir.NIRGraph, tmp_path) -> nir.NIRGraph:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from export_testing import make_net, rounded, spike_input
 
-from lightning_modules.export import from_nir, to_nir
+from spatial_layers.nir import from_nir, to_nir
 
 
 def graph_of(case: str = "spatial", **kwargs) -> nir.NIRGraph:

@@ -15,8 +15,8 @@ from export_testing import make_net, rounded, spike_input
 
 import spatial_layers
 from lightning_modules.data import YinYangDataModule
-from lightning_modules.export import norse_node_map, snntorch_node_map, to_nir
-from lightning_modules.models import SNNOutput, SpatialSNN
+from spatial_layers.networks import SNNOutput, SpatialSNN
+from spatial_layers.nir import norse_node_map, snntorch_node_map, to_nir
 
 nirtorch = pytest.importorskip("nirtorch")
 MAPS = {"snntorch": snntorch_node_map, "norse": norse_node_map}

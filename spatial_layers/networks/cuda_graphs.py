@@ -28,8 +28,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.models import SNNOutput, SpatialSNN
-from spatial_layers import delay_layers
+from spatial_layers.delay import delay_layers
+from spatial_layers.networks.snn import SNNOutput, SpatialSNN
 
 
 class _Run(nn.Module):

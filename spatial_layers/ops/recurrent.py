@@ -1,6 +1,6 @@
 r"""The recurrent LIF loop as one autograd node: a custom op per direction.
 
-The recursion of :func:`~spatial_layers.recurrent.recurrent_leaky` over a (T, B, C)
+The recursion of :func:`~spatial_layers.neurons.recurrent_leaky` over a (T, B, C)
 sequence, with a (C, C, K) recurrent kernel :math:`W` and an optional (C,) bias :math:`b`:
 
 .. math::
@@ -12,7 +12,7 @@ sequence, with a (C, C, K) recurrent kernel :math:`W` and an optional (C,) bias 
 snnTorch). The forward of the torch backend runs the operations of
 :func:`~spatial_layers.functional.delayed_step` and
 :func:`~spatial_layers.neurons.leaky_step` in the same order on the same layouts, so it
-is bit-equal to them; the Triton backend (:mod:`spatial_layers.triton_recurrent`) sums
+is bit-equal to them; the Triton backend (:mod:`spatial_layers.ops.triton_recurrent`) sums
 the feedback in another order, so it is bit-equal where those sums are exact and equal
 to float rounding otherwise. Only the membrane trace (spikes are :math:`U_t > \theta`)
 and the kernel are saved for the backward pass.
@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from spatial_layers.neurons import arctan_slope, leaky_step_into
+from spatial_layers.ops.leaky import leaky_step_into
+from spatial_layers.surrogate import arctan_slope
 
 
 def _recurrent_forward_torch(
@@ -130,7 +131,7 @@ def _recurrent_forward(
     """
     currents, kernel = currents.contiguous(), kernel.contiguous()
     if backend == "triton":
-        from spatial_layers import triton_recurrent
+        from spatial_layers.ops import triton_recurrent
 
         return triton_recurrent.recurrent_forward(currents, kernel, bias, beta, threshold)
     return _recurrent_forward_torch(currents, kernel, bias, beta, threshold)
@@ -162,7 +163,7 @@ def _recurrent_backward(
     grad_membranes = None if grad_membranes is None else grad_membranes.contiguous()
     params = (beta, threshold, alpha)
     if backend == "triton":
-        from spatial_layers import triton_recurrent
+        from spatial_layers.ops import triton_recurrent
 
         grads = triton_recurrent.recurrent_backward(
             membranes, kernel, grad_spikes, grad_membranes, params

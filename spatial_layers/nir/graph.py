@@ -1,7 +1,7 @@
 """A trained :class:`SpatialSNN` as a NIR graph (Neuromorphic Intermediate Representation).
 
 :func:`to_nir` writes the deployed network
-(:func:`~lightning_modules.export.deploy.deployment_network`: eval mode, batch
+(:func:`~spatial_layers.networks.deploy.deployment_network`: eval mode, batch
 norm folded, integer delays, optionally k-bit weights);
 :func:`from_nir` rebuilds a runnable ``SpatialSNN(delays="free",
 kernel="round")`` from such a graph (or its HDF5 file) that gives the same
@@ -47,7 +47,7 @@ Time convention (what the graph means in discrete time, step ``dt``)
   ``nir.IF`` / ``nir.I``) is carried by the weights: every Linear / Affine node
   into a population holds spsnn's weights (and bias) divided by that
   population's g, in float64, so the graph's dynamics are spsnn's
-  ``U_t = beta U_{t-1} + W x_t`` (:func:`~lightning_modules.export.conventions.input_gain`).
+  ``U_t = beta U_{t-1} + W x_t`` (:func:`~spatial_layers.nir.conventions.input_gain`).
 - Reset: NIR's LIF resets *to* ``v_reset`` (0 here); spsnn's LIF (snnTorch's
   ``Leaky``) resets *by subtraction* of the threshold, one step late:
   ``U_t = beta U_{t-1} + I_t - theta H(U_{t-1} - theta)``,
@@ -81,7 +81,7 @@ Metadata
 Hardware profile (``target="loihi2"``)
 -------------------------------------
 The graph holds the values the chip uses (the deployed network computes in
-the profile, :mod:`lightning_modules.hardware`): every Linear weight is an
+the profile, :mod:`spatial_layers.hardware.loihi2.profile`): every Linear weight is an
 8-bit mantissa times ``2**scale_exponent`` of its layer, exactly (the float
 is that product); delays are whole steps in 0..62; the neurons' ``tau`` and
 ``v_threshold`` are those of the decay and threshold as the chip stores them.
@@ -93,7 +93,7 @@ and :func:`from_nir` read the same way. Metadata adds: graph ``target`` and
 inputs are graded spikes); neuron nodes: ``loihi2`` (``fraction_bits``, ``decay``,
 ``threshold_mantissa``, ``threshold_shift``, ``state_bits``, ``decay_bits``
 and the integer ``dynamics``), what
-:mod:`~lightning_modules.export.loihi2_reference` runs.
+:mod:`~spatial_layers.hardware.loihi2.reference` runs.
 
 NIR's HDF5 writer keeps numpy arrays, numbers, strings and nested dicts in
 metadata (it cannot store None or lists of strings, so none are written).
@@ -110,19 +110,10 @@ from typing import NamedTuple
 import nir
 import numpy as np
 
-from lightning_modules.export.conventions import (
-    DELAY_ROUNDING,
-    LI_DYNAMICS,
-    LIF_DYNAMICS,
-    RECURRENT_CONVENTION,
-    RECURRENT_LATENCY,
-    RESET_CONVENTION,
-    RESET_TIMING,
-    TIME_CONVENTION,
-    input_gain,
-    membrane_tau,
-)
-from lightning_modules.export.deploy import (
+from spatial_layers.hardware.loihi2 import formats as loihi2
+from spatial_layers.hardware.loihi2.profile import NetworkFormat, PopulationFormat, network_format
+from spatial_layers.kernels import round_delays
+from spatial_layers.networks.deploy import (
     INPUT_POPULATION,
     READOUT_POPULATION,
     DelayedConnection,
@@ -132,17 +123,26 @@ from lightning_modules.export.deploy import (
     population_names,
     profile_delay_limit,
 )
-from lightning_modules.export.nir_reader import (
+from spatial_layers.networks.snn import SpatialSNN
+from spatial_layers.neurons.recurrent import RECURRENT_LATENCY
+from spatial_layers.nir.conventions import (
+    DELAY_ROUNDING,
+    LI_DYNAMICS,
+    LIF_DYNAMICS,
+    RECURRENT_CONVENTION,
+    RESET_CONVENTION,
+    RESET_TIMING,
+    TIME_CONVENTION,
+    input_gain,
+    membrane_tau,
+)
+from spatial_layers.nir.reader import (
     ParsedNetwork,
     ResetConvention,
     build_network,
     parse_graph,
     read_graph_file,
 )
-from lightning_modules.hardware import NetworkFormat, PopulationFormat, network_format
-from lightning_modules.models import SpatialSNN
-from spatial_layers import loihi2
-from spatial_layers.kernels import round_delays
 
 OUTPUT_NODE = "output"
 #: What a hardware profile's graph holds in its Linear nodes (graph metadata).
@@ -233,7 +233,7 @@ def exported_layer(connection: DelayedConnection, scale: float | None = None) ->
 def clip_delays_to(layers: list[ExportedLayer], max_delay: int | None) -> list[ExportedLayer]:
     """The layers with their graph delays clamped to ``max_delay`` (None: unchanged).
 
-    Whether clamping is allowed is :func:`~lightning_modules.export.deploy.check_delay_limit`'s
+    Whether clamping is allowed is :func:`~spatial_layers.networks.deploy.check_delay_limit`'s
     call, made before.
     """
     if max_delay is None:
@@ -255,7 +255,7 @@ def to_nir(
 
     Args:
         net: the network (not changed; exported in eval mode, see
-            :func:`~lightning_modules.export.deploy.deployment_network`).
+            :func:`~spatial_layers.networks.deploy.deployment_network`).
         dt: duration of one time step, in seconds (NIR's time unit).
         weight_bits: quantise weights symmetrically per layer to this many
             bits (>= 2); None keeps float weights.
@@ -354,7 +354,7 @@ def parse_nir(
 ) -> ParsedNetwork:
     """Validates a NIR graph (or its file) and describes it as a SpatialSNN sees it.
 
-    The :class:`~lightning_modules.export.nir_reader.ParsedNetwork` holds
+    The :class:`~spatial_layers.nir.reader.ParsedNetwork` holds
     what :func:`from_nir` builds from and what the network has no place for:
     population names and coordinates (``populations[i].coords``, spatial
     exports only) and the graph's metadata.

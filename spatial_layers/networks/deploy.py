@@ -26,10 +26,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.export.conventions import RECURRENT_LATENCY
-from lightning_modules.hardware import check_profile_name, network_format
-from lightning_modules.models import SpatialSNN
-from spatial_layers import SpatialDelay, loihi2, round_delays
+from spatial_layers import hardware
+from spatial_layers.delay import SpatialDelay
+from spatial_layers.kernels import round_delays
+from spatial_layers.networks.snn import SpatialSNN
+from spatial_layers.neurons.recurrent import RECURRENT_LATENCY
 from spatial_layers.quantization import quantized_weight
 
 INPUT_POPULATION = "input"
@@ -159,12 +160,12 @@ def deployment_network(
     """A copy of ``net`` as deployed: eval mode, batch norm folded, ``round`` kernels, k bits.
 
     With a hardware ``target`` (``"loihi2"``) the copy computes in that profile
-    (:mod:`lightning_modules.hardware`): its weights are the 8-bit power-of-two
+    (:mod:`spatial_layers.hardware.loihi2.profile`): its weights are the 8-bit power-of-two
     ones the profile applies, ``weight_bits`` must be None or 8, and its delays
     stay within ``max_delay`` (default and at most the chip's 62 steps): delays
     above it are refused (:func:`check_delay_limit`), or clipped to it with
     ``clip_delays``. Without a target, ``max_delay`` and ``clip_delays`` are the
-    export's business (:func:`~lightning_modules.export.nir_graph.to_nir`).
+    export's business (:func:`~spatial_layers.nir.graph.to_nir`).
 
     Under Dale's principle the copy keeps each layer's signs, unless folding a
     batch norm with a negative gain flipped some rows (then that layer's
@@ -183,10 +184,10 @@ def deployment_network(
         return _profile_deployment(net, weight_bits, target, max_delay, clip_delays)
     deployed = copy.deepcopy(net).eval()
     deployed.requires_grad_(False)
-    for index, norm in enumerate(deployed.norms):
-        if isinstance(norm, nn.BatchNorm1d):
-            _fold_into(deployed.layers[index], norm)
-            deployed.norms[index] = nn.Identity()
+    for block in deployed.hidden:
+        if block.norm is not None:
+            _fold_into(block.synapses, block.norm)
+            block.norm = None
     scales = {}
     for connection in delayed_connections(deployed):
         layer = connection.layer
@@ -204,21 +205,20 @@ def deployment_network(
 
 def profile_delay_limit(target: str, max_delay: int | None) -> int:
     """The delay limit (steps) under a hardware profile: ``max_delay``, at most the chip's."""
-    check_profile_name(target)
-    if max_delay is not None and max_delay > loihi2.MAX_DELAY:
-        raise ValueError(
-            f"max_delay={max_delay} exceeds the {target} profile's {loihi2.MAX_DELAY} steps"
-        )
-    return loihi2.MAX_DELAY if max_delay is None else max_delay
+    limit = hardware.get_profile(target).max_delay
+    if max_delay is not None and max_delay > limit:
+        raise ValueError(f"max_delay={max_delay} exceeds the {target} profile's {limit} steps")
+    return limit if max_delay is None else max_delay
 
 
 @torch.no_grad()
 def _profile_deployment(
     net: SpatialSNN, weight_bits: int | None, target: str, max_delay: int | None, clip: bool
 ) -> tuple[SpatialSNN, dict[str, float]]:
-    if weight_bits not in (None, loihi2.WEIGHT_BITS):
+    bits = hardware.get_profile(target).weight_bits
+    if weight_bits not in (None, bits):
         raise ValueError(
-            f"the {target} profile has {loihi2.WEIGHT_BITS}-bit weights, got weight_bits="
+            f"the {target} profile has {bits}-bit weights, got weight_bits="
             f"{weight_bits}: leave it unset"
         )
     limit = profile_delay_limit(target, max_delay)
@@ -230,13 +230,14 @@ def _profile_deployment(
         layer.max_delay = min(layer.max_delay, limit)  # delays() clamps to it
     deployed.hardware_profile = target
     scales = {}
-    for connection, weights in zip(
-        delayed_connections(deployed), network_format(deployed).layers, strict=True
+    for connection, scale in zip(
+        delayed_connections(deployed),
+        hardware.get_profile(target).weight_scales(deployed),
+        strict=True,
     ):
         layer = connection.layer
         layer.weight.copy_(layer.effective_weight())  # quantising it again changes nothing
-        exponent = weights.scale_exponent
-        scales[connection.name] = 1.0 if exponent is None else 2.0**exponent
+        scales[connection.name] = scale
     return deployed, scales
 
 

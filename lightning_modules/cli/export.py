@@ -8,7 +8,7 @@
 
 Loads the SpikingClassifier checkpoint with ``weights_only=True`` (no code
 from the checkpoint runs), writes the graph (see
-:mod:`lightning_modules.export.nir_graph`) and prints one summary line. With
+:mod:`spatial_layers.nir.graph`) and prints one summary line. With
 ``--evaluate`` it rebuilds the run's data module (from the checkpoint's saved
 data module hyperparameters, or ``--config``), reads the file back and
 reports on the test split: the accuracy of the float model, with integer
@@ -21,7 +21,7 @@ times a power of two per layer, delays in 0..62, the fixed-point formats in
 the metadata), a report of what the network uses of the chip is printed and
 written into the run folder (``loihi2_report.json`` / ``.txt``), and
 ``--evaluate`` runs the numpy reference of the chip
-(:mod:`~lightning_modules.export.loihi2_reference`) on the test split against
+(:mod:`~spatial_layers.hardware.loihi2.reference`) on the test split against
 the torch network in the profile, counting every spike and readout value
 that differs.
 """
@@ -33,17 +33,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lightning_modules.export.deploy import deployment_network
-from lightning_modules.export.evaluate import (
+from lightning_modules.evaluation import (
     datamodule_from_checkpoint,
     evaluate_export,
     evaluate_profile,
     load_classifier,
 )
-from lightning_modules.export.loihi2_reference import load_program
-from lightning_modules.export.loihi2_report import format_report, loihi2_report
-from lightning_modules.export.nir_graph import from_nir, graph_summary, write_nir
-from lightning_modules.hardware import PROFILES
+from spatial_layers.hardware import PROFILES
+from spatial_layers.hardware.loihi2.report import format_report
+from spatial_layers.networks.deploy import deployment_network
+from spatial_layers.nir.graph import from_nir, graph_summary, write_nir
+from spatial_layers.nir.loihi2 import graph_report, load_program
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--target",
-        choices=PROFILES,
+        choices=tuple(PROFILES),
         default=None,
         help="hardware profile: write the chip's values and formats, report what the network "
         "uses of the chip (printed and in the run folder); --evaluate then compares with "
@@ -165,7 +165,7 @@ def run_folder(checkpoint: Path) -> Path:
 
 def _hardware_report(graph, checkpoint: Path) -> dict[str, Any]:
     """Prints the Loihi 2 report and writes it (JSON and text) into the run folder."""
-    report = loihi2_report(graph)
+    report = graph_report(graph)
     text = format_report(report)
     print(text, flush=True)
     folder = run_folder(checkpoint)

@@ -1,7 +1,7 @@
 """Reading a NIR graph back into a :class:`SpatialSNN`: validation, then assembly.
 
 :func:`parse_graph` checks that a graph has the shape
-:mod:`~lightning_modules.export.nir_graph` describes (and that a SpatialSNN can
+:mod:`~spatial_layers.nir.graph` describes (and that a SpatialSNN can
 run it exactly) and describes it as a :class:`ParsedNetwork`: its populations
 (names, sizes, neuron constants, coordinates) and connections (weights,
 delays, masks, signs); :func:`build_network` turns that into a
@@ -41,14 +41,14 @@ import nir
 import numpy as np
 import torch
 
-from lightning_modules.export.conventions import (
-    RECURRENT_LATENCY,
+from spatial_layers.delay import SpatialDelay
+from spatial_layers.networks.snn import SpatialSNN
+from spatial_layers.neurons.recurrent import RECURRENT_LATENCY
+from spatial_layers.nir.conventions import (
     RESET_CONVENTION,
     RESET_TIMING,
     beta_from_tau,
 )
-from lightning_modules.models import SpatialSNN
-from spatial_layers import SpatialDelay
 
 SUPPORTED_NODES = (
     nir.Input,

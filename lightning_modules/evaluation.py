@@ -4,14 +4,14 @@
 
 - the trained network with its training kernel (``float``);
 - the same with integer delays (``kernel="round"``, ``integer_delays``);
-- the deployed original (:func:`~lightning_modules.export.deploy.deployment_network`:
+- the deployed original (:func:`~spatial_layers.networks.deploy.deployment_network`:
   integer delays, batch norm folded, weights quantised as exported);
 - the network imported back from the NIR file (``nir``).
 
 The last two must agree step for step (hidden and output spikes, readout
 membrane); their disagreements are counted. Under a hardware profile,
 :func:`evaluate_profile` compares the deployed torch network with the numpy
-reference of the chip (:mod:`~lightning_modules.export.loihi2_reference`).
+reference of the chip (:mod:`~spatial_layers.hardware.loihi2.reference`).
 
 :func:`load_classifier` and :func:`datamodule_from_checkpoint` rebuild a
 run from its checkpoint without executing code from it (``weights_only``
@@ -37,14 +37,14 @@ from tqdm.auto import tqdm
 
 from lightning_modules.checkpoints import checkpoint_hparams, read_checkpoint
 from lightning_modules.classifier import SpikingClassifier, readout_logits
-from lightning_modules.export.loihi2_reference import Program, run_program
-from lightning_modules.models import SNNOutput, SpatialSNN
 from spatial_layers import delay_layers
+from spatial_layers.hardware.loihi2.reference import Program, run_program
+from spatial_layers.networks import SNNOutput, SpatialSNN
 
 #: Data module classes a checkpoint may name (anything else needs ``--config``).
 TRUSTED_DATA_MODULES = "lightning_modules.data."
 #: Network classes a checkpoint may name.
-TRUSTED_NETWORKS = "lightning_modules.models."
+TRUSTED_NETWORKS = "spatial_layers.networks."
 
 
 def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
@@ -52,7 +52,7 @@ def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
 
     Loads with ``weights_only=True``: plain tensors and containers, never code.
     The network is rebuilt from the checkpoint's ``hyper_parameters.net``
-    (``class_path`` / ``init_args``, a class of ``lightning_modules.models``),
+    (``class_path`` / ``init_args``, a class of ``spatial_layers.networks``),
     whether the classifier was built by the CLI or in Python.
 
     Returns:
@@ -236,7 +236,7 @@ def evaluate_profile(
     Args:
         model: the trained classifier (its network as trained, and its readout).
         deployed: ``deployment_network(model.net, target=...)``.
-        program: :func:`~lightning_modules.export.loihi2_reference.load_program` of
+        program: :func:`~spatial_layers.hardware.loihi2.reference.load_program` of
             the exported graph.
         loader: batches ``(spikes (B, T, C), labels (B,))`` of binary spikes.
         progress: tqdm progress bar (None: only on a terminal).

@@ -1,12 +1,10 @@
-"""The ``spsnn`` command: LightningCLI with spsnn's defaults.
+"""``spsnn fit|validate|test|predict``: LightningCLI with spsnn's defaults.
 
 ``spsnn fit --config recipes/yinyang.yaml`` trains, then tests the last (or
 best-validation) checkpoint, prints the test accuracy and leaves
 ``summary.json`` and the layout plots in the run directory
 ``<trainer.default_root_dir>/<run.name>/version_<n>/``. Also ``spsnn
-validate|test|predict --config ... --ckpt_path ...``, ``spsnn export CKPT
-OUT.nir`` (:mod:`lightning_modules.export.cli`) and ``spsnn report RUN_DIR``
-(:mod:`lightning_modules.report`).
+validate|test|predict --config ... --ckpt_path ...``.
 
 What this adds to a plain LightningCLI (wiring only; the work is done by the
 callbacks and the classes it configures):
@@ -168,8 +166,12 @@ class SpsnnCLI(LightningCLI):
 
     # ------------------------------------------------------------- files
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Refuses a ``--config`` file that is not text in one line (jsonargparse raises
-        a UnicodeDecodeError that names no file), then parses as LightningCLI does."""
+        """Parses as LightningCLI does, refusing before anything is built: a ``--config``
+        file that is not text (jsonargparse raises a UnicodeDecodeError that names no
+        file), a ``--ckpt_path`` file that is not a checkpoint, and a checkpoint whose
+        model hyperparameters differ from the config's (LightningCLI would take the
+        checkpoint's, silently), unless ``run.use_ckpt_hparams`` asks for them. What
+        LightningCLI then reads from the checkpoint is what the config already says."""
         argv = sys.argv[1:] if args is None else args
         if isinstance(argv, list | tuple):
             for path in _config_files(argv):
@@ -178,45 +180,45 @@ class SpsnnCLI(LightningCLI):
                 except UnicodeDecodeError as error:
                     parser.error(f"--config {path}: not a text (YAML) file ({error.reason})")
         super().parse_arguments(parser, args)
-
-    # ------------------------------------------------------- checkpoints
-    def _parse_ckpt_path(self) -> None:
-        """Reads the ``--ckpt_path`` file before anything is built; takes its model
-        hyperparameters only with ``run.use_ckpt_hparams`` (LightningCLI's own version
-        always does, silently, and leaves tracebacks for files that are not checkpoints)."""
         self._checkpoint: dict | None = None
-        subcommand = self.config.get("subcommand")  # (self.subcommand is not set yet)
+        subcommand = self.config.get("subcommand")
         path = subcommand and self.config[subcommand].get("ckpt_path")
         if not path or path in SPECIAL_CKPT_PATHS:
             return
         try:
             self._checkpoint = read_checkpoint(path)
         except CheckpointFileError as error:
-            self.parser.error(f"--ckpt_path {error}")
-        if self.config[subcommand]["run"]["use_ckpt_hparams"]:
-            self._use_checkpoint_hparams(path)
-
-    def _use_checkpoint_hparams(self, path: str) -> None:
-        subcommand = self.config.subcommand
+            parser.error(f"--ckpt_path {error}")
         saved = checkpoint_hparams(self._checkpoint)
         asked = self.config[subcommand]["model"].as_dict()
+        net = asked.get("net")
+        if isinstance(net, dict) and isinstance(net.get("class_path"), str):
+            net["class_path"] = _import_path(net["class_path"])
         linked = [target.removeprefix("model.") for target in DATA_LINKS.values()]
-        replaced = hparams_differences(saved, asked, skip=linked, current_name="config")
-        self.config = self.parser.parse_object({subcommand: {"model": saved}}, self.config)
-        if replaced:
-            rank_zero_warn(
-                f"spsnn: run.use_ckpt_hparams: the model hyperparameters of {path} replace "
-                "the config's: " + "; ".join(replaced)
-            )
+        taken = self.config[subcommand]["run"]["use_ckpt_hparams"]
+        name = "config" if taken else "this run"
+        differences = hparams_differences(saved, asked, skip=linked, current_name=name)
+        if not differences:
+            return
+        if not taken:
+            self._refuse_checkpoint(path, differences)
+        self.config = parser.parse_object({subcommand: {"model": saved}}, self.config)
+        rank_zero_warn(
+            f"spsnn: run.use_ckpt_hparams: the model hyperparameters of {path} replace "
+            "the config's: " + "; ".join(differences)
+        )
 
     def _check_checkpoint_hparams(self) -> None:
-        """Stops the command where the built model's hyperparameters and the checkpoint's differ."""
+        """Stops the command where the built model's hyperparameters and the checkpoint's
+        differ (those the data links in are known only now)."""
         if self._checkpoint is None:
             return
         differences = hparams_differences(checkpoint_hparams(self._checkpoint), self.model.hparams)
-        if not differences:
-            return
-        path = Path(self._section(self.config)["ckpt_path"])
+        if differences:
+            self._refuse_checkpoint(self._section(self.config)["ckpt_path"], differences)
+
+    def _refuse_checkpoint(self, path: str, differences: list[str]) -> None:
+        path = Path(path)
         config = path.parent.parent / "config.yaml"
         own = f"its run's own config ({config})" if config.is_file() else "its run's own config"
         self.parser.error(
@@ -232,15 +234,18 @@ class SpsnnCLI(LightningCLI):
         """Builds data, model and trainer; a constructor's error exits like a parse error.
 
         The message is the constructor's own (it names the argument), found
-        through the exception's chain: jsonargparse raises its own error
-        ``from`` the constructor's when a subclass (data, callbacks) fails.
+        through the exception's chain (jsonargparse raises its own error ``from``
+        the constructor's when a subclass fails), after the config key of the
+        object whose constructor refused (:func:`_refusing_key`).
         """
         try:
             super().instantiate_classes()
         except (ValueError, TypeError, OSError) as error:
             while error.__cause__ is not None:
                 error = error.__cause__
-            self.parser.error(f"could not build the run from the config: {error}")
+            key = _refusing_key(error, self._section(self.config))
+            where = f"{key}: " if key else ""
+            self.parser.error(f"could not build the run from the config: {where}{error}")
 
     # ----------------------------------------------------------- trainer
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -343,6 +348,54 @@ def _finish_wandb(trainer: Trainer, summary: RunSummary | None = None) -> None:
         run.finish()
 
 
+def _refusing_key(error: BaseException, config: Namespace) -> str | None:
+    """The config key of the object whose constructor raised ``error`` (``model.net.init_args``,
+    ``data.init_args``, ``model``, ...), or None where none is found.
+
+    The outermost constructor in the traceback is the one the parser called; its class is
+    matched against the config's ``class_path`` entries (and the model's own class).
+    """
+    traceback = error.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        built = frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
+        if built is not None:
+            return _config_key(type(built), config)
+        traceback = traceback.tb_next
+    return None
+
+
+def _config_key(cls: type, config: Namespace) -> str | None:
+    """Where in ``config`` an object of ``cls`` is configured."""
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    flat = config.as_dict() if isinstance(config, Namespace) else dict(config)
+    stack = [("", flat)]
+    while stack:
+        prefix, tree = stack.pop()
+        if isinstance(tree, dict):
+            path = tree.get("class_path")
+            if isinstance(path, str) and _import_path(path) == name:
+                return f"{prefix}init_args"
+            stack += [(f"{prefix}{key}.", value) for key, value in tree.items()]
+        elif isinstance(tree, list):
+            stack += [(f"{prefix[:-1]}[{i}].", value) for i, value in enumerate(tree)]
+    if issubclass(cls, LightningModule):
+        return "model"
+    return None
+
+
+def _import_path(class_path: str) -> str:
+    """``module.Class`` as the class itself names its module (``spatial_layers.SpatialSNN``
+    -> ``spatial_layers.networks.snn.SpatialSNN``, what a checkpoint records); unchanged
+    when it does not import."""
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return class_path
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _config_files(argv: list[str] | tuple[str, ...]) -> list[Path]:
     """The existing files given as ``--config X``, ``--config=X`` or ``-c X`` in ``argv``."""
     paths = [
@@ -388,35 +441,3 @@ def make_cli(args: list[str] | dict | None = None, *, run: bool = True) -> Spsnn
         args=args,
         run=run,
     )
-
-
-#: Subcommands that are not LightningCLI's: name -> (module, function, one-line help).
-TOOL_COMMANDS = {
-    "export": (
-        "lightning_modules.export.cli",
-        "export_main",
-        "a checkpoint to NIR (integer delays)",
-    ),
-    "report": ("lightning_modules.report", "main", "tables over seeds from summary.json files"),
-}
-
-
-def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``spsnn`` console script.
-
-    ``spsnn export ...`` and ``spsnn report ...`` go to their modules (see
-    :data:`TOOL_COMMANDS`); every other subcommand to LightningCLI.
-    """
-    argv = list(sys.argv[1:] if args is None else args)
-    if argv[:1] and argv[0] in TOOL_COMMANDS:
-        module, function, _ = TOOL_COMMANDS[argv[0]]
-        getattr(importlib.import_module(module), function)(argv[1:])
-        return
-    if argv in ([], ["-h"], ["--help"]):
-        for name, (_, _, text) in TOOL_COMMANDS.items():
-            print(f"spsnn {name} --help: {text}")
-    make_cli(args)
-
-
-if __name__ == "__main__":
-    main()

@@ -10,8 +10,8 @@ recurrent kernel is read as (K, C, C), ``weights[k, i, j] = kernel[i, j, k]``, i
 the traffic (from L2) is T * B * K * C^2 elements per direction.
 
 Numbers: the LIF update runs the operations of the torch backend
-(:mod:`spatial_layers.recurrent_lif`) in the same order with the same roundings and
-without floating-point contraction (as :mod:`spatial_layers.triton_lif`), but the
+(:mod:`spatial_layers.ops.recurrent`) in the same order with the same roundings and
+without floating-point contraction (as :mod:`spatial_layers.ops.triton_lif`), but the
 feedback sum runs in another order than the torch backend's matrix product, so the
 results are bit-equal only where those sums are exact (e.g. weights on a coarse dyadic
 grid) and equal to float rounding otherwise. This module imports ``triton``; it is
@@ -25,7 +25,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from spatial_layers.triton_lif import NUM_WARPS, constants_like, surrogate_constants
+from spatial_layers.ops.triton_lif import NUM_WARPS, constants_like, surrogate_constants
 
 #: Neurons computed per block, and neurons summed over per tile of the feedback.
 BLOCK_OUT = 32

@@ -2,11 +2,11 @@
 
 Each program owns a block of ``BLOCK`` neurons of the flattened (B * C) population and
 walks the T steps in registers, reading one current and writing one membrane (and one
-spike) per step. This module imports ``triton``; :mod:`spatial_layers.neurons` loads it
+spike) per step. This module imports ``triton``; :mod:`spatial_layers.ops.leaky` loads it
 only when the Triton backend is asked for, so a CPU-only install without Triton works.
 
 Numbers: the forward runs the operations of the torch loop in
-:class:`spatial_layers.neurons` in the same order with the same roundings (each
+:mod:`spatial_layers.ops.leaky` in the same order with the same roundings (each
 intermediate rounded to the tensor's dtype, the constants in the dtype torch uses for
 them: float64 for float64 tensors, float32 otherwise) and with floating-point
 contraction off (``enable_fp_fusion=False``: a GPU would otherwise fuse ``U * beta + I``
@@ -195,8 +195,8 @@ def leaky_backward(
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the currents (T, B, C) and of the initial membrane (B, C).
 
-    ``params`` is (beta, threshold, alpha), a ``neurons.LeakyParameters`` (this module
-    imports nothing of spatial_layers, so that ``neurons`` can load it lazily).
+    ``params`` is (beta, threshold, alpha) (this module imports nothing of spatial_layers,
+    so that :mod:`spatial_layers.ops.leaky` can load it lazily).
 
     A None gradient is an output without one (for ``grad_spikes``, also a leaky
     integrator, which has no spike output): the kernel reads nothing for it.

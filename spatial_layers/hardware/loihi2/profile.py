@@ -1,20 +1,19 @@
-"""Hardware profiles of a :class:`~lightning_modules.models.SpatialSNN`: a chip's formats.
+"""The Loihi 2 profile of a network: what the chip computes, with gradients (:data:`LOIHI2`).
 
-One profile so far, ``"loihi2"`` (the formats: :mod:`spatial_layers.loihi2`).
-With ``net.hardware_profile = "loihi2"`` (the
-:class:`~lightning_modules.callbacks.HardwareQAT` callback sets it late in a
-run) the network computes what the chip computes, with straight-through
+The formats are :mod:`spatial_layers.hardware.loihi2.formats`. With
+``net.hardware_profile = "loihi2"`` (the training app's ``HardwareQAT`` callback sets
+it late in a run) the network computes what the chip computes, with straight-through
 gradients so that it keeps learning:
 
 - every delayed layer uses integer delays (kernel ``"round"``) and 8-bit
   weights on a power-of-two scale per layer (``weight_bits=8``,
   ``weight_scale="power_of_two"``);
 - input spikes are rounded to the chip's graded payloads (multiples of
-  ``2**-5``, :data:`~spatial_layers.loihi2.INPUT_FRACTION_BITS`); each layer
+  ``2**-5``, :data:`~spatial_layers.hardware.loihi2.formats.INPUT_FRACTION_BITS`); each layer
   sums its inputs exactly (:func:`exact_delayed`: a dense convolution in
   float64), on the grid of integers times ``2**(s - p)``;
 - hidden neurons and the readout run Loihi 2's fixed-point LIF
-  (:func:`~spatial_layers.loihi2.fixed_point_leaky`) in the membrane format
+  (:func:`~spatial_layers.hardware.loihi2.formats.fixed_point_leaky`) in the membrane format
   :func:`network_format` derives from the current weights.
 
 The profile name is part of the network's state dict, and the layers'
@@ -27,19 +26,16 @@ delays above 62 steps, input outside [0, 1].
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from spatial_layers import SpatialDelay, delayed_linear, loihi2
+from spatial_layers.delay import SpatialDelay
+from spatial_layers.functional import delayed_linear
+from spatial_layers.hardware.base import HardwareProfile, ProfiledNetwork, ProfileRun
+from spatial_layers.hardware.loihi2 import formats as loihi2
 from spatial_layers.quantization import quantized_weight
-
-if TYPE_CHECKING:
-    from lightning_modules.models import SpatialSNN
-
-#: Hardware profiles a network can train and export in.
-PROFILES: tuple[str, ...] = ("loihi2",)
 
 
 class PopulationFormat(NamedTuple):
@@ -74,7 +70,7 @@ class LayerFormat(NamedTuple):
         scale_exponent: s (None: every weight is zero).
         weight_exponent: Loihi's ``weight_exp = s + f - 6 - p`` with f the target
             population's fraction bits and p its source's payload fraction bits.
-        payload_bits: p, :data:`~spatial_layers.loihi2.INPUT_FRACTION_BITS` for the
+        payload_bits: p, :data:`~spatial_layers.hardware.loihi2.formats.INPUT_FRACTION_BITS` for the
             input layer (graded input spikes), 0 for hidden spikes.
     """
 
@@ -95,13 +91,7 @@ class NetworkFormat(NamedTuple):
     layers: list[LayerFormat]
 
 
-def check_profile_name(profile: str | None) -> None:
-    """Raises ValueError unless ``profile`` is None or one of :data:`PROFILES`."""
-    if profile is not None and profile not in PROFILES:
-        raise ValueError(f"hardware profile must be one of {PROFILES} or None, got {profile!r}")
-
-
-def profile_problems(net: SpatialSNN) -> list[str]:
+def profile_problems(net: ProfiledNetwork) -> list[str]:
     """What keeps ``net`` from running in the Loihi 2 profile, each with its fix (empty: fits)."""
     problems = []
     if net.max_delay > loihi2.MAX_DELAY:
@@ -111,7 +101,7 @@ def profile_problems(net: SpatialSNN) -> list[str]:
         )
     if any(layer.bias is not None for layer in net.delay_layers()):
         problems.append("the layers have biases: build the network with bias=False")
-    if any(not isinstance(norm, torch.nn.Identity) for norm in net.norms):
+    if any(block.norm is not None for block in net.hidden):
         problems.append(
             "batch norm would be folded into the weights after their quantisation: build the "
             "network with batch_norm=False"
@@ -130,15 +120,7 @@ def profile_problems(net: SpatialSNN) -> list[str]:
     return problems
 
 
-def check_profile(net: SpatialSNN, profile: str) -> None:
-    """Raises ValueError listing :func:`profile_problems` when ``net`` cannot run ``profile``."""
-    check_profile_name(profile)
-    problems = profile_problems(net)
-    if problems:
-        raise ValueError(f"the network does not fit the {profile} profile: " + "; ".join(problems))
-
-
-def configure_layers(net: SpatialSNN) -> None:
+def configure_layers(net: ProfiledNetwork) -> None:
     """Every delayed layer to integer delays and 8-bit power-of-two weights (the profile's)."""
     for layer in net.delay_layers():
         layer.kernel_kind = "round"
@@ -154,7 +136,7 @@ def scale_exponent(weight: Tensor) -> int | None:
     return round(math.log2(float(scale)))
 
 
-def network_format(net: SpatialSNN) -> NetworkFormat:
+def network_format(net: ProfiledNetwork) -> NetworkFormat:
     """The formats of every population and layer for ``net``'s current weights.
 
     Raises:
@@ -216,9 +198,7 @@ def exact_delayed(layer: SpatialDelay, x: Tensor) -> Tensor:
     return delayed_linear(x.double(), kernel.double(), bias, method="dense")
 
 
-def fixed_point_run(
-    net: SpatialSNN, x: Tensor, record_hidden: bool
-) -> tuple[Tensor, Tensor | None, list[Tensor], list[Tensor]]:
+def fixed_point_run(net: ProfiledNetwork, x: Tensor, record_hidden: bool) -> ProfileRun:
     """``net.run`` in the profile: readout membrane, output spikes, hidden spikes and rates.
 
     Args:
@@ -226,7 +206,7 @@ def fixed_point_run(
         x: (T, B, num_inputs) input spikes in [0, 1] (sent as graded payloads).
         record_hidden: return the hidden spike trains (their rates always).
     """
-    check_profile(net, net.hardware_profile)
+    LOIHI2.check(net)
     x = graded_input(x)
     formats = network_format(net)
     alpha = net.params.alpha
@@ -249,4 +229,29 @@ def fixed_point_run(
             if record_hidden:
                 hidden_spikes.append(spikes)
             x = spikes
-    return membrane, spikes, hidden_spikes, hidden_rates
+    return ProfileRun(membrane, spikes, hidden_spikes, hidden_rates)
+
+
+class Loihi2Profile(HardwareProfile):
+    """Loihi 2 as a :class:`~spatial_layers.hardware.HardwareProfile` (see the module doc)."""
+
+    name = "loihi2"
+    max_delay = loihi2.MAX_DELAY
+    weight_bits = loihi2.WEIGHT_BITS
+
+    def problems(self, net: ProfiledNetwork) -> list[str]:
+        return profile_problems(net)
+
+    def configure(self, net: ProfiledNetwork) -> None:
+        configure_layers(net)
+
+    def weight_scales(self, net: ProfiledNetwork) -> list[float]:
+        exponents = [layer.scale_exponent for layer in network_format(net).layers]
+        return [1.0 if exponent is None else 2.0**exponent for exponent in exponents]
+
+    def run(self, net: ProfiledNetwork, x: Tensor, record_hidden: bool) -> ProfileRun:
+        return fixed_point_run(net, x, record_hidden)
+
+
+#: The Loihi 2 profile.
+LOIHI2 = Loihi2Profile()

@@ -1,7 +1,7 @@
 """What a network exported for Loihi 2 uses of the chip, and whether it fits.
 
-:func:`loihi2_report` reads the graph that ``spsnn export --target loihi2``
-writes (through :func:`~lightning_modules.export.loihi2_reference.load_program`)
+:func:`loihi2_report` takes the program that ``spsnn export --target loihi2``
+writes (:func:`spatial_layers.nir.loihi2.graph_report` reads it from the graph)
 and counts, per layer: synapses, active synapses (the connectivity mask),
 synapses with a non-zero 8-bit weight, fan-in, the delay histogram and the
 weight exponent; per population: neurons, formats and the cores it takes.
@@ -21,16 +21,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import nir
 import numpy as np
 
-from lightning_modules.export.loihi2_reference import (
-    INPUT,
-    MANTISSA_LIMIT,
-    Program,
-    load_program,
-)
-from spatial_layers.loihi2 import ACTIVATION_BITS, ACTIVATION_SHIFT, MAX_DELAY
+from spatial_layers.hardware.loihi2.formats import ACTIVATION_BITS, ACTIVATION_SHIFT, MAX_DELAY
+from spatial_layers.hardware.loihi2.reference import INPUT, MANTISSA_LIMIT, Program
 
 NEURONS_PER_CORE = 1024
 SYNAPSE_BYTES_PER_CORE = 128 * 1024
@@ -41,8 +35,16 @@ CHIP_SYNAPSES = 120_000_000
 ACTIVATION_LIMIT = 2 ** (ACTIVATION_BITS - 1) - 1
 
 
-def loihi2_report(graph: nir.NIRGraph) -> dict[str, Any]:
+def loihi2_report(
+    program: Program, layer_records: dict[str, dict], clipped_synapses: int = 0
+) -> dict[str, Any]:
     """Per-layer and per-population use of the chip, the totals, and what does not fit.
+
+    Args:
+        program: what the chip runs.
+        layer_records: per layer name, its record of the export (``mask``, ``source``,
+            ``target``, ``scale_exponent``, ``weight_exponent``).
+        clipped_synapses: delays clipped to the chip's limit at export.
 
     Returns:
         ``layers`` (name, source, target, synapses, active, nonzero,
@@ -53,9 +55,7 @@ def loihi2_report(graph: nir.NIRGraph) -> dict[str, Any]:
         ``clipped_synapses`` (delays clipped to 62 at export, as asked),
         ``mapping_rule`` and ``problems`` (what does not fit; empty: fits).
     """
-    program = load_program(graph)
-    records = graph.metadata["layers"]
-    layers = [_layer_row(name, records[name], program) for name in records]
+    layers = [_layer_row(name, record, program) for name, record in layer_records.items()]
     populations = []
     for population in program.populations:
         active = sum(row["active"] for row in layers if row["target"] == population.name)
@@ -79,7 +79,7 @@ def loihi2_report(graph: nir.NIRGraph) -> dict[str, Any]:
         "neurons": sum(p["neurons"] for p in populations),
         "synapses": sum(row["active"] for row in layers),
     }
-    clipped = int(graph.metadata.get("clipped_synapses", 0))
+    clipped = int(clipped_synapses)
     return {
         "target": "loihi2",
         "layers": layers,

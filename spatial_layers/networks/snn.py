@@ -1,8 +1,12 @@
-"""Network builders: stacked spatial-delay layers and LIF populations from plain arguments.
+"""SpatialSNN: a spiking classifier of stacked spatial-delay populations, from plain arguments.
 
 A :class:`SpatialSNN` is the model every recipe trains::
 
     input spikes --SpatialDelay--> LIF --SpatialDelay--> LIF ... --SpatialDelay--> leaky readout
+
+built from :class:`~spatial_layers.networks.population.HiddenPopulation` blocks (each
+optionally with batch norm and delayed recurrence) and a
+:class:`~spatial_layers.networks.population.LeakyReadout`.
 
 Each population (the inputs, every hidden layer, the outputs) owns ONE
 :class:`~spatial_layers.NeuronPositions`; the layer that feeds a population and
@@ -11,48 +15,36 @@ all its synapses, in and out (and of its recurrent synapses in the recurrent
 variant). The readout is a non-spiking leaky integrator whose membrane the
 classifier turns into logits.
 
-The network is configured in one place, :class:`SpatialSNN`'s signature: a
-recipe gives it as the classifier's ``model.net`` (``class_path`` /
-``init_args``), the CLI links the data's ``num_inputs`` and ``num_classes``
-into it, and the network records its arguments (``net.init_args``) so that a
-checkpoint can rebuild it. The option types (``DelayMode``, ``KernelKind``,
-``PositionInit``) are those of the layers that check them.
+The network is configured in one place, :class:`SpatialSNN`'s signature (plain
+types, checked in ``__init__``): a recipe of the training app gives it as the
+classifier's ``model.net`` (``class_path`` / ``init_args``), and the network records
+its arguments (``net.init_args``) so that a checkpoint can rebuild it. The option types
+(``DelayMode``, ``KernelKind``, ``PositionInit``) are those of the layers that check them.
+A hardware profile (:mod:`spatial_layers.hardware`) plugs in through
+:attr:`SpatialSNN.hardware_profile`, without the network knowing the target.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import Tensor, nn
 
-from lightning_modules.hardware import (
-    check_profile,
-    check_profile_name,
-    configure_layers,
-    fixed_point_run,
-)
-from spatial_layers import (
-    Leaky,
-    LeakyParameters,
-    NeuronPositions,
-    SpatialDelay,
-    count_parameters,
-    delay_layers,
-    leaky_integrate,
-    leaky_sequence,
-)
-from spatial_layers.delay import DelayMode
+from spatial_layers import hardware
+from spatial_layers.accounting import ParameterCount, count_parameters
+from spatial_layers.delay import DelayMode, SpatialDelay, delay_layers
 from spatial_layers.functional import DelayMethod
-from spatial_layers.geometry import PositionInit
+from spatial_layers.geometry import NeuronPositions, PositionInit, default_position_scale
 from spatial_layers.kernels import KernelKind
-from spatial_layers.neurons import Backend
-from spatial_layers.norm_leaky import TimeBatchNorm, normalized_spikes
-from spatial_layers.recurrent import check_recurrent_pair, recurrent_leaky
-from spatial_layers.spike_dropout import SpikeDropout, binary_saves
+from spatial_layers.networks.norm_leaky import TimeBatchNorm
+from spatial_layers.networks.population import HiddenPopulation, LeakyReadout
+from spatial_layers.neurons import Leaky, LeakyParameters
+from spatial_layers.ops import Backend
+from spatial_layers.spike_dropout import SpikeDropout
 
 
 class SNNOutput(NamedTuple):
@@ -74,22 +66,14 @@ class SNNOutput(NamedTuple):
     hidden_rates: list[Tensor]
 
 
-def _delayed(layer: SpatialDelay, x: Tensor, level: float | None) -> Tensor:
-    """``layer(x)``; where x holds only 0 and ``level``, its saved copy is stored as bools."""
-    if level is None:
-        return layer(x)
-    with binary_saves(x, level):
-        return layer(x)
-
-
 def plain_value(value: object) -> object:
     """A config value as builtin types: bool, int, float, str, None, or a list of them.
 
-    The CLI passes jsonargparse's restricted numbers (``PositiveInt``, ...:
-    int and float subclasses), which a ``weights_only`` checkpoint cannot hold.
+    A config may pass int and float subclasses (a parser's restricted numbers, numpy
+    scalars are refused), which a ``weights_only`` checkpoint cannot hold.
 
-    >>> from jsonargparse.typing import PositiveInt
-    >>> plain_value((PositiveInt(3), 2.5)), type(plain_value(PositiveInt(3)))
+    >>> class Count(int): ...
+    >>> plain_value((Count(3), 2.5)), type(plain_value(Count(3)))
     ([3, 2.5], <class 'int'>)
     """
     if value is None or isinstance(value, bool):
@@ -100,6 +84,14 @@ def plain_value(value: object) -> object:
     if isinstance(value, list | tuple):
         return [plain_value(item) for item in value]
     raise TypeError(f"not a plain config value: {value!r} ({type(value).__name__})")
+
+
+#: Where the state dict of networks saved before the blocks (spsnn 0.1.0) kept its layers.
+_FLAT_LAYOUT = (
+    (re.compile(r"recurrent_layers\.(\d+)\."), r"hidden.\1.recurrent."),
+    (re.compile(r"norms\.(\d+)\."), r"hidden.\1.norm."),
+    (re.compile(r"layers\.(\d+)\."), None),  # hidden.<l>.synapses, or readout.synapses
+)
 
 
 #: SpatialSNN arguments a state may be loaded across: they shape only the initial
@@ -145,7 +137,7 @@ class SpatialSNN(nn.Module):
         backend: implementation of the LIF and readout loops over time,
             ``"auto"`` (Triton on CUDA when installed, else torch), ``"torch"``
             or ``"triton"`` (:func:`spatial_layers.leaky_sequence`,
-            :func:`~spatial_layers.recurrent.recurrent_leaky`); the same numbers
+            :func:`~spatial_layers.neurons.recurrent_leaky`); the same numbers
             on every backend (recurrent layers on Triton: to float rounding).
         method: algorithm of every delayed layer's sequence forward
             (``SpatialDelay(method=...)``): ``"auto"``, ``"dense"``, ``"fft"`` or ``"dft"``.
@@ -153,6 +145,13 @@ class SpatialSNN(nn.Module):
     Shape:
         - Input: (T, B, num_inputs) spikes, time-major.
         - Output: (T, B, num_classes) readout membrane.
+
+    Attributes:
+        positions: one :class:`~spatial_layers.NeuronPositions` per population (inputs,
+            each hidden layer, readout; ``delays="spatial"`` only), shared by the layers
+            around it.
+        hidden: the :class:`~spatial_layers.networks.population.HiddenPopulation` blocks.
+        readout: the :class:`~spatial_layers.networks.population.LeakyReadout`.
 
     The state dict records the arguments (:meth:`get_extra_state`): a state loads
     only into a network built with the same ones (but :data:`LOADABLE_ACROSS`),
@@ -169,27 +168,27 @@ class SpatialSNN(nn.Module):
 
     def __init__(
         self,
-        num_inputs: PositiveInt,
-        num_classes: PositiveInt,
-        hidden_sizes: Sequence[PositiveInt] = (128,),
+        num_inputs: int,
+        num_classes: int,
+        hidden_sizes: Sequence[int] = (128,),
         *,
         delays: DelayMode = "spatial",
-        dim: PositiveInt = 2,
-        max_delay: NonNegativeInt = 10,
+        dim: int = 2,
+        max_delay: int = 10,
         kernel: KernelKind = "gauss",
-        velocity: PositiveFloat = 1.0,
+        velocity: float = 1.0,
         position_init: PositionInit = "uniform",
-        position_scale: PositiveFloat | None = None,
-        beta: PositiveFloat = 0.9,
-        threshold: PositiveFloat = 1.0,
-        surrogate_alpha: PositiveFloat = 2.0,
-        readout_beta: PositiveFloat | None = None,
+        position_scale: float | None = None,
+        beta: float = 0.9,
+        threshold: float = 1.0,
+        surrogate_alpha: float = 2.0,
+        readout_beta: float | None = None,
         recurrent: bool = False,
         batch_norm: bool = False,
-        dropout: NonNegativeFloat = 0.0,
+        dropout: float = 0.0,
         bias: bool = False,
         spiking_output: bool = False,
-        init_gain: PositiveFloat = 1.0,
+        init_gain: float = 1.0,
         backend: Backend = "auto",
         method: DelayMethod = "auto",
     ) -> None:
@@ -198,25 +197,10 @@ class SpatialSNN(nn.Module):
         #: The constructor's arguments as plain data, by name: what rebuilds this network.
         self.init_args = {name: plain_value(value) for name, value in arguments.items()}
         hidden_sizes = list(hidden_sizes)
-        if num_inputs < 1 or num_classes < 1:
-            raise ValueError(
-                f"num_inputs and num_classes must be >= 1, got {num_inputs} and {num_classes}"
-            )
-        if not hidden_sizes or any(size < 1 for size in hidden_sizes):
-            raise ValueError(
-                f"hidden_sizes must be a non-empty list of ints >= 1, got {hidden_sizes}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         readout_beta = beta if readout_beta is None else readout_beta
-        if not 0 < readout_beta <= 1:
-            raise ValueError(f"readout_beta must be in (0, 1], got {readout_beta}")
-        if not (math.isfinite(init_gain) and init_gain > 0):
-            raise ValueError(f"init_gain must be a positive number, got {init_gain}")
-        if delays == "spatial" and dim < 1:
-            raise ValueError(f"dim must be >= 1 for spatial delays, got {dim}")
+        _check_arguments(self.init_args | {"readout_beta": readout_beta})
         if position_scale is None:
-            position_scale = velocity * max(max_delay, 1) / math.sqrt(max(dim, 1))
+            position_scale = default_position_scale(velocity, max_delay, dim)
         self.num_inputs = num_inputs
         self.num_classes = num_classes
         self.hidden_sizes = hidden_sizes
@@ -227,6 +211,7 @@ class SpatialSNN(nn.Module):
         self.spiking_output = spiking_output
         self.params = LeakyParameters(beta, threshold, surrogate_alpha)
         self.readout_beta = float(readout_beta)
+        self.backend = backend
 
         sizes = [num_inputs, *hidden_sizes, num_classes]
         # One position module per population, shared by the layers around it.
@@ -252,46 +237,62 @@ class SpatialSNN(nn.Module):
                 method=method,
             )
 
-        # layers[l] feeds population l + 1; the last one feeds the readout.
-        self.layers = nn.ModuleList([delayed(i, i + 1) for i in range(len(sizes) - 1)])
-        self.recurrent_layers = nn.ModuleList(
-            [delayed(i, i) for i in range(1, len(sizes) - 1)] if recurrent else []
-        )
+        # Every feed-forward layer, then every recurrent one: the order in which their
+        # initial weights are drawn. feedforward[l] feeds population l + 1.
+        feedforward = [delayed(i, i + 1) for i in range(len(sizes) - 1)]
+        recurrent_layers = [delayed(i, i) for i in range(1, len(sizes) - 1)] if recurrent else []
         if init_gain != 1.0:
             with torch.no_grad():
-                for layer in [*self.layers, *self.recurrent_layers]:
+                for layer in [*feedforward, *recurrent_layers]:
                     layer.weight.mul_(init_gain)
-        for feedforward, recurrent_layer in zip(self.layers, self.recurrent_layers, strict=False):
-            check_recurrent_pair(feedforward, recurrent_layer)
-        self.norms = nn.ModuleList(
-            [TimeBatchNorm(size) if batch_norm else nn.Identity() for size in hidden_sizes]
+        self.hidden = nn.ModuleList(
+            HiddenPopulation(
+                feedforward[index],
+                Leaky(beta, threshold, surrogate_alpha, backend=backend),
+                recurrent=recurrent_layers[index] if recurrent else None,
+                norm=TimeBatchNorm(size) if batch_norm else None,
+            )
+            for index, size in enumerate(hidden_sizes)
         )
-        self.backend = backend
-        self.neurons = nn.ModuleList(
-            [Leaky(beta, threshold, surrogate_alpha, backend=backend) for _ in hidden_sizes]
+        self.readout = LeakyReadout(
+            feedforward[-1],
+            readout_beta,
+            spiking=self.params if spiking_output else None,
+            backend=backend,
         )
         self.dropout = SpikeDropout(dropout)
         self._hardware_profile: str | None = None
 
     @property
+    def layers(self) -> list[SpatialDelay]:
+        """The feed-forward delayed layers in order: ``layers[l]`` feeds population l + 1
+        (the last one the readout)."""
+        return [block.synapses for block in self.hidden] + [self.readout.synapses]
+
+    @property
+    def recurrent_layers(self) -> list[SpatialDelay]:
+        """The recurrent layers, one per hidden population (empty without recurrence)."""
+        return [block.recurrent for block in self.hidden if block.recurrent is not None]
+
+    @property
     def hardware_profile(self) -> str | None:
         """None (float), or the hardware profile the network computes in (settable).
 
-        Setting ``"loihi2"`` checks that the network fits (:func:`~lightning_modules.
-        hardware.profile_problems`) and sets every delayed layer to the profile's
-        kernel and weights; :meth:`run` then computes what the chip computes
-        (:mod:`lightning_modules.hardware`). Setting None leaves the layers' settings
-        as they are. Saved in the state dict.
+        Setting a profile's name (:data:`spatial_layers.hardware.PROFILES`, e.g.
+        ``"loihi2"``) checks that the network fits it and sets every delayed layer to
+        the profile's kernel and weights; :meth:`run` then computes what the chip
+        computes (:mod:`spatial_layers.hardware`). Setting None leaves the layers'
+        settings as they are. Saved in the state dict.
         """
         return self._hardware_profile
 
     @hardware_profile.setter
-    def hardware_profile(self, profile: str | None) -> None:
-        check_profile_name(profile)
-        if profile is not None:
-            check_profile(self, profile)
-            configure_layers(self)
-        self._hardware_profile = profile
+    def hardware_profile(self, name: str | None) -> None:
+        if name is not None:
+            profile = hardware.get_profile(name)
+            profile.check(self)
+            profile.configure(self)
+        self._hardware_profile = name
 
     def delay_layers(self) -> list[SpatialDelay]:
         """Every SpatialDelay of the network (feed-forward, recurrent, readout)."""
@@ -305,7 +306,8 @@ class SpatialSNN(nn.Module):
         """Restores the hardware profile (``load_state_dict`` compared the arguments before;
         the layers restore their own kernel and weight settings)."""
         profile = state.get("hardware_profile")
-        check_profile_name(profile)
+        if profile is not None:
+            hardware.get_profile(profile)  # validates the name
         self._hardware_profile = profile
 
     def _load_from_state_dict(
@@ -325,11 +327,32 @@ class SpatialSNN(nn.Module):
                     f"(state['{prefix}_extra_state'])"
                 )
                 return
+        self._rename_flat_layout(state_dict, prefix)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
 
-    def parameter_count(self):
+    def _rename_flat_layout(self, state_dict: dict, prefix: str) -> None:
+        """Moves the keys of a state saved before the blocks (``layers.<l>``, ``norms.<h>``,
+        ``recurrent_layers.<h>``) to where this network keeps them, in place."""
+        readout = len(self.hidden_sizes)
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            local = key[len(prefix) :]
+            for pattern, target in _FLAT_LAYOUT:
+                match = pattern.match(local)
+                if match is None:
+                    continue
+                if target is None:
+                    index = int(match.group(1))
+                    target = (
+                        "readout.synapses." if index == readout else f"hidden.{index}.synapses."
+                    )
+                else:
+                    target = match.expand(target)
+                state_dict[prefix + target + local[match.end() :]] = state_dict.pop(key)
+                break
+
+    def parameter_count(self) -> ParameterCount:
         """:func:`spatial_layers.count_parameters` of this network."""
         return count_parameters(self)
 
@@ -347,7 +370,8 @@ class SpatialSNN(nn.Module):
                 f"expected (T, B, {self.num_inputs}) input spikes, got shape {tuple(x.shape)}"
             )
         if self.hardware_profile is not None:
-            return SNNOutput(*fixed_point_run(self, x, record_hidden))
+            profile = hardware.get_profile(self.hardware_profile)
+            return SNNOutput(*profile.run(self, x, record_hidden))
         hidden_spikes, hidden_rates = [], []
         # The network's input may take any values; every later layer reads spikes
         # (0 or 1, times the dropout scale in training), saved compactly.
@@ -356,41 +380,16 @@ class SpatialSNN(nn.Module):
         # is freed once read (the layer saved its own copy), before the LIF runs.
         layer_input = [x]
         del x
-        for index in range(len(self.hidden_sizes)):
-            spikes = self._hidden_spikes(index, layer_input, level)
+        for block in self.hidden:
+            spikes = block.fire(layer_input, level)
             hidden_rates.append(spikes.detach().mean())
             if record_hidden:
                 hidden_spikes.append(spikes)
             layer_input.append(self.dropout(spikes))
             del spikes  # unless recorded, freed before the next layer runs
             level = self.dropout.scale if self.training else 1.0
-        currents = _delayed(self.layers[-1], layer_input.pop(), level)
-        spikes = None
-        if self.spiking_output:
-            out_params = LeakyParameters(self.readout_beta, *self.params[1:])
-            spikes, membrane = leaky_sequence(currents, out_params, backend=self.backend)
-        else:
-            membrane = leaky_integrate(currents, self.readout_beta, backend=self.backend)
+        membrane, spikes = self.readout.fire(layer_input, level)
         return SNNOutput(membrane, spikes, hidden_spikes, hidden_rates)
-
-    def _hidden_spikes(self, index: int, layer_input: list[Tensor], level: float | None) -> Tensor:
-        """Spikes of hidden population ``index`` for the (T, B, C) input that ``layer_input``
-        holds, taken out of it (its elements are 0 or ``level``, unless ``level`` is None).
-
-        A function of its own so that the (T, B, C) currents are freed on return,
-        before the next layer runs (a loop variable would hold them one layer longer).
-        Batch norm and LIF run fused (:func:`~spatial_layers.norm_leaky.normalized_spikes`:
-        the same numbers, one (T, B, C) tensor saved instead of two).
-        """
-        currents = _delayed(self.layers[index], layer_input.pop(), level)
-        norm = self.norms[index]
-        if self.is_recurrent:
-            recurrent = self.recurrent_layers[index]
-            kernel, bias = recurrent.applied_kernel(), recurrent.bias
-            return recurrent_leaky(norm(currents), kernel, bias, self.params, self.backend)[0]
-        if isinstance(norm, TimeBatchNorm):
-            return normalized_spikes(norm, self.neurons[index], currents)
-        return self.neurons[index](currents)
 
     def forward(self, x: Tensor) -> Tensor:
         """(T, B, num_inputs) spikes -> (T, B, num_classes) readout membrane."""
@@ -402,3 +401,36 @@ class SpatialSNN(nn.Module):
             f"hidden_sizes={self.hidden_sizes}, delays={self.delay_mode!r}, dim={self.dim}, "
             f"recurrent={self.is_recurrent}"
         )
+
+
+def _check_arguments(arguments: dict) -> None:
+    """Raises ValueError naming the first argument of :class:`SpatialSNN` out of its range
+    (the layers, neurons and positions check their own arguments again)."""
+    counts = {"num_inputs": 1, "num_classes": 1, "max_delay": 0}
+    if arguments["delays"] == "spatial":
+        counts["dim"] = 1
+    for name, smallest in counts.items():
+        value = arguments[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            raise ValueError(f"{name} must be an int >= {smallest}, got {value!r}")
+    sizes = arguments["hidden_sizes"]
+    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise ValueError(f"hidden_sizes must be a non-empty list of ints >= 1, got {sizes}")
+    positive = ["velocity", "threshold", "surrogate_alpha", "init_gain"]
+    if arguments["position_scale"] is not None:
+        positive.append("position_scale")
+    for name in positive:
+        value = arguments[name]
+        if not (_is_number(value) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    for name in ("beta", "readout_beta"):
+        value = arguments[name]
+        if not (_is_number(value) and 0 < value <= 1):
+            raise ValueError(f"{name} (membrane decay per step) must be in (0, 1], got {value!r}")
+    value = arguments["dropout"]
+    if not (_is_number(value) and 0.0 <= value < 1.0):
+        raise ValueError(f"dropout must be in [0, 1), got {value!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -6,8 +6,9 @@ backward pass: the batch norm's input and the LIF's membrane trace (250 MiB each
 T = 1000, batch 256, 256 neurons). The membranes are a cheap function of the input,
 so :func:`normalized_spikes` keeps the input only and recomputes the rest in its
 backward, with the same ops: the same forward bits, the same gradient bits. The
-membrane trace is written over the normalised currents (:func:`leaky_spikes_`), so
-neither direction makes a third (T, B, C) float tensor.
+membrane trace is written over the normalised currents
+(:func:`~spatial_layers.ops.leaky_spikes_`), so neither direction makes a third
+(T, B, C) float tensor.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from spatial_layers.neurons import Leaky, LeakyParameters, leaky_spikes_, resolve_backend
+from spatial_layers import ops
+from spatial_layers.neurons import Leaky, LeakyParameters, resolve_backend
 
 
 class TimeBatchNorm(nn.BatchNorm1d):
@@ -59,8 +61,9 @@ class _NormLeaky(torch.autograd.Function):
         stats = (None, None) if batch_stats else (norm.running_mean, norm.running_var)
         ctx.save_for_backward(y, weight, bias, *stats)
         params = LeakyParameters(*(float(value) for value in params))
-        ctx.constants = (batch_stats, norm.eps, params, resolve_backend(backend, y))
-        return leaky_spikes_(norm(y).contiguous(), params, backend)
+        backend = resolve_backend(backend, y)
+        ctx.constants = (batch_stats, norm.eps, params, backend)
+        return ops.leaky_spikes_(norm(y).contiguous(), params.beta, params.threshold, backend)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -74,10 +77,8 @@ class _NormLeaky(torch.autograd.Function):
             flat, weight, bias, mean, var, batch_stats, 0.0, eps, torch.backends.cudnn.enabled
         )
         membranes = currents.view(y.shape)
-        leaky_spikes_(membranes, params, backend)
-        grad_currents = torch.ops.spsnn.leaky_backward(
-            membranes, grad_spikes, None, *params, backend
-        )[0]
+        ops.leaky_spikes_(membranes, params.beta, params.threshold, backend)
+        grad_currents = ops.leaky_backward(membranes, grad_spikes, None, *params, backend)[0]
         del currents, membranes
         save_mean, save_var, reserve = saved
         grad_y, grad_weight, grad_bias = torch.ops.aten._batch_norm_impl_index_backward(

@@ -7,7 +7,7 @@ each node becomes. snnTorch's ``import_from_nir`` and Norse's ``from_nir``
 use maps that know neither ``nir.Delay`` nor ``nir.LI`` nodes and reset LIF
 neurons to ``v_reset`` at once (NIR's convention); spsnn's neurons subtract
 the threshold one step late, as ``snn.Leaky`` does by default. These maps
-run spsnn's graphs (:func:`~lightning_modules.export.to_nir`) as written:
+run spsnn's graphs (:func:`~spatial_layers.nir.to_nir`) as written:
 
 .. code-block:: python
 
@@ -35,7 +35,7 @@ than they read, and the bias of a cycle's branch moves to a feed-forward
 branch into the same population (nirtorch's first step would miss it): a
 recurrent spike still arrives ``d + 1`` steps later, as the graph says.
 
-Either map first validates the graph as :func:`~lightning_modules.export.parse_nir`
+Either map first validates the graph as :func:`~spatial_layers.nir.parse_nir`
 does (same ``dt`` and ``reset`` arguments), so a graph they cannot run is
 refused with an error that names the node.
 """
@@ -50,8 +50,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.export.conventions import RECURRENT_LATENCY
-from lightning_modules.export.nir_reader import (
+from spatial_layers.neurons.recurrent import RECURRENT_LATENCY
+from spatial_layers.nir.reader import (
     BRANCH_NODES,
     NEURON_NODES,
     ParsedNetwork,
@@ -126,7 +126,7 @@ def snntorch_node_map(
 
     Args:
         graph: the graph the map is for (the map knows its nodes).
-        dt, reset: as :func:`~lightning_modules.export.parse_nir`.
+        dt, reset: as :func:`~spatial_layers.nir.parse_nir`.
     """
     import snntorch as snn
 
@@ -180,7 +180,7 @@ def norse_node_map(
 
     Args:
         graph: the graph the map is for (the map knows its nodes).
-        dt, reset: as :func:`~lightning_modules.export.parse_nir`.
+        dt, reset: as :func:`~spatial_layers.nir.parse_nir`.
     """
     from norse.torch import LIBoxCell, LIBoxParameters, LIFBoxCell, LIFBoxParameters
 

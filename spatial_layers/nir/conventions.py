@@ -1,14 +1,12 @@
 """The conventions an exported graph follows, as constants and pure conversions.
 
-Shared by the writer (:mod:`~lightning_modules.export.nir_graph`) and the
-reader (:mod:`~lightning_modules.export.nir_reader`); the strings also go
+Shared by the writer (:mod:`~spatial_layers.nir.graph`) and the
+reader (:mod:`~spatial_layers.nir.reader`); the strings also go
 into every graph's metadata, so that a reader without spsnn knows them.
 """
 
 from __future__ import annotations
 
-#: Steps between a hidden spike and its arrival through a recurrent synapse of delay 0.
-RECURRENT_LATENCY = 1
 RESET_CONVENTION = "subtract"
 RESET_TIMING = "previous_step"
 LIF_DYNAMICS = (

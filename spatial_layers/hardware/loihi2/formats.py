@@ -47,7 +47,7 @@ import math
 import torch
 from torch import Tensor
 
-from spatial_layers.neurons import ArctanSpike
+from spatial_layers.surrogate import ArctanSpike
 
 #: Largest synaptic delay, in steps (6 bits; Lava-dl NetX clamps larger ones).
 MAX_DELAY = 62

@@ -15,8 +15,6 @@ import importlib
 import importlib.metadata
 import sys
 
-from lightning_modules.cli.lightning import SpsnnCLI, make_cli
-
 #: Every command, with one line of help; a module and function for those that are not
 #: LightningCLI's subcommands.
 COMMANDS: dict[str, tuple[str, str | None, str | None]] = {
@@ -35,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str | None, str | None]] = {
         "main",
     ),
 }
+
+#: The extra of spsnn that installs an optional package (the training stack: "train").
+EXTRAS = {"nir": "nir", "nirtorch": "nir", "snntorch": "interop", "norse": "interop"}
 
 OVERVIEW = """\
 spsnn {version}: spatial spiking neural networks. Every neuron has learnable coordinates;
@@ -57,8 +58,36 @@ def overview() -> str:
     return OVERVIEW.format(version=importlib.metadata.version("spsnn"), commands=commands)
 
 
+def __getattr__(name: str):
+    """``make_cli`` and ``SpsnnCLI``, imported on first use (they import Lightning)."""
+    if name in ("SpsnnCLI", "make_cli"):
+        from lightning_modules.cli import lightning
+
+        return getattr(lightning, name)
+    raise AttributeError(f"module 'lightning_modules.cli' has no attribute {name!r}")
+
+
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``spsnn`` console script."""
+    """Entry point of the ``spsnn`` console script.
+
+    Exits with status 2 and one line when the training stack is not installed.
+    """
+    try:
+        _run(args)
+    except ModuleNotFoundError as error:
+        package = (error.name or "").split(".")[0]
+        if not package or package in ("spatial_layers", "lightning_modules"):
+            raise
+        extra = EXTRAS.get(package, "train")
+        print(
+            f"spsnn: the command needs {package!r}, which is not installed: "
+            f'pip install "spsnn[{extra}]" ("spsnn[dev]" installs every extra)',
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+def _run(args: list[str] | None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
     if not argv or argv[0] in ("-h", "--help"):
         print(overview(), end="")
@@ -72,6 +101,8 @@ def main(args: list[str] | None = None) -> None:
     if module is not None:
         getattr(importlib.import_module(module), function)(argv[1:])
         return
+    from lightning_modules.cli.lightning import make_cli
+
     make_cli(args)
 
 

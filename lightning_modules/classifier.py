@@ -36,6 +36,7 @@ from spatial_layers import (
 )
 from spatial_layers.networks import SNNOutput, SpatialSNN
 from spatial_layers.networks.cuda_graphs import GraphedNetwork, check_cuda_graphs
+from spatial_layers.networks.snn import swap_time_and_batch
 
 Readout = Literal["max", "sum", "mean", "spike_count"]
 ScheduleKind = Literal["cosine", "one_cycle", "none"]
@@ -278,18 +279,22 @@ class SpikingClassifier(L.LightningModule):
 
     def forward(self, spikes: Tensor) -> Tensor:
         """(B, T, C) spikes -> (B, num_classes) logits."""
-        return readout_logits(
-            self.net.run(spikes.transpose(0, 1), record_hidden=False), self.readout
-        )
+        return readout_logits(self._run(spikes), self.readout)
+
+    def _run(self, spikes: Tensor) -> SNNOutput:
+        """The network's time-major output for a (B, T, C) batch, in the network's own layout
+        on the way in (``net.batch_first``), through the CUDA graphs when they are on."""
+        batch_first = self.net.batch_first
+        x = spikes if batch_first else spikes.transpose(0, 1)
+        graphed = self._graphed
+        output = graphed(x) if graphed is not None else self.net.run(x, record_hidden=False)
+        return swap_time_and_batch(output) if batch_first else output
 
     def _shared_step(
         self, batch: tuple[Tensor, Tensor]
     ) -> tuple[Tensor, Tensor, Tensor, SNNOutput]:
         spikes, labels = batch
-        x = spikes.transpose(0, 1)
-        output = (
-            self._graphed(x) if self._graphed is not None else self.net.run(x, record_hidden=False)
-        )
+        output = self._run(spikes)
         logits = readout_logits(output, self.readout)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
         return loss, logits, labels, output

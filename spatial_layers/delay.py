@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spatial_layers.constraints import WeightConstraints
+from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import (
     DELAY_METHODS,
     DelayMethod,
@@ -82,8 +83,9 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         sigma: Gaussian width in steps; default
             :func:`~spatial_layers.kernels.default_sigma`, the wide start DCLS-delays
             anneals down from.
-        check_finite: raise on non-finite inputs or coordinates (forces a
-            device sync; for debugging, off by default).
+        check_finite: also check coordinates and free delays, and CUDA inputs at once
+            (forces a device sync; for debugging, off by default). Inputs off CUDA are
+            always checked (:mod:`spatial_layers.finite`).
         method: algorithm of the sequence forward, ``"auto"`` (chosen per call
             by :func:`~spatial_layers.functional.plan_delayed_linear`'s cost model),
             ``"dense"``, ``"fft"``, ``"dft"`` or ``"linear"`` (one tap only); the
@@ -216,6 +218,7 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
                 )
         self._init_constraints(out_features, in_features, device)
         self._init_stream()
+        register_flag(self)
         self.reset_parameters()
 
     def _positions(
@@ -369,6 +372,7 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
                         f"layer is {self.weight.dtype} on {self.weight.device}; move both "
                         "with .to()"
                     )
+        check_input(self, x, f"SpatialDelay({self.in_features} -> {self.out_features})")
         if self.check_finite:
             self._check_finite(x)
 

@@ -182,8 +182,7 @@ def deployment_network(
     """
     if target is not None:
         return _profile_deployment(net, weight_bits, target, max_delay, clip_delays)
-    deployed = copy.deepcopy(net).eval()
-    deployed.requires_grad_(False)
+    deployed = _time_major_copy(net)
     for block in deployed.hidden:
         if block.norm is not None:
             _fold_into(block.synapses, block.norm)
@@ -223,8 +222,7 @@ def _profile_deployment(
         )
     limit = profile_delay_limit(target, max_delay)
     check_delay_limit(net, limit, clip)
-    deployed = copy.deepcopy(net).eval()
-    deployed.requires_grad_(False)
+    deployed = _time_major_copy(net)
     deployed.max_delay = min(deployed.max_delay, limit)
     for layer in deployed.delay_layers():
         layer.max_delay = min(layer.max_delay, limit)  # delays() clamps to it
@@ -239,6 +237,15 @@ def _profile_deployment(
         layer.weight.copy_(layer.effective_weight())  # quantising it again changes nothing
         scales[connection.name] = scale
     return deployed, scales
+
+
+def _time_major_copy(net: SpatialSNN) -> SpatialSNN:
+    """A frozen evaluation-mode copy of ``net`` that runs (T, B, C) sequences, as graphs do."""
+    deployed = copy.deepcopy(net).eval()
+    deployed.requires_grad_(False)
+    deployed.batch_first = False
+    deployed.init_args["batch_first"] = False
+    return deployed
 
 
 @torch.no_grad()

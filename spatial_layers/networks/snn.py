@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from spatial_layers import hardware
 from spatial_layers.accounting import ParameterCount, count_parameters
 from spatial_layers.delay import DelayMode, SpatialDelay, delay_layers
+from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import DelayMethod
 from spatial_layers.geometry import NeuronPositions, PositionInit, default_position_scale
 from spatial_layers.kernels import KernelKind
@@ -64,6 +65,16 @@ class SNNOutput(NamedTuple):
     spikes: Tensor | None
     hidden_spikes: list[Tensor]
     hidden_rates: list[Tensor]
+
+
+def swap_time_and_batch(output: SNNOutput) -> SNNOutput:
+    """``output`` with its (T, B, ...) tensors as (B, T, ...), or back (rates unchanged)."""
+    return SNNOutput(
+        output.membrane.transpose(0, 1),
+        None if output.spikes is None else output.spikes.transpose(0, 1),
+        [spikes.transpose(0, 1) for spikes in output.hidden_spikes],
+        output.hidden_rates,
+    )
 
 
 def plain_value(value: object) -> object:
@@ -97,7 +108,9 @@ _FLAT_LAYOUT = (
 #: SpatialSNN arguments a state may be loaded across: they shape only the initial
 #: tensors (which the state replaces) or pick an implementation with the same numbers
 #: (the LIF backend; the delay algorithm, to float rounding).
-LOADABLE_ACROSS = ("position_init", "position_scale", "init_gain", "backend", "method")
+LOADABLE_ACROSS = (
+    "position_init", "position_scale", "init_gain", "backend", "method", "batch_first"
+)  # fmt: skip
 
 
 class SpatialSNN(nn.Module):
@@ -141,10 +154,14 @@ class SpatialSNN(nn.Module):
             on every backend (recurrent layers on Triton: to float rounding).
         method: algorithm of every delayed layer's sequence forward
             (``SpatialDelay(method=...)``): ``"auto"``, ``"dense"``, ``"fft"`` or ``"dft"``.
+        batch_first: the input and the output are (B, T, C), as ``nn.RNN(batch_first=True)``
+            and tonic's ``PadTensors()`` batches; default time-major (T, B, C).
 
     Shape:
-        - Input: (T, B, num_inputs) spikes, time-major.
-        - Output: (T, B, num_classes) readout membrane.
+        - Input: (T, B, num_inputs) spikes, time-major; (B, T, num_inputs) with
+          ``batch_first``.
+        - Output: (T, B, num_classes) readout membrane; (B, T, num_classes) with
+          ``batch_first``.
 
     Attributes:
         positions: one :class:`~spatial_layers.NeuronPositions` per population (inputs,
@@ -191,6 +208,7 @@ class SpatialSNN(nn.Module):
         init_gain: float = 1.0,
         backend: Backend = "auto",
         method: DelayMethod = "auto",
+        batch_first: bool = False,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
@@ -212,6 +230,7 @@ class SpatialSNN(nn.Module):
         self.params = LeakyParameters(beta, threshold, surrogate_alpha)
         self.readout_beta = float(readout_beta)
         self.backend = backend
+        self.batch_first = batch_first
 
         sizes = [num_inputs, *hidden_sizes, num_classes]
         # One position module per population, shared by the layers around it.
@@ -262,6 +281,7 @@ class SpatialSNN(nn.Module):
         )
         self.dropout = SpikeDropout(dropout)
         self._hardware_profile: str | None = None
+        register_flag(self)
 
     @property
     def layers(self) -> list[SpatialDelay]:
@@ -359,16 +379,23 @@ class SpatialSNN(nn.Module):
     def run(self, x: Tensor, *, record_hidden: bool = True) -> SNNOutput:
         """Full forward pass: readout membrane, output spikes, hidden spikes and rates.
 
-        Every call starts from zero membranes and empty delay lines, so no
-        state passes from one batch to the next. ``record_hidden=False`` returns
-        no hidden spike trains (their rates still), so that each layer's spikes
-        are freed as soon as the next layer has read them: one (T, B, H) tensor
-        less per hidden layer at the peak of a training step.
+        ``x`` is (T, B, num_inputs), or (B, T, num_inputs) with ``batch_first``, and the
+        (T, B, ...) tensors of the output are laid out alike. Every call starts from zero
+        membranes and empty delay lines, so no state passes from one batch to the next.
+        ``record_hidden=False`` returns no hidden spike trains (their rates still), so
+        that each layer's spikes are freed as soon as the next layer has read them: one
+        (T, B, H) tensor less per hidden layer at the peak of a training step.
         """
+        layout = f"(B, T, {self.num_inputs})" if self.batch_first else f"(T, B, {self.num_inputs})"
         if x.dim() != 3 or x.shape[-1] != self.num_inputs:
-            raise ValueError(
-                f"expected (T, B, {self.num_inputs}) input spikes, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected {layout} input spikes, got shape {tuple(x.shape)}")
+        check_input(self, x, "SpatialSNN")
+        if not self.batch_first:
+            return self._run(x, record_hidden)
+        return swap_time_and_batch(self._run(x.transpose(0, 1), record_hidden))
+
+    def _run(self, x: Tensor, record_hidden: bool) -> SNNOutput:
+        """:meth:`run` on a time-major (T, B, num_inputs) ``x``."""
         if self.hardware_profile is not None:
             profile = hardware.get_profile(self.hardware_profile)
             return SNNOutput(*profile.run(self, x, record_hidden))
@@ -392,7 +419,8 @@ class SpatialSNN(nn.Module):
         return SNNOutput(membrane, spikes, hidden_spikes, hidden_rates)
 
     def forward(self, x: Tensor) -> Tensor:
-        """(T, B, num_inputs) spikes -> (T, B, num_classes) readout membrane."""
+        """(T, B, num_inputs) spikes -> (T, B, num_classes) readout membrane; (B, T, ...)
+        in and out with ``batch_first``."""
         return self.run(x, record_hidden=False).membrane
 
     def extra_repr(self) -> str:

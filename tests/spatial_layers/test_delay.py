@@ -18,6 +18,7 @@ from spatial_layers import (
     leaky_step,
     use_kernel,
 )
+from spatial_layers.finite import NonFiniteInputError
 
 KERNELS = ["gauss", "linear", "round"]
 MODES = ["spatial", "free", "none"]
@@ -718,17 +719,18 @@ def test_positions_on_cpu_layer_on_cuda():
         layer(torch.zeros(5, 2, 4, device="cuda"))
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_non_finite_input_caught_only_when_asked(bad):
+@pytest.mark.parametrize(
+    ("bad", "counts"), [(float("nan"), "1 NaN and 0 Inf"), (float("inf"), "0 NaN and 1 Inf")]
+)
+@pytest.mark.parametrize("check_finite", [False, True])
+def test_non_finite_input_is_refused_naming_where(bad, counts, check_finite):
     x = torch.zeros(5, 2, 4)
     x[2, 1, 3] = bad
-    quiet = SpatialDelay(4, 3, max_delay=2)
-    assert not torch.isfinite(quiet(x)).all()  # no check, no sync: NaN flows through
-    checked = SpatialDelay(4, 3, max_delay=2, check_finite=True)
-    with pytest.raises(ValueError, match="input contains NaN or Inf"):
-        checked(x)
-    with pytest.raises(ValueError, match="input contains NaN or Inf"):
-        checked.step(x[2])
+    layer = SpatialDelay(4, 3, max_delay=2, check_finite=check_finite)
+    with pytest.raises(NonFiniteInputError, match=rf"{counts} values .* first at \[2, 1, 3\]"):
+        layer(x)
+    with pytest.raises(NonFiniteInputError, match=rf"{counts} values .* first at \[1, 3\]"):
+        layer.step(x[2])
 
 
 def test_non_finite_coordinates_caught_only_when_asked():

@@ -70,7 +70,40 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path}: not a SpikingClassifier checkpoint (it lacks the 'state_dict' and "
             "'hyper_parameters' that Lightning saves)"
         )
+    broken = nonfinite_tensors(checkpoint["state_dict"])
+    if broken:
+        raise CheckpointFileError(f"{path}: {broken}")
     return checkpoint
+
+
+def nonfinite_tensors(state: Mapping[str, Any]) -> str | None:
+    """``"NaN or Inf in net.x (3 of 128 values), ...: ..."`` for a state dict whose float
+    tensors hold non-finite values (a diverged run), else None."""
+    broken = [
+        f"{key} ({int((~value.isfinite()).sum())} of {value.numel()} values)"
+        for key, value in state.items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(value.isfinite().all())
+    ]
+    if not broken:
+        return None
+    return (
+        f"NaN or Inf in {', '.join(broken[:3])}{' and more' if len(broken) > 3 else ''}: the "
+        "run diverged before this checkpoint; take an earlier one, or retrain with a lower "
+        "learning rate"
+    )
+
+
+def input_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``data.<setting>: checkpoint X, this run Y`` for every input setting that differs
+    (``DataModule.input_settings``; a checkpoint without them is not compared)."""
+    return [
+        f"data.{key}: checkpoint {saved.get(key, _ABSENT)!r}, this run "
+        f"{current.get(key, _ABSENT)!r}"
+        for key in sorted(set(saved) | set(current))
+        if saved.get(key, _ABSENT) != current.get(key, _ABSENT)
+    ]
 
 
 def checkpoint_hparams(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,3 +160,27 @@ def hparams_differences(
         and not key.startswith("_")
         and ours.get(key, _ABSENT) != theirs.get(key, _ABSENT)
     ]
+
+
+def run_of_checkpoint(path: Path) -> Path | None:
+    """The run folder (``<root>/<name>/version_<n>``) a checkpoint file lies in
+    (``<run>/checkpoints/*.ckpt``), or None for a checkpoint elsewhere."""
+    folder = path.resolve().parent
+    if folder.name == "checkpoints" and folder.parent.name.startswith("version_"):
+        return folder.parent
+    return None
+
+
+def latest_checkpoint(runs: Path) -> Path | None:
+    """``<runs>/version_<n>/checkpoints/last.ckpt`` of the highest ``n`` that has one, or None.
+
+    Example:
+        >>> latest_checkpoint(Path("no/such/runs")) is None
+        True
+    """
+    found = []
+    for candidate in runs.glob("version_*/checkpoints/last.ckpt"):
+        version = candidate.parent.parent.name.removeprefix("version_")
+        if version.isdigit():
+            found.append((int(version), candidate))
+    return max(found)[1] if found else None

@@ -26,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_modules.checkpoints import input_differences, nonfinite_tensors
 from lightning_modules.run_length import planned_steps
 from spatial_layers import (
     NeuronPositions,
@@ -133,7 +134,8 @@ class RunSchedule(torch.optim.lr_scheduler.LambdaLR):
     ``"cosine"``, learning rate 0 for every extra step). This one restores the
     step count and base rates, keeps the factors the resuming run configured,
     and sets each group's rate for the next step from them (the same numbers
-    as the saved ones when the plan did not change).
+    as the saved ones when the plan did not change). A new plan that ends at or before
+    the checkpoint's step is refused: every further step would train at its final rate.
     """
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -146,6 +148,14 @@ class RunSchedule(torch.optim.lr_scheduler.LambdaLR):
             self.optimizer.param_groups, self.base_lrs, self.lr_lambdas, strict=True
         ):
             group["lr"] = base * factor(self.last_epoch)
+        if saved != planned and planned[0]["total_steps"] <= self.last_epoch:
+            raise ValueError(
+                f"the checkpoint is at optimizer step {self.last_epoch}, but this run plans "
+                f"{planned[0]['total_steps']} steps in all (it was planned for "
+                f"{saved[0]['total_steps']}): its learning rates would stay at the schedule's "
+                "end; raise trainer.max_epochs (or max_steps) so that the run goes on past "
+                f"step {self.last_epoch}, or give the data the checkpoint was trained with"
+            )
         if saved != planned:
             rank_zero_info(
                 f"spsnn: resuming at optimizer step {self.last_epoch} of a run planned for "
@@ -172,6 +182,38 @@ def nonfinite_parameters(module: nn.Module) -> list[str]:
         for (name, param), ok in zip(named, finite.tolist(), strict=True)
         if not ok
     ]
+
+
+#: Where a checkpoint keeps the data module's ``input_settings``.
+INPUT_SETTINGS_KEY = "input_settings"
+
+
+def _input_settings(trainer: L.Trainer | None) -> dict | None:
+    """The ``input_settings`` of the trainer's data module, or None (no trainer, no data
+    module, or one that does not define them)."""
+    datamodule = None if trainer is None else trainer.datamodule
+    settings = getattr(datamodule, "input_settings", None)
+    return dict(settings) if isinstance(settings, dict) else None
+
+
+def _check_settings(**settings: float | None) -> None:
+    """Raises ValueError naming the first of the classifier's numbers out of its range."""
+    ranges = {
+        "label_smoothing": (0.0, 1.0, "in [0, 1]"),
+        "lr": (0.0, math.inf, "a positive finite number"),
+        "peak_lr": (0.0, math.inf, "a positive finite number"),
+        "position_lr": (0.0, math.inf, "a finite number >= 0"),
+        "weight_decay": (0.0, math.inf, "a finite number >= 0"),
+        "wiring_cost": (0.0, math.inf, "a finite number >= 0"),
+    }
+    for name, value in settings.items():
+        if value is None:
+            continue
+        low, high, text = ranges[name]
+        positive = name in ("lr", "peak_lr")
+        inside = math.isfinite(value) and low <= value <= high and (value > 0 or not positive)
+        if not inside:
+            raise ValueError(f"{name} must be {text}, got {value}")
 
 
 def network_config(net: SpatialSNN) -> dict:
@@ -254,6 +296,14 @@ class SpikingClassifier(L.LightningModule):
                 "classifier built in Python stores it as a config: load it with "
                 "lightning_modules.evaluation.load_classifier, or pass net="
             )
+        _check_settings(
+            label_smoothing=label_smoothing,
+            lr=lr,
+            peak_lr=peak_lr,
+            position_lr=position_lr,
+            weight_decay=weight_decay,
+            wiring_cost=wiring_cost,
+        )
         if readout == "spike_count" and not net.spiking_output:
             raise ValueError(
                 "readout 'spike_count' counts output spikes, but the network's readout does "
@@ -378,9 +428,29 @@ class SpikingClassifier(L.LightningModule):
     on_validation_end = on_test_end = on_predict_end = _restore_train_kernel
 
     # -------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Records the data module's :attr:`input_settings` (what the network's input is)."""
+        settings = _input_settings(self._attached_trainer())
+        if settings is not None:
+            checkpoint[INPUT_SETTINGS_KEY] = settings
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Brings a checkpoint of an older format up to date before its state dict loads."""
+        """Refuses a checkpoint with non-finite weights, or one whose network was trained on
+        another input than the attached data module gives (``input_settings``); brings a
+        checkpoint of an older format up to date before its state dict loads."""
         state = checkpoint["state_dict"]
+        broken = nonfinite_tensors(state)
+        if broken:
+            raise ValueError(f"the checkpoint holds {broken}")
+        saved = checkpoint.get(INPUT_SETTINGS_KEY)
+        current = _input_settings(self._attached_trainer())
+        differences = [] if saved is None or current is None else input_differences(saved, current)
+        if differences:
+            raise ValueError(
+                "the checkpoint's network was trained on another input than this data gives: "
+                + "; ".join(differences)
+                + ": evaluate or resume it with the data settings it was trained with"
+            )
         # Before sigma became the buffer ``kernel_sigma``, each layer's sigma was kept
         # beside the state dict: move it in.
         sigmas = checkpoint.pop("delay_sigmas", None)

@@ -34,7 +34,7 @@ class Dale(L.Callback):
     """Assigns E/I signs to presynaptic neurons at fit start.
 
     Args:
-        excitatory_fraction: fraction of excitatory presynaptic neurons, [0, 1].
+        excitatory_fraction: fraction of excitatory presynaptic neurons, (0, 1].
         seed: seeds the split.
         layers: ``fnmatch`` patterns on module names selecting the layers;
             None takes every ``SpatialDelay``.
@@ -47,6 +47,11 @@ class Dale(L.Callback):
     ) -> None:
         super().__init__()
         self.excitatory_fraction = check_fraction("excitatory_fraction", excitatory_fraction)
+        if self.excitatory_fraction == 0:
+            raise ValueError(
+                "excitatory_fraction=0 makes every synapse inhibitory: no neuron could ever "
+                "spike; give a fraction in (0, 1] (Dale's usual 0.8)"
+            )
         self.seed = int(seed)
         self.layers = list(layers) if layers is not None else None
 

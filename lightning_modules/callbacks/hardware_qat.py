@@ -42,13 +42,17 @@ class HardwareQAT(Callback):
         self.target = target
         self.after = check_switch_fraction(after)
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        check_single_instance(trainer, self)
-        if any(isinstance(callback, RoundDelays) for callback in trainer.callbacks):
+    def check_peers(self, callbacks: list[Callback]) -> None:
+        """Refuses a second HardwareQAT, and RoundDelays beside it."""
+        check_single_instance(callbacks, self)
+        if any(isinstance(callback, RoundDelays) for callback in callbacks):
             raise ValueError(
                 "HardwareQAT sets the delays and weights of the profile itself: remove "
                 "RoundDelays from trainer.callbacks"
             )
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.check_peers(trainer.callbacks)
         if pl_module.hparams.get("cuda_graphs"):
             raise ValueError("HardwareQAT does not run under model.cuda_graphs: set it false")
         self._switch_step = switch_step(trainer, self.after, "HardwareQAT")

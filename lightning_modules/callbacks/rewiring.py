@@ -124,6 +124,10 @@ class RewiringCallback(L.Callback):
         """This callback's rewiring after an optimizer step (``trainer.global_step`` counts it)."""
         raise NotImplementedError
 
+    def check_peers(self, callbacks: list[L.Callback]) -> None:
+        """Refuses rewiring callbacks that cannot share the layers (:func:`check_members`)."""
+        check_members([cb for cb in callbacks if isinstance(cb, RewiringCallback)])
+
     # ----------------------------------------------------------------- hooks
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -171,6 +175,23 @@ class RewiringCallback(L.Callback):
             self.rewiring.after_batch(trainer, pl_module)
 
 
+def check_members(members: Sequence[RewiringCallback]) -> None:
+    """Raises ValueError unless ``members`` (a trainer's rewiring callbacks) are one of each
+    kind and agree on sparsity, distribution, layers and rescaling."""
+    kinds = [type(member).__name__ for member in members]
+    for kind in kinds:
+        if kinds.count(kind) > 1:
+            raise ValueError(f"use one {kind} callback per trainer")
+    first = members[0] if members else None
+    for member in members[1:]:
+        if member.agreement != first.agreement:
+            raise ValueError(
+                f"{type(first).__name__} and {type(member).__name__} must rewire the same "
+                f"layers at the same sparsity: (sparsity, distribution, layers, rescale) = "
+                f"{first.agreement} and {member.agreement}"
+            )
+
+
 class Rewiring:
     """The rewiring callbacks of one trainer and what they share (see the module doc).
 
@@ -193,18 +214,8 @@ class Rewiring:
     def __init__(
         self, members: Sequence[RewiringCallback], layers: Sequence[tuple[str, SpatialDelay]]
     ) -> None:
-        kinds = [type(member).__name__ for member in members]
-        for kind in kinds:
-            if kinds.count(kind) > 1:
-                raise ValueError(f"use one {kind} callback per trainer")
+        check_members(members)
         first = members[0]
-        for member in members[1:]:
-            if member.agreement != first.agreement:
-                raise ValueError(
-                    f"{type(first).__name__} and {type(member).__name__} must rewire the same "
-                    f"layers at the same sparsity: (sparsity, distribution, layers, rescale) = "
-                    f"{first.agreement} and {member.agreement}"
-                )
         self.leader = first
         self.members = sorted(members, key=lambda member: member.order)
         self.layers = list(layers)

@@ -48,8 +48,12 @@ class RoundDelays(Callback):
         self.weight_bits = weight_bits
         self._trained_as: dict[SpatialDelay, tuple[str, int | None]] = {}
 
+    def check_peers(self, callbacks: list[Callback]) -> None:
+        """Refuses a second RoundDelays (:mod:`~lightning_modules.callbacks.single_instance`)."""
+        check_single_instance(callbacks, self)
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        check_single_instance(trainer, self)
+        self.check_peers(trainer.callbacks)
         self._switch_step = switch_step(trainer, self.after, "RoundDelays")
         self._trained_as = {m: (m.kernel_kind, m.weight_bits) for m in delay_layers(pl_module)}
 

@@ -59,10 +59,10 @@ class SigmaAnnealing(Callback):
         schedule: AnnealSchedule = "exponential",
         interval: Literal["step", "epoch"] = "step",
     ) -> None:
-        if start is not None and not start > 0:
-            raise ValueError(f"start must be > 0 steps, got {start}")
-        if not end > 0:
-            raise ValueError(f"end must be > 0 steps, got {end}")
+        if start is not None and not (math.isfinite(start) and start > 0):
+            raise ValueError(f"start must be a positive finite number of steps, got {start}")
+        if not (math.isfinite(end) and end > 0):
+            raise ValueError(f"end must be a positive finite number of steps, got {end}")
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
         if interval not in ("step", "epoch"):
@@ -98,8 +98,13 @@ class SigmaAnnealing(Callback):
         if sigmas and trainer.training and not trainer.sanity_checking:
             pl_module.log("sigma", max(sigmas), on_step=False, on_epoch=True, sync_dist=True)
 
+    def check_peers(self, callbacks: list[Callback]) -> None:
+        """Refuses a second SigmaAnnealing (see
+        :mod:`~lightning_modules.callbacks.single_instance`)."""
+        check_single_instance(callbacks, self)
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        check_single_instance(trainer, self)
+        self.check_peers(trainer.callbacks)
         progress = self._progress(trainer)
         for layer in delay_layers(pl_module):
             layer.sigma = self.sigma_for(layer, progress)

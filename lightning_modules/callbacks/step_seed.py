@@ -44,13 +44,17 @@ class StepSeed(Callback):
         """The seed used before training step ``step``."""
         return (self._base() + STEP_STRIDE * (step + 1)) % 2**32
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def check_peers(self, callbacks: list[Callback]) -> None:
+        """Refuses a second StepSeed (see :mod:`~lightning_modules.callbacks.single_instance`)."""
         check_single_instance(
-            trainer,
+            callbacks,
             self,
             fix="spsnn fit adds a StepSeed itself, seeded by seed_everything: remove the "
             "other and set --seed_everything",
         )
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.check_peers(trainer.callbacks)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx) -> None:
         seed = self.seed_for(trainer.global_step)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import sys
+
+import torch
 
 #: Every command, with one line of help; a module and function for those that are not
 #: LightningCLI's subcommands.
@@ -67,24 +70,61 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'lightning_modules.cli' has no attribute {name!r}")
 
 
+#: Errors a user can cause (a value, a file, a setting, a size, a learning rate that
+#: diverges): one line on stderr and exit status 2, without a traceback.
+USER_ERRORS = (ValueError, OSError, FloatingPointError, MemoryError)
+#: Shows the traceback of any error (or ``--debug`` anywhere on the command line).
+DEBUG_VARIABLE = "SPSNN_DEBUG"
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``spsnn`` console script.
 
-    Exits with status 2 and one line when the training stack is not installed.
+    An error a user can cause (:data:`USER_ERRORS`, a missing optional package, CUDA out
+    of memory) ends the command with one line on stderr and exit status 2; any other
+    error with one line that says it is spsnn's fault, and status 1. ``SPSNN_DEBUG=1``
+    or ``--debug`` shows the traceback instead.
     """
+    argv = list(sys.argv[1:] if args is None else args)
+    debug = "--debug" in argv or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    if "--debug" in argv:
+        argv.remove("--debug")
+        args = argv
+    if debug:
+        _run(args)
+        return
     try:
         _run(args)
+    except KeyboardInterrupt:
+        print("spsnn: interrupted", file=sys.stderr)
+        sys.exit(130)
     except ModuleNotFoundError as error:
         package = (error.name or "").split(".")[0]
         if not package or package in ("spatial_layers", "lightning_modules"):
-            raise
+            _fail(error, internal=True)
         extra = EXTRAS.get(package, "train")
-        print(
-            f"spsnn: the command needs {package!r}, which is not installed: "
-            f'pip install "spsnn[{extra}]" ("spsnn[dev]" installs every extra)',
-            file=sys.stderr,
+        _fail(
+            f"the command needs {package!r}, which is not installed: "
+            f'pip install "spsnn[{extra}]" ("spsnn[dev]" installs every extra)'
         )
-        sys.exit(2)
+    except (*USER_ERRORS, torch.OutOfMemoryError) as error:
+        _fail(error)
+    except Exception as error:  # a bug of spsnn's: still one line, and how to see more
+        _fail(error, internal=True)
+
+
+def _fail(error: BaseException | str, *, internal: bool = False) -> None:
+    """Prints one line for ``error`` and exits: status 2 for a user's error, 1 for spsnn's."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if internal:
+        text = (
+            f"internal error ({type(error).__name__}: {text}); {DEBUG_VARIABLE}=1 shows the "
+            "traceback; please report it"
+        )
+    elif isinstance(error, torch.OutOfMemoryError):
+        text = f"out of memory: {text}; use a smaller batch_size or network"
+    print(f"spsnn: error: {text}", file=sys.stderr)
+    sys.exit(1 if internal else 2)
 
 
 def _run(args: list[str] | None) -> None:

@@ -4,7 +4,7 @@
 
     spsnn export runs/yinyang/version_0/checkpoints/last.ckpt yinyang.nir \\
         [--dt 0.001] [--weight-bits 8] [--max-delay N] [--clip-delays] [--target loihi2] \\
-        [--evaluate [--config runs/yinyang/version_0/config.yaml]]
+        [--evaluate [--config runs/yinyang/version_0/config.yaml]] [--force]
 
 Loads the SpikingClassifier checkpoint with ``weights_only=True`` (no code
 from the checkpoint runs), writes the graph (see
@@ -14,12 +14,14 @@ data module hyperparameters, or ``--config``), reads the file back and
 reports on the test split: the accuracy of the float model, with integer
 delays, with integer delays and k-bit weights (the NIR import), and the
 number of spike and membrane mismatches between the deployed original and
-the import, step for step; as a table and as JSON in ``OUT.json``.
+the import, step for step; as a table and as JSON in ``OUT.evaluation.json``
+(``yinyang.evaluation.json`` for ``yinyang.nir``). The export never writes over its
+checkpoint or a run's files, and refuses an existing OUT without ``--force``.
 
 With ``--target loihi2`` the file holds the chip's values (8-bit mantissas
 times a power of two per layer, delays in 0..62, the fixed-point formats in
 the metadata), a report of what the network uses of the chip is printed and
-written into the run folder (``loihi2_report.json`` / ``.txt``), and
+written beside the graph (``OUT.loihi2_report.json`` / ``.txt``), and
 ``--evaluate`` runs the numpy reference of the chip
 (:mod:`~spatial_layers.hardware.loihi2.reference`) on the test split against
 the torch network in the profile, counting every spike and readout value
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the run's config.yaml, to rebuild the data module for --evaluate",
     )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite OUTPUT (and its reports) if it exists"
+    )
     return parser
 
 
@@ -104,7 +110,7 @@ def export_main(argv: list[str] | None = None) -> dict[str, Any]:
 def _export(args: argparse.Namespace) -> dict[str, Any]:
     if args.clip_delays and args.max_delay is None and args.target is None:
         raise ValueError("--clip-delays needs --max-delay (or --target)")
-    check_output_file(args.output)
+    check_output_file(args.output, args.checkpoint, force=args.force)
     model, checkpoint = load_classifier(args.checkpoint)
     graph = write_nir(
         model.net,
@@ -138,7 +144,7 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.target is not None:
         result["target"] = args.target
-        result["hardware_report"] = _hardware_report(graph, args.checkpoint)
+        result["hardware_report"] = _hardware_report(graph, args.output)
     if not args.evaluate:
         return result
     if args.target is not None:
@@ -150,28 +156,27 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
     training_kernel = model.net.layers[0].kernel_kind
     result |= {"split": "test", "training_kernel": training_kernel}
     result |= evaluate_export(model, deployed, imported, datamodule.test_dataloader())
-    path = args.output.with_suffix(".json")
+    path = sidecar(args.output, "evaluation.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(_table(result, weights), flush=True)
     print(f"spsnn export: evaluation written to {path}", flush=True)
     return result
 
 
-def run_folder(checkpoint: Path) -> Path:
-    """The run's folder: ``<run>/checkpoints/x.ckpt`` -> ``<run>``, else the checkpoint's folder."""
-    folder = checkpoint.resolve().parent
-    return folder.parent if folder.name == "checkpoints" else folder
+def sidecar(output: Path, kind: str) -> Path:
+    """A file written with the export, beside it: ``<stem>.<kind>`` (``model.nir`` ->
+    ``model.evaluation.json``), never a file of the run it came from."""
+    return output.with_name(f"{output.stem}.{kind}")
 
 
-def _hardware_report(graph, checkpoint: Path) -> dict[str, Any]:
-    """Prints the Loihi 2 report and writes it (JSON and text) into the run folder."""
+def _hardware_report(graph, output: Path) -> dict[str, Any]:
+    """Prints the Loihi 2 report and writes it (JSON and text) beside the exported graph."""
     report = graph_report(graph)
     text = format_report(report)
     print(text, flush=True)
-    folder = run_folder(checkpoint)
-    (folder / "loihi2_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (folder / "loihi2_report.txt").write_text(text + "\n")
-    print(f"spsnn export: report written to {folder / 'loihi2_report.json'}", flush=True)
+    sidecar(output, "loihi2_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    sidecar(output, "loihi2_report.txt").write_text(text + "\n")
+    print(f"spsnn export: report written to {sidecar(output, 'loihi2_report.json')}", flush=True)
     return report
 
 
@@ -186,7 +191,7 @@ def _evaluate_profile(
     program = load_program(args.output)
     result |= {"split": "test"}
     result |= evaluate_profile(model, deployed, program, datamodule.test_dataloader())
-    path = args.output.with_suffix(".json")
+    path = sidecar(args.output, "evaluation.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     accuracy, mismatches = result["accuracy"], result["mismatches"]
     print(
@@ -204,12 +209,19 @@ def _evaluate_profile(
     return result
 
 
-def check_output_file(path: Path) -> None:
-    """Raises ValueError (one line naming ``path``) unless a file can be written there."""
+def check_output_file(path: Path, checkpoint: Path, *, force: bool = False) -> None:
+    """Raises ValueError (one line naming ``path``) unless the export may write there: not a
+    folder, not the checkpoint itself, in a writable folder, and new unless ``force``."""
     if path.is_dir():
         raise ValueError(f"{path}: a directory; give the file to write, e.g. {path / 'model.nir'}")
+    if path.exists() and checkpoint.exists() and path.samefile(checkpoint):
+        raise ValueError(f"{path} is the checkpoint itself: give another file to write")
     if not path.parent.is_dir():
         raise ValueError(f"{path}: its folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: its folder {path.parent} is not writable")
+    if path.exists() and not force:
+        raise ValueError(f"{path} exists: give another file, or --force to overwrite it")
 
 
 def _table(result: dict[str, Any], weights: str) -> str:

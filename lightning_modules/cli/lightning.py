@@ -68,13 +68,18 @@ from lightning_modules.callbacks import (
     RunSummary,
     StepSeed,
 )
+from lightning_modules.callbacks.single_instance import check_callbacks
 from lightning_modules.checkpoints import (
     CheckpointFileError,
     checkpoint_hparams,
     hparams_differences,
+    input_differences,
+    latest_checkpoint,
     read_checkpoint,
+    run_of_checkpoint,
 )
-from lightning_modules.classifier import SpikingClassifier
+from lightning_modules.classifier import INPUT_SETTINGS_KEY, SpikingClassifier
+from lightning_modules.cli.config_files import check_config_file, integer_literals
 
 DEFAULT_SEED = 42
 DEFAULT_ROOT_DIR = "runs"
@@ -86,6 +91,12 @@ DATA_LINKS = {
 }
 #: Lightning's ``ckpt_path`` values that name no file ("last": the newest in the run's folder).
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
+#: ``--ckpt_path`` values that ask for no checkpoint (an untrained network), in lower case.
+NO_CHECKPOINT = ("none", "null")
+#: Subcommands that evaluate a network, and so need its weights.
+EVALUATING_SUBCOMMANDS = ("validate", "test", "predict")
+#: Packages whose classes a checkpoint's hyperparameters may name (``run.use_ckpt_hparams``).
+TRUSTED_PACKAGES = ("spatial_layers", "lightning_modules", "torch", "lightning")
 #: Subcommands that log to W&B (``predict`` logs nothing).
 WANDB_SUBCOMMANDS = ("fit", "validate", "test")
 
@@ -104,6 +115,8 @@ class RunOptions:
         use_ckpt_hparams: with ``--ckpt_path``, run with the checkpoint's model
             hyperparameters where the config's differ (each one logged); without
             it, such a difference stops the command.
+        trust_checkpoint_classes: with ``use_ckpt_hparams``, import the classes a
+            checkpoint names also outside :data:`TRUSTED_PACKAGES`.
     """
 
     name: str | None = None
@@ -111,6 +124,7 @@ class RunOptions:
     wandb_project: str = "spsnn"
     test_after_fit: bool = True
     use_ckpt_hparams: bool = False
+    trust_checkpoint_classes: bool = False
 
 
 class SpsnnArgumentParser(LightningArgumentParser):
@@ -157,65 +171,146 @@ class SpsnnCLI(LightningCLI):
         options = self._section(self.config_init)["run"]
         return options if isinstance(options, RunOptions) else RunOptions(**dict(options))
 
-    def _run_name(self) -> str:
-        options = self._run_options()
-        if options.name:
-            return options.name
-        configs = [c for c in self._section(self.config).get("config") or [] if c is not None]
+    def _run_name(self, section: Namespace | None = None) -> str:
+        """``run.name``; else, for a checkpoint in a run folder, that run's name (a resume or
+        an evaluation joins its run); else the stem of the last ``--config`` file."""
+        section = self._section(self.config) if section is None else section
+        if section["run"]["name"]:
+            return section["run"]["name"]
+        ckpt_path = section.get("ckpt_path")
+        owner = None if not ckpt_path else run_of_checkpoint(Path(ckpt_path))
+        if owner is not None:
+            return owner.parent.name
+        configs = [c for c in section.get("config") or [] if c is not None]
         return Path(str(configs[-1])).stem if configs else "spsnn"
 
     # ------------------------------------------------------------- files
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parses as LightningCLI does, refusing before anything is built: a ``--config``
-        file that is not text (jsonargparse raises a UnicodeDecodeError that names no
-        file), a ``--ckpt_path`` file that is not a checkpoint, and a checkpoint whose
-        model hyperparameters differ from the config's (LightningCLI would take the
-        checkpoint's, silently), unless ``run.use_ckpt_hparams`` asks for them. What
-        LightningCLI then reads from the checkpoint is what the config already says."""
-        argv = sys.argv[1:] if args is None else args
-        if isinstance(argv, list | tuple):
-            for path in _config_files(argv):
-                try:
-                    path.read_text(encoding="utf-8")
-                except UnicodeDecodeError as error:
-                    parser.error(f"--config {path}: not a text (YAML) file ({error.reason})")
+        """Parses as LightningCLI does, refusing before anything is built:
+
+        - a ``--config`` file that is not a config spsnn reads
+          (:func:`~lightning_modules.cli.config_files.check_config_file`);
+        - ``validate``, ``test`` or ``predict`` without ``--ckpt_path`` (``--ckpt_path
+          none`` evaluates the untrained network on purpose, and says so);
+          ``--ckpt_path last`` becomes the newest ``last.ckpt`` of the run's name, or is
+          refused when there is none;
+        - a ``--ckpt_path`` file that is not a checkpoint, or holds non-finite weights;
+        - a checkpoint whose model hyperparameters differ from the config's (LightningCLI
+          would take the checkpoint's, silently), unless ``run.use_ckpt_hparams`` asks for
+          them: then only classes of :data:`TRUSTED_PACKAGES` it names are imported, unless
+          ``run.trust_checkpoint_classes``.
+
+        What LightningCLI then reads from the checkpoint is what the config already says.
+        Trainer options typed ``float | int`` written as integers stay integers.
+        """
+        argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
+        configs = _config_files(argv)
+        for path in configs:
+            try:
+                check_config_file(path)
+            except ValueError as error:
+                parser.error(str(error))
         super().parse_arguments(parser, args)
         self._checkpoint: dict | None = None
         subcommand = self.config.get("subcommand")
-        path = subcommand and self.config[subcommand].get("ckpt_path")
-        if not path or path in SPECIAL_CKPT_PATHS:
+        if not subcommand:
+            return
+        section = self.config[subcommand]
+        for name, value in integer_literals(argv, configs).items():
+            section["trainer"][name] = value
+        path = self._resolve_ckpt_path(parser, subcommand, argv)
+        if path is None:
             return
         try:
             self._checkpoint = read_checkpoint(path)
         except CheckpointFileError as error:
             parser.error(f"--ckpt_path {error}")
         saved = checkpoint_hparams(self._checkpoint)
-        asked = self.config[subcommand]["model"].as_dict()
+        asked = section["model"].as_dict()
         net = asked.get("net")
         if isinstance(net, dict) and isinstance(net.get("class_path"), str):
             net["class_path"] = _import_path(net["class_path"])
         linked = [target.removeprefix("model.") for target in DATA_LINKS.values()]
-        taken = self.config[subcommand]["run"]["use_ckpt_hparams"]
+        taken = section["run"]["use_ckpt_hparams"]
         name = "config" if taken else "this run"
         differences = hparams_differences(saved, asked, skip=linked, current_name=name)
         if not differences:
             return
         if not taken:
             self._refuse_checkpoint(path, differences)
+        if not section["run"]["trust_checkpoint_classes"]:
+            untrusted = _untrusted_classes(saved)
+            if untrusted:
+                parser.error(
+                    f"--ckpt_path {path} names classes outside {TRUSTED_PACKAGES}: "
+                    f"{', '.join(untrusted)}; a config or checkpoint names Python classes that "
+                    "get imported: add --run.trust_checkpoint_classes true if you trust it"
+                )
         self.config = parser.parse_object({subcommand: {"model": saved}}, self.config)
         rank_zero_warn(
             f"spsnn: run.use_ckpt_hparams: the model hyperparameters of {path} replace "
             "the config's: " + "; ".join(differences)
         )
 
+    def _resolve_ckpt_path(
+        self, parser: LightningArgumentParser, subcommand: str, argv: list[str]
+    ) -> str | None:
+        """The checkpoint file the command reads (None: none), with ``none`` and ``last``
+        resolved (see :meth:`parse_arguments`); refuses what names no file."""
+        section = self.config[subcommand]
+        path = section.get("ckpt_path")
+        if path is None or str(path).lower() in NO_CHECKPOINT:
+            given = _ckpt_argument(argv)
+            section["ckpt_path"] = None
+            if subcommand in EVALUATING_SUBCOMMANDS:
+                if given is None or given.lower() not in NO_CHECKPOINT:
+                    parser.error(
+                        f"spsnn {subcommand} evaluates a trained network: give --ckpt_path "
+                        "(a run's checkpoints/last.ckpt, or 'last' for the newest run of this "
+                        "name); --ckpt_path none evaluates the untrained network on purpose"
+                    )
+                rank_zero_warn(
+                    f"spsnn: --ckpt_path {given}: {subcommand} runs the untrained network"
+                )
+            return None
+        if path == "last":
+            root = Path(section["trainer"].get("default_root_dir") or DEFAULT_ROOT_DIR)
+            name = self._run_name(section)
+            found = latest_checkpoint(root / name)
+            if found is None:
+                parser.error(
+                    f"--ckpt_path last: no {root / name}/version_*/checkpoints/last.ckpt (the "
+                    "newest run named after the last --config, or run.name); give the file"
+                )
+            section["ckpt_path"] = str(found)
+            return str(found)
+        if path in SPECIAL_CKPT_PATHS:
+            parser.error(
+                f"--ckpt_path {path}: spsnn reads checkpoint files: give the file (a run's "
+                "checkpoints/best-*.ckpt or last.ckpt), or 'last'"
+            )
+        return str(path)
+
     def _check_checkpoint_hparams(self) -> None:
         """Stops the command where the built model's hyperparameters and the checkpoint's
-        differ (those the data links in are known only now)."""
+        differ (those the data links in are known only now), or where the data gives
+        another input than the checkpoint's network was trained on (``input_settings``)."""
         if self._checkpoint is None:
             return
+        path = self._section(self.config)["ckpt_path"]
         differences = hparams_differences(checkpoint_hparams(self._checkpoint), self.model.hparams)
         if differences:
-            self._refuse_checkpoint(self._section(self.config)["ckpt_path"], differences)
+            self._refuse_checkpoint(path, differences)
+        saved = self._checkpoint.get(INPUT_SETTINGS_KEY)
+        current = getattr(self.datamodule, "input_settings", None)
+        if isinstance(saved, dict) and isinstance(current, dict):
+            differences = input_differences(saved, current)
+            if differences:
+                self.parser.error(
+                    f"--ckpt_path {path} holds a network trained on another input than this "
+                    "data gives:\n  " + "\n  ".join(differences) + "\nGive the data settings "
+                    "it was trained with (its run's config.yaml)"
+                )
 
     def _refuse_checkpoint(self, path: str, differences: list[str]) -> None:
         path = Path(path)
@@ -249,13 +344,28 @@ class SpsnnCLI(LightningCLI):
 
     # ----------------------------------------------------------- trainer
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        self._check_checkpoint_hparams()  # before a logger makes the run directory
+        """The trainer, after what can be checked before a logger makes the run folder:
+        the checkpoint against the built model and data, the callbacks against each other
+        (their ``check_peers``), and a writable ``default_root_dir``."""
+        self._check_checkpoint_hparams()
         trainer_config = self._section(self.config_init).get("trainer") or {}
+        callbacks = [*(trainer_config.get("callbacks") or []), *self.trainer_defaults["callbacks"]]
+        try:
+            check_callbacks(callbacks)
+        except ValueError as error:
+            self.parser.error(f"trainer.callbacks: {error}")
         root = Path(trainer_config.get("default_root_dir") or DEFAULT_ROOT_DIR)
-        existing = next(path for path in (root, *root.parents) if path.exists())
+        existing = next(
+            path for path in (root.absolute(), *root.absolute().parents) if path.exists()
+        )
         if not existing.is_dir():
             self.parser.error(
                 f"--trainer.default_root_dir {root}: {existing} is a file, not a folder"
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            self.parser.error(
+                f"--trainer.default_root_dir {root}: {existing} is not writable; give a "
+                "folder you can write to"
             )
         if trainer_config.get("logger") is None and "logger" not in kwargs:
             kwargs["logger"] = self._default_loggers(trainer_config)
@@ -384,6 +494,32 @@ def _config_key(cls: type, config: Namespace) -> str | None:
     return None
 
 
+def _ckpt_argument(argv: list[str]) -> str | None:
+    """The ``--ckpt_path`` value as written on the command line (the last one), or None."""
+    given = None
+    for index, token in enumerate(argv):
+        if token == "--ckpt_path" and index + 1 < len(argv):
+            given = argv[index + 1]
+        elif token.startswith("--ckpt_path="):
+            given = token.split("=", 1)[1]
+    return given
+
+
+def _untrusted_classes(tree: object) -> list[str]:
+    """The ``class_path`` values in ``tree`` outside :data:`TRUSTED_PACKAGES`."""
+    found = []
+    if isinstance(tree, dict):
+        path = tree.get("class_path")
+        if isinstance(path, str) and path.split(".")[0] not in TRUSTED_PACKAGES:
+            found.append(path)
+        for value in tree.values():
+            found += _untrusted_classes(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            found += _untrusted_classes(value)
+    return found
+
+
 def _import_path(class_path: str) -> str:
     """``module.Class`` as the class itself names its module (``spatial_layers.SpatialSNN``
     -> ``spatial_layers.networks.snn.SpatialSNN``, what a checkpoint records); unchanged
@@ -411,11 +547,13 @@ def _print_result(summary: RunSummary) -> None:
     result = summary.summary
     which = "best-validation epoch" if summary.test_ckpt == "best_val" else "last epoch"
     line = "=" * 72
+    test, val = result["test_acc"], result["val_acc"]
+    test_text = "no test ran" if test is None else f"test_acc = {100 * test:.2f} %"
+    val_text = "no validation ran" if val is None else f"val_acc = {100 * val:.2f} %"
     print(
         f"\n{line}\n"
-        f"spsnn: test_acc = {100 * result['test_acc']:.2f} %  ({which}, {result['epochs']} "
-        f"epochs, val_acc = {100 * (result['val_acc'] or 0):.2f} %, {result['n_params']} "
-        f"parameters)\n"
+        f"spsnn: {test_text}  ({which}, {result['epochs']} epochs, {val_text}, "
+        f"{result['n_params']} parameters)\n"
         f"       wall time {result['wall_time_s']:.1f} s; summary: {summary.path}\n{line}",
         flush=True,
     )

@@ -327,6 +327,14 @@ class HeidelbergDataModule(SplitDataModule):
         """20 (SHD) or 35 (SSC)."""
         return self.classes
 
+    def encoding_settings(self) -> dict[str, object]:
+        """The data set and its binning."""
+        return {
+            "dataset": self.dataset_name,
+            "time_bin_ms": self.time_bin_ms,
+            "channel_bin": self.channel_bin,
+        }
+
     def tonic_dataset(self, split: str) -> tonic.datasets.HSD:
         """tonic's dataset of file split ``split`` ("train", "valid" or "test")."""
         raise NotImplementedError

@@ -82,6 +82,22 @@ class SplitDataModule(L.LightningDataModule):
         """T, time steps per sample."""
         return self._num_steps
 
+    @property
+    def input_settings(self) -> dict[str, object]:
+        """The settings that define the network's input (shape, encoding, binning, classes),
+        as plain data: a checkpoint records them, and a run that evaluates or resumes it
+        on data with other ones is refused (``batch_size``, split sizes and seeds may differ)."""
+        return {
+            "num_steps": self.num_steps,
+            "num_inputs": self.num_inputs,
+            "num_classes": self.num_classes,
+            **self.encoding_settings(),
+        }
+
+    def encoding_settings(self) -> dict[str, object]:
+        """A subclass's settings of :attr:`input_settings` beyond T, C and the classes."""
+        return {}
+
     def build_split(self, split: str) -> None:
         """Puts ``split`` (one of :data:`SPLITS`) into :attr:`datasets`.
 

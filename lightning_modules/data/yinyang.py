@@ -203,6 +203,11 @@ class YinYangDataModule(SplitDataModule):
         """3 (yin, yang, dot)."""
         return len(CLASS_NAMES)
 
+    def encoding_settings(self) -> dict[str, object]:
+        """Spike-time encoding and the data set's radii."""
+        names = ("t_min", "t_max", "bias_step", "rounding", "r_small", "r_big")
+        return {name: getattr(self, name) for name in names}
+
     def encode(self, samples: np.ndarray) -> torch.Tensor:
         """(N, 4) features in [0, 1] -> (N, T, C) float32 spikes (this module's encoding)."""
         return latency_encode(

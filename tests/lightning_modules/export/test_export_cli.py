@@ -13,6 +13,7 @@ import pytest
 from lm_test_probes import refusal_line, tiny_yinyang_fit
 
 import lightning_modules.cli as spsnn_cli
+import lightning_modules.cli.lightning
 from lightning_modules.cli import main, make_cli
 
 
@@ -34,7 +35,7 @@ def test_export_and_evaluate_a_trained_checkpoint(last_checkpoint, tmp_path, cap
     graph = nir.read(out)
     assert f"wrote {out}: {len(graph.nodes)} nodes" in printed and "8-bit weights" in printed
     assert "NIR import" in printed and "0 / " in printed
-    result = json.loads(out.with_suffix(".json").read_text())
+    result = json.loads((tmp_path / "tiny.evaluation.json").read_text())
     assert result["samples"] == 24 and result["split"] == "test"
     assert result["training_kernel"] == "gauss"
     assert set(result["accuracy"]) == {"float", "integer_delays", "nir"}
@@ -60,13 +61,13 @@ def test_export_refuses_delays_over_the_limit(last_checkpoint, tmp_path, capsys)
         main(["export", str(last_checkpoint), str(out), "--clip-delays"])
     assert "--clip-delays needs --max-delay" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["export", str(tmp_path / "missing.ckpt"), str(out)])
+        main(["export", str(tmp_path / "missing.ckpt"), str(tmp_path / "new.nir")])
     assert "missing.ckpt: no such file" in capsys.readouterr().err
 
 
 def test_other_subcommands_still_go_to_lightning_cli(monkeypatch):
     calls = []
-    monkeypatch.setattr(spsnn_cli, "make_cli", calls.append)
+    monkeypatch.setattr(spsnn_cli.lightning, "make_cli", calls.append)
     main(["fit", "--config", "x.yaml"])
     monkeypatch.setattr(sys, "argv", ["spsnn", "test", "--ckpt_path", "y"])
     main()

@@ -227,7 +227,7 @@ def test_torch_profile_equals_the_reference_on_the_yinyang_test_split():
     assert result["activation_overflows"] == 0
 
 
-def test_cli_target_writes_report_into_the_run_folder(tmp_path, monkeypatch, capsys):
+def test_cli_target_writes_its_report_beside_the_graph(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["spsnn"])
     options = [
         "--data.init_args.rounding", "linear",
@@ -241,12 +241,13 @@ def test_cli_target_writes_report_into_the_run_folder(tmp_path, monkeypatch, cap
     printed = capsys.readouterr().out
     assert "Loihi 2 profile: layers" in printed and "fits one Loihi 2 chip" in printed
     assert "0 / 2304 spike mismatches" in printed  # 24 samples x 12 steps x 8 neurons
-    run = checkpoint.parent.parent
-    report = json.loads((run / "loihi2_report.json").read_text())
-    assert (run / "loihi2_report.txt").read_text().startswith("Loihi 2 profile")
+    report = json.loads((tmp_path / "tiny.loihi2_report.json").read_text())
+    assert (tmp_path / "tiny.loihi2_report.txt").read_text().startswith("Loihi 2 profile")
+    assert not (checkpoint.parent.parent / "loihi2_report.json").exists()  # the run untouched
     assert [row["name"] for row in report["layers"]] == ["layers_0", "layers_1"]
-    result = json.loads(out.with_suffix(".json").read_text())
+    result = json.loads((tmp_path / "tiny.evaluation.json").read_text())
     assert result["target"] == "loihi2" and result["mismatches"]["membrane"] == 0
     with pytest.raises(SystemExit):
-        main(["export", str(checkpoint), str(out), "--target", "loihi2", "--weight-bits", "4"])
+        main(["export", str(checkpoint), str(out), "--target", "loihi2", "--weight-bits", "4",
+              "--force"])  # fmt: skip
     assert "8-bit weights" in capsys.readouterr().err

@@ -13,7 +13,6 @@ import pytest
 from lm_test_probes import refusal_line, tiny_yinyang_fit
 
 import lightning_modules.cli as spsnn_cli
-import lightning_modules.cli.lightning
 from lightning_modules.cli import main, make_cli
 
 

@@ -73,7 +73,10 @@ def load_classifier(path: Path) -> tuple[SpikingClassifier, dict[str, Any]]:
         )
     model = instantiate_module(SpikingClassifier, hparams)
     model.on_load_checkpoint(checkpoint)  # an older format brought up to date first
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:  # a missing, extra or reshaped tensor
+        raise ValueError(f"{path}: {' '.join(str(error).split())}") from error
     return model.eval(), checkpoint
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from lightning_modules.evaluation import (
     evaluate_profile,
     load_classifier,
 )
+from lightning_modules.outputs import check_writable_folder
 from spatial_layers.hardware import PROFILES
 from spatial_layers.hardware.loihi2.report import format_report
 from spatial_layers.networks.deploy import deployment_network
@@ -216,10 +216,7 @@ def check_output_file(path: Path, checkpoint: Path, *, force: bool = False) -> N
         raise ValueError(f"{path}: a directory; give the file to write, e.g. {path / 'model.nir'}")
     if path.exists() and checkpoint.exists() and path.samefile(checkpoint):
         raise ValueError(f"{path} is the checkpoint itself: give another file to write")
-    if not path.parent.is_dir():
-        raise ValueError(f"{path}: its folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{path}: its folder {path.parent} is not writable")
+    check_writable_folder(path.parent, str(path))
     if path.exists() and not force:
         raise ValueError(f"{path} exists: give another file, or --force to overwrite it")
 

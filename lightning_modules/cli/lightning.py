@@ -59,7 +59,7 @@ from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from lightning_modules.callbacks import (
     LastCheckpoint,
@@ -79,7 +79,12 @@ from lightning_modules.checkpoints import (
     run_of_checkpoint,
 )
 from lightning_modules.classifier import INPUT_SETTINGS_KEY, SpikingClassifier
-from lightning_modules.cli.config_files import check_config_file, integer_literals
+from lightning_modules.cli.config_files import (
+    check_config_file,
+    float_or_int_options,
+    integer_literals,
+)
+from lightning_modules.outputs import check_writable_folder
 
 DEFAULT_SEED = 42
 DEFAULT_ROOT_DIR = "runs"
@@ -269,9 +274,7 @@ class SpsnnCLI(LightningCLI):
                         "(a run's checkpoints/last.ckpt, or 'last' for the newest run of this "
                         "name); --ckpt_path none evaluates the untrained network on purpose"
                     )
-                rank_zero_warn(
-                    f"spsnn: --ckpt_path {given}: {subcommand} runs the untrained network"
-                )
+                _notice(f"--ckpt_path {given}: {subcommand} runs the untrained network")
             return None
         if path == "last":
             root = Path(section["trainer"].get("default_root_dir") or DEFAULT_ROOT_DIR)
@@ -311,6 +314,12 @@ class SpsnnCLI(LightningCLI):
                     "data gives:\n  " + "\n  ".join(differences) + "\nGive the data settings "
                     "it was trained with (its run's config.yaml)"
                 )
+        state = {**self._checkpoint, "state_dict": dict(self._checkpoint["state_dict"])}
+        try:  # the checkpoint's tensors against the model built (Lightning loads them later)
+            self.model.on_load_checkpoint(state)
+            self.model.load_state_dict(state["state_dict"])
+        except (RuntimeError, ValueError) as error:
+            self.parser.error(f"--ckpt_path {path}: {' '.join(str(error).split())}")
 
     def _refuse_checkpoint(self, path: str, differences: list[str]) -> None:
         path = Path(path)
@@ -362,11 +371,14 @@ class SpsnnCLI(LightningCLI):
             self.parser.error(
                 f"--trainer.default_root_dir {root}: {existing} is a file, not a folder"
             )
-        if not os.access(existing, os.W_OK | os.X_OK):
-            self.parser.error(
-                f"--trainer.default_root_dir {root}: {existing} is not writable; give a "
-                "folder you can write to"
-            )
+        try:
+            check_writable_folder(existing, f"--trainer.default_root_dir {root}")
+        except ValueError as error:
+            self.parser.error(str(error))
+        for name in float_or_int_options():  # an integer given stays one (jsonargparse: float)
+            given = self._section(self.config)["trainer"].get(name)
+            if isinstance(given, int) and not isinstance(given, bool):
+                kwargs[name] = given
         if trainer_config.get("logger") is None and "logger" not in kwargs:
             kwargs["logger"] = self._default_loggers(trainer_config)
         trainer = super().instantiate_trainer(**kwargs)
@@ -438,11 +450,24 @@ class ConfigToLoggers(SaveConfigCallback):
     (seed, trainer, callbacks, model, data, run options) as the config of every W&B run."""
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
-        if loggers:
-            config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
-            for logger in loggers:
+        config = self.resolved()
+        path = Path(trainer.log_dir or "") / self.config_filename
+        if trainer.is_global_zero and self.save_to_log_dir and path.is_file():
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
                 logger.experiment.config.update(config, allow_val_change=True)
+
+    def resolved(self) -> dict[str, Any]:
+        """The resolved config as plain data, with the Trainer options typed ``float | int``
+        as they were given (the parser's dump writes an integer ``1`` as ``1.0``)."""
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        trainer = config.get("trainer") or {}
+        given = self.config.get("trainer") or {}
+        for name in float_or_int_options():
+            if isinstance(given.get(name), int) and not isinstance(given.get(name), bool):
+                trainer[name] = given[name]
+        return config
 
 
 def _finish_wandb(trainer: Trainer, summary: RunSummary | None = None) -> None:
@@ -492,6 +517,12 @@ def _config_key(cls: type, config: Namespace) -> str | None:
     if issubclass(cls, LightningModule):
         return "model"
     return None
+
+
+@rank_zero_only
+def _notice(text: str) -> None:
+    """One line on stderr (rank zero only): what the command does that the user may not expect."""
+    print(f"spsnn: {text}", file=sys.stderr, flush=True)
 
 
 def _ckpt_argument(argv: list[str]) -> str | None:

@@ -1,11 +1,14 @@
 """Tables of results over seeds, from the ``summary.json`` files that ``spsnn fit`` writes.
 
 ``spsnn report runs/sweep`` finds every ``summary.json`` below the given
-directories, groups the runs by run name (the recipe's stem unless
-``run.name`` says otherwise), and prints one Markdown row per group: the
-median test accuracy over the runs and its spread (min-max), the seeds, the
-trainable parameter counts and the median wall time. ``--json`` also writes
-the rows as JSON. Nothing here trains or imports Lightning.
+directories and groups the runs by run name and resolved configuration (the run's
+``config.yaml``) minus the seed and what does not change a result (paths, loggers,
+the LIF backend, ...; :data:`NOT_CONFIGURATION`): runs of one name that differ in
+anything else (epochs, data sizes, devices, ...) are separate rows, each labelled with
+what sets it apart. One Markdown row per group: the median test accuracy over the runs
+and its spread (min-max), the seeds (a seed that appears twice is flagged), the
+trainable parameter counts and the median wall time. ``--json`` also writes the rows as
+JSON. Nothing here trains or imports Lightning.
 """
 
 from __future__ import annotations
@@ -13,15 +16,31 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from lightning_modules.checkpoints import RESULT_NEUTRAL_HPARAMS
+from lightning_modules.outputs import check_writable_folder
 from lightning_modules.summary import SUMMARY_KEYS
 
 #: What a summary.json needs for the table (``spsnn fit`` writes them all).
 REQUIRED_KEYS = (*SUMMARY_KEYS, "run_name", "seed")
+
+#: Config keys (dotted) that do not change what a run computes: left out of the grouping.
+NOT_CONFIGURATION = (
+    "seed_everything", "ckpt_path", "config", "trainer.default_root_dir", "trainer.logger",
+    "trainer.enable_progress_bar", "trainer.enable_model_summary", "data.init_args.data_dir",
+    "data.init_args.num_workers", "run.name", "run.wandb", "run.wandb_project",
+    "run.test_after_fit", "run.use_ckpt_hparams", "run.trust_checkpoint_classes",
+    "checkpoint.dirpath", "predictions.filename", "summary.filename",
+    "layout_plots.every_n_epochs", "layout_plots.top_k",
+    *(f"model.{key}" for key in RESULT_NEUTRAL_HPARAMS),
+)  # fmt: skip
 
 COLUMNS = (
     "run",
@@ -73,7 +92,9 @@ class GroupRow:
 
 
 def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Every ``summary.json`` below ``roots`` (files or directories), parsed."""
+    """Every ``summary.json`` below ``roots`` (files or directories), parsed, each with its
+    run's resolved configuration under ``"config"`` (the ``config.yaml`` beside it; None
+    where there is none)."""
     summaries = []
     for root in map(Path, roots):
         if not root.exists():
@@ -88,8 +109,35 @@ def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
                     f"{path} has no test accuracy (its fit was not followed by a test of its "
                     "checkpoint; spsnn fit runs one unless run.test_after_fit is false)"
                 )
+            summary["config"] = _read_config(path.parent / "config.yaml")
             summaries.append(summary)
     return summaries
+
+
+def _read_config(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: not a readable config.yaml ({error})") from error
+    return config if isinstance(config, dict) else None
+
+
+def configuration(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The dotted keys of a resolved config that define a run's result (minus the seed and
+    :data:`NOT_CONFIGURATION`); empty for None."""
+    flat: dict[str, Any] = {}
+
+    def walk(tree: Any, prefix: str) -> None:
+        if isinstance(tree, dict):
+            for key, value in tree.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = tree
+
+    walk(config or {}, "")
+    return {key: value for key, value in flat.items() if key not in NOT_CONFIGURATION}
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
@@ -103,32 +151,38 @@ def _read_summary(path: Path) -> dict[str, Any]:
 
 
 def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
-    """One :class:`GroupRow` per run name, in order of first appearance.
+    """One :class:`GroupRow` per run name and configuration, in order of first appearance.
+
+    Runs of one name with different configurations (their ``config.yaml``, see
+    :func:`configuration`) are different rows, named ``name [key=value, ...]`` by what
+    sets each apart; runs without a ``config.yaml`` group by name.
 
     Raises:
-        ValueError: runs of one name whose networks differ (``net`` in their
+        ValueError: runs of one group whose networks differ (``net`` in their
             summaries, or their parameter counts) or that mix last-epoch and
             best-validation test accuracies.
     """
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for summary in summaries:
-        groups.setdefault(summary["run_name"], []).append(summary)
+        key = json.dumps(configuration(summary.get("config")), sort_keys=True, default=str)
+        groups.setdefault((summary["run_name"], key), []).append(summary)
     rows = []
-    for name, runs in groups.items():
+    for (name, _), runs in groups.items():
+        label = _label(name, runs[0], [r[0] for k, r in groups.items() if k[0] == name])
         if len({run["n_params"] for run in runs}) != 1:
-            raise ValueError(f"runs named {name!r} have different parameter counts")
+            raise ValueError(f"runs named {label!r} have different parameter counts")
         if len({json.dumps(run.get("net"), sort_keys=True) for run in runs}) != 1:
             raise ValueError(
-                f"runs named {name!r} ran different networks ('net' in their summary.json "
+                f"runs named {label!r} ran different networks ('net' in their summary.json "
                 "files); give each network its own run.name"
             )
         if len({run["test_acc_epoch"] for run in runs}) != 1:
-            raise ValueError(f"runs named {name!r} mix last-epoch and best-val test accuracy")
+            raise ValueError(f"runs named {label!r} mix last-epoch and best-val test accuracy")
         tests = [run["test_acc"] for run in runs]
         first = runs[0]
         rows.append(
             GroupRow(
-                run=name,
+                run=label,
                 runs=len(runs),
                 seeds=tuple(sorted(run["seed"] for run in runs)),
                 test_median=statistics.median(tests),
@@ -147,6 +201,24 @@ def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
     return rows
 
 
+def _label(name: str, run: dict[str, Any], siblings: list[dict[str, Any]]) -> str:
+    """``name``, or ``name [key=value, ...]`` with the keys in which this group's configuration
+    differs from the other groups of the same name."""
+    if len(siblings) < 2:
+        return name
+    own = configuration(run.get("config"))
+    others = [configuration(sibling.get("config")) for sibling in siblings]
+    keys = sorted(
+        {k for other in others for k in set(own) | set(other) if own.get(k) != other.get(k)}
+    )
+    return f"{name} [{', '.join(f'{key}={own.get(key)}' for key in keys)}]"
+
+
+def repeated_seeds(row: GroupRow) -> list[int]:
+    """The seeds that appear more than once in ``row`` (the same run counted twice?)."""
+    return sorted({seed for seed in row.seeds if row.seeds.count(seed) > 1})
+
+
 def markdown_table(rows: Sequence[GroupRow]) -> str:
     """The rows as a Markdown table (accuracies in percent)."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
@@ -154,7 +226,12 @@ def markdown_table(rows: Sequence[GroupRow]) -> str:
         cells = (
             row.run,
             str(row.runs),
-            ", ".join(map(str, row.seeds)),
+            ", ".join(map(str, row.seeds))
+            + (
+                f" (repeated: {', '.join(map(str, repeated_seeds(row)))})"
+                if repeated_seeds(row)
+                else ""
+            ),
             f"{100 * row.test_median:.2f}",
             f"{100 * row.test_min:.2f} - {100 * row.test_max:.2f}",
             f"{100 * row.val_median:.2f}",
@@ -177,8 +254,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("roots", nargs="+", help="run directories or summary.json files")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
-    if args.json is not None and args.json.is_dir():
-        parser.error(f"--json {args.json}: a directory; give the file to write")
+    if args.json is not None:
+        if args.json.is_dir():
+            parser.error(f"--json {args.json}: a directory; give the file to write")
+        try:
+            check_writable_folder(args.json.absolute().parent, f"--json {args.json}")
+        except ValueError as error:
+            parser.error(str(error))
     try:
         rows = group_rows(find_summaries(args.roots))
     except (FileNotFoundError, ValueError) as error:
@@ -186,5 +268,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not rows:
         parser.error(f"no summary.json below {args.roots}")
     print(markdown_table(rows))
+    for row in rows:
+        if repeated_seeds(row):
+            print(
+                f"spsnn report: {row.run!r} counts seeds {repeated_seeds(row)} more than once "
+                "(the same run found twice, or runs that differ in nothing but their folder)",
+                file=sys.stderr,
+            )
     if args.json:
         args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")

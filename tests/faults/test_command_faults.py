@@ -1,0 +1,261 @@
+"""Faults at the boundaries of the spsnn command: verbs, checkpoints, outputs, settings.
+
+Every case is a user's mistake; each must end in one line on stderr that names the
+value and the fix, with exit status 2 and nothing written, or give the correct result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+# --- verbs that evaluate need weights ------------------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["test", "validate", "predict"])
+def test_an_evaluating_verb_without_a_checkpoint_is_refused(verb, spsnn, config_file, tmp_path):
+    outcome = spsnn(verb, "--config", config_file())
+    assert outcome.code == 2
+    assert f"spsnn {verb} evaluates a trained network: give --ckpt_path" in outcome.line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ckpt_path_none_evaluates_the_untrained_network_saying_so(spsnn, config_file):
+    outcome = spsnn("test", "--config", config_file(), "--ckpt_path", "none")
+    assert outcome.code == 0
+    assert "--ckpt_path none: test runs the untrained network" in outcome.err
+
+
+def test_ckpt_path_last_finds_the_newest_run_of_the_name_or_is_refused(spsnn, trained, tmp_path):
+    config, _, _ = trained
+    outcome = spsnn("test", "--config", config, "--ckpt_path", "last")
+    assert outcome.code == 0 and "test_acc" in outcome.out
+    other = yaml.safe_load(config.read_text())
+    other["trainer"]["default_root_dir"] = str(tmp_path / "empty")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(other))
+    outcome = spsnn("fit", "--config", path, "--ckpt_path", "last")
+    assert outcome.code == 2 and "--ckpt_path last: no " in outcome.line
+    assert not (tmp_path / "empty").exists()  # never a silent fresh start
+
+
+@pytest.mark.parametrize("value", ["best", "hpc"])
+def test_other_special_checkpoint_names_are_refused(value, spsnn, trained):
+    config, _, _ = trained
+    outcome = spsnn("test", "--config", config, "--ckpt_path", value)
+    assert (
+        outcome.code == 2 and f"--ckpt_path {value}: spsnn reads checkpoint files" in outcome.line
+    )
+
+
+# --- checkpoints against the data and the schedule ------------------------------------
+
+
+def test_a_checkpoint_is_evaluated_only_on_the_input_it_was_trained_on(spsnn, trained):
+    config, _, last = trained
+    outcome = spsnn("test", "--config", config, "--ckpt_path", last, "--data.init_args.t_max", "10")
+    assert outcome.code == 2
+    assert "data.t_max: checkpoint 8.0, this run 10.0" in outcome.err
+
+
+def test_a_resume_joins_its_runs_name_and_a_schedule_ending_before_its_step_is_refused(
+    spsnn, trained, tmp_path
+):
+    _, run, last = trained
+    copied = tmp_path / "config.yaml"  # named like a run's own config.yaml
+    copied.write_text((run / "config.yaml").read_text())
+    before = len(list(run.parent.glob("version_*")))
+    outcome = spsnn(
+        "fit", "--config", copied, "--ckpt_path", last, "--trainer.max_epochs", "3",
+    )  # fmt: skip
+    assert outcome.code == 0, outcome.err
+    assert len(list(run.parent.glob("version_*"))) == before + 1  # under "tiny", not "config"
+    assert not (run.parent.parent / "config").exists()
+    # fewer samples per epoch: the new plan (3 epochs x 2 steps) ends before step 8
+    outcome = spsnn(
+        "fit", "--config", copied, "--ckpt_path", last, "--trainer.max_epochs", "3",
+        "--data.init_args.train_size", "32",
+    )  # fmt: skip
+    assert outcome.code == 2
+    assert "the checkpoint is at optimizer step 8, but this run plans 6 steps" in outcome.line
+
+
+def test_a_checkpoint_with_a_nan_weight_is_refused_by_every_verb(spsnn, trained, tmp_path):
+    config, _, last = trained
+    checkpoint = torch.load(last, weights_only=True)
+    key = next(k for k, v in checkpoint["state_dict"].items() if k.endswith("synapses.weight"))
+    checkpoint["state_dict"][key][0, 0] = float("nan")
+    broken = tmp_path / "nan.ckpt"
+    torch.save(checkpoint, broken)
+    for argv in (
+        ["predict", "--config", config, "--ckpt_path", broken],
+        ["test", "--config", config, "--ckpt_path", broken],
+        ["export", broken, tmp_path / "out.nir"],
+    ):
+        outcome = spsnn(*argv)
+        assert outcome.code == 2, argv
+        assert f"NaN or Inf in net.{key.removeprefix('net.')}" in outcome.line
+    assert not (tmp_path / "out.nir").exists()
+
+
+@pytest.mark.parametrize("damage", ["missing", "shape"])
+def test_a_checkpoint_with_a_missing_or_reshaped_tensor_is_one_line(
+    damage, spsnn, trained, tmp_path
+):
+    config, _, last = trained
+    checkpoint = torch.load(last, weights_only=True)
+    key = next(k for k in checkpoint["state_dict"] if k.endswith("synapses.weight"))
+    if damage == "missing":
+        del checkpoint["state_dict"][key]
+    else:
+        checkpoint["state_dict"][key] = torch.zeros(3, 3)
+    broken = tmp_path / f"{damage}.ckpt"
+    torch.save(checkpoint, broken)
+    for argv in (
+        ["test", "--config", config, "--ckpt_path", broken],
+        ["export", broken, tmp_path / "o.nir"],
+    ):
+        outcome = spsnn(*argv)
+        assert outcome.code == 2 and key.removeprefix("net.") in outcome.line
+
+
+# --- outputs never overwrite inputs ------------------------------------------------------
+
+
+def test_export_never_writes_over_its_checkpoint_or_the_runs_summary(spsnn, trained, tmp_path):
+    _, run, last = trained
+    before = last.read_bytes()
+    outcome = spsnn("export", last, last)
+    assert outcome.code == 2 and "is the checkpoint itself" in outcome.line
+    assert last.read_bytes() == before
+    summary = (run / "summary.json").read_text()
+    outcome = spsnn("export", last, run / "summary.nir", "--evaluate")
+    assert outcome.code == 0, outcome.err
+    assert (run / "summary.json").read_text() == summary  # its evaluation went beside it
+    assert json.loads((run / "summary.evaluation.json").read_text())["split"] == "test"
+    assert spsnn("report", run).code == 0
+    outcome = spsnn("export", last, run / "summary.nir")
+    assert outcome.code == 2 and "exists: give another file, or --force" in outcome.line
+    assert spsnn("export", last, run / "summary.nir", "--force").code == 0
+
+
+def test_unwritable_destinations_are_one_line_before_any_work(spsnn, trained):
+    config, run, last = trained
+    locked = Path("/proc/self")  # a folder no one can create files in, the superuser neither
+    outcome = spsnn("export", last, locked / "o.nir")
+    assert outcome.code == 2 and "/proc/self is not writable" in outcome.line
+    outcome = spsnn("fit", "--config", config, "--trainer.default_root_dir", locked / "runs")
+    assert outcome.code == 2 and "/proc/self is not writable" in outcome.line
+    outcome = spsnn("report", run, "--json", locked / "rows.json")
+    assert outcome.code == 2 and "/proc/self is not writable" in outcome.line
+
+
+# --- settings checked at construction, with their names --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--model.lr", "inf", "model: lr must be a positive finite number, got inf"),
+        ("--model.label_smoothing", "1.5", "model: label_smoothing must be in [0, 1], got 1.5"),
+        ("--model.net.init_args.velocity", "-1", "velocity must be a positive finite number"),
+        ("--model.net.init_args.velocity", "inf", 'Parser key "velocity"'),
+        ("--model.net.init_args.beta", "1.5", "beta (membrane decay per step) must be in (0, 1]"),
+        ("--trainer.callbacks.end", ".inf", "end must be a positive finite number of steps"),
+    ],
+)
+def test_a_bad_setting_names_itself_before_anything_runs(
+    option, value, message, spsnn, config_file, tmp_path
+):
+    outcome = spsnn("fit", "--config", config_file(), option, value)
+    assert outcome.code == 2 and message in outcome.err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_rewiring_callbacks_at_different_sparsities_are_one_line(spsnn, config_file, tmp_path):
+    trainer = tiny_trainer(tmp_path) | {
+        "callbacks": [
+            {"class_path": "lightning_modules.callbacks.RigL", "init_args": {"sparsity": 0.9}},
+            {"class_path": "lightning_modules.callbacks.DeepR", "init_args": {"sparsity": 0.8}},
+        ]
+    }
+    outcome = spsnn("fit", "--config", config_file(trainer=trainer))
+    assert outcome.code == 2 and "must rewire the same layers at the same sparsity" in outcome.line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_dale_without_excitatory_neurons_is_refused(spsnn, config_file, tmp_path):
+    trainer = tiny_trainer(tmp_path) | {
+        "callbacks": [
+            {
+                "class_path": "lightning_modules.callbacks.Dale",
+                "init_args": {"excitatory_fraction": 0.0},
+            }
+        ]
+    }
+    outcome = spsnn("fit", "--config", config_file(trainer=trainer))
+    assert outcome.code == 2 and "excitatory_fraction=0" in outcome.line
+
+
+def test_integer_trainer_limits_stay_integers(spsnn, config_file, tmp_path):
+    outcome = spsnn(
+        "fit", "--config", config_file(), "--trainer.limit_train_batches", "1",
+        "--trainer.max_epochs", "1", "--run.name", "one",
+    )  # fmt: skip
+    assert outcome.code == 0, outcome.err
+    (run,) = (tmp_path / "runs" / "one").glob("version_*")
+    saved = yaml.safe_load((run / "config.yaml").read_text())["trainer"]
+    assert saved["limit_train_batches"] == 1 and isinstance(saved["limit_train_batches"], int)
+    assert isinstance(saved["max_epochs"], int)
+    steps = json.loads((run / "summary.json").read_text())
+    assert steps["epochs"] == 1
+    metrics = (run / "metrics.csv").read_text().splitlines()
+    assert sum(1 for row in metrics if ",train_loss" in row or row.split(",")[-1]) >= 1
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 1  # one batch, not the whole epoch
+
+
+def test_no_epochs_says_that_no_validation_ran(spsnn, config_file):
+    outcome = spsnn("fit", "--config", config_file(), "--trainer.max_epochs", "0")
+    assert outcome.code == 0, outcome.err
+    assert "no validation ran" in outcome.out and "val_acc = 0.00" not in outcome.out
+
+
+# --- what configs and checkpoints may import --------------------------------------------
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(spsnn, tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    assert bomb.stat().st_size < 600
+    outcome = spsnn("fit", "--config", bomb)
+    assert outcome.code == 2 and "aliases expand to" in outcome.line
+
+
+def test_a_checkpoints_foreign_class_path_is_not_imported_without_consent(spsnn, trained, tmp_path):
+    config, _, last = trained
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["hyper_parameters"]["net"]["class_path"] = "shutil.rmtree"
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save(checkpoint, foreign)
+    outcome = spsnn(
+        "test", "--config", config, "--ckpt_path", foreign, "--run.use_ckpt_hparams", "true"
+    )
+    assert outcome.code == 2
+    assert "names classes outside" in outcome.line and "shutil.rmtree" in outcome.line
+
+
+def tiny_trainer(tmp_path) -> dict:
+    return {
+        "max_epochs": 1,
+        "default_root_dir": str(tmp_path / "runs"),
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "accelerator": "cpu",
+    }

@@ -13,6 +13,7 @@ weights (mask, Dale signs, k-bit weights) :mod:`spatial_layers.constraints`.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -48,6 +49,36 @@ def _population_size(population: NeuronPositions | int, role: str) -> int:
     if isinstance(population, int) and not isinstance(population, bool) and population >= 1:
         return population
     raise TypeError(f"{role} must be a NeuronPositions or a positive int, got {population!r}")
+
+
+def memory_bytes(device: torch.device | str | None) -> int | None:
+    """The memory of ``device`` in bytes (the machine's RAM for the CPU), or None where it is
+    not known (``meta``, a device without that query)."""
+    device = torch.device("cpu" if device is None else device)
+    if device.type == "cpu":
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            return None
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return None
+
+
+def _check_size(in_features: int, out_features: int, delays: str, factory: dict) -> None:
+    """Raises MemoryError naming the size when the layer's tensors cannot fit in its device's
+    memory (instead of an allocator failure, or the process killed, later)."""
+    itemsize = torch.empty((), dtype=factory["dtype"]).element_size()
+    per_synapse = itemsize * (2 if delays == "free" else 1) + 1  # weight (+ delay) + mask
+    needed = in_features * out_features * per_synapse
+    available = memory_bytes(factory["device"])
+    if available is not None and needed > available:
+        raise MemoryError(
+            f"SpatialDelay({in_features} -> {out_features}) needs {needed / 2**30:.1f} GiB for "
+            f"its {in_features * out_features} synapses, more than the "
+            f"{available / 2**30:.1f} GiB of {torch.device(factory['device'] or 'cpu')}: "
+            "use smaller populations"
+        )
 
 
 def _autocast_input(x: Tensor) -> bool:
@@ -200,6 +231,7 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         self.sigma = default_sigma(max_delay) if sigma is None else sigma
         self.check_finite = check_finite
         factory = {"device": device, "dtype": dtype}
+        _check_size(in_features, out_features, delays, factory)
 
         self.weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None

@@ -344,7 +344,7 @@ class SpsnnCLI(LightningCLI):
         """
         try:
             super().instantiate_classes()
-        except (ValueError, TypeError, OSError) as error:
+        except (ValueError, TypeError, OSError, MemoryError) as error:
             while error.__cause__ is not None:
                 error = error.__cause__
             key = _refusing_key(error, self._section(self.config))

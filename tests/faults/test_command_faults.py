@@ -7,6 +7,7 @@ value and the fix, with exit status 2 and nothing written, or give the correct r
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,44 @@ def tiny_trainer(tmp_path) -> dict:
         "enable_model_summary": False,
         "accelerator": "cpu",
     }
+
+
+def test_an_absurd_network_size_is_named_not_allocated(spsnn, config_file, trained, tmp_path):
+    net = {
+        "class_path": "spatial_layers.SpatialSNN",
+        "init_args": {"hidden_sizes": [100000, 100000], "max_delay": 3},
+    }
+    outcome = spsnn("fit", "--config", config_file(model={"net": net}))
+    assert outcome.code == 2
+    assert "SpatialDelay(100000 -> 100000) needs 46.6 GiB" in outcome.line
+    _, _, last = trained
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["hyper_parameters"]["net"]["init_args"]["hidden_sizes"] = [100000, 100000]
+    huge = tmp_path / "huge.ckpt"
+    torch.save(checkpoint, huge)
+    outcome = spsnn("export", huge, tmp_path / "huge.nir")
+    assert outcome.code == 2 and "needs 46.6 GiB" in outcome.line
+
+
+# --- spsnn report ----------------------------------------------------------------------
+
+
+def test_report_keeps_configurations_apart_and_flags_a_seed_counted_twice(
+    spsnn, config_file, tmp_path
+):
+    config = config_file()
+    for epochs in ("1", "2"):
+        outcome = spsnn(
+            "fit", "--config", config, "--trainer.max_epochs", epochs, "--run.name", "r"
+        )
+        assert outcome.code == 0, outcome.err
+    runs = tmp_path / "runs"
+    shutil.copytree(runs, tmp_path / "copy")  # the same runs found twice
+    outcome = spsnn("report", runs, tmp_path / "copy")
+    assert outcome.code == 0
+    rows = [line for line in outcome.out.splitlines() if line.startswith("| r ")]
+    assert len(rows) == 2
+    assert any("[trainer.max_epochs=1]" in row for row in rows)
+    assert any("[trainer.max_epochs=2]" in row for row in rows)
+    assert all("7, 7 (repeated: 7)" in row for row in rows)
+    assert "counts seeds [7] more than once" in outcome.err

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from contextlib import ExitStack
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import lightning as L
 import torch
@@ -35,6 +35,8 @@ from spatial_layers import (
     delay_layers,
     use_kernel,
 )
+from spatial_layers.finite import NonFiniteInputError, raise_if_nonfinite
+from spatial_layers.finite import describe as describe_nonfinite
 from spatial_layers.networks import SNNOutput, SpatialSNN
 from spatial_layers.networks.cuda_graphs import GraphedNetwork, check_cuda_graphs
 from spatial_layers.networks.snn import swap_time_and_batch
@@ -165,18 +167,26 @@ class RunSchedule(torch.optim.lr_scheduler.LambdaLR):
             )
 
 
+def parameters_finite(parameters: list[Tensor]) -> Tensor:
+    """A 0-d bool tensor on the parameters' device: every value of every parameter is finite.
+
+    One ``foreach`` max-norm over all of them and one reduction (no host sync, a handful
+    of launches however many parameters): a NaN or Inf anywhere makes its norm non-finite.
+    """
+    norms = torch._foreach_norm([p.detach() for p in parameters], math.inf)
+    return torch.stack(norms).isfinite().all()
+
+
 def nonfinite_parameters(module: nn.Module) -> list[str]:
     """Names of ``module``'s parameters holding NaN or Inf, with how many elements do.
 
-    One device sync for the whole module (a (P,) flag tensor read once), not one
+    One device sync for the whole module (:func:`parameters_finite` read once), not one
     per parameter; the counts are computed only when something is wrong.
     """
     named = list(module.named_parameters())
-    if not named:
+    if not named or bool(parameters_finite([param for _, param in named])):
         return []
     finite = torch.stack([param.detach().isfinite().all() for _, param in named])
-    if bool(finite.all()):
-        return []
     return [
         f"{name} ({int((~param.detach().isfinite()).sum())} of {param.numel()} values)"
         for (name, param), ok in zip(named, finite.tolist(), strict=True)
@@ -321,6 +331,7 @@ class SpikingClassifier(L.LightningModule):
         self.test_acc = MulticlassAccuracy(net.num_classes, average="micro")
         self._eval_kernel = ExitStack()
         self._graphed: GraphedNetwork | None = None
+        self._finite: Tensor | None = None  # parameters finite since the last check
 
     # ----------------------------------------------------------------- model
     def delay_layers(self) -> list[SpatialDelay]:
@@ -397,23 +408,62 @@ class SpikingClassifier(L.LightningModule):
     def on_fit_end(self) -> None:
         self._graphed = None  # frees the graphs' memory pool
 
-    def on_train_batch_end(self, outputs, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """Stops training at the optimizer step that made a parameter NaN or Inf.
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Refuses a batch with NaN or Inf input while it is still on the host (no GPU sync),
+        naming the split and where in the batch; CUDA-side batches are checked by the
+        network's flags (:mod:`spatial_layers.finite`)."""
+        spikes = batch[0] if isinstance(batch, tuple | list) else batch
+        if isinstance(spikes, Tensor) and not spikes.is_cuda and spikes.is_floating_point():
+            found = describe_nonfinite(spikes)
+            if found is not None:
+                stage = self.trainer.state.stage
+                split = "a" if stage is None else f"a {stage.value}"
+                raise NonFiniteInputError(
+                    f"{split} batch of (B, T, C) spikes holds {found}: look for NaN/Inf in the "
+                    "data (spike times, features) or a transform that overflows"
+                )
+        return batch
 
-        A NaN coordinate, delay or weight would otherwise spread to every
-        parameter within a step while training went on. Checks parameters only
-        (coordinates (C, D), weights, free delays, ...), never activations; one
-        device sync per step.
+    def on_train_batch_end(self, outputs, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Stops training when an optimizer step made a parameter NaN or Inf, or non-finite
+        input reached the network on CUDA.
+
+        A NaN coordinate, delay or weight would otherwise spread to every parameter
+        within a step while training went on. Checks parameters (coordinates, weights,
+        free delays, ...) with one reduction per step on the device (:func:`parameters_finite`);
+        the host reads it every step off CUDA, and on CUDA at every logging interval
+        (``trainer.log_every_n_steps``) and at the end of the epoch, so that a step costs
+        no host sync.
         """
-        broken = nonfinite_parameters(self)
-        if broken:
-            hp = self.hparams
-            raise FloatingPointError(
-                f"training stopped after optimizer step {self.global_step}: NaN or Inf in "
-                f"{', '.join(broken)}. Coordinates and free delays learn at model.position_lr="
-                f"{hp.position_lr:g}, all else at model.lr={hp.lr:g}: lower the learning rate "
-                "(or look for inputs or a loss term that overflow)"
-            )
+        finite = parameters_finite(list(self.parameters()))
+        self._finite = finite if self._finite is None else self._finite & finite
+        trainer = self.trainer
+        interval = max(trainer.log_every_n_steps, 1)
+        if self.device.type != "cuda" or self.global_step % interval == 0:
+            self._check_finite_training()
+
+    def on_train_epoch_end(self) -> None:
+        self._check_finite_training()
+
+    def _check_finite_training(self) -> None:
+        """Raises for what :meth:`on_train_batch_end` recorded since the last check (one sync)."""
+        raise_if_nonfinite(self.net)
+        finite, self._finite = self._finite, None
+        if finite is None or bool(finite):
+            return
+        hp = self.hparams
+        raise FloatingPointError(
+            f"training stopped after optimizer step {self.global_step}: NaN or Inf in "
+            f"{', '.join(nonfinite_parameters(self))}. Coordinates and free delays learn at "
+            f"model.position_lr={hp.position_lr:g}, all else at model.lr={hp.lr:g}: lower the "
+            "learning rate (or look for inputs or a loss term that overflow)"
+        )
+
+    def on_validation_epoch_end(self) -> None:
+        raise_if_nonfinite(self.net)  # before the epoch's metrics are reported
+
+    def on_test_epoch_end(self) -> None:
+        raise_if_nonfinite(self.net)
 
     # ------------------------------------------------- evaluation kernels
     def _use_eval_kernel(self) -> None:

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from lightning_modules.classifier import Prediction
+from spatial_layers.finite import raise_if_nonfinite
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -44,6 +45,7 @@ class PredictionWriter(BasePredictionWriter):
         predictions: Sequence[Any],
         batch_indices: Sequence[Any],
     ) -> None:
+        raise_if_nonfinite(pl_module)  # non-finite CUDA input never becomes a prediction
         if len(batch_indices) != 1:  # Lightning nests the indices per predict loader
             raise ValueError(
                 f"PredictionWriter writes one predict loader, got {len(batch_indices)}"

@@ -14,6 +14,7 @@ them; the module transposes to the time-major (T, B, C) the layers use.
 
 from __future__ import annotations
 
+import importlib
 import math
 from contextlib import ExitStack
 from typing import Any, Literal, NamedTuple
@@ -226,6 +227,25 @@ def _check_settings(**settings: float | None) -> None:
             raise ValueError(f"{name} must be {text}, got {value}")
 
 
+#: Where the network class a config or checkpoint names must come from.
+TRUSTED_NETWORKS = "spatial_layers."
+
+
+def network_from_config(config: dict) -> SpatialSNN:
+    """The network ``{"class_path", "init_args"}`` describes (:func:`network_config`'s
+    form), built from a class of :mod:`spatial_layers` only (never other code a
+    checkpoint might name)."""
+    class_path = str(config.get("class_path"))
+    if not class_path.startswith(TRUSTED_NETWORKS):
+        raise ValueError(
+            f"net names {class_path!r}, not a network class of spatial_layers: build the "
+            "network in Python and pass it as net="
+        )
+    module, _, name = class_path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(**dict(config.get("init_args") or {}))
+
+
 def network_config(net: SpatialSNN) -> dict:
     """``{"class_path", "init_args"}`` of ``net``, as a recipe's ``model.net`` gives it.
 
@@ -300,12 +320,10 @@ class SpikingClassifier(L.LightningModule):
         cuda_graphs: bool = False,
     ) -> None:
         super().__init__()
+        if isinstance(net, dict):  # load_from_checkpoint: the network's recorded config
+            net = network_from_config(net)
         if not isinstance(net, SpatialSNN):
-            raise TypeError(
-                f"net must be a SpatialSNN, got {type(net).__name__}; a checkpoint of a "
-                "classifier built in Python stores it as a config: load it with "
-                "lightning_modules.evaluation.load_classifier, or pass net="
-            )
+            raise TypeError(f"net must be a SpatialSNN, got {type(net).__name__}")
         _check_settings(
             label_smoothing=label_smoothing,
             lr=lr,
@@ -322,8 +340,12 @@ class SpikingClassifier(L.LightningModule):
             )
         # The network as plain data (under the CLI: with its defaults filled in), in
         # hparams_initial too, so loggers record it with the other hyperparameters.
-        self.save_hyperparameters(ignore=["net"])
+        # num_steps only when given (the CLI links the data's): a plain Trainer's data
+        # module records its own, and Lightning refuses two different values of one key.
+        self.save_hyperparameters(ignore=["net", "num_steps"])
         self.save_hyperparameters({"net": network_config(net)})
+        if num_steps is not None:
+            self.save_hyperparameters({"num_steps": int(num_steps)})
         self.net = net
         self.readout = readout
         self.train_acc = MulticlassAccuracy(net.num_classes, average="micro")

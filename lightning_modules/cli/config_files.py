@@ -95,3 +95,29 @@ def integer_literals(argv: Sequence[str], configs: Sequence[Path]) -> dict[str, 
         for name, value in written.items()
         if isinstance(value, int) and not isinstance(value, bool)
     }
+
+
+def replaced_callbacks(configs: Sequence[Path]) -> list[str]:
+    """One line per ``--config`` file whose plain ``trainer.callbacks:`` list replaces the
+    callbacks that the files before it configured (LightningCLI keeps the last list;
+    ``callbacks+:`` appends), naming the callbacks dropped."""
+    notes, kept = [], []
+    for path in configs:
+        trainer = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("trainer") or {}
+        if "callbacks" in trainer:
+            if kept:
+                notes.append(
+                    f"{path}: its trainer.callbacks list replaces {', '.join(kept)} of the "
+                    "configs before it (write callbacks+: to add to them)"
+                )
+            kept = _class_names(trainer["callbacks"])
+        kept += _class_names(trainer.get("callbacks+") or [])
+    return notes
+
+
+def _class_names(callbacks: object) -> list[str]:
+    items = callbacks if isinstance(callbacks, list) else [callbacks]
+    return [
+        str(item.get("class_path", "?")).rsplit(".", 1)[-1] if isinstance(item, dict) else str(item)
+        for item in items
+    ]

@@ -51,7 +51,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from jsonargparse import Namespace
@@ -83,6 +83,7 @@ from lightning_modules.cli.config_files import (
     check_config_file,
     float_or_int_options,
     integer_literals,
+    replaced_callbacks,
 )
 from lightning_modules.outputs import check_writable_folder
 
@@ -113,8 +114,12 @@ class RunOptions:
     Args:
         name: run name: runs go to ``<trainer.default_root_dir>/<name>/version_<n>``;
             default: the stem of the last ``--config`` file, else "spsnn".
-        wandb: also log to Weights & Biases (offline unless ``WANDB_MODE`` is set).
+        wandb: also log to Weights & Biases.
         wandb_project: W&B project name.
+        wandb_mode: W&B's mode for this run; default (None): ``WANDB_MODE`` if set, the
+            agent's inside a ``wandb agent`` sweep, else ``"offline"`` (no account needed).
+        wandb_log_model: after ``fit``, log the final checkpoint to the W&B run as a
+            ``model`` artifact.
         test_after_fit: test the checkpoint ``summary.test_ckpt`` names after
             ``fit``, print its accuracy and add it to ``summary.json``.
         use_ckpt_hparams: with ``--ckpt_path``, run with the checkpoint's model
@@ -127,6 +132,8 @@ class RunOptions:
     name: str | None = None
     wandb: bool = True
     wandb_project: str = "spsnn"
+    wandb_mode: Literal["offline", "online", "disabled"] | None = None
+    wandb_log_model: bool = False
     test_after_fit: bool = True
     use_ckpt_hparams: bool = False
     trust_checkpoint_classes: bool = False
@@ -206,7 +213,8 @@ class SpsnnCLI(LightningCLI):
           ``run.trust_checkpoint_classes``.
 
         What LightningCLI then reads from the checkpoint is what the config already says.
-        Trainer options typed ``float | int`` written as integers stay integers.
+        Trainer options typed ``float | int`` written as integers stay integers; a config
+        whose ``trainer.callbacks`` list replaces those of the configs before it says so.
         """
         argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
         configs = _config_files(argv)
@@ -216,6 +224,8 @@ class SpsnnCLI(LightningCLI):
             except ValueError as error:
                 parser.error(str(error))
         super().parse_arguments(parser, args)
+        for note in replaced_callbacks(configs):
+            _notice(note)
         self._checkpoint: dict | None = None
         subcommand = self.config.get("subcommand")
         if not subcommand:
@@ -382,7 +392,9 @@ class SpsnnCLI(LightningCLI):
         if trainer_config.get("logger") is None and "logger" not in kwargs:
             kwargs["logger"] = self._default_loggers(trainer_config)
         trainer = super().instantiate_trainer(**kwargs)
-        if trainer.loggers:  # LearningRateMonitor refuses a trainer without loggers
+        # LearningRateMonitor refuses a trainer without loggers; one the user added is kept
+        monitored = any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
+        if trainer.loggers and not monitored:
             trainer.callbacks.append(LearningRateMonitor(logging_interval="step"))
         return trainer
 
@@ -391,8 +403,11 @@ class SpsnnCLI(LightningCLI):
         name = self._run_name()
         csv = CSVLogger(save_dir=root, name=name)
         loggers: list = [csv]
-        if self._run_options().wandb and self.subcommand in WANDB_SUBCOMMANDS:
-            os.environ.setdefault("WANDB_MODE", "offline")
+        options = self._run_options()
+        if options.wandb and self.subcommand in WANDB_SUBCOMMANDS:
+            mode = wandb_mode(options.wandb_mode)
+            if mode is not None:
+                os.environ["WANDB_MODE"] = mode
             # Create the CSV run directory before W&B writes into it; CSVLogger
             # warns about (and would clear) a run directory that is not empty.
             _ = csv.experiment
@@ -407,7 +422,7 @@ class SpsnnCLI(LightningCLI):
         seeded = isinstance(seed, int) and not isinstance(seed, bool)
         configs = [Path(str(c)).stem for c in section.get("config") or [] if c is not None]
         tags = [*dict.fromkeys(configs), *([f"seed{seed}"] if seeded else [])]
-        return WandbLogger(
+        return ResolvedConfigWandbLogger(
             name="-".join([recipe, *([f"seed{seed}"] if seeded else []), run_dir.name]),
             group=recipe,
             tags=tags,
@@ -431,6 +446,8 @@ class SpsnnCLI(LightningCLI):
             )
             if trainer.is_global_zero:
                 _print_result(summary)
+        if self._run_options().wandb_log_model and trainer.is_global_zero:
+            _log_model(trainer, summary)
         _finish_wandb(trainer, summary)
 
     def after_validate(self) -> None:
@@ -468,6 +485,45 @@ class ConfigToLoggers(SaveConfigCallback):
             if isinstance(given.get(name), int) and not isinstance(given.get(name), bool):
                 trainer[name] = given[name]
         return config
+
+
+class ResolvedConfigWandbLogger(WandbLogger):
+    """WandbLogger whose run config is the resolved CLI config alone (:class:`ConfigToLoggers`
+    writes it): Lightning's flattened copy of the model's and data module's hyperparameters
+    would put keys such as the data module's split ``seed`` beside ``seed_everything``."""
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """Logs nothing: the run config is the CLI's resolved config."""
+
+
+def wandb_mode(asked: str | None) -> str | None:
+    """The ``WANDB_MODE`` a run sets: ``run.wandb_mode`` if given; else nothing when the
+    user set ``WANDB_MODE`` or the run is started by a ``wandb agent`` (its runs must reach
+    the sweep); else ``"offline"``, so that nothing needs an account."""
+    if asked is not None:
+        return asked
+    if "WANDB_MODE" in os.environ or "WANDB_SWEEP_ID" in os.environ:
+        return None
+    return "offline"
+
+
+def _log_model(trainer: Trainer, summary: RunSummary) -> None:
+    """Logs the run's final checkpoint (``last.ckpt``) to its W&B run as a ``model`` artifact
+    (``run.wandb_log_model``): the run keeps its name, group, tags and folder."""
+    checkpoint = summary.summary.get("checkpoint")
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and checkpoint:
+            log_artifact(logger.experiment, Path(checkpoint), "model")
+
+
+def log_artifact(run: Any, path: Path, kind: str) -> None:
+    """Logs the file ``path`` to the W&B ``run`` as an artifact of type ``kind``, named
+    ``<kind>-<run id>`` (a new version each time)."""
+    import wandb
+
+    artifact = wandb.Artifact(f"{kind}-{run.id}", type=kind)
+    artifact.add_file(str(path))
+    run.log_artifact(artifact)
 
 
 def _finish_wandb(trainer: Trainer, summary: RunSummary | None = None) -> None:

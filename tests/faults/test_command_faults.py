@@ -301,3 +301,17 @@ def test_report_keeps_configurations_apart_and_flags_a_seed_counted_twice(
     assert any("[trainer.max_epochs=2]" in row for row in rows)
     assert all("7, 7 (repeated: 7)" in row for row in rows)
     assert "counts seeds [7] more than once" in outcome.err
+
+
+def test_a_config_delta_that_replaces_the_recipes_callbacks_says_so(spsnn, config_file, tmp_path):
+    base = config_file()
+    delta = tmp_path / "delta.yaml"
+    rigl = {"class_path": "lightning_modules.callbacks.RigL", "init_args": {"sparsity": 0.5}}
+    delta.write_text(yaml.safe_dump({"trainer": {"callbacks": [rigl], "max_epochs": 1}}))
+    outcome = spsnn("fit", "--config", base, "--config", delta)
+    assert outcome.code == 0, outcome.err
+    assert f"spsnn: {delta}: its trainer.callbacks list replaces SigmaAnnealing" in outcome.err
+    appended = tmp_path / "appended.yaml"
+    appended.write_text(yaml.safe_dump({"trainer": {"callbacks+": [rigl], "max_epochs": 1}}))
+    outcome = spsnn("fit", "--config", base, "--config", appended)
+    assert outcome.code == 0 and "replaces" not in outcome.err

@@ -134,9 +134,14 @@ class YinYangDataModule(SplitDataModule):
             Rounding caps what a classifier can learn: on Yin-Yang, the best possible
             accuracy from inputs rounded onto S = t_max - t_min steps is about
             94 % (S = 20), 97.5 % (S = 40), 98.5 % (S = 60), 99.1 % (S = 100).
-        train_size, val_size, test_size: split sizes (published: 5000, 1000, 1000).
-        train_seed, val_seed, test_seed: generator seeds (published: 42, 41, 40).
-        r_small, r_big: dot and circle radii of the generator.
+        train_size: training split size (published: 5000).
+        val_size: validation split size (published: 1000).
+        test_size: test split size (published: 1000).
+        train_seed: generator seed of the training split (published: 42).
+        val_seed: generator seed of the validation split (published: 41).
+        test_seed: generator seed of the test split (published: 40).
+        r_small: dot radius of the generator.
+        r_big: circle radius of the generator.
         seed: seed of the training shuffle (order of epoch e depends on seed + e only).
         num_workers: DataLoader worker processes.
     """

@@ -101,9 +101,9 @@ def leaky_sequence(
 def leaky_integrate(
     currents: Tensor, beta: float, membrane: Tensor | None = None, backend: Backend = "auto"
 ) -> Tensor:
-    """Non-spiking leaky integrator over a (T, B, C) sequence (the readout).
+    r"""Non-spiking leaky integrator over a (T, B, C) sequence (the readout).
 
-    .. math:: U_t = \beta U_{t-1} + I_t, \\qquad U_{-1} = \text{membrane (0 if None)}
+    .. math:: U_t = \beta U_{t-1} + I_t, \qquad U_{-1} = \text{membrane (0 if None)}
 
     The loop of :func:`leaky_sequence` without threshold and reset, on the
     same backends, in one autograd node.

@@ -56,7 +56,7 @@ Time convention (what the graph means in discrete time, step ``dt``)
   :func:`from_nir` refuses spiking nodes without it.
 - Recurrent layers (hidden -> hidden): the spike of j at step t reaches i at
   step t + 1 + d_ij (one step of synaptic latency, see
-  ``models.recurrent_leaky``), so the cycle is
+  :func:`~spatial_layers.neurons.recurrent_leaky`), so the cycle is
   ``hidden_h -> Delay((d + 1) dt) -> Linear -> hidden_h``; every cycle passes
   through a Delay of at least one step.
 

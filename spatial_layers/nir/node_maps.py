@@ -126,7 +126,10 @@ def snntorch_node_map(
 
     Args:
         graph: the graph the map is for (the map knows its nodes).
-        dt, reset: as :func:`~spatial_layers.nir.parse_nir`.
+        dt: step in seconds, for graphs without ``dt`` in their metadata (as
+            :func:`~spatial_layers.nir.parse_nir`).
+        reset: the reset convention of spiking nodes whose metadata states none (as
+            :func:`~spatial_layers.nir.parse_nir`).
     """
     import snntorch as snn
 
@@ -180,7 +183,10 @@ def norse_node_map(
 
     Args:
         graph: the graph the map is for (the map knows its nodes).
-        dt, reset: as :func:`~spatial_layers.nir.parse_nir`.
+        dt: step in seconds, for graphs without ``dt`` in their metadata (as
+            :func:`~spatial_layers.nir.parse_nir`).
+        reset: the reset convention of spiking nodes whose metadata states none (as
+            :func:`~spatial_layers.nir.parse_nir`).
     """
     from norse.torch import LIBoxCell, LIBoxParameters, LIFBoxCell, LIFBoxParameters
 

@@ -189,7 +189,8 @@ def recurrent_backward(
     params: tuple[float, float, float],
 ) -> Tensor:
     """(T, B, C) gradients of the membranes a_t (= those of the currents); see
-    ``recurrent_lif._recurrent_backward_torch``. ``params`` is (beta, threshold, alpha).
+    ``spatial_layers.ops.recurrent._recurrent_backward_torch``. ``params`` is
+    (beta, threshold, alpha).
 
     A None gradient is an output without one: the kernel reads nothing for it.
     """

@@ -340,7 +340,7 @@ class SpsnnCLI(LightningCLI):
             "asks for:\n  " + "\n  ".join(differences) + f"\nGive {own}, changing only "
             "trainer options such as --trainer.max_epochs; or add --run.use_ckpt_hparams "
             "true to run with the checkpoint's values; or, to train these weights under "
-            "another recipe on purpose, see 'Checkpoints and resuming' in the README"
+            "another recipe on purpose, see 'Checkpoints and resuming' in docs/training.md"
         )
 
     # --------------------------------------------------------- instantiate

@@ -1,10 +1,11 @@
 """Two-process CPU DDP fit with Dale + RigL + DEEP R; each rank saves what it ended with.
 
-Run as ``python ddp_rewiring_worker.py OUT_DIR`` (Lightning's ``ddp`` strategy
-relaunches this script for rank 1). ``test_rewiring_ddp.py`` compares the
-ranks' files: identical masks and weights mean identical rewiring decisions,
-since the ranks see different batches, draw from differently seeded global
-RNGs, and DDP does not broadcast weights after the start.
+Run from the repository root as ``python -m tests.helpers.ddp_rewiring_worker OUT_DIR MODE``
+(Lightning's ``ddp`` strategy relaunches the same module for rank 1).
+``tests/lightning_modules/callbacks/test_rewiring.py`` compares the ranks' files:
+identical masks and weights mean identical rewiring decisions, since the ranks see
+different batches, draw from differently seeded global RNGs, and DDP does not
+broadcast weights after the start.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from rewiring_testing import TinyClassifier, loader, trainer
 
 from lightning_modules.callbacks import Dale, DeepR, RigL
 from spatial_layers.sparsity import spatial_delay_layers
+from tests.helpers.rewiring import TinyClassifier, loader, trainer
 
 
 class SaveState(L.Callback):

@@ -1,4 +1,5 @@
-"""Small random SpatialSNNs and spike inputs for the export tests, and a naive NIR simulator.
+"""Small random SpatialSNNs and spike inputs for the export tests, a naive NIR simulator, and
+the comparison of a network in the Loihi 2 profile with the chip's numpy reference.
 
 :func:`simulate_nir` is the independent reference: a loop over time that
 reads nothing but the graph's nodes, edges and ``dt`` (plus the reset
@@ -15,7 +16,9 @@ import nir
 import numpy as np
 import torch
 
+from spatial_layers.hardware.loihi2.reference import run_program
 from spatial_layers.networks import SpatialSNN
+from spatial_layers.nir.loihi2 import load_program
 from spatial_layers.sparsity import assign_dale_signs, set_density
 
 NUM_INPUTS, HIDDEN, NUM_CLASSES, MAX_DELAY = 5, [7, 6], 3, 4
@@ -183,3 +186,22 @@ def _neuron(node, name: str, current: np.ndarray, membranes: dict, dt: float) ->
         membrane = np.where(spikes > 0, np.asarray(node.v_reset), membrane)
     membranes[name] = membrane
     return spikes
+
+
+# ----------------------------------------------------------- the Loihi 2 reference
+
+
+def compare(net: SpatialSNN, graph: nir.NIRGraph, x: torch.Tensor):
+    """(spike mismatches, readout mismatches, spikes compared, the reference's run)."""
+    program = load_program(graph)
+    reference = run_program(program, x.numpy())
+    ours = net.run(x)
+    names = [p.name for p in program.populations if p.threshold is not None]
+    spikes = sum(
+        int((trace.bool().numpy() != reference.spikes[name]).sum())
+        for name, trace in zip(names, ours.hidden_spikes, strict=True)
+    )
+    readout = program.populations[-1]
+    scaled = ours.membrane.double().numpy() * 2.0**readout.fraction_bits
+    membrane = int((scaled != reference.membranes[readout.name]).sum())
+    return spikes, membrane, sum(t.numel() for t in ours.hidden_spikes), reference

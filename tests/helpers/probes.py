@@ -64,34 +64,3 @@ class RankStateDump(Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._dump(trainer, pl_module, "end")
-
-
-def quiet_trainer(callbacks: list, max_steps: int):
-    """A CPU Trainer of ``max_steps`` steps without logger, checkpoints, bars or validation."""
-    import lightning as L
-
-    return L.Trainer(
-        max_steps=max_steps,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        limit_val_batches=0,
-    )
-
-
-def tiny_yinyang_fit(root: Path, *extra: str) -> list[str]:
-    """``spsnn fit`` arguments of a one-epoch 5-8-3 Yin-Yang run named ``tiny`` under ``root``."""
-    return [
-        "fit", "--data", "lightning_modules.data.YinYangDataModule",
-        "--data.init_args.train_size", "48", "--data.init_args.val_size", "16",
-        "--data.init_args.test_size", "24", "--data.init_args.batch_size", "16",
-        "--data.init_args.num_steps", "12", "--data.init_args.t_max", "8",
-        "--model.net.init_args.hidden_sizes", "[8]", "--model.net.init_args.max_delay", "3",
-        "--model.net.init_args.init_gain", "4.0",
-        "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root),
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.accelerator", "cpu", "--run.wandb", "false", "--run.name", "tiny", *extra,
-    ]  # fmt: skip

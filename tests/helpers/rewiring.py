@@ -1,4 +1,5 @@
-"""A tiny spiking classifier and random spike data for the rewiring-callback tests.
+"""A tiny spiking classifier, random spike data, a trainer and a probe for the rewiring-callback
+tests.
 
 Input -> SpatialDelay -> LIF -> SpatialDelay -> summed readout membrane, both
 layers sharing the hidden population's positions; a few hundred synapses so
@@ -14,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from spatial_layers import Leaky, NeuronPositions, SpatialDelay
+from spatial_layers.sparsity import layer_active_counts, spatial_delay_layers
 
 NUM_INPUTS, NUM_HIDDEN, NUM_CLASSES, NUM_STEPS = 12, 24, 3, 10
 
@@ -94,3 +96,63 @@ def trainer(callbacks: list, max_steps: int = 40, **kwargs) -> L.Trainer:
     )
     options.update(kwargs)
     return L.Trainer(callbacks=callbacks, **options)
+
+
+class Probe(L.Callback):
+    """Checks invariants around every optimizer step; must come after the rewiring callbacks."""
+
+    def __init__(self, sparsity: float, dale: bool = False, distribution: str = "uniform") -> None:
+        self.sparsity = sparsity
+        self.dale = dale
+        self.distribution = distribution
+        self.checks = 0
+        self.previous: dict[str, torch.Tensor] = {}
+        self.changes: list[tuple[int, str, int, int]] = []
+
+    def layers(self, pl_module):
+        return spatial_delay_layers(pl_module)
+
+    def check_counts(self, pl_module):
+        layers = self.layers(pl_module)
+        shapes = [tuple(layer.mask.shape) for _, layer in layers]
+        targets = layer_active_counts(shapes, self.sparsity, self.distribution)
+        for (name, layer), target in zip(layers, targets, strict=True):
+            assert int(layer.mask.sum()) == target, name
+            assert torch.all(layer.weight[~layer.mask] == 0), name
+            if self.dale:
+                effective = layer.effective_weight()
+                assert torch.all(effective * layer.sign >= 0), name
+                assert torch.all(layer.weight[layer.mask] >= 0), name  # DEEP R's theta
+        self.checks += 1
+
+    def on_train_start(self, trainer, pl_module):
+        self.check_counts(pl_module)
+        self.previous = {n: layer.mask.clone() for n, layer in self.layers(pl_module)}
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        # after RigL closed the masks: the optimizer never sees a dormant gradient
+        for name, layer in self.layers(pl_module):
+            assert torch.all(layer.weight.grad[~layer.mask] == 0), name
+        self.check_counts(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.check_counts(pl_module)
+        for name, layer in self.layers(pl_module):
+            grown = layer.mask & ~self.previous[name]
+            dropped = self.previous[name] & ~layer.mask
+            assert torch.all(layer.weight[grown] == 0), "regrown weights start at 0"
+            if grown.any() or dropped.any():
+                self.changes.append(
+                    (trainer.global_step, name, int(dropped.sum()), int(grown.sum()))
+                )
+            self.previous[name] = layer.mask.clone()
+
+    def on_validation_start(self, trainer, pl_module):
+        self.check_counts(pl_module)
+
+
+def record_dense_gradient(callback, fake_trainer, model, loss_of_layers) -> None:
+    """One forward/backward through the shared hooks, as Lightning calls them."""
+    callback.on_train_batch_start(fake_trainer, model, None, 0)
+    loss_of_layers().backward()
+    callback.on_before_optimizer_step(fake_trainer, model, None)

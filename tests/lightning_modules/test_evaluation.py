@@ -1,21 +1,27 @@
-"""evaluate_export counts mismatches; checkpoints and data modules load without running code."""
+"""evaluate_export counts mismatches; checkpoints and data modules load without running code;
+evaluate_profile: the torch profile equals the Loihi 2 reference on the Yin-Yang test split."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import yaml
-from export_testing import make_net, spike_input
 
+from lightning_modules.callbacks import HardwareQAT
 from lightning_modules.classifier import SpikingClassifier
 from lightning_modules.data import YinYangDataModule
 from lightning_modules.evaluation import (
     datamodule_from_checkpoint,
     evaluate_export,
+    evaluate_profile,
     load_classifier,
 )
+from spatial_layers.networks import SpatialSNN
 from spatial_layers.networks.deploy import deployment_network
 from spatial_layers.nir import from_nir, to_nir
+from spatial_layers.nir.loihi2 import load_program
+from tests.helpers.export import make_net, spike_input
+from tests.helpers.training import quiet_steps_trainer
 
 
 def classifier_around(case: str) -> SpikingClassifier:
@@ -74,3 +80,30 @@ def test_data_module_from_checkpoint_or_config(tmp_path):
     config.write_text(yaml.safe_dump({"data": {"class_path": "collections.OrderedDict"}}))
     with pytest.raises(ValueError, match="not a LightningDataModule"):
         datamodule_from_checkpoint({}, config)
+
+
+def test_torch_profile_equals_the_reference_on_the_yinyang_test_split():
+    """A network trained a few steps in the profile (HardwareQAT from the start), on the
+    loihi2 recipe's encoding (inputs split between two steps: graded payloads); the whole
+    published test split, step for step."""
+    torch.manual_seed(0)
+    datamodule = YinYangDataModule(
+        train_size=256, val_size=16, batch_size=64, num_steps=60, t_max=40, rounding="linear"
+    )
+    net = SpatialSNN(5, 3, [128], max_delay=20, beta=0.95, init_gain=5.0)
+    model = SpikingClassifier(net, readout="mean")
+    quiet_steps_trainer([HardwareQAT("loihi2", after=0.0)], max_steps=8).fit(model, datamodule)
+    assert model.net.hardware_profile == "loihi2"
+    datamodule.setup("test")
+    graph = to_nir(model.net, target="loihi2")
+    deployed, _ = deployment_network(model.net, target="loihi2")
+    result = evaluate_profile(
+        model, deployed, load_program(graph), datamodule.test_dataloader(), progress=False
+    )
+    assert result["samples"] == 1000
+    mismatches = result["mismatches"]
+    assert mismatches["spike_elements"] == 1000 * 60 * 128
+    assert mismatches["spikes"] == 0 and mismatches["membrane"] == 0
+    accuracy = result["accuracy"]
+    assert accuracy["trained"] == accuracy["profile"] == accuracy["reference"] > 1 / 3
+    assert result["activation_overflows"] == 0

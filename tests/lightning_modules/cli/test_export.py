@@ -1,7 +1,5 @@
-"""``spsnn export``: train a tiny Yin-Yang model, export its checkpoint, evaluate the NIR import.
-
-(Named test_export_cli.py: tests/lightning_modules/test_cli.py already owns the basename.)
-"""
+"""``spsnn export``: train a tiny Yin-Yang model, export its checkpoint, evaluate the NIR import
+(and, with ``--target loihi2``, write the chip's report into the run folder)."""
 
 from __future__ import annotations
 
@@ -10,10 +8,11 @@ import sys
 
 import nir
 import pytest
-from lm_test_probes import refusal_line, tiny_yinyang_fit
 
 import lightning_modules.cli as spsnn_cli
 from lightning_modules.cli import main, make_cli
+from tests.helpers.probes import refusal_line
+from tests.helpers.training import tiny_yinyang_fit
 
 
 @pytest.fixture
@@ -86,3 +85,28 @@ def test_bad_files_and_paths_are_one_line_naming_them(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_info:
             main(["export", *argv])
         assert message in refusal_line(capsys, exit_info)
+
+
+def test_cli_target_writes_report_into_the_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["spsnn"])
+    options = [
+        "--data.init_args.rounding", "linear",
+        "--trainer.callbacks+", "lightning_modules.callbacks.HardwareQAT",
+        "--trainer.callbacks.after", "0.5", "--trainer.max_epochs", "2",
+    ]  # fmt: skip
+    make_cli(tiny_yinyang_fit(tmp_path / "runs", *options))
+    (checkpoint,) = (tmp_path / "runs" / "tiny").glob("version_*/checkpoints/last.ckpt")
+    out = tmp_path / "tiny.nir"
+    main(["export", str(checkpoint), str(out), "--target", "loihi2", "--evaluate"])
+    printed = capsys.readouterr().out
+    assert "Loihi 2 profile: layers" in printed and "fits one Loihi 2 chip" in printed
+    assert "0 / 2304 spike mismatches" in printed  # 24 samples x 12 steps x 8 neurons
+    run = checkpoint.parent.parent
+    report = json.loads((run / "loihi2_report.json").read_text())
+    assert (run / "loihi2_report.txt").read_text().startswith("Loihi 2 profile")
+    assert [row["name"] for row in report["layers"]] == ["layers_0", "layers_1"]
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["target"] == "loihi2" and result["mismatches"]["membrane"] == 0
+    with pytest.raises(SystemExit):
+        main(["export", str(checkpoint), str(out), "--target", "loihi2", "--weight-bits", "4"])
+    assert "8-bit weights" in capsys.readouterr().err

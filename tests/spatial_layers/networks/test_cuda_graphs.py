@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_modules.classifier import SpikingClassifier
 from spatial_layers.networks import SpatialSNN
-from spatial_layers.networks.cuda_graphs import GraphedNetwork, graph_signature
+from spatial_layers.networks.cuda_graphs import GraphedNetwork, check_cuda_graphs, graph_signature
 from spatial_layers.sparsity import assign_dale_signs
+from tests.helpers.hardware import small_net
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -179,3 +180,10 @@ def test_graphed_step_equals_the_eager_step_on_a_gpu():
     eager = net.run(x).membrane
     torch.testing.assert_close(graphed(x).membrane, eager)
     assert graphed.captures == 2
+
+
+def test_cuda_graphs_refuse_a_network_in_a_profile():
+    net = small_net()
+    net.hardware_profile = "loihi2"
+    with pytest.raises(ValueError, match=r"'loihi2' hardware profile.*cuda_graphs false"):
+        check_cuda_graphs(torch.device("cuda"), net)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from export_testing import make_net, rounded, spike_input
-from lm_test_probes import differing_keys, state_copy
 from torch import nn
 
 from spatial_layers import SpatialDelay
@@ -20,6 +18,8 @@ from spatial_layers.networks.deploy import (
 )
 from spatial_layers.networks.norm_leaky import TimeBatchNorm
 from spatial_layers.quantization import quantized_weight
+from tests.helpers.export import make_net, rounded, spike_input
+from tests.helpers.probes import differing_keys, state_copy
 
 
 def norm_with_statistics(channels: int, *, affine: bool = True, seed: int = 0) -> TimeBatchNorm:

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from spatial_layers.networks.norm_leaky import TimeBatchNorm, normalized_spikes
-from spatial_layers.neurons import Leaky, LeakyParameters, leaky_sequence, resolve_backend
-from spatial_layers.ops import leaky_spikes_
+from spatial_layers.neurons import Leaky
 
 SHAPE = (50, 3, 7)
 
@@ -19,18 +18,6 @@ def currents_and_norm(rng, affine=True, dtype=torch.float32):
             norm.weight.uniform_(0.5, 2.0, generator=rng)
             norm.bias.uniform_(-0.5, 1.0, generator=rng)
     return currents, norm
-
-
-def test_leaky_spikes_writes_the_membranes_over_the_currents(backend, rng):
-    currents = torch.randn(SHAPE, generator=rng) * 2
-    params = LeakyParameters(0.8, 1.0, 3.0)
-    spikes, membranes = leaky_sequence(currents, params, backend=backend)
-    trace = currents.clone()
-    pointer = trace.data_ptr()
-    resolved = resolve_backend(backend, trace)
-    assert torch.equal(leaky_spikes_(trace, params.beta, params.threshold, resolved), spikes)
-    assert torch.equal(trace, membranes) and trace.data_ptr() == pointer
-    assert 0 < spikes.mean() < 1
 
 
 @pytest.mark.parametrize("affine", [True, False])

@@ -9,8 +9,6 @@ import nir
 import numpy as np
 import pytest
 import torch
-from export_testing import CASES, MAX_DELAY, make_net, rounded, simulate_nir, spike_input
-from lm_test_probes import differing_keys, state_copy
 
 from spatial_layers import SpatialDelay
 from spatial_layers.networks.deploy import DelayedConnection, deployment_network
@@ -18,6 +16,8 @@ from spatial_layers.neurons import leaky_step
 from spatial_layers.nir import from_nir, parse_nir, to_nir, write_nir
 from spatial_layers.nir.conventions import input_gain, membrane_tau
 from spatial_layers.nir.graph import delay_branches, exported_layer
+from tests.helpers.export import CASES, MAX_DELAY, make_net, rounded, simulate_nir, spike_input
+from tests.helpers.probes import differing_keys, state_copy
 
 
 def through_file(graph: nir.NIRGraph, tmp_path) -> nir.NIRGraph:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import nir
 import pytest
 import torch
-from export_testing import make_net, rounded, spike_input
 
 import spatial_layers
 from lightning_modules.data import YinYangDataModule
 from spatial_layers.networks import SNNOutput, SpatialSNN
 from spatial_layers.nir import norse_node_map, snntorch_node_map, to_nir
+from tests.helpers.export import make_net, rounded, spike_input
 
 nirtorch = pytest.importorskip("nirtorch")
 MAPS = {"snntorch": snntorch_node_map, "norse": norse_node_map}

@@ -7,9 +7,9 @@ import nir
 import numpy as np
 import pytest
 import torch
-from export_testing import make_net, rounded, spike_input
 
 from spatial_layers.nir import from_nir, to_nir
+from tests.helpers.export import make_net, rounded, spike_input
 
 
 def graph_of(case: str = "spatial", **kwargs) -> nir.NIRGraph:

@@ -3,6 +3,7 @@
 References: :func:`leaky_step` (and the integrator's recursion) in a Python loop
 differentiated by autograd, ``snn.Leaky``, and float64 finite differences. The Triton
 backend runs its real kernels: on CUDA with a GPU, else in Triton's CPU interpreter.
+The in-place LIF (``leaky_spikes_``) writes the membranes over its currents.
 """
 
 import os
@@ -17,6 +18,7 @@ from spatial_layers.neurons import (
     leaky_step,
     resolve_backend,
 )
+from spatial_layers.ops import leaky_spikes_
 
 PARAMS = [
     LeakyParameters(beta=0.9, threshold=1.0, alpha=2.0),
@@ -215,26 +217,6 @@ def test_bf16_autocast_does_not_break(rng):
     assert torch.isfinite(currents.grad).all()
 
 
-def test_auto_picks_torch_for_cpu_tensors():
-    assert resolve_backend("auto", torch.zeros(2)) == "torch"
-    assert resolve_backend("torch", torch.zeros(2)) == "torch"
-
-
-def test_triton_on_cpu_without_the_interpreter_raises(monkeypatch):
-    monkeypatch.setenv("TRITON_INTERPRET", "0")
-    with pytest.raises(
-        ValueError, match=r"backend='triton' runs on CUDA tensors.*TRITON_INTERPRET=1"
-    ):
-        leaky_sequence(torch.zeros(3, 2, 2), backend="triton")
-
-
-def test_triton_missing_raises(monkeypatch):
-    monkeypatch.setattr("spatial_layers.ops.backends.TRITON_FOUND", False)
-    with pytest.raises(ValueError, match="needs the triton package"):
-        leaky_sequence(torch.zeros(3, 2, 2), backend="triton")
-    assert resolve_backend("auto", torch.zeros(2)) == "torch"
-
-
 def test_unknown_backend_and_bad_membrane_raise():
     with pytest.raises(ValueError, match=r"backend must be one of \('auto', 'torch', 'triton'\)"):
         leaky_sequence(torch.zeros(3, 2, 2), backend="cuda")
@@ -272,3 +254,27 @@ def test_half_precision_forward_bit_equal(dtype, backend, rng):
     assert torch.equal(spikes.cpu(), ref_spikes) and torch.equal(membranes.cpu(), ref_membranes)
     ours = leaky_integrate(currents, 0.8, backend=backend)
     assert torch.equal(ours.cpu(), integrator_loop(currents.cpu(), 0.8))
+
+
+def test_leaky_integrate_matches_loop():
+    currents = torch.randn(7, 2, 3)
+    membrane = torch.zeros(2, 3)
+    for t in range(7):
+        membrane = 0.8 * membrane + currents[t]
+        torch.testing.assert_close(leaky_integrate(currents, 0.8)[t], membrane)
+
+
+#: the shape of the in-place LIF's test
+LEAKY_SPIKES_SHAPE = (50, 3, 7)
+
+
+def test_leaky_spikes_writes_the_membranes_over_the_currents(backend, rng):
+    currents = torch.randn(LEAKY_SPIKES_SHAPE, generator=rng) * 2
+    params = LeakyParameters(0.8, 1.0, 3.0)
+    spikes, membranes = leaky_sequence(currents, params, backend=backend)
+    trace = currents.clone()
+    pointer = trace.data_ptr()
+    resolved = resolve_backend(backend, trace)
+    assert torch.equal(leaky_spikes_(trace, params.beta, params.threshold, resolved), spikes)
+    assert torch.equal(trace, membranes) and trace.data_ptr() == pointer
+    assert 0 < spikes.mean() < 1

@@ -10,10 +10,10 @@ import os
 
 import pytest
 import torch
-from recurrent_reference import recurrent_leaky_steps
 
 from spatial_layers.neurons import LeakyParameters
 from spatial_layers.neurons.recurrent import recurrent_leaky
+from tests.helpers.recurrent_reference import recurrent_leaky_steps
 
 PARAMS = LeakyParameters(beta=0.85, threshold=1.0, alpha=2.0)
 #: (T, B, C, K): T = 1, batch 0, batch 1, C = 1, C not a multiple of either Triton block

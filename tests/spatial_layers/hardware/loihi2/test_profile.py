@@ -1,24 +1,12 @@
-"""The loihi2 profile on a SpatialSNN: what it refuses, its state, and the HardwareQAT callback."""
+"""The loihi2 profile on a SpatialSNN: what it refuses, its state, its formats."""
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
-from lm_test_probes import quiet_trainer
 
-from lightning_modules.callbacks import HardwareQAT, RoundDelays
-from lightning_modules.classifier import SpikingClassifier
-from lightning_modules.data import YinYangDataModule
 from spatial_layers.hardware.loihi2.profile import network_format
-from spatial_layers.networks import SpatialSNN
-from spatial_layers.networks.cuda_graphs import check_cuda_graphs
-
-
-def small_net(**kwargs) -> SpatialSNN:
-    torch.manual_seed(0)
-    arguments = {"max_delay": 8, "beta": 0.95, "init_gain": 5.0} | kwargs
-    return SpatialSNN(5, 3, [16], **arguments)
+from tests.helpers.hardware import small_net
 
 
 @pytest.mark.parametrize(
@@ -110,43 +98,3 @@ def test_formats_follow_the_weights():
     with torch.no_grad():
         net.layers[0].weight.mul_(4)
     assert network_format(net).layers[0].scale_exponent == first.scale_exponent + 2
-
-
-def fit(callbacks, net, max_steps=6):
-    datamodule = YinYangDataModule(
-        train_size=64, val_size=16, test_size=16, batch_size=16, num_steps=20, t_max=12
-    )
-    model = SpikingClassifier(net, readout="mean")
-    trainer = quiet_trainer(callbacks, max_steps)
-    trainer.fit(model, datamodule)
-    return model
-
-
-def test_hardware_qat_switches_at_the_planned_step():
-    seen = []
-
-    class Probe(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            seen.append(pl_module.net.hardware_profile)
-
-    model = fit([HardwareQAT("loihi2", after=0.5), Probe()], small_net(), max_steps=6)
-    assert seen == [None, None, None, "loihi2", "loihi2", "loihi2"]
-    assert model.net.hardware_profile == "loihi2"
-
-
-def test_hardware_qat_refuses_what_would_conflict():
-    with pytest.raises(ValueError, match="remove RoundDelays"):
-        fit([HardwareQAT(), RoundDelays(0.5)], small_net())
-    with pytest.raises(ValueError, match="bias=False"):
-        fit([HardwareQAT()], small_net(bias=True))
-    with pytest.raises(ValueError, match=r"fraction of training in \[0, 1\)"):
-        HardwareQAT(after=1.0)
-    with pytest.raises(ValueError, match="one of"):
-        HardwareQAT(target="truenorth")
-
-
-def test_cuda_graphs_refuse_a_network_in_a_profile():
-    net = small_net()
-    net.hardware_profile = "loihi2"
-    with pytest.raises(ValueError, match=r"'loihi2' hardware profile.*cuda_graphs false"):
-        check_cuda_graphs(torch.device("cuda"), net)

@@ -7,18 +7,23 @@ neurons and come out as a finite, plausible prediction (spikes of a LIF compare
 
 - a tensor off CUDA is checked at once: :class:`NonFiniteInputError` names the module,
   how many values are NaN and Inf, the first one's position, and the fix;
-- a CUDA tensor is checked without making the host wait for the GPU (that would cost a
-  sync per step): the module ORs ``any value non-finite`` into a 0-d bool buffer on the
-  device, ``nonfinite_input``, and :func:`raise_if_nonfinite` reads the flags of a whole
-  network with one sync. The training app calls it at every logging interval and before
-  it reports or writes evaluation results; a plain-torch loop on CUDA calls it where it
-  reads results anyway.
+- a CUDA tensor (and any tensor under ``torch.compile``) is checked without making the
+  host wait for the GPU (that would cost a sync per step): the module ORs ``any value
+  non-finite`` into a 0-d bool buffer on the device, ``nonfinite_input``, and
+  :func:`raise_if_nonfinite` reads the flags of a whole network with one sync. The
+  training app calls it every step off CUDA, at every logging interval on CUDA, and
+  before it reports or writes evaluation results; a plain-torch loop on CUDA calls it
+  where it reads results anyway.
+
+A graph made by ``torch.export`` (and what is exported from it, e.g. ONNX) holds no
+check: validate the input where such a graph runs.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch._subclasses.fake_tensor import FakeTensor
 
 #: The name of the 0-d bool buffer in which a module records non-finite CUDA input.
 FLAG = "nonfinite_input"
@@ -55,13 +60,13 @@ def describe(x: Tensor) -> str | None:
 def check_input(module: nn.Module, x: Tensor, where: str) -> None:
     """Raises :class:`NonFiniteInputError` for a non-finite ``x`` off CUDA; on CUDA, records
     it in ``module``'s :data:`FLAG` buffer instead (no host sync)."""
-    if not x.is_floating_point():
+    if not x.is_floating_point() or x.device.type == "meta" or isinstance(x, FakeTensor):
         return
-    if x.is_cuda:
+    if torch.compiler.is_exporting():  # an exported graph holds no check (see the docs)
+        return
+    if x.is_cuda or torch.compiler.is_compiling():  # no host sync, and traceable
         flag = getattr(module, FLAG)
         flag.logical_or_(~torch.isfinite(x).all())
-        return
-    if x.device.type == "meta":
         return
     found = describe(x)
     if found is not None:

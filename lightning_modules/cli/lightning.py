@@ -468,8 +468,11 @@ class ConfigToLoggers(SaveConfigCallback):
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         config = self.resolved()
-        path = Path(trainer.log_dir or "") / self.config_filename
-        if trainer.is_global_zero and self.save_to_log_dir and path.is_file():
+        # Lightning calls this on rank zero only: trainer.log_dir (a broadcast) would hang.
+        loggers = trainer.loggers
+        log_dir = getattr(loggers[0], "log_dir", None) if loggers else None
+        path = Path(log_dir or trainer.default_root_dir) / self.config_filename
+        if self.save_to_log_dir and path.is_file():
             path.write_text(yaml.safe_dump(config, sort_keys=False))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):

@@ -16,7 +16,8 @@ import re
 import sys
 
 import pytest
-from doc_pages import (
+
+from tests.helpers.docs import (
     REPO,
     config_paths,
     fenced_blocks,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from doc_pages import REPO, fenced_blocks, pages
+from tests.helpers.docs import REPO, fenced_blocks, pages
 
 README = (REPO / "README.md").read_text()
 #: The README is a front page; the manual is docs/.

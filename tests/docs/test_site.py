@@ -17,7 +17,8 @@ from pathlib import Path
 import nbconvert
 import pytest
 import yaml
-from doc_pages import DOCS, REPO
+
+from tests.helpers.docs import DOCS, REPO
 
 MKDOCS = Path(sys.executable).with_name("mkdocs")
 

@@ -14,7 +14,8 @@ import jupytext
 import matplotlib
 import pytest
 import torch
-from doc_pages import DOCS
+
+from tests.helpers.docs import DOCS
 
 TUTORIALS = sorted((DOCS / "tutorials").glob("*.py"))
 

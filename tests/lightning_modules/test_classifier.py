@@ -8,7 +8,6 @@ import types
 import lightning as L
 import pytest
 import torch
-from conftest import quiet_trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -20,6 +19,7 @@ from lightning_modules.classifier import (
 )
 from lightning_modules.evaluation import load_classifier
 from spatial_layers.networks import SNNOutput, SpatialSNN
+from tests.helpers.training import quiet_trainer
 
 
 def spike_batch(batch=6, steps=10, channels=5, seed=0):

@@ -1,7 +1,8 @@
 """Every Triton kernel compiles for sm_80 and sm_90 (fp32, fp16, bf16) with no contraction.
 
-The compile runs in a subprocess without ``TRITON_INTERPRET`` (``triton_targets.py``
-beside this file): real cubins from the ptxas bundled with Triton, no GPU needed.
+The compile runs in a subprocess without ``TRITON_INTERPRET``
+(:mod:`tests.helpers.triton_targets`): real cubins from the ptxas bundled with Triton,
+no GPU needed.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import pytest
 
 pytest.importorskip("triton")
 
-SCRIPT = Path(__file__).with_name("triton_targets.py")
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def report() -> dict:
     environment = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     result = subprocess.run(
-        [sys.executable, str(SCRIPT)], capture_output=True, text=True, env=environment,
-        timeout=600,
+        [sys.executable, "-m", "tests.helpers.triton_targets"], capture_output=True, text=True,
+        env=environment, cwd=ROOT, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

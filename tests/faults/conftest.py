@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lightning_modules.cli import main
+from tests.helpers.training import tiny_config, write_config
 
 
 @dataclass
@@ -33,46 +33,6 @@ class Outcome:
         return lines[-1] if lines else ""
 
 
-def tiny_config(root: Path, **sections) -> dict:
-    """A complete config for a seconds-long Yin-Yang fit (2 epochs, 8 hidden neurons)."""
-    config = {
-        "seed_everything": 7,
-        "trainer": {
-            "max_epochs": 2,
-            "default_root_dir": str(root),
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "log_every_n_steps": 1,
-            "accelerator": "cpu",
-            "callbacks": [{"class_path": "lightning_modules.callbacks.SigmaAnnealing"}],
-        },
-        "model": {
-            "net": {
-                "class_path": "spatial_layers.SpatialSNN",
-                "init_args": {"hidden_sizes": [8], "max_delay": 3, "init_gain": 4.0},
-            },
-            "lr": 0.01,
-            "position_lr": 0.05,
-        },
-        "data": {
-            "class_path": "lightning_modules.data.YinYangDataModule",
-            "init_args": {
-                "batch_size": 16, "num_steps": 12, "t_max": 8.0,
-                "train_size": 64, "val_size": 32, "test_size": 32,
-            },
-        },
-        "run": {"wandb": False},
-    }  # fmt: skip
-    for name, value in sections.items():
-        config[name] = value
-    return config
-
-
-def write_yaml(path: Path, config: dict) -> Path:
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
 @pytest.fixture
 def config_file(tmp_path):
     """``config_file(**sections)``: a tiny config (sections replaced) written to a file."""
@@ -80,7 +40,7 @@ def config_file(tmp_path):
 
     def write(**sections) -> Path:
         path = tmp_path / f"config{next(count)}.yaml"
-        return write_yaml(path, tiny_config(tmp_path / "runs", **sections))
+        return write_config(path, tiny_config(tmp_path / "runs", **sections))
 
     return write
 
@@ -119,7 +79,7 @@ def _log_to_current_stderr() -> None:
 def trained(tmp_path_factory):
     """A tiny trained run: ``(config path, run folder, last.ckpt)``."""
     root = tmp_path_factory.mktemp("trained")
-    config = write_yaml(root / "tiny.yaml", tiny_config(root / "runs"))
+    config = write_config(root / "tiny.yaml", tiny_config(root / "runs"))
     saved = sys.argv
     sys.argv = ["spsnn"]
     _log_to_current_stderr()

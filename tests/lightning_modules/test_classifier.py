@@ -59,7 +59,11 @@ def test_spike_count_readout_refuses_a_network_that_does_not_spike():
     with pytest.raises(ValueError, match="spiking_output=True"):
         SpikingClassifier(SpatialSNN(5, 3, [8]), readout="spike_count")
     with pytest.raises(TypeError, match="must be a SpatialSNN"):
+        SpikingClassifier(torch.nn.Linear(5, 3))
+    with pytest.raises(TypeError, match="num_inputs"):  # a recorded config, incomplete
         SpikingClassifier({"class_path": "spatial_layers.networks.SpatialSNN"})
+    with pytest.raises(ValueError, match="not a network class of spatial_layers"):
+        SpikingClassifier({"class_path": "subprocess.Popen", "init_args": {"args": ["true"]}})
 
 
 def test_checkpoints_hold_the_network_as_plain_config_and_rebuild_it(tmp_path):
@@ -78,8 +82,8 @@ def test_checkpoints_hold_the_network_as_plain_config_and_rebuild_it(tmp_path):
     expected = model.eval()(x)
     rebuilt, _ = load_classifier(path)
     torch.testing.assert_close(rebuilt(x), expected, rtol=0, atol=0)
-    with pytest.raises(TypeError, match="load_classifier"):
-        SpikingClassifier.load_from_checkpoint(path)
+    plain = SpikingClassifier.load_from_checkpoint(path)  # the network from its config
+    torch.testing.assert_close(plain.eval()(x), expected, rtol=0, atol=0)
     again = SpikingClassifier.load_from_checkpoint(
         path, net=SpatialSNN(**saved["net"]["init_args"])
     )

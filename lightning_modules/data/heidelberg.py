@@ -47,9 +47,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import types
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -72,6 +70,12 @@ from lightning_modules.data.binned_cache import (
     write_cache,
 )
 from lightning_modules.data.encoding import binned_event_indices, num_binned_channels
+from lightning_modules.data.event_transforms import (
+    EVENT_DTYPE,
+    seeded_numpy,
+    transform_description,
+    transform_events,
+)
 from lightning_modules.data.hsd_format import (
     NUM_UNITS,
     HeidelbergFile,
@@ -79,10 +83,34 @@ from lightning_modules.data.hsd_format import (
     check_header,
     iter_checked_events,
 )
+from lightning_modules.data.hsd_layout import (
+    DATA_URL,
+    HeidelbergDataMissingError,
+    bare_file,
+    check_data_files,
+    data_file,
+    find_data_files,
+)
 from lightning_modules.data.splits import SplitDataModule, checked_int, checked_number
 
-DATA_URL = "https://zenkelab.org/datasets/"
-"""Where the Zenke lab publishes the files (tonic downloads from here too)."""
+__all__ = [
+    "DATA_URL",
+    "NUM_UNITS",
+    "SHD",
+    "SSC",
+    "BinnedSpikes",
+    "HeidelbergDataMissingError",
+    "HeidelbergDataModule",
+    "SHDDataModule",
+    "SSCDataModule",
+    "bare_file",
+    "check_data_files",
+    "data_file",
+    "find_data_files",
+    "iter_hsd_events",
+    "split_train_val",
+    "to_microseconds",
+]
 
 LOST_EVENTS_WARNING = 0.01
 """Share of a split's events that binning may lose before a warning names it."""
@@ -90,16 +118,6 @@ LOST_EVENTS_WARNING = 0.01
 EMPTY_SAMPLES_ERROR = 0.5
 """Share of a split's samples that may keep no event at all before the split is refused
 (their input is all zeros: times in the wrong unit, or a window that misses them)."""
-
-EVENT_DTYPE = tonic.datasets.hsd.HSD.dtype
-"""Structured dtype of the events a transform receives (tonic's HSD: t, x, p)."""
-
-LAYOUTS = ("tonic's", "bare")
-"""The folder layouts :func:`find_data_files` accepts, in the order it describes them."""
-
-
-class HeidelbergDataMissingError(FileNotFoundError):
-    """An SHD/SSC file is in neither layout under ``data_dir`` (nothing is downloaded)."""
 
 
 class _LocalFilesOnly:
@@ -130,117 +148,6 @@ class SHD(_LocalFilesOnly, tonic.datasets.SHD):
 
 class SSC(_LocalFilesOnly, tonic.datasets.SSC):
     """tonic's ``SSC`` reading ``<save_to>/SSC/ssc_{train,valid,test}.h5``, never downloading."""
-
-
-def file_name(dataset: str, split: str) -> str:
-    """The file of ``dataset`` ("SHD" or "SSC") and ``split`` ("train", "valid" (SSC only)
-    or "test"), as tonic names it: ``shd_train.h5``."""
-    tonic_class = {"SHD": tonic.datasets.SHD, "SSC": tonic.datasets.SSC}[dataset]
-    return getattr(tonic_class, f"{split}_zip").removesuffix(".zip")  # "shd_train.h5.zip"
-
-
-def data_file(data_dir: str | os.PathLike, dataset: str, split: str) -> Path:
-    """Path of a file in tonic's layout (what ``tonic.datasets.SHD(data_dir)`` reads):
-    ``<data_dir>/<dataset>/<dataset lower>_<split>.h5``.
-
-    >>> data_file("/data", "SHD", "train").as_posix()
-    '/data/SHD/shd_train.h5'
-    """
-    return Path(os.path.expanduser(data_dir)) / dataset / file_name(dataset, split)
-
-
-def bare_file(data_dir: str | os.PathLike, dataset: str, split: str) -> Path:
-    """Path of a file in the bare layout: ``<data_dir>/<dataset lower>_<split>.h5``.
-
-    >>> bare_file("/data/SHD", "SHD", "test").as_posix()
-    '/data/SHD/shd_test.h5'
-    """
-    return Path(os.path.expanduser(data_dir)) / file_name(dataset, split)
-
-
-def _tonic_fetch_command(dataset: str, data_dir: str, splits: Sequence[str]) -> str:
-    if dataset == "SHD":
-        calls = [f"tonic.datasets.SHD({data_dir!r}, train={s == 'train'})" for s in splits]
-    else:
-        calls = [f"tonic.datasets.SSC({data_dir!r}, split={s!r})" for s in splits]
-    return 'python -c "import tonic; ' + "; ".join(calls) + '"'
-
-
-def find_data_files(
-    data_dir: str | os.PathLike, dataset: str, splits: Sequence[str]
-) -> dict[str, Path]:
-    """The files of ``splits``, all from one layout: tonic's (``<data_dir>/<dataset>/``)
-    or the bare one (``<data_dir>/`` itself).
-
-    A path that exists counts as found, whatever it is (a folder named ``shd_test.h5``
-    is then refused by the file check, by name).
-
-    Raises:
-        HeidelbergDataMissingError: neither layout has every file; one line naming
-            ``data_dir``, what each layout lacks (an unextracted ``.zip``/``.gz`` by
-            name), where to get the files and the tonic command that fetches them.
-        ValueError: both layouts have every file (which one is meant is not known).
-    """
-    root = Path(os.path.expanduser(data_dir))
-    candidates = {
-        "tonic's": {s: data_file(root, dataset, s) for s in splits},
-        "bare": {s: bare_file(root, dataset, s) for s in splits},
-    }
-    complete = [
-        name for name, files in candidates.items() if all(_exists(p) for p in files.values())
-    ]
-    if len(complete) == 1:
-        return candidates[complete[0]]
-    if len(complete) == 2:
-        raise ValueError(
-            f"data_dir={str(data_dir)!r} holds the {dataset} files twice, in tonic's layout "
-            f"({root / dataset}/) and bare ({root}/): remove one copy, or set data_dir to "
-            f"{root / dataset} (bare layout there)"
-        )
-    state = "does not exist" if not root.is_dir() else "lacks them"
-    folders = {"tonic's": root / dataset, "bare": root}
-    partial = [n for n, files in candidates.items() if any(_exists(p) for p in files.values())]
-    if partial:
-        found = "; ".join(
-            f"{name} layout ({folders[name]}/) lacks "
-            + ", ".join(str(p) for p in candidates[name].values() if not _exists(p))
-            for name in partial
-        )
-    else:
-        found = (
-            f"expected {', '.join(str(p) for p in candidates[LAYOUTS[0]].values())} (tonic's "
-            f"layout) or {', '.join(p.name for p in candidates['bare'].values())} directly in "
-            f"{root}/ (bare layout)"
-        )
-    archives = [
-        archive.name
-        for files in candidates.values()
-        for path in files.values()
-        if not _exists(path)
-        for archive in (Path(f"{path}.zip"), Path(f"{path}.gz"))
-        if archive.is_file()
-    ]
-    if archives:
-        found += f" (found {', '.join(archives)}: extract it beside itself)"
-    raise HeidelbergDataMissingError(
-        f"{dataset} data not found (data_dir={str(data_dir)!r} {state}): {found}"
-        + f". spsnn reads <data_dir>/{dataset}/*.h5 (tonic's layout) or <data_dir>/*.h5 and "
-        f"never downloads: set `data_dir` to the folder that holds them. Get the files from "
-        f"{DATA_URL} ({', '.join(p.name + '.zip' for p in candidates[LAYOUTS[0]].values())}) "
-        f"and unzip them into {root / dataset}/, or on a machine with internet access let "
-        f"tonic download and unzip them: {_tonic_fetch_command(dataset, str(root), splits)} "
-        f"and copy that {dataset}/ folder into {root}/"
-    )
-
-
-def _exists(path: Path) -> bool:
-    return os.path.lexists(path)
-
-
-def check_data_files(data_dir: str | os.PathLike, dataset: str, splits: Sequence[str]) -> None:
-    """Raise :class:`HeidelbergDataMissingError` unless one layout has every split's file
-    (see :func:`find_data_files`)."""
-    find_data_files(data_dir, dataset, splits)
 
 
 def split_train_val(
@@ -315,75 +222,6 @@ def iter_hsd_events(
 def to_microseconds(times_s: np.ndarray) -> np.ndarray:
     """tonic's conversion of a file's times: ``float64(seconds) * 1e6`` truncated to int64."""
     return (np.asarray(times_s).astype(np.float64) * 1e6).astype(np.int64)
-
-
-# ------------------------------------------------------------------ transforms
-def transform_description(transform: Callable | None) -> str | None:
-    """What a transform is, as recorded in checkpoints and cache keys: its ``repr`` on one
-    line (tonic's transforms print their parameters), ``module.name`` for a plain function.
-
-    Raises:
-        ValueError: not callable, or its ``repr`` is Python's default (``<... at 0x...>``:
-            it would differ in every run and not say what the transform does).
-    """
-    if transform is None:
-        return None
-    if not callable(transform):
-        raise ValueError(
-            f"transform must be callable (a tonic transform), got {transform!r} "
-            f"({type(transform).__name__})"
-        )
-    if isinstance(transform, types.FunctionType) and transform.__name__ != "<lambda>":
-        return f"{transform.__module__}.{transform.__qualname__}"
-    text = " ".join(repr(transform).split())
-    if " at 0x" in text or " object at " in text:
-        raise ValueError(
-            f"transform {text} has no descriptive repr: spsnn records a transform by its repr "
-            "(checkpoints, cache keys); use tonic's transforms, a named function, or give "
-            "the class a __repr__ that states its parameters"
-        )
-    return text
-
-
-def transform_events(
-    transform: Callable, events: np.ndarray, description: str, where: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """``transform(events)`` as (times, units) arrays, checked; a one-line ValueError naming
-    the transform and ``where`` otherwise."""
-    try:
-        out = transform(events)
-    except Exception as error:  # a user's callable: any failure is its message, one line
-        raise ValueError(
-            f"transform {description} failed on {where}: {type(error).__name__}: "
-            f"{' '.join(str(error).split())[:160]}"
-        ) from None  # the message says why (the CLI shows the root cause)
-    names = getattr(getattr(out, "dtype", None), "names", None) or ()
-    if not isinstance(out, np.ndarray) or out.ndim != 1 or not {"t", "x"} <= set(names):
-        kind = f"{type(out).__name__}" + (f" of shape {out.shape}" if hasattr(out, "shape") else "")
-        raise ValueError(
-            f"transform {description} returned {kind} for {where}, not events (a 1-D "
-            "structured array with fields 't' and 'x'): spsnn bins the events itself "
-            "(channel_bin, time_bin_ms, num_steps), so give event transforms, not ToFrame "
-            "or other frame/tensor transforms"
-        )
-    if out["x"].dtype.kind not in "iu" or out["t"].dtype.kind not in "iuf":
-        raise ValueError(
-            f"transform {description} returned events with t {out['t'].dtype} and x "
-            f"{out['x'].dtype} for {where}: x must be integer unit ids, t numbers (µs)"
-        )
-    return out["t"], out["x"]
-
-
-@contextmanager
-def seeded_numpy(seed: int) -> Iterator[None]:
-    """numpy's global random state seeded with ``seed`` inside, restored after (tonic's
-    random transforms draw from it)."""
-    state = np.random.get_state()
-    np.random.seed(seed % 2**32)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
 
 
 # ------------------------------------------------------------------- datasets

@@ -348,14 +348,8 @@ class HeidelbergDataModule(SplitDataModule):
         self.val_speakers: np.ndarray | None = None
         required = ("train", "test") if val_file is None else ("train", val_file, "test")
         paths = find_data_files(data_dir, self.dataset_name, required)
-        held_out_by_speaker = val_file is None and split_by_speaker
         self.files: dict[str, HeidelbergFile] = {
-            split: check_header(
-                path,
-                num_classes=self.classes,
-                need_speakers=split == "train" and held_out_by_speaker,
-            )
-            for split, path in paths.items()
+            split: self._check_header(split, path) for split, path in paths.items()
         }
         if val_file is None and self.files["train"].num_samples < 2:
             raise HeidelbergFileError(
@@ -418,12 +412,24 @@ class HeidelbergDataModule(SplitDataModule):
     def _transform_seed(self, split: str) -> int:
         return self.seed * 1000 + ("train", "valid", "test").index(split)
 
+    def _check_header(self, split: str, path: Path) -> HeidelbergFile:
+        held_out_by_speaker = self.val_file is None and self.split_by_speaker
+        return check_header(
+            path,
+            num_classes=self.classes,
+            need_speakers=split == "train" and held_out_by_speaker,
+        )
+
     def load_file(self, split: str) -> LoadedFile:
         """File split ``split`` ("train", "valid" or "test") read, checked and binned (once;
-        from the cache when it holds this file with these settings)."""
+        from the cache when it holds this file with these settings). A file that changed
+        since the DataModule was built is checked again first."""
         if split in self._loaded:
             return self._loaded[split]
         header = self.files[split]
+        stat = header.path.stat() if header.path.is_file() else None
+        if stat is None or (stat.st_size, stat.st_mtime_ns) != (header.size, header.mtime_ns):
+            header = self.files[split] = self._check_header(split, header.path)
         num_bins = self.num_steps * self.num_inputs
         arrays = None
         if self.cache:
@@ -596,6 +602,12 @@ class HeidelbergDataModule(SplitDataModule):
                     if latest is not None and latest > 100 * window_s
                     else "; raise num_steps or time_bin_ms to keep them"
                 )
+            )
+        removed = counts["events_read"] - binned
+        if removed > 0:
+            causes.append(
+                f"the transform {self.transform_text} removes {removed} of the "
+                f"{counts['events_read']} events read"
             )
         if lost["before_onset"] or lost["non_finite"] or lost["outside_units"]:
             causes.append(f"the transform {self.transform_text} moves events off the grid")

@@ -94,7 +94,7 @@ def find_data_files(
             f"({root / dataset}/) and bare ({root}/): remove one copy, or set data_dir to "
             f"{root / dataset} (bare layout there)"
         )
-    state = "does not exist" if not root.is_dir() else "lacks them"
+    state = "lacks them" if root.is_dir() else "is a file" if root.exists() else "does not exist"
     folders = {"tonic's": root / dataset, "bare": root}
     partial = [n for n, files in candidates.items() if any(_exists(p) for p in files.values())]
     if partial:

@@ -156,3 +156,21 @@ def test_events_a_transform_moves_off_the_grid_are_counted(shd_dir, recwarn):
         assert split["events_kept"] + lost["before_onset"] == split["events_binned"]
     warned = [str(w.message) for w in recwarn if "moves events off the grid" in str(w.message)]
     assert len(warned) == 3 and "the transform Shift(dt=-300000)" in warned[0]
+
+
+def test_a_transform_that_removes_every_event_stops_setup(shd_dir):
+    dm = SHDDataModule(shd_dir, transform=tonic.transforms.DropEvent(p=1.0), cache=False)
+    with pytest.raises(ValueError) as info:
+        dm.setup("fit")
+    message = str(info.value)
+    assert message.startswith(f"SHD train split ({shd_dir / 'SHD' / 'shd_train.h5'}): binning")
+    assert "the transform DropEvent(p=1.0) removes" in message
+    assert "samples keep no event (all-zero input): too little input" in message
+
+
+def test_a_file_changed_after_construction_is_checked_again(shd_dir):
+    dm = SHDDataModule(shd_dir)
+    test = shd_dir / "SHD" / "shd_test.h5"
+    test.write_bytes(test.read_bytes()[:100])
+    with pytest.raises(ValueError, match=rf"{test}: not a readable HDF5 file"):
+        dm.setup("test")

@@ -180,9 +180,9 @@ def _integers(path: Path, node: h5py.Dataset, what: str, n: int | None) -> np.nd
         if values.dtype.kind == "f":
             odd = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
             if odd.size:
-                example = f", e.g. {values[odd[0]].item()!r} at sample {odd[0]}"
+                example = f", e.g. {_show(values[odd[0]])} at sample {odd[0]}"
         elif values.size:
-            example = f", e.g. {values.ravel()[0].item()!r} at sample 0"
+            example = f", e.g. {_show(values.ravel()[0])} at sample 0"
         raise _fail(
             path,
             f"{node.name!r} must be integers ({what}), got {_kind(values.dtype)} "
@@ -190,6 +190,14 @@ def _integers(path: Path, node: h5py.Dataset, what: str, n: int | None) -> np.nd
             "spsnn never rounds or converts ids: write them as integers",
         )
     return values.astype(np.int64)
+
+
+def _show(value: object) -> str:
+    """A short repr of one stored value (a numpy scalar as the Python value it holds)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = repr(value) if not isinstance(value, np.ndarray) else f"an array {value.tolist()!r}"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_header(

@@ -103,7 +103,9 @@ def spsnn(capsys, *args) -> tuple[int, str, str]:
     capsys.readouterr()
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, logging.StreamHandler):
+            # Lightning's own stream handlers keep the stream of the test that first imported
+            # it (closed since); pytest's handlers (subclasses) are left alone
+            if type(handler) is logging.StreamHandler:
                 handler.stream = sys.stderr
     try:
         main([str(arg) for arg in args])

@@ -4,8 +4,10 @@ Any fit with this callback writes the summary, whether the CLI started it or
 Python code did: counts (:func:`~lightning_modules.summary.model_summary`),
 validation accuracy, epochs, wall time, seed, run name, the checkpoint the
 run's result comes from, the network that ran (``net``, the model's
-``hparams.net``: class path and arguments) and the checkpoint a resumed fit
-started from (``resumed_from``). A test of that checkpoint in the same trainer
+``hparams.net``: class path and arguments), the checkpoint a resumed fit
+started from (``resumed_from``) and, for a data module that counts them
+(``event_counts``: SHD, SSC), the events of each split read, binned, kept and
+lost by reason (``data_events``; None otherwise). A test of that checkpoint in the same trainer
 (``trainer.test(ckpt_path=summary.test_checkpoint(trainer))``, as ``spsnn
 fit`` runs one) adds its ``test_acc`` and rewrites the file. ``spsnn report``
 makes its tables from these files. ``wall_time_s`` counts from the fit's
@@ -93,6 +95,7 @@ class RunSummary(Callback):
             "run_dir": str(run_dir),
             "net": pl_module.hparams.get("net"),
             "resumed_from": trainer.ckpt_path,
+            "data_events": _data_events(trainer),
         }
         self._write(trainer, run_dir)
 
@@ -114,6 +117,14 @@ class RunSummary(Callback):
         self.summary["wall_time_s"] = round(time.perf_counter() - self._started, 2)
         if trainer.is_global_zero:
             self.path = write_summary(run_dir / self.filename, self.summary)
+
+
+def _data_events(trainer: L.Trainer) -> dict[str, Any] | None:
+    """The data module's ``event_counts`` (per split: events read, binned, kept and lost by
+    reason, as :class:`~lightning_modules.data.HeidelbergDataModule` counts them), or None
+    for a data module that does not count events."""
+    counts = getattr(trainer.datamodule, "event_counts", None)
+    return dict(counts) if isinstance(counts, dict) else None
 
 
 def _best_validation(trainer: L.Trainer) -> ModelCheckpoint:

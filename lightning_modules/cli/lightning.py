@@ -46,7 +46,9 @@ callbacks and the classes it configures):
 
 from __future__ import annotations
 
+import functools
 import importlib
+import numbers
 import os
 import sys
 from dataclasses import dataclass
@@ -95,6 +97,9 @@ DATA_LINKS = {
     "num_classes": "model.net.init_args.num_classes",
     "num_steps": "model.num_steps",
 }
+#: The links of :data:`DATA_LINKS` the network cannot do without: a data module that lacks
+#: one, or gives no positive int, is refused naming it (:func:`data_attribute`).
+REQUIRED_DATA_ATTRIBUTES = ("num_inputs", "num_classes")
 #: Lightning's ``ckpt_path`` values that name no file ("last": the newest in the run's folder).
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
 #: ``--ckpt_path`` values that ask for no checkpoint (an untrained network), in lower case.
@@ -157,7 +162,11 @@ class SpsnnCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for name, target in DATA_LINKS.items():
-            parser.link_arguments(f"data.{name}", target, apply_on="instantiate")
+            if name in REQUIRED_DATA_ATTRIBUTES:  # checked: the whole data module is the source
+                compute = functools.partial(data_attribute, name=name, target=target)
+                parser.link_arguments("data", target, compute_fn=compute, apply_on="instantiate")
+            else:
+                parser.link_arguments(f"data.{name}", target, apply_on="instantiate")
         parser.add_class_arguments(RunOptions, "run")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
@@ -497,6 +506,25 @@ class ResolvedConfigWandbLogger(WandbLogger):
 
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         """Logs nothing: the run config is the CLI's resolved config."""
+
+
+def data_attribute(data: object, *, name: str, target: str) -> int:
+    """``data.<name>``, which the CLI links into ``target``; a ValueError naming the data
+    module, the attribute and the fix when it is missing or not a positive int (before
+    the model is built)."""
+    owner = type(data).__qualname__
+    if not hasattr(data, name):
+        raise ValueError(
+            f"data: {owner} has no attribute {name!r}, which spsnn links into {target}: "
+            f"define {name} on the DataModule (an int set in __init__, or a property)"
+        )
+    value = getattr(data, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(
+            f"data: {owner}.{name} is {value!r}, which spsnn links into {target}: it must be "
+            "an int >= 1, known when the DataModule is built (before setup)"
+        )
+    return int(value)
 
 
 def wandb_mode(asked: str | None) -> str | None:

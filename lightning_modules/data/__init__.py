@@ -13,8 +13,10 @@ from lightning_modules.data.heidelberg import (
     HeidelbergDataModule,
     SHDDataModule,
     SSCDataModule,
+    find_data_files,
     split_train_val,
 )
+from lightning_modules.data.hsd_format import HeidelbergFileError, check_header
 from lightning_modules.data.sampling import EpochShuffleSampler
 from lightning_modules.data.splits import SplitDataModule
 from lightning_modules.data.synthetic import make_synthetic_heidelberg, write_heidelberg_file
@@ -24,12 +26,15 @@ __all__ = [
     "EpochShuffleSampler",
     "HeidelbergDataMissingError",
     "HeidelbergDataModule",
+    "HeidelbergFileError",
     "SHDDataModule",
     "SSCDataModule",
     "SplitDataModule",
     "YinYangDataModule",
     "bin_events",
+    "check_header",
     "event_bin_indices",
+    "find_data_files",
     "latency_encode",
     "make_synthetic_heidelberg",
     "make_yinyang",

@@ -14,7 +14,7 @@ loops in ``tests/lightning_modules/data/test_encoding.py``.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -154,7 +154,7 @@ def event_bin_indices(
 
     Event ``(t, u)`` goes to step ``floor(t / (time_bin_ms * 1000))`` and channel
     ``u // channel_bin``; events at or after ``num_steps * time_bin_ms`` (and at
-    negative times) are dropped.
+    negative times) are dropped (:func:`binned_event_indices` counts them).
 
     Args:
         times_us: (E,) event times in microseconds (tonic's unit), from the sample onset.
@@ -179,10 +179,14 @@ def event_bin_indices(
         )
     if units.size and (units.min() < 0 or units.max() >= num_units):
         raise ValueError(f"unit ids must lie in [0, {num_units}), got max {units.max()}")
-    channels = num_binned_channels(num_units, channel_bin)
-    steps = np.floor(times_us / (time_bin_ms * US_PER_MS)).astype(np.int64)
-    keep = (steps >= 0) & (steps < num_steps)
-    return steps[keep] * channels + units[keep] // channel_bin
+    return binned_event_indices(
+        times_us,
+        units,
+        time_bin_ms=time_bin_ms,
+        num_steps=num_steps,
+        channel_bin=channel_bin,
+        num_units=num_units,
+    )[0]
 
 
 def bin_events(
@@ -220,3 +224,83 @@ def bin_events(
     )
     counts = np.bincount(flat, minlength=num_steps * channels)
     return counts.astype(np.float32).reshape(num_steps, channels)
+
+
+class LostEvents(NamedTuple):
+    """Events that binning could not place in the (T, C) grid, by reason (each event is
+    counted once, under the first reason that applies, in this order)."""
+
+    non_finite: int
+    """time NaN or +-Inf."""
+    outside_units: int
+    """unit id outside [0, num_units) (only a transform can make one: files are checked)."""
+    before_onset: int
+    """time < 0."""
+    after_window: int
+    """time at or after ``num_steps * time_bin_ms``."""
+
+
+def binned_event_indices(
+    times_us: np.ndarray,
+    units: np.ndarray,
+    *,
+    time_bin_ms: float,
+    num_steps: int,
+    channel_bin: int,
+    num_units: int = 700,
+) -> tuple[np.ndarray, LostEvents]:
+    """Flat (step, channel) bin of every event that fits the grid, and what did not fit.
+
+    Event ``(t, u)`` goes to step ``floor(t / (time_bin_ms * 1000))`` and channel
+    ``u // channel_bin``. An event with a non-finite time, a unit outside
+    ``[0, num_units)``, a negative time or a time at or after the window
+    ``num_steps * time_bin_ms`` ms is not placed; :class:`LostEvents` counts it, so that
+    ``len(flat) + sum(lost) == E`` always.
+
+    Args:
+        times_us: (E,) event times in microseconds (tonic's unit), from the sample onset;
+            ints or floats.
+        units: (E,) integer unit ids.
+        time_bin_ms: width of one time step in milliseconds.
+        num_steps: T, the number of time steps kept.
+        channel_bin: units pooled into one channel.
+        num_units: input units in the recording (700 for SHD/SSC).
+
+    Returns:
+        (E',) int64 flat indices ``step * C + channel`` in ``[0, T * C)`` with ``C =
+        ceil(num_units / channel_bin)``, in the order of the kept events; and the counts
+        of the ``E - E'`` events left out.
+
+    >>> flat, lost = binned_event_indices(np.array([0, 15000, -1, 30000]), np.array([7, 1, 2, 3]),
+    ...                                   time_bin_ms=10.0, num_steps=3, channel_bin=5)
+    >>> flat.tolist(), lost
+    ([1, 140], LostEvents(non_finite=0, outside_units=0, before_onset=1, after_window=1))
+    """
+    if time_bin_ms <= 0:
+        raise ValueError(f"time_bin_ms must be > 0, got {time_bin_ms}")
+    times_us, units = np.asarray(times_us), np.asarray(units)
+    if times_us.shape != units.shape or times_us.ndim != 1:
+        raise ValueError(
+            f"times_us and units must be equal-length 1-D arrays, got "
+            f"{times_us.shape} and {units.shape}"
+        )
+    if units.dtype.kind not in "iu":
+        raise ValueError(f"unit ids must be integers, got {units.dtype}")
+    units = units.astype(np.int64, copy=False)
+    channels = num_binned_channels(num_units, channel_bin)
+    with np.errstate(invalid="ignore"):
+        steps_float = np.floor(times_us / (time_bin_ms * US_PER_MS))
+    finite = np.isfinite(steps_float)
+    in_units = (units >= 0) & (units < num_units)
+    # compare as floats: a huge time would overflow an int64 step
+    before = finite & in_units & (steps_float < 0)
+    after = finite & in_units & (steps_float >= num_steps)
+    keep = finite & in_units & ~before & ~after
+    lost = LostEvents(
+        non_finite=int((~finite).sum()),
+        outside_units=int((finite & ~in_units).sum()),
+        before_onset=int(before.sum()),
+        after_window=int(after.sum()),
+    )
+    flat = steps_float[keep].astype(np.int64) * channels + units[keep] // channel_bin
+    return flat, lost

@@ -124,7 +124,12 @@ def test_events_after_the_window_are_dropped(tmp_path):
         keys=[f"w{k}" for k in range(20)],
     )
     write_heidelberg_file(
-        tmp_path / "SHD" / "shd_test.h5", [np.array([0.1])], [np.array([1])], [0], [2], ["w"]
+        tmp_path / "SHD" / "shd_test.h5",
+        [np.array([0.1])],
+        [np.array([1])],
+        [0],
+        [2],
+        [f"w{k}" for k in range(20)],
     )
     dm = SHDDataModule(tmp_path, time_bin_ms=5.0, num_steps=100, split_by_speaker=False)
     full = dm.read_split("train")[0]

@@ -1,0 +1,476 @@
+"""The data boundary: every fault in an SHD/SSC folder stops ``spsnn fit`` before training.
+
+Each case writes a small data set in the real HDF5 layout
+(:func:`~lightning_modules.data.synthetic.make_synthetic_heidelberg`), breaks one thing
+in one file, runs ``spsnn fit`` of the SHD recipe as a user does, and asserts the exact
+outcome: exit status 2, one line on stderr naming the file, the value and the fix, no
+traceback and no epoch trained; or, where the data is valid but lossy, a run with a
+warning that names the counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from lightning_modules.cli import main
+from lightning_modules.data.synthetic import make_synthetic_heidelberg
+
+REPO = Path(__file__).resolve().parents[2]
+SHD_RECIPE = REPO / "recipes" / "shd_dcls_free.yaml"
+SSC_RECIPE = REPO / "recipes" / "ssc.yaml"
+
+
+# ----------------------------------------------------------------- helpers
+def write_file(path: Path, datasets: dict[str, object]) -> None:
+    """An HDF5 file with exactly ``datasets`` (key -> array; a list of arrays is written as
+    a variable-length dataset of its elements' dtype, an empty one as the real files'
+    float16 times and uint16 units)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        for key, value in datasets.items():
+            if isinstance(value, list):
+                empty = np.uint16 if key.endswith("units") else np.float16
+                base = np.asarray(value[0]).dtype if value else empty
+                node = f.create_dataset(key, (len(value),), dtype=h5py.vlen_dtype(base))
+                for i, element in enumerate(value):
+                    node[i] = np.asarray(element, dtype=base)
+            else:
+                f.create_dataset(key, data=value)
+
+
+def read_file(path: Path) -> dict[str, object]:
+    """Every dataset of an HDF5 file; variable-length ones as lists of arrays."""
+    out: dict[str, object] = {}
+    with h5py.File(path, "r") as f:
+
+        def visit(name, node):
+            if isinstance(node, h5py.Dataset):
+                value = node[()]
+                out[name] = list(value) if h5py.check_vlen_dtype(node.dtype) else value
+
+        f.visititems(visit)
+    return out
+
+
+def edit(path: Path, **changes) -> None:
+    """Rewrites ``path`` with datasets replaced (``spikes__times=...``: key with ``/`` as
+    ``__``) or removed (value None)."""
+    datasets = read_file(path)
+    for key, value in changes.items():
+        key = key.replace("__", "/")
+        if value is None:
+            datasets.pop(key)
+        else:
+            datasets[key] = value
+    write_file(path, datasets)
+
+
+def shd_folder(root: Path, **kwargs) -> Path:
+    """A clean SHD folder (40 train samples of 6 speakers, 20 test), every event inside the
+    default 1 s window."""
+    options = {"num_samples": {"train": 40, "test": 20}, "events_per_sample": 40}
+    return make_synthetic_heidelberg(root, "SHD", duration_s=0.9, **(options | kwargs))
+
+
+def tiny_config(root: Path, data_dir: Path, **data) -> Path:
+    """A config layered on the SHD recipe: one epoch of a tiny network on ``data_dir``."""
+    config = {
+        "trainer": {
+            "max_epochs": 1,
+            "default_root_dir": str(root / "runs"),
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "accelerator": "cpu",
+        },
+        "model": {"net": {"init_args": {"hidden_sizes": [6], "batch_norm": False}}},
+        "data": {"init_args": {"data_dir": str(data_dir), "batch_size": 8, **data}},
+        "run": {"wandb": False, "name": "fault"},
+    }
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def spsnn(capsys, *args) -> tuple[int, str, str]:
+    """``spsnn ARGS`` in this process: (exit status, stdout, stderr), never a traceback."""
+    capsys.readouterr()
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        for handler in logging.getLogger(name).handlers:
+            # Lightning's own stream handlers keep the stream of the test that first imported
+            # it (closed since); pytest's handlers (subclasses) are left alone
+            if type(handler) is logging.StreamHandler:
+                handler.stream = sys.stderr
+    try:
+        main([str(arg) for arg in args])
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code if isinstance(exit_info.code, int) else 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err, captured.err
+    return code, captured.out, captured.err
+
+
+def error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+@pytest.fixture
+def fit(tmp_path, capsys, monkeypatch):
+    """``fit(data_dir, recipe=SHD_RECIPE, **data options)``: (status, error line, stderr,
+    run folder or None) of ``spsnn fit`` of the recipe with a tiny network."""
+    monkeypatch.setattr(sys, "argv", ["spsnn"])
+    monkeypatch.delenv("SPSNN_DEBUG", raising=False)
+
+    def run(data_dir: Path, recipe: Path = SHD_RECIPE, **data):
+        config = tiny_config(tmp_path, data_dir, **data)
+        code, _, err = spsnn(capsys, "fit", "--config", recipe, "--config", config)
+        runs = sorted((tmp_path / "runs" / "fault").glob("version_*"))
+        return code, error_line(err), err, runs[-1] if runs else None
+
+    return run
+
+
+def assert_refused(outcome, *fragments: str) -> None:
+    """Exit 2, one error line holding every fragment, no checkpoint written: ``error:
+    could not build the run from the config: ...`` (refused when the DataModule is built)
+    or ``spsnn: error: ...`` (refused in its setup)."""
+    code, line, err, run = outcome
+    assert code == 2, err
+    assert line.startswith(
+        ("error: could not build the run from the config: ", "spsnn: error: ")
+    ), err
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    assert run is None or not list(run.glob("checkpoints/*.ckpt")), "an epoch was trained"
+
+
+# ------------------------------------------------- faults in the file format
+def shd(tmp_path) -> tuple[Path, Path, Path]:
+    data = shd_folder(tmp_path / "data")
+    return data, data / "SHD" / "shd_train.h5", data / "SHD" / "shd_test.h5"
+
+
+def test_truncated_test_file(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    content = test.read_bytes()
+    test.write_bytes(content[: len(content) // 2])
+    assert_refused(fit(data), f"{test}: not a readable HDF5 file", "copy or extract it again")
+
+
+def test_missing_labels_key(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    edit(test, labels=None)
+    assert_refused(fit(data), f"{test}: no 'labels' dataset (it has extra")
+
+
+def test_unit_id_900_in_the_test_file(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    units = read_file(test)["spikes/units"]
+    units[5] = units[5].copy()
+    units[5][3] = 900
+    edit(test, spikes__units=units)
+    assert_refused(fit(data), f"{test}: 1 unit ids outside [0, 700) (900 in sample 5)")
+
+
+def test_17_labels_for_20_samples(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    edit(test, labels=read_file(test)["labels"][:17])
+    assert_refused(fit(data), f"{test}: '/labels' has 17 entries for 20 samples")
+
+
+def test_label_minus_one(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    labels = read_file(test)["labels"].astype(np.int16)
+    labels[4] = -1
+    edit(test, labels=labels)
+    assert_refused(fit(data), f"{test}: 1 labels outside [0, 20): -1 at sample 4")
+
+
+def test_times_and_units_of_different_lengths(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    times = read_file(test)["spikes/times"]
+    times[7] = times[7][:-2]
+    edit(test, spikes__times=times)
+    assert_refused(fit(data), f"{test}: sample 7 has 38 spike times but 40 units")
+
+
+def test_empty_test_file(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    edit(test, spikes__times=[], spikes__units=[], labels=np.zeros(0, np.uint8),
+         extra__speaker=np.zeros(0, np.uint16))  # fmt: skip
+    assert_refused(fit(data), f"{test}: holds no samples (0 labels)")
+
+
+def test_zero_byte_test_file(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    test.write_bytes(b"")
+    assert_refused(fit(data), f"{test}: an empty file (0 bytes)")
+
+
+def test_label_25_in_a_20_class_train_file(tmp_path, fit):
+    data, train, _ = shd(tmp_path)
+    labels = read_file(train)["labels"]
+    labels[11] = 25
+    edit(train, labels=labels)
+    assert_refused(fit(data), f"{train}: 1 labels outside [0, 20): 25 at sample 11", "20 classes")
+
+
+def test_one_speaker_with_split_by_speaker(tmp_path, fit):
+    data = shd_folder(tmp_path / "data", speakers={"train": [3], "test": [8]})
+    train = data / "SHD" / "shd_train.h5"
+    assert_refused(
+        fit(data),
+        f"{train}: split_by_speaker needs at least 2 speakers in the training file, it names 1",
+        "set split_by_speaker=False",
+    )
+    code, _, err, _ = fit(data, split_by_speaker=False)
+    assert code == 0, err
+
+
+def test_every_train_time_nan(tmp_path, fit):
+    data, train, _ = shd(tmp_path)
+    times = [np.full_like(t, np.nan) for t in read_file(train)["spikes/times"]]
+    edit(train, spikes__times=times)
+    assert_refused(fit(data), f"{train}: 1600 event times are NaN or infinite (nan in sample 0)")
+
+
+def test_test_times_in_milliseconds(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    edit(test, spikes__times=[t * 1000 for t in read_file(test)["spikes/times"]])
+    assert_refused(
+        fit(data),
+        f"SHD test split ({test}): binning keeps 1 of its 800 events (99.9 % lost: 799 after "
+        "window); the window is 1 s (num_steps=100 x time_bin_ms=10) and the latest event is "
+        "at 900 s: are the times in milliseconds? SHD/SSC store seconds; 19 of 20 samples keep "
+        "no event (all-zero input): too little input",
+    )
+
+
+@pytest.mark.parametrize(
+    ("labels", "shown"),
+    [
+        (np.array([3.0] * 10 + [3.7] * 10), "got floats (float64), e.g. 3.7 at sample 10"),
+        (np.array([b"three"] * 20), "got |S5 values (|S5), e.g. b'three' at sample 0"),
+        (np.ones(20, bool), "got booleans (bool)"),
+    ],
+)
+def test_labels_that_are_not_integers(tmp_path, fit, labels, shown):
+    data, _, test = shd(tmp_path)
+    edit(test, labels=labels)
+    assert_refused(fit(data), f"{test}: '/labels' must be integers (class ids), {shown}")
+
+
+def test_two_dimensional_times(tmp_path, fit):
+    data, train, _ = shd(tmp_path)
+    edit(train, spikes__times=np.zeros((40, 40), np.float16))
+    assert_refused(
+        fit(data),
+        f"{train}: '/spikes/times' must be a 1-D variable-length array (event times in "
+        "seconds per sample), got a float16 array of shape (40, 40)",
+    )
+
+
+def test_missing_speakers_only_matter_for_a_speaker_split(tmp_path, fit):
+    data, train, _ = shd(tmp_path)
+    edit(train, extra__speaker=None)
+    assert_refused(fit(data), f"{train}: no 'extra/speaker' dataset")
+    code, _, err, _ = fit(data, split_by_speaker=False)
+    assert code == 0, err
+
+
+def test_duplicate_class_words(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    edit(test, extra__keys=np.array([b"word"] * 20))
+    assert_refused(
+        fit(data), f"{test}: extra/keys names 20 class words (1 distinct), this data set has 20"
+    )
+
+
+def test_negative_times(tmp_path, fit):
+    data, train, _ = shd(tmp_path)
+    times = read_file(train)["spikes/times"]
+    times[2] = times[2] - np.float16(0.5)
+    edit(train, spikes__times=times)
+    assert_refused(fit(data), f"{train}: ", "event times outside [0, 1e+06) s", "in sample 2)")
+
+
+def test_huge_unit_ids_in_ssc(tmp_path, fit):
+    data = make_synthetic_heidelberg(
+        tmp_path / "data", "SSC", num_samples={"train": 40, "valid": 10, "test": 10},
+        events_per_sample=30, duration_s=0.9,
+    )  # fmt: skip
+    valid = data / "SSC" / "ssc_valid.h5"
+    units = [u.astype(np.int64) for u in read_file(valid)["spikes/units"]]
+    units[9][0] = 2**40
+    edit(valid, spikes__units=units)
+    assert_refused(
+        fit(data, recipe=SSC_RECIPE),
+        f"{valid}: 1 unit ids outside [0, 700) (1099511627776 in sample 9)",
+    )
+
+
+def test_unreadable_file(tmp_path, fit, monkeypatch):
+    data, train, _ = shd(tmp_path)
+    train.chmod(0)
+    real_access = __import__("os").access  # root reads anything: pretend as a user would
+    monkeypatch.setattr(
+        "lightning_modules.data.hsd_format.os.access",
+        lambda path, mode: False if Path(path) == train else real_access(path, mode),
+    )
+    assert_refused(fit(data), f"{train}: not readable (permission denied)")
+
+
+def test_folder_instead_of_a_file(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    test.unlink()
+    test.mkdir()
+    assert_refused(fit(data), f"{test}: a folder, not an HDF5 file")
+
+
+def test_not_an_hdf5_file(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    test.write_text("spike times, one per line\n0.1\n")
+    assert_refused(fit(data), f"{test}: not a readable HDF5 file")
+
+
+# ------------------------------------------------------------- layouts
+def test_neither_layout_names_both(tmp_path, fit):
+    data = tmp_path / "empty"
+    data.mkdir()
+    assert_refused(
+        fit(data),
+        f"SHD data not found (data_dir='{data}' lacks them): expected {data}/SHD/shd_train.h5",
+        f"shd_train.h5, shd_test.h5 directly in {data}/ (bare layout)",
+    )
+
+
+def test_an_unextracted_archive_is_named(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    test.rename(test.with_name("shd_test.h5.zip"))
+    assert_refused(
+        fit(data),
+        f"tonic's layout ({data}/SHD/) lacks {test}",
+        "(found shd_test.h5.zip: extract it beside itself)",
+    )
+
+
+def test_both_layouts_is_ambiguous(tmp_path, fit):
+    data, train, test = shd(tmp_path)
+    for path in (train, test):
+        (data / path.name).write_bytes(path.read_bytes())
+    assert_refused(fit(data), "holds the SHD files twice, in tonic's layout")
+
+
+# ----------------------------------------------------- valid but lossy data
+def test_lossy_but_valid_data_trains_with_a_warning_and_counts(tmp_path, fit, recwarn):
+    """Some test samples in milliseconds, one empty training sample: the run goes on, the
+    warning names the counts and the cause, summary.json holds them."""
+    data, train, test = shd(tmp_path)
+    times = read_file(test)["spikes/times"]
+    times[0] = times[0] * 1000
+    edit(test, spikes__times=times)
+    t, u = read_file(train)["spikes/times"], read_file(train)["spikes/units"]
+    t[0], u[0] = t[0][:0], u[0][:0]
+    edit(train, spikes__times=t, spikes__units=u)
+    code, _, err, run = fit(data)
+    assert code == 0, err
+    warned = [str(w.message) for w in recwarn if str(w.message).startswith("spsnn: SHD")]
+    expected = (
+        f"spsnn: SHD test split ({test}): binning keeps 760 of its 800 events (5.0 % lost: "
+        "40 after window); the window is 1 s (num_steps=100 x time_bin_ms=10) and the "
+        f"latest event is at {float(times[0].max()):g} s: are the times in milliseconds? "
+        "SHD/SSC store seconds; 1 of 20 samples keep no event (all-zero input)"
+    )
+    assert expected in warned, warned
+    assert any("samples keep no event (all-zero input)" in w for w in warned if "train" in w)
+    summary = yaml.safe_load((run / "summary.json").read_text())
+    counts = summary["data_events"]
+    assert counts["test"]["events_lost"]["after_window"] == 40
+    assert counts["test"]["events_kept"] == 760
+    assert counts["train"]["samples"] + counts["val"]["samples"] == 40
+    together = counts["train"]["samples_without_events"] + counts["val"]["samples_without_events"]
+    assert together == 1
+    assert counts["train"]["events_read"] + counts["val"]["events_read"] == 39 * 40
+
+
+# ------------------------------------------------------------- transforms
+def test_a_frame_transform_is_refused_at_construction(tmp_path, fit):
+    data, _, _ = shd(tmp_path)
+    transform = {"class_path": "tonic.transforms.ToFrame",
+                 "init_args": {"sensor_size": [700, 1, 1], "n_time_bins": 10}}  # fmt: skip
+    assert_refused(
+        fit(data, transform=transform),
+        "transform ToFrame(",
+        "returned ndarray of shape (10, 1, 700) for a 3-event test sample, not events",
+        "not ToFrame",
+    )
+
+
+# ---------------------------------------------------- user DataModules
+USER_MODULE = """
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class NoClasses(L.LightningDataModule):
+    def __init__(self, num_inputs: int = 5):
+        super().__init__()
+        self.num_inputs = num_inputs
+        self.num_steps = 10
+
+    def train_dataloader(self):
+        data = TensorDataset(torch.rand(16, 10, 5), torch.randint(0, 3, (16,)))
+        return DataLoader(data, batch_size=8)
+
+
+class NoneInputs(NoClasses):
+    def __init__(self):
+        super().__init__()
+        self.num_inputs = None
+        self.num_classes = 3
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "NoClasses",
+            "data: NoClasses has no attribute 'num_classes', which spsnn links into "
+            "model.net.init_args.num_classes: define num_classes on the DataModule",
+        ),
+        (
+            "NoneInputs",
+            "data: NoneInputs.num_inputs is None, which spsnn links into "
+            "model.net.init_args.num_inputs: it must be an int >= 1",
+        ),
+    ],
+)
+def test_a_user_datamodule_without_what_the_network_needs(
+    tmp_path, capsys, monkeypatch, name, message
+):
+    (tmp_path / "user_data_faults.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["spsnn"])
+    config = {
+        "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path)},
+        "model": {"net": {"class_path": "spatial_layers.SpatialSNN",
+                          "init_args": {"hidden_sizes": [4], "max_delay": 2}}},
+        "data": {"class_path": f"user_data_faults.{name}"},
+        "run": {"wandb": False},
+    }  # fmt: skip
+    path = tmp_path / "user.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, _, err = spsnn(capsys, "fit", "--config", path)
+    assert code == 2
+    assert error_line(err).startswith(f"error: could not build the run from the config: {message}")
+    assert not list(tmp_path.glob("**/*.ckpt"))

@@ -71,7 +71,8 @@ def _log_to_current_stderr() -> None:
     the stream of the test that first imported Lightning, closed since)."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, logging.StreamHandler):
+            # pytest's own handlers (subclasses) are left alone
+            if type(handler) is logging.StreamHandler:
                 handler.stream = sys.stderr  # setStream would flush the closed one
 
 

@@ -10,8 +10,6 @@ warning that names the counts.
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import h5py
@@ -19,7 +17,6 @@ import numpy as np
 import pytest
 import yaml
 
-from lightning_modules.cli import main
 from lightning_modules.data.synthetic import make_synthetic_heidelberg
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,42 +95,16 @@ def tiny_config(root: Path, data_dir: Path, **data) -> Path:
     return path
 
 
-def spsnn(capsys, *args) -> tuple[int, str, str]:
-    """``spsnn ARGS`` in this process: (exit status, stdout, stderr), never a traceback."""
-    capsys.readouterr()
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        for handler in logging.getLogger(name).handlers:
-            # Lightning's own stream handlers keep the stream of the test that first imported
-            # it (closed since); pytest's handlers (subclasses) are left alone
-            if type(handler) is logging.StreamHandler:
-                handler.stream = sys.stderr
-    try:
-        main([str(arg) for arg in args])
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code if isinstance(exit_info.code, int) else 1
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err, captured.err
-    return code, captured.out, captured.err
-
-
-def error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
 @pytest.fixture
-def fit(tmp_path, capsys, monkeypatch):
+def fit(tmp_path, spsnn):
     """``fit(data_dir, recipe=SHD_RECIPE, **data options)``: (status, error line, stderr,
     run folder or None) of ``spsnn fit`` of the recipe with a tiny network."""
-    monkeypatch.setattr(sys, "argv", ["spsnn"])
-    monkeypatch.delenv("SPSNN_DEBUG", raising=False)
 
     def run(data_dir: Path, recipe: Path = SHD_RECIPE, **data):
         config = tiny_config(tmp_path, data_dir, **data)
-        code, _, err = spsnn(capsys, "fit", "--config", recipe, "--config", config)
+        outcome = spsnn("fit", "--config", recipe, "--config", config)
         runs = sorted((tmp_path / "runs" / "fault").glob("version_*"))
-        return code, error_line(err), err, runs[-1] if runs else None
+        return outcome.code, outcome.line, outcome.err, runs[-1] if runs else None
 
     return run
 
@@ -415,31 +386,6 @@ def test_a_frame_transform_is_refused_at_construction(tmp_path, fit):
 
 
 # ---------------------------------------------------- user DataModules
-USER_MODULE = """
-import lightning as L
-import torch
-from torch.utils.data import DataLoader, TensorDataset
-
-
-class NoClasses(L.LightningDataModule):
-    def __init__(self, num_inputs: int = 5):
-        super().__init__()
-        self.num_inputs = num_inputs
-        self.num_steps = 10
-
-    def train_dataloader(self):
-        data = TensorDataset(torch.rand(16, 10, 5), torch.randint(0, 3, (16,)))
-        return DataLoader(data, batch_size=8)
-
-
-class NoneInputs(NoClasses):
-    def __init__(self):
-        super().__init__()
-        self.num_inputs = None
-        self.num_classes = 3
-"""
-
-
 @pytest.mark.parametrize(
     ("name", "message"),
     [
@@ -455,22 +401,17 @@ class NoneInputs(NoClasses):
         ),
     ],
 )
-def test_a_user_datamodule_without_what_the_network_needs(
-    tmp_path, capsys, monkeypatch, name, message
-):
-    (tmp_path / "user_data_faults.py").write_text(USER_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(sys, "argv", ["spsnn"])
+def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name, message):
     config = {
         "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path)},
         "model": {"net": {"class_path": "spatial_layers.SpatialSNN",
                           "init_args": {"hidden_sizes": [4], "max_delay": 2}}},
-        "data": {"class_path": f"user_data_faults.{name}"},
+        "data": {"class_path": f"tests.helpers.user_datamodules.{name}"},
         "run": {"wandb": False},
     }  # fmt: skip
     path = tmp_path / "user.yaml"
     path.write_text(yaml.safe_dump(config))
-    code, _, err = spsnn(capsys, "fit", "--config", path)
-    assert code == 2
-    assert error_line(err).startswith(f"error: could not build the run from the config: {message}")
+    outcome = spsnn("fit", "--config", path)
+    assert outcome.code == 2
+    assert outcome.line.startswith(f"error: could not build the run from the config: {message}")
     assert not list(tmp_path.glob("**/*.ckpt"))

@@ -1,0 +1,28 @@
+"""DataModules as a user might write them, lacking what spsnn links into the network
+(loaded by ``class_path`` from the fault tests)."""
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class NoClasses(L.LightningDataModule):
+    """Defines ``num_inputs`` and ``num_steps`` but no ``num_classes``."""
+
+    def __init__(self, num_inputs: int = 5):
+        super().__init__()
+        self.num_inputs = num_inputs
+        self.num_steps = 10
+
+    def train_dataloader(self):
+        data = TensorDataset(torch.rand(16, 10, 5), torch.randint(0, 3, (16,)))
+        return DataLoader(data, batch_size=8)
+
+
+class NoneInputs(NoClasses):
+    """``num_inputs`` is None."""
+
+    def __init__(self):
+        super().__init__()
+        self.num_inputs = None
+        self.num_classes = 3

@@ -115,22 +115,24 @@ def adaptive_step(
     given = (params.beta, params.adaptation_decay, params.coupling, params.jump)
     values = torch.stack(torch.broadcast_tensors(*(_constant(v) for v in given)))
     constants = adaptive_constants(values, params.scale)
-    return _adaptive_step(x, state, constants, params.threshold, params.surrogate_alpha)
+    spikes, _, state = _adaptive_step(x, state, constants, params.threshold, params.surrogate_alpha)
+    return spikes, state
 
 
 def _adaptive_step(
     x: Tensor, state: AdaptiveState, constants: Tensor, threshold: float, surrogate_alpha: float
-) -> tuple[Tensor, AdaptiveState]:
-    """The step with the fused op's (5, C) constants (:func:`adaptive_constants`)."""
+) -> tuple[Tensor, Tensor, AdaptiveState]:
+    """The step with the fused op's (5, C) constants (:func:`adaptive_constants`): spikes,
+    the membrane v before the reset, and the state."""
     beta, gain, decay, coupling, jump = constants
     dtype = x.dtype
     drive = ((x - state.adaptation).to(dtype) * gain).to(dtype)
-    spikes, _, membrane = membrane_step(
+    spikes, value, membrane = membrane_step(
         drive, state.membrane, beta, threshold, surrogate_alpha, "zero", False
     )
     kept = (state.adaptation * decay).to(dtype)
     added = ((membrane * coupling).to(dtype) + (spikes * jump).to(dtype)).to(dtype)
-    return spikes, AdaptiveState(membrane, (kept + added).to(dtype))
+    return spikes, value, AdaptiveState(membrane, (kept + added).to(dtype))
 
 
 def _constant(value: float | Tensor) -> Tensor:
@@ -217,7 +219,9 @@ class AdaptiveLeaky(NeuronBase):
         """(5, C): rows beta, 1 - beta, adaptation decay, (1 - decay) q a, (1 - decay) q b."""
         return adaptive_constants(self._expanded(self.constant_values(), size), self.scale)
 
-    def step_function(self, x_t: Tensor, state: AdaptiveState) -> tuple[Tensor, AdaptiveState]:
+    def step_with_membrane(
+        self, x_t: Tensor, state: AdaptiveState
+    ) -> tuple[Tensor, Tensor, AdaptiveState]:
         constants = self.kernel_constants(x_t.shape[-1])
         return _adaptive_step(x_t, state, constants, self.threshold, self.surrogate_alpha)
 

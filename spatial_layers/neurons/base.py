@@ -3,14 +3,16 @@ r"""What the neuron modules share: per-neuron constants, the three call forms, t
 Constants
 ---------
 A neuron's constants (decays :math:`\beta, \alpha, \rho`; SE-adLIF's coupling :math:`a`
-and jump :math:`b`) are given as a number (every neuron the same) or a pair ``[low,
+and jump :math:`b`) are given as a number (every neuron the same), a pair ``[low,
 high]`` (one value per neuron, drawn uniformly: decays uniformly in their time constant
 :math:`\tau = -1 / \ln \beta` steps, as SE-adLIF draws :math:`\tau`; others uniformly in
-value). Each is a buffer, or with ``learn`` a learnable per-neuron parameter kept in its
-range by reparameterisation, never clamped:
+value) or a (C,) tensor of per-neuron values (as snnTorch's tensor ``beta``). Each is a
+buffer, or with ``learn`` a learnable per-neuron parameter kept in its range by
+reparameterisation, never clamped:
 
 .. math::
-    \theta = \mathrm{low} + (\mathrm{high} - \mathrm{low})\, \mathrm{sigmoid}(r)
+    \theta = \mathrm{low} + (\mathrm{high} - \mathrm{low})\,
+        (\epsilon + (1 - 2 \epsilon)\, \mathrm{sigmoid}(r)), \qquad \epsilon = 10^{-6}
 
 where :math:`\theta` is the decay itself in (0, 1) for a decay given as one number, its time
 constant :math:`\tau` in [:math:`\tau(\mathrm{low})`, :math:`\tau(\mathrm{high})`] for a
@@ -56,9 +58,11 @@ from spatial_layers.ops.neurons import RESETS, STATE_COUNT
 from spatial_layers.surrogate import ArctanSpike
 
 Reset = Literal["subtract", "zero", "none"]
-#: A constant as one number for every neuron, or a [low, high] range of per-neuron values.
-ConstantValue = float | Sequence[float]
-#: The raw value of a learnable constant starts at least this fraction of its range inside.
+#: A constant as one number for every neuron, a [low, high] range of per-neuron values, or
+#: a (C,) tensor of per-neuron values.
+ConstantValue = float | Sequence[float] | Tensor
+#: A learnable constant stays this fraction of its range inside it (sigmoid saturates to
+#: exactly 0 or 1 in float32 for large raw values; the margin keeps a decay in (0, 1)).
 EDGE = 1e-6
 
 
@@ -81,13 +85,24 @@ class ConstantSpec(NamedTuple):
 
 
 def is_range(value: ConstantValue) -> bool:
-    return not isinstance(value, int | float)
+    """A [low, high] range (a tensor of values is not one)."""
+    return not isinstance(value, int | float | Tensor)
+
+
+def is_per_neuron(value: ConstantValue) -> bool:
+    """One value per neuron: a range or a (C,) tensor."""
+    return is_range(value) or (isinstance(value, Tensor) and value.dim() > 0)
 
 
 def check_constant(spec: ConstantSpec) -> tuple[float, float]:
-    """The (low, high) of a constant (equal for a number); ValueError naming the argument."""
+    """The (low, high) of a constant (equal for a number, the extremes of a tensor);
+    ValueError naming the argument."""
     name, value = spec.name, spec.value
-    if is_range(value):
+    if isinstance(value, Tensor):
+        if value.dim() > 1 or value.numel() == 0:
+            raise ValueError(f"{name} as a tensor must be 0-d or (C,), got {tuple(value.shape)}")
+        low, high = float(value.min()), float(value.max())
+    elif is_range(value):
         pair = list(value)
         if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair):
             raise ValueError(f"{name} must be a number or a [low, high] pair, got {value!r}")
@@ -99,7 +114,7 @@ def check_constant(spec: ConstantSpec) -> tuple[float, float]:
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if spec.decay:
-        upper_open = spec.learn or is_range(value)
+        upper_open = spec.learn or is_range(value)  # a range of decays in (0, 1)
         if not (low > 0 and (high < 1 if upper_open else high <= 1)):
             interval = "(0, 1)" if upper_open else "(0, 1]"
             what = "a learnable decay" if spec.learn else "a decay range"
@@ -133,7 +148,7 @@ class NeuronBase(nn.Module):
 
     Subclasses set :attr:`family`, :attr:`state_type` and implement :meth:`kernel_constants`
     (the (K, C) constants of :mod:`spatial_layers.ops.neurons` from :meth:`constant_values`)
-    and :meth:`step_function` (one step, the pure function of the family).
+    and :meth:`step_with_membrane` (one step, the pure function of the family).
     """
 
     family: str
@@ -168,6 +183,15 @@ class NeuronBase(nn.Module):
             raise ValueError(
                 f"{ranges[0]} is a range of per-neuron values: give the number of neurons, size="
             )
+        for spec in constants:
+            value = spec.value
+            if isinstance(value, Tensor) and value.dim() == 1:
+                if size is None:
+                    size = value.numel()
+                if value.numel() != size:
+                    raise ValueError(
+                        f"{spec.name} holds {value.numel()} values for {size} neurons (size)"
+                    )
         self.size = size
         self.threshold = float(threshold)
         self.surrogate_alpha = float(surrogate_alpha)
@@ -203,12 +227,15 @@ class NeuronBase(nn.Module):
                 bottom, top = spec.bounds
             if is_range(spec.value):
                 fraction = torch.rand(columns, dtype=torch.float64)
+            elif isinstance(spec.value, Tensor):
+                given = spec.value.detach().to(torch.float64).expand(columns)
+                fraction = (given - bottom) / (top - bottom)
             else:
                 fraction = torch.full((columns,), (low - bottom) / (top - bottom))
-            fraction = fraction.clamp(EDGE, 1 - EDGE)
-            raws.append(torch.logit(fraction))
-            lows.append(bottom)
-            spans.append(top - bottom)
+            inside = ((fraction - EDGE) / (1 - 2 * EDGE)).clamp(EDGE, 1 - EDGE)
+            raws.append(torch.logit(inside))
+            lows.append(bottom + EDGE * (top - bottom))
+            spans.append((1 - 2 * EDGE) * (top - bottom))
             taus.append(tau)
         self.layout = ConstantLayout(fixed, learned)
         dtype = torch.get_default_dtype()
@@ -315,19 +342,31 @@ class NeuronBase(nn.Module):
         return self.state_type(*last)
 
     # -------------------------------------------------------------- step forms
-    def step_function(self, x_t: Tensor, state: NamedTuple) -> tuple[Tensor, NamedTuple]:
-        """One step of the family's pure step function with this module's constants."""
+    def step_with_membrane(
+        self, x_t: Tensor, state: NamedTuple
+    ) -> tuple[Tensor, Tensor, NamedTuple]:
+        """One step of the family's pure step function with this module's constants:
+        spikes, the membrane trace value (the one compared with the threshold) and the
+        new state."""
         raise NotImplementedError
 
     def cell_forward(
         self, x_t: Tensor, state: NamedTuple | None = None
     ) -> tuple[Tensor, NamedTuple]:
         """One (B, C) step with the state explicit (Norse cell convention); None: zeros."""
+        spikes, _, state = self.cell_forward_with_membrane(x_t, state)
+        return spikes, state
+
+    def cell_forward_with_membrane(
+        self, x_t: Tensor, state: NamedTuple | None = None
+    ) -> tuple[Tensor, Tensor, NamedTuple]:
+        """:meth:`cell_forward` that also returns the (B, C) membrane trace value, as
+        :meth:`forward_with_membrane` traces it."""
         if state is None:
             state = self.initial_state(x_t)
         else:
             self._stacked_state(state, x_t)  # checks it
-        return self.step_function(x_t, state)
+        return self.step_with_membrane(x_t, state)
 
     def step(self, x_t: Tensor) -> Tensor:
         """snnTorch style: one (B, C) step -> spikes, the state kept inside.
@@ -384,6 +423,8 @@ class NeuronBase(nn.Module):
 
 
 def _fixed_values(spec: ConstantSpec, low: float, high: float, columns: int) -> Tensor:
+    if isinstance(spec.value, Tensor):
+        return spec.value.detach().to(torch.float64).expand(columns).clone()
     if not is_range(spec.value):
         return torch.full((columns,), low, dtype=torch.float64)
     fraction = torch.rand(columns, dtype=torch.float64)

@@ -236,16 +236,18 @@ class Leaky(NeuronBase):
         last = membranes[-1] if len(membranes) else _check_membrane(currents, membrane)
         return spikes, membranes, LeakyState(last)
 
-    def step_function(self, x_t: Tensor, state: LeakyState) -> tuple[Tensor, LeakyState]:
+    def step_with_membrane(
+        self, x_t: Tensor, state: LeakyState
+    ) -> tuple[Tensor, Tensor, LeakyState]:
         if self.legacy:
             spikes, membrane = leaky_step(x_t, state.membrane, self.params)
-            return spikes, LeakyState(membrane)
+            return spikes, membrane, LeakyState(membrane)
         beta = self.kernel_constants(x_t.shape[-1])[0]
-        spikes, _, membrane = membrane_step(
+        spikes, value, membrane = membrane_step(
             x_t, state.membrane, beta, self.threshold, self.surrogate_alpha, self.reset,
             self.reset_delay,
         )  # fmt: skip
-        return spikes, LeakyState(membrane)
+        return spikes, value, LeakyState(membrane)
 
     def extra_repr(self) -> str:
         if self.legacy:

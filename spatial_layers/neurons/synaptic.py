@@ -84,13 +84,22 @@ def synaptic_step(
         >>> [round(v, 4) for v in (state.current.item(), state.membrane.item())]
         [0.976, 0.948]
     """
+    spikes, _, state = _synaptic_step(x, state, params)
+    return spikes, state
+
+
+def _synaptic_step(
+    x: Tensor, state: SynapticState, params: SynapticParameters
+) -> tuple[Tensor, Tensor, SynapticState]:
+    """:func:`synaptic_step` that also returns the membrane trace value (before an
+    immediate reset)."""
     dtype = x.dtype
     current = (x + (state.current * _constant(params.alpha)).to(dtype)).to(dtype)
-    spikes, _, membrane = membrane_step(
+    spikes, value, membrane = membrane_step(
         current, state.membrane, _constant(params.beta), params.threshold,
         params.surrogate_alpha, params.reset, params.reset_delay,
     )  # fmt: skip
-    return spikes, SynapticState(membrane, current)
+    return spikes, value, SynapticState(membrane, current)
 
 
 def _constant(value: float | Tensor) -> Tensor:
@@ -177,5 +186,7 @@ class Synaptic(NeuronBase):
             alpha, beta, self.threshold, self.surrogate_alpha, self.reset, self.reset_delay
         )
 
-    def step_function(self, x_t: Tensor, state: SynapticState) -> tuple[Tensor, SynapticState]:
-        return synaptic_step(x_t, state, self.parameters_for(x_t.shape[-1]))
+    def step_with_membrane(
+        self, x_t: Tensor, state: SynapticState
+    ) -> tuple[Tensor, Tensor, SynapticState]:
+        return _synaptic_step(x_t, state, self.parameters_for(x_t.shape[-1]))

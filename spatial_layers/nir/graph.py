@@ -149,6 +149,14 @@ from spatial_layers.nir.reader import (
 )
 
 OUTPUT_NODE = "output"
+#: The integer dynamics of a cuba population under the loihi2 profile: Lava's LIF process.
+LOIHI2_CUBA_DYNAMICS = (
+    "u_t = wrap24(sign(u') * ((|u'| * (4096 - (current_decay + 1))) >> 12) + "
+    "(sum_j m_ij s_j(t - d_ij)) << (6 + weight_exponent)), u' = u_{t-1}; "
+    "v_t = sign(v') * ((|v'| * (4096 - decay)) >> 12) + u_t, v' = v_{t-1} after its reset, "
+    "saturating at +-(2**23 - 1); s_t = [v_t > threshold_mantissa << 6]; v_t = 0 where s_t "
+    "(Lava's LIF process, PyLifModelBitAcc: du = current_decay, dv = decay, ds_offset 1)"
+)
 #: What a hardware profile's graph holds in its Linear nodes (graph metadata).
 PROFILE_WEIGHTS = (
     "weights are the chip's: mantissa * 2**scale_exponent of the layer, in units of the "
@@ -491,10 +499,7 @@ def _neuron_constants(net: SpatialSNN, formats: NetworkFormat | None) -> list[Po
             "be composed from NIR nodes; export a 'lif' or 'cuba' network"
         )
     if formats is not None:
-        return [
-            PopulationNeurons(population.beta, population.threshold_level)
-            for population in formats.populations
-        ]
+        return [_format_neurons(population) for population in formats.populations]
     populations = [_module_neurons(block.neuron) for block in net.hidden]
     readout = net.readout
     if readout.neuron is not None:
@@ -503,6 +508,16 @@ def _neuron_constants(net: SpatialSNN, formats: NetworkFormat | None) -> list[Po
         threshold = None if readout.spiking is None else readout.spiking.threshold
         populations.append(PopulationNeurons(net.readout_beta, threshold))
     return populations
+
+
+def _format_neurons(population: PopulationFormat) -> PopulationNeurons:
+    """A population in a hardware profile: the decays and threshold the chip applies
+    (cuba: Lava's LIF process, which resets to 0 in the step of the spike)."""
+    if population.current_decay is None:
+        return PopulationNeurons(population.beta, population.threshold_level)
+    return PopulationNeurons(
+        population.beta, population.threshold_level, "cuba", population.alpha, "zero", False
+    )
 
 
 def _module_neurons(neuron) -> PopulationNeurons:
@@ -531,6 +546,10 @@ def _population_format(population: PopulationFormat) -> dict:
     }
     if population.threshold is not None:
         record["threshold_mantissa"] = int(population.threshold)
+    if population.current_decay is not None:
+        record["current_decay"] = int(population.current_decay)
+        record["dynamics"] = LOIHI2_CUBA_DYNAMICS
+        record["process"] = "lava.proc.lif.process.LIF (PyLifModelBitAcc)"
     return record
 
 

@@ -3,7 +3,8 @@
 The library of spsnn, plain PyTorch (torch and numpy; Triton and NIR optional; never
 Lightning): neuron positions and the delay kernels, the delayed layer in sequence and
 streaming form (snnTorch style with ``init_hidden=True``, Norse style with
-:class:`SpatialDelayCell`), fused spiking neurons, the :class:`SpatialSNN` network,
+:class:`SpatialDelayCell`), fused spiking neurons (:class:`Leaky`, :class:`Synaptic`,
+:class:`AdaptiveLeaky`), the :class:`SpatialSNN` network,
 hardware profiles (:mod:`spatial_layers.hardware`) and the NIR conversion
 (:func:`to_nir`, :func:`from_nir`; needs ``pip install "spsnn[nir]"``).
 """
@@ -15,8 +16,11 @@ from spatial_layers.geometry import NeuronPositions, distance_to_delay, pairwise
 from spatial_layers.kernels import delay_kernel, round_delays
 from spatial_layers.networks import HiddenPopulation, LeakyReadout, SNNOutput, SpatialSNN
 from spatial_layers.neurons import (
+    AdaptiveLeaky,
     Leaky,
     LeakyParameters,
+    NeuronCell,
+    Synaptic,
     leaky_integrate,
     leaky_sequence,
     leaky_step,
@@ -42,17 +46,20 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "AdaptiveLeaky",
     "DelayState",
     "HiddenPopulation",
     "Leaky",
     "LeakyParameters",
     "LeakyReadout",
+    "NeuronCell",
     "NeuronPositions",
     "ParameterCount",
     "SNNOutput",
     "SpatialDelay",
     "SpatialDelayCell",
     "SpatialSNN",
+    "Synaptic",
     "count_parameters",
     "delay_kernel",
     "delay_layers",

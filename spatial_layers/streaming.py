@@ -133,8 +133,13 @@ class SpatialDelayCell(nn.Module):
         return self.layer.cell_forward(x_t, state)
 
 
-def _streaming_layers(net: nn.Module) -> list[StreamingDelay]:
-    return [m for m in net.modules() if isinstance(m, StreamingDelay)]
+def _streaming_layers(net: nn.Module) -> list[nn.Module]:
+    """The spsnn modules of ``net`` that keep a state between steps: delayed layers and
+    neurons (:class:`~spatial_layers.neurons.NeuronBase`), both with ``reset_state`` and
+    ``detach_state``."""
+    from spatial_layers.neurons.base import NeuronBase
+
+    return [m for m in net.modules() if isinstance(m, StreamingDelay | NeuronBase)]
 
 
 def _snntorch_neurons(net: nn.Module) -> list[nn.Module]:
@@ -148,9 +153,9 @@ def _snntorch_neurons(net: nn.Module) -> list[nn.Module]:
 def reset(net: nn.Module) -> None:
     """Starts a new sequence in every stateful layer of ``net``.
 
-    Clears the history of every :class:`~spatial_layers.SpatialDelay` (as its
-    ``reset_state()``) and, where ``net`` holds snnTorch neurons, calls
-    ``snntorch.utils.reset`` on each module that holds them directly (it
+    Clears the history of every :class:`~spatial_layers.SpatialDelay` and the state of
+    every spsnn neuron module (as their ``reset_state()``) and, where ``net`` holds
+    snnTorch neurons, calls ``snntorch.utils.reset`` on each module that holds them directly (it
     zeros and detaches their hidden state; snnTorch resets all instances of
     the neuron classes it finds).
 
@@ -178,7 +183,8 @@ def reset(net: nn.Module) -> None:
 def detach(net: nn.Module) -> None:
     """Truncated BPTT: cuts the gradient through the per-step state of every layer of ``net``.
 
-    Every :class:`~spatial_layers.SpatialDelay` keeps its history (``detach_state()``);
+    Every :class:`~spatial_layers.SpatialDelay` keeps its history and every spsnn neuron
+    module its state (``detach_state()``);
     snnTorch's neurons keep their hidden state, detached by their class's
     ``detach_hidden()``. Call it between the chunks of a sequence, after
     ``loss.backward()``.

@@ -25,13 +25,24 @@ def arctan_slope(shifted: Tensor, alpha: float) -> Tensor:
 
 
 class ArctanSpike(torch.autograd.Function):
-    """Heaviside step forward, arctan surrogate backward (as snnTorch's ATan)."""
+    """Heaviside step forward, arctan surrogate backward (as snnTorch's ATan).
+
+    Written with a separate ``setup_context`` and ``generate_vmap_rule`` (its forward and
+    backward are elementwise torch ops), so that ``torch.func.grad``, ``jacrev`` and
+    ``vmap`` go through it.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, shifted: Tensor, alpha: float) -> Tensor:
+    def forward(shifted: Tensor, alpha: float) -> Tensor:
+        return (shifted > 0).to(shifted.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[Tensor, float], output: Tensor) -> None:
+        shifted, alpha = inputs
         ctx.save_for_backward(shifted)
         ctx.alpha = alpha
-        return (shifted > 0).to(shifted.dtype)
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor, None]:

@@ -25,6 +25,8 @@ class ProfiledNetwork(Protocol):
 
     max_delay: int
     hidden: nn.ModuleList
+    readout: nn.Module
+    neuron_family: str
     dropout: SpikeDropout
     is_recurrent: bool
     params: LeakyParameters

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from spatial_layers import ops
-from spatial_layers.neurons import Leaky, LeakyParameters, resolve_backend
+from spatial_layers.neurons import LeakyParameters, NeuronBase, resolve_backend
 
 
 class TimeBatchNorm(nn.BatchNorm1d):
@@ -31,21 +31,28 @@ class TimeBatchNorm(nn.BatchNorm1d):
         return super().forward(x.reshape(steps * batch, channels)).reshape(steps, batch, channels)
 
 
-def normalized_spikes(norm: TimeBatchNorm, neuron: Leaky, currents: Tensor) -> Tensor:
+def normalized_spikes(norm: TimeBatchNorm, neuron: NeuronBase, currents: Tensor) -> Tensor:
     """``neuron(norm(currents))``, bit for bit, saving only ``currents`` for backward.
 
-    Under ``torch.compile`` it is the plain composition (the compiler chooses what to save).
+    The fused node serves a LIF with one constant ``beta`` and the default reset
+    (``Leaky.legacy``); other neurons, ``torch.compile`` (the compiler chooses what to save)
+    and ``torch.func`` transforms (``grad``, ``vmap``: the node is an autograd Function
+    without a batching rule) get the plain composition.
 
     Args:
         norm: the batch norm (running statistics move as in its own forward).
-        neuron: the LIF layer after it.
+        neuron: the neurons after it.
         currents: (T, B, C) synaptic currents.
 
     Returns:
         (T, B, C) spikes.
     """
-    if torch.compiler.is_compiling():
-        return neuron(norm(currents))
+    if (
+        torch.compiler.is_compiling()
+        or not getattr(neuron, "legacy", False)
+        or torch._C._are_functorch_transforms_active()
+    ):
+        return neuron.forward_with_membrane(norm(currents))[0]
     return _NormLeaky.apply(currents, norm.weight, norm.bias, norm, neuron.params, neuron.backend)
 
 

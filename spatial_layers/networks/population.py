@@ -18,8 +18,13 @@ from torch import Tensor, nn
 
 from spatial_layers.delay import SpatialDelay
 from spatial_layers.networks.norm_leaky import TimeBatchNorm, normalized_spikes
-from spatial_layers.neurons import Leaky, LeakyParameters, leaky_integrate, leaky_sequence
-from spatial_layers.neurons.recurrent import recurrent_leaky
+from spatial_layers.neurons import (
+    LeakyParameters,
+    NeuronBase,
+    leaky_integrate,
+    leaky_sequence,
+)
+from spatial_layers.neurons.recurrent import recurrent_leaky, recurrent_neurons
 from spatial_layers.ops import Backend
 from spatial_layers.spike_dropout import binary_saves
 
@@ -66,20 +71,22 @@ def check_recurrent_pair(synapses: SpatialDelay, recurrent: SpatialDelay) -> Non
 
 
 class HiddenPopulation(nn.Module):
-    r"""A hidden population: delayed synapses in, batch norm, LIF neurons, delayed recurrence.
+    r"""A hidden population: delayed synapses in, batch norm, neurons, delayed recurrence.
 
     .. math::
         I_t = \mathrm{norm}(\mathrm{synapses}(x))_t, \qquad
-        S = \mathrm{LIF}\big(I_t + \mathrm{recurrent}(S)_t\big)
+        S = \mathrm{neurons}\big(I_t + \mathrm{recurrent}(S)_t\big)
 
     where the recurrent term (when there is one) delivers the population's own spike
-    of step :math:`t - 1 - d_{ij}` (:func:`~spatial_layers.neurons.recurrent_leaky`).
+    of step :math:`t - 1 - d_{ij}` (:func:`~spatial_layers.neurons.recurrent_neurons`).
 
     Args:
         synapses: the :class:`~spatial_layers.SpatialDelay` from the presynaptic
             population to this one.
-        neuron: the LIF neurons (:class:`~spatial_layers.neurons.Leaky`: constants and
-            backend of the loop over time).
+        neuron: the neurons (:class:`~spatial_layers.neurons.Leaky`,
+            :class:`~spatial_layers.neurons.Synaptic` or
+            :class:`~spatial_layers.neurons.AdaptiveLeaky`: family, constants and backend
+            of the loop over time), built for whole sequences (``init_hidden=False``).
         recurrent: an optional ``SpatialDelay`` from this population onto itself; with
             spatial delays its ``pre`` and ``post`` are the ``synapses.post`` module.
         norm: an optional :class:`~spatial_layers.networks.norm_leaky.TimeBatchNorm` over
@@ -92,6 +99,7 @@ class HiddenPopulation(nn.Module):
     Example:
         >>> import torch
         >>> from spatial_layers import NeuronPositions
+        >>> from spatial_layers.neurons import Leaky
         >>> pos_in, pos_hid = NeuronPositions(4), NeuronPositions(8)
         >>> block = HiddenPopulation(
         ...     SpatialDelay(pos_in, pos_hid, max_delay=3), Leaky(),
@@ -103,7 +111,7 @@ class HiddenPopulation(nn.Module):
     def __init__(
         self,
         synapses: SpatialDelay,
-        neuron: Leaky,
+        neuron: NeuronBase,
         *,
         recurrent: SpatialDelay | None = None,
         norm: TimeBatchNorm | None = None,
@@ -111,6 +119,20 @@ class HiddenPopulation(nn.Module):
         super().__init__()
         if recurrent is not None:
             check_recurrent_pair(synapses, recurrent)
+        if not isinstance(neuron, NeuronBase):
+            raise TypeError(
+                f"neuron must be a Leaky, Synaptic or AdaptiveLeaky, got {type(neuron).__name__}"
+            )
+        if neuron.init_hidden:
+            raise ValueError(
+                "the neuron was built with init_hidden=True; a population runs whole "
+                "(T, B, C) sequences: build it with init_hidden=False"
+            )
+        if neuron.size is not None and neuron.size != synapses.out_features:
+            raise ValueError(
+                f"the neuron module has {neuron.size} neurons but the population "
+                f"{synapses.out_features}"
+            )
         if norm is not None and norm.num_features != synapses.out_features:
             raise ValueError(
                 f"the batch norm has {norm.num_features} channels but the population "
@@ -156,7 +178,10 @@ class HiddenPopulation(nn.Module):
         # The recurrent layer reads the population's spikes: its step()'s checks.
         self.recurrent._check(currents.new_zeros(currents.shape[1:]), rank=2)
         kernel, bias = self.recurrent.applied_kernel(), self.recurrent.bias
-        return recurrent_leaky(currents, kernel, bias, self.neuron.params, self.neuron.backend)
+        if getattr(self.neuron, "legacy", False):
+            params, backend = self.neuron.params, self.neuron.backend
+            return recurrent_leaky(currents, kernel, bias, params, backend)
+        return recurrent_neurons(currents, kernel, bias, self.neuron)
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
@@ -173,7 +198,8 @@ class LeakyReadout(nn.Module):
         beta: membrane decay per step, in (0, 1].
         spiking: None for a non-spiking integrator; LIF constants (threshold and
             surrogate slope; ``beta`` is replaced by the readout's) for a readout
-            that also spikes (a spike-count readout).
+            that also spikes (a spike-count readout), or the neuron module that spikes
+            (:class:`~spatial_layers.neurons.Synaptic`, ...: its own constants).
         backend: implementation of the loop over time (:mod:`spatial_layers.ops`).
 
     Shape:
@@ -186,7 +212,7 @@ class LeakyReadout(nn.Module):
         synapses: SpatialDelay,
         beta: float,
         *,
-        spiking: LeakyParameters | None = None,
+        spiking: LeakyParameters | NeuronBase | None = None,
         backend: Backend = "auto",
     ) -> None:
         super().__init__()
@@ -194,6 +220,10 @@ class LeakyReadout(nn.Module):
             raise ValueError(f"beta must be in (0, 1], got {beta}")
         self.synapses = synapses
         self.beta = float(beta)
+        #: The spiking neuron module of a spiking readout of another family (else None).
+        self.neuron = spiking if isinstance(spiking, NeuronBase) else None
+        if self.neuron is not None:
+            spiking = None
         self.spiking = None if spiking is None else LeakyParameters(self.beta, *spiking[1:])
         self.backend = backend
 
@@ -206,10 +236,14 @@ class LeakyReadout(nn.Module):
         """(membrane, spikes or None) for the input ``inputs`` holds, taken out of it
         (as :meth:`HiddenPopulation.fire`)."""
         currents = delayed(self.synapses, inputs.pop(), level)
+        if self.neuron is not None:
+            spikes, membrane = self.neuron.forward_with_membrane(currents)
+            return membrane, spikes
         if self.spiking is not None:
             spikes, membrane = leaky_sequence(currents, self.spiking, backend=self.backend)
             return membrane, spikes
         return leaky_integrate(currents, self.beta, backend=self.backend), None
 
     def extra_repr(self) -> str:
-        return f"beta={self.beta}, spiking={self.spiking is not None}, backend={self.backend!r}"
+        spiking = self.spiking is not None or self.neuron is not None
+        return f"beta={self.beta}, spiking={spiking}, backend={self.backend!r}"

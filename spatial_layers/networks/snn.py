@@ -26,10 +26,11 @@ A hardware profile (:mod:`spatial_layers.hardware`) plugs in through
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +44,15 @@ from spatial_layers.geometry import NeuronPositions, PositionInit, default_posit
 from spatial_layers.kernels import KernelKind
 from spatial_layers.networks.norm_leaky import TimeBatchNorm
 from spatial_layers.networks.population import HiddenPopulation, LeakyReadout
-from spatial_layers.neurons import Leaky, LeakyParameters
+from spatial_layers.neurons import AdaptiveLeaky, Leaky, LeakyParameters, NeuronBase, Synaptic
+from spatial_layers.neurons.adaptive import (
+    SE_ADLIF_ADAPTATION_DECAY,
+    SE_ADLIF_COUPLING,
+    SE_ADLIF_JUMP,
+    SE_ADLIF_SCALE,
+)
+from spatial_layers.neurons.base import ConstantValue, time_constant
+from spatial_layers.neurons.synaptic import DEFAULT_ALPHA
 from spatial_layers.ops import Backend
 from spatial_layers.spike_dropout import SpikeDropout
 
@@ -112,6 +121,42 @@ LOADABLE_ACROSS = (
     "position_init", "position_scale", "init_gain", "backend", "method", "batch_first"
 )  # fmt: skip
 
+NeuronFamily = Literal["lif", "cuba", "adlif"]
+#: The neuron families a SpatialSNN builds its hidden populations from.
+NEURON_FAMILIES: tuple[str, ...] = ("lif", "cuba", "adlif")
+#: Arguments that only some families take (the others must leave them None).
+FAMILY_ARGUMENTS = {
+    "alpha": ("cuba",),
+    "adaptation_decay": ("adlif",),
+    "adaptation_coupling": ("adlif",),
+    "adaptation_jump": ("adlif",),
+    "adaptation_scale": ("adlif",),
+}
+#: Each family's values for the arguments left None.
+FAMILY_DEFAULTS = {
+    "lif": {"reset": "subtract", "reset_delay": True},
+    "cuba": {"reset": "subtract", "reset_delay": True, "alpha": DEFAULT_ALPHA},
+    "adlif": {
+        "reset": "zero",
+        "reset_delay": False,
+        "adaptation_decay": list(SE_ADLIF_ADAPTATION_DECAY),
+        "adaptation_coupling": list(SE_ADLIF_COUPLING),
+        "adaptation_jump": list(SE_ADLIF_JUMP),
+        "adaptation_scale": SE_ADLIF_SCALE,
+    },
+}
+
+
+def family_arguments(arguments: dict) -> dict:
+    """The neuron arguments of a SpatialSNN's ``arguments`` with the family's defaults
+    filled in where they are None."""
+    family = arguments.get("neuron", "lif")
+    resolved = {name: arguments.get(name) for name in ("reset", "reset_delay", *FAMILY_ARGUMENTS)}
+    for name, value in FAMILY_DEFAULTS.get(family, {}).items():
+        if resolved.get(name) is None:
+            resolved[name] = value
+    return resolved
+
 
 class SpatialSNN(nn.Module):
     """Feed-forward (or recurrent) spiking classifier with spatial synaptic delays.
@@ -132,10 +177,29 @@ class SpatialSNN(nn.Module):
         position_scale: size of the initial cloud; default
             ``velocity * max_delay / sqrt(dim)``, so the largest initial
             distances span the delay range.
-        beta: LIF membrane decay per step.
-        threshold: LIF threshold.
+        beta: membrane decay per step of the hidden neurons (every family), or a
+            ``[low, high]`` range of per-neuron decays (drawn uniformly in time
+            constant, as SE-adLIF draws them).
+        neuron: the hidden neurons' family: ``"lif"`` (snnTorch's ``Leaky``), ``"cuba"``
+            (current-based, snnTorch's ``Synaptic``) or ``"adlif"`` (SE-adLIF's adaptive
+            LIF); :mod:`spatial_layers.neurons`.
+        learn_beta: every time constant of the hidden neurons (``beta``; ``alpha``; the
+            adaptation's decay, coupling and jump) is a learnable per-neuron parameter,
+            kept in its range (:mod:`spatial_layers.neurons.base`).
+        alpha: ``"cuba"``: synaptic current decay per step, or a range (default 0.8).
+        reset: ``"subtract"``, ``"zero"`` or ``"none"`` (lif, cuba; default
+            ``"subtract"``); adlif resets to zero (its only reset).
+        reset_delay: the reset acts one step after the spike (snnTorch, the default of
+            lif and cuba) or at once (False: Norse, NIR, Loihi 2's LIF process; adlif).
+        adaptation_decay: ``"adlif"``: decay of the adaptation current per step, or a
+            range (default SE-adLIF's tau_w 60-300 steps).
+        adaptation_coupling: ``"adlif"``: a, a number or a range (default [0, 1]).
+        adaptation_jump: ``"adlif"``: b, a number or a range (default [0, 2]).
+        adaptation_scale: ``"adlif"``: q, which multiplies a and b (default 120).
+        threshold: firing threshold of every spiking neuron.
         surrogate_alpha: arctan surrogate slope.
-        readout_beta: decay of the readout membrane (default ``beta``).
+        readout_beta: decay of the readout membrane (default ``beta``; for a range, the
+            decay of its mean time constant).
         recurrent: add delayed hidden -> hidden connections in every
             hidden layer.
         batch_norm: BatchNorm1d over channels after every hidden layer's
@@ -196,7 +260,16 @@ class SpatialSNN(nn.Module):
         velocity: float = 1.0,
         position_init: PositionInit = "uniform",
         position_scale: float | None = None,
-        beta: float = 0.9,
+        beta: ConstantValue = 0.9,
+        neuron: NeuronFamily = "lif",
+        learn_beta: bool = False,
+        alpha: ConstantValue | None = None,
+        reset: Literal["subtract", "zero", "none"] | None = None,
+        reset_delay: bool | None = None,
+        adaptation_decay: ConstantValue | None = None,
+        adaptation_coupling: ConstantValue | None = None,
+        adaptation_jump: ConstantValue | None = None,
+        adaptation_scale: float | None = None,
         threshold: float = 1.0,
         surrogate_alpha: float = 2.0,
         readout_beta: float | None = None,
@@ -215,8 +288,10 @@ class SpatialSNN(nn.Module):
         #: The constructor's arguments as plain data, by name: what rebuilds this network.
         self.init_args = {name: plain_value(value) for name, value in arguments.items()}
         hidden_sizes = list(hidden_sizes)
-        readout_beta = beta if readout_beta is None else readout_beta
-        _check_arguments(self.init_args | {"readout_beta": readout_beta})
+        _check_arguments(self.init_args)
+        if readout_beta is None:
+            readout_beta = beta if isinstance(beta, int | float) else _mean_decay(beta)
+        _check_decay("readout_beta", readout_beta)
         if position_scale is None:
             position_scale = default_position_scale(velocity, max_delay, dim)
         self.num_inputs = num_inputs
@@ -227,7 +302,12 @@ class SpatialSNN(nn.Module):
         self.max_delay = max_delay
         self.is_recurrent = recurrent
         self.spiking_output = spiking_output
-        self.params = LeakyParameters(beta, threshold, surrogate_alpha)
+        #: The hidden neurons' family (``"lif"``, ``"cuba"`` or ``"adlif"``).
+        self.neuron_family: str = neuron
+        #: The neuron arguments with the family's defaults filled in.
+        self.neuron_arguments = family_arguments(self.init_args)
+        scalar_beta = float(beta) if isinstance(beta, int | float) else math.nan
+        self.params = LeakyParameters(scalar_beta, float(threshold), float(surrogate_alpha))
         self.readout_beta = float(readout_beta)
         self.backend = backend
         self.batch_first = batch_first
@@ -267,21 +347,51 @@ class SpatialSNN(nn.Module):
         self.hidden = nn.ModuleList(
             HiddenPopulation(
                 feedforward[index],
-                Leaky(beta, threshold, surrogate_alpha, backend=backend),
+                self.make_neuron(size),
                 recurrent=recurrent_layers[index] if recurrent else None,
                 norm=TimeBatchNorm(size) if batch_norm else None,
             )
             for index, size in enumerate(hidden_sizes)
         )
-        self.readout = LeakyReadout(
-            feedforward[-1],
-            readout_beta,
-            spiking=self.params if spiking_output else None,
-            backend=backend,
-        )
+        spiking = None
+        if spiking_output:
+            spiking = self.params if neuron == "lif" else self.make_neuron(num_classes, beta=None)
+        self.readout = LeakyReadout(feedforward[-1], readout_beta, spiking=spiking, backend=backend)
         self.dropout = SpikeDropout(dropout)
         self._hardware_profile: str | None = None
         register_flag(self)
+
+    def make_neuron(self, size: int, *, beta: ConstantValue | None = ...) -> NeuronBase:
+        """The neurons of a population of ``size``, as the constructor's arguments say
+        (``beta=None``: the readout's decay, for a spiking readout of another family)."""
+        args, family = self.init_args, self.neuron_family
+        if beta is None:
+            beta = self.readout_beta
+        elif beta is ...:
+            beta = args["beta"]
+        learn = bool(args["learn_beta"])
+        options = self.neuron_arguments
+        common = {
+            "threshold": args["threshold"],
+            "surrogate_alpha": args["surrogate_alpha"],
+            "backend": args["backend"],
+        }
+        if family == "adlif":
+            return AdaptiveLeaky(
+                size, beta, options["adaptation_decay"], options["adaptation_coupling"],
+                options["adaptation_jump"], scale=options["adaptation_scale"], learn_beta=learn,
+                learn_adaptation=learn, **common,
+            )  # fmt: skip
+        per_neuron = learn or not isinstance(beta, int | float)
+        reset = {"reset": options["reset"], "reset_delay": options["reset_delay"]}
+        if family == "cuba":
+            return Synaptic(
+                options["alpha"], beta, size=size, learn_alpha=learn, learn_beta=learn,
+                **reset, **common,
+            )  # fmt: skip
+        alpha = common.pop("surrogate_alpha")
+        size = size if per_neuron or reset != FAMILY_DEFAULTS["lif"] else None
+        return Leaky(beta, alpha=alpha, size=size, learn_beta=learn, **reset, **common)
 
     @property
     def layers(self) -> list[SpatialDelay]:
@@ -335,6 +445,8 @@ class SpatialSNN(nn.Module):
     ) -> None:
         saved = state_dict.get(prefix + "_extra_state")
         if isinstance(saved, dict):
+            # A state saved before an argument existed was saved with its default.
+            saved = {**_DEFAULTS, **saved}
             differences = [
                 f"{name}={saved.get(name)!r} (this network: {value!r})"
                 for name, value in self.init_args.items()
@@ -427,8 +539,38 @@ class SpatialSNN(nn.Module):
         return (
             f"num_inputs={self.num_inputs}, num_classes={self.num_classes}, "
             f"hidden_sizes={self.hidden_sizes}, delays={self.delay_mode!r}, dim={self.dim}, "
-            f"recurrent={self.is_recurrent}"
+            f"neuron={self.neuron_family!r}, recurrent={self.is_recurrent}"
         )
+
+
+#: Every SpatialSNN argument's default (a state saved before an argument existed).
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(SpatialSNN.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
+
+
+def _mean_decay(pair: Sequence[float]) -> float:
+    """The decay whose time constant is the mean of those of a [low, high] decay range."""
+    low, high = (float(value) for value in pair)
+    return math.exp(-2.0 / (time_constant(low) + time_constant(high)))
+
+
+def _check_decay(name: str, value: object, *, allow_range: bool = False) -> None:
+    """Raises ValueError unless ``value`` is a decay in (0, 1] (or a [low, high] range of
+    decays in (0, 1) with ``allow_range``)."""
+    if allow_range and isinstance(value, list | tuple):
+        if not (
+            len(value) == 2 and all(_is_number(v) for v in value) and 0 < value[0] <= value[1] < 1
+        ):
+            raise ValueError(
+                f"{name} as a range must be [low, high] with 0 < low <= high < 1, got {value!r}"
+            )
+        return
+    if not (_is_number(value) and 0 < value <= 1):
+        what = "a number in (0, 1] or a [low, high] range" if allow_range else "in (0, 1]"
+        raise ValueError(f"{name} (a decay per step) must be {what}, got {value!r}")
 
 
 def _check_arguments(arguments: dict) -> None:
@@ -451,10 +593,40 @@ def _check_arguments(arguments: dict) -> None:
         value = arguments[name]
         if not (_is_number(value) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    for name in ("beta", "readout_beta"):
-        value = arguments[name]
-        if not (_is_number(value) and 0 < value <= 1):
-            raise ValueError(f"{name} (membrane decay per step) must be in (0, 1], got {value!r}")
+    family = arguments["neuron"]
+    if family not in NEURON_FAMILIES:
+        raise ValueError(f"neuron must be one of {NEURON_FAMILIES}, got {family!r}")
+    if not isinstance(arguments["learn_beta"], bool):
+        raise ValueError(f"learn_beta must be true or false, got {arguments['learn_beta']!r}")
+    _check_decay("beta", arguments["beta"], allow_range=True)
+    if arguments["readout_beta"] is not None:
+        _check_decay("readout_beta", arguments["readout_beta"])
+    for name, families in FAMILY_ARGUMENTS.items():
+        if arguments[name] is not None and family not in families:
+            raise ValueError(
+                f"{name} applies to neuron={families[0]!r}, not neuron={family!r}: leave it unset"
+            )
+    resolved = family_arguments(arguments)
+    if family == "adlif" and (resolved["reset"], resolved["reset_delay"]) != ("zero", False):
+        raise ValueError(
+            "neuron='adlif' resets to zero at once (SE-adLIF): leave reset and reset_delay unset"
+        )
+    if resolved["reset"] not in ("subtract", "zero", "none"):
+        raise ValueError(f"reset must be 'subtract', 'zero' or 'none', got {resolved['reset']!r}")
+    if not isinstance(resolved["reset_delay"], bool):
+        raise ValueError(f"reset_delay must be true or false, got {resolved['reset_delay']!r}")
+    if family == "cuba":
+        _check_decay("alpha", resolved["alpha"], allow_range=True)
+    if family == "adlif":
+        _check_decay("adaptation_decay", resolved["adaptation_decay"], allow_range=True)
+        for name in ("adaptation_coupling", "adaptation_jump"):
+            value = resolved[name]
+            pair = value if isinstance(value, list | tuple) else [value, value]
+            if not (len(pair) == 2 and all(_is_number(v) for v in pair) and pair[0] <= pair[1]):
+                raise ValueError(f"{name} must be a number or a [low, high] range, got {value!r}")
+        scale = resolved["adaptation_scale"]
+        if not (_is_number(scale) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"adaptation_scale must be a positive number, got {scale!r}")
     value = arguments["dropout"]
     if not (_is_number(value) and 0.0 <= value < 1.0):
         raise ValueError(f"dropout must be in [0, 1), got {value!r}")

@@ -17,10 +17,17 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from spatial_layers import ops
-from spatial_layers.ops import BACKENDS, Backend, resolve_backend
+from spatial_layers.neurons.base import (
+    ConstantSpec,
+    ConstantValue,
+    NeuronBase,
+    Reset,
+    membrane_step,
+)
+from spatial_layers.ops import Backend, resolve_backend
 from spatial_layers.surrogate import ArctanSpike
 
 
@@ -93,7 +100,7 @@ def leaky_sequence(
     """
     membrane = _check_membrane(currents, membrane)
     beta, threshold, alpha = (float(value) for value in params)
-    return ops.leaky_forward(
+    return ops.fused_leaky(
         currents, membrane, beta, threshold, alpha, True, resolve_backend(backend, currents)
     )
 
@@ -123,56 +130,131 @@ def leaky_integrate(
         tensor([1.0000, 1.5000, 1.7500])
     """
     membrane = _check_membrane(currents, membrane)
-    return ops.leaky_forward(
+    return ops.fused_leaky(
         currents, membrane, float(beta), math.inf, 0.0, False, resolve_backend(backend, currents)
     )[1]
 
 
-class Leaky(nn.Module):
-    """Multi-step LIF layer: (T, B, C) currents -> (T, B, C) spikes.
+class LeakyState(NamedTuple):
+    """State of LIF neurons: the membrane U (post-reset), (B, C)."""
 
-    Stateless between calls: every call starts from a zero membrane, so no
-    state leaks from one batch to the next.
+    membrane: Tensor
+
+
+class Leaky(NeuronBase):
+    r"""LIF neurons (snnTorch's ``Leaky``): (T, B, C) currents -> (T, B, C) spikes.
+
+    .. math::
+        v_t = \beta U_{t-1} + I_t, \qquad
+        U_t = v_t - \theta H(U_{t-1} - \theta), \qquad S_t = H(U_t - \theta)
+
+    (the default reset: by subtraction, one step late; ``reset`` and ``reset_delay`` as
+    :class:`~spatial_layers.neurons.Synaptic`). With a number ``beta``, no ``size``, no
+    learning and the default reset, the neurons are stateless constants (nothing in the
+    state dict) and run :func:`leaky_sequence`'s op; otherwise the per-neuron op of
+    :mod:`spatial_layers.ops.neurons` with ``beta`` as a buffer or a learnable parameter
+    (see :mod:`spatial_layers.neurons.base`). The numbers are the same either way.
 
     Args:
-        beta: membrane decay per step, in (0, 1].
+        beta: membrane decay per step, in (0, 1] (learnable: (0, 1)), or a [low, high]
+            range of per-neuron decays (needs ``size``).
         threshold: firing threshold (> 0).
         alpha: arctan surrogate slope.
+        size: number of neurons, for per-neuron constants (None: one shared value).
+        learn_beta: ``beta`` is a learnable parameter (per neuron with ``size``).
+        reset: ``"subtract"`` (the threshold), ``"zero"`` or ``"none"``.
+        reset_delay: True: the reset acts one step after the spike (snnTorch); False: at
+            once, after the spike (Norse, NIR, Loihi 2).
+        init_hidden: snnTorch style: every call is one (B, C) step, state inside.
         backend: ``"auto"``, ``"torch"`` or ``"triton"`` (see :func:`leaky_sequence`);
             the numbers are the same on every backend.
 
     Shape:
-        - Input: (T, B, C) currents.
-        - Output: (T, B, C) spikes; ``forward_with_membrane`` also returns
-          the (T, B, C) membrane.
+        - Input: (T, B, C) currents; (B, C) with ``init_hidden``.
+        - Output: (T, B, C) spikes; ``forward_with_membrane`` also returns the
+          (T, B, C) membrane.
+
+    Example:
+        >>> import torch
+        >>> Leaky(0.5)(torch.full((4, 1, 1), 0.6)).flatten().tolist()
+        [0.0, 0.0, 1.0, 0.0]
     """
+
+    family = "lif"
+    state_type = LeakyState
 
     def __init__(
         self,
-        beta: float = 0.9,
+        beta: ConstantValue = 0.9,
         threshold: float = 1.0,
         alpha: float = 2.0,
         *,
+        size: int | None = None,
+        learn_beta: bool = False,
+        reset: Reset = "subtract",
+        reset_delay: bool = True,
+        init_hidden: bool = False,
         backend: Backend = "auto",
     ) -> None:
-        super().__init__()
-        if not 0 < beta <= 1:
-            raise ValueError(f"beta must be in (0, 1], got {beta}")
-        if not threshold > 0:
-            raise ValueError(f"threshold must be > 0, got {threshold}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        self.params = LeakyParameters(beta, threshold, alpha)
-        self.backend = backend
+        legacy = (
+            isinstance(beta, int | float)
+            and size is None
+            and not learn_beta
+            and reset == "subtract"
+            and reset_delay
+        )
+        super().__init__(
+            [ConstantSpec("beta", beta, decay=True, learn=learn_beta)],
+            size=size,
+            threshold=threshold,
+            surrogate_alpha=alpha,
+            reset=reset,
+            reset_delay=reset_delay,
+            init_hidden=init_hidden,
+            backend=backend,
+            persistent=not legacy,
+        )
+        #: Whether the neurons run as a plain LIF with one constant beta (no state dict).
+        self.legacy = legacy
+        if legacy:
+            self.params = LeakyParameters(float(beta), float(threshold), float(alpha))
 
-    def forward(self, currents: Tensor) -> Tensor:
-        return self.forward_with_membrane(currents)[0]
+    def kernel_constants(self, size: int) -> Tensor:
+        return self._expanded(self.constant_values(), size)
 
-    def forward_with_membrane(self, currents: Tensor) -> tuple[Tensor, Tensor]:
+    def sequence(
+        self, currents: Tensor, state: LeakyState | None = None
+    ) -> tuple[Tensor, Tensor, LeakyState]:
+        if not self.legacy:
+            return super().sequence(currents, state)
         if currents.dim() != 3:
             raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
-        return leaky_sequence(currents, self.params, backend=self.backend)
+        membrane = None
+        if state is not None:
+            membrane = self._stacked_state(state, currents[0])[0]
+        spikes, membranes = leaky_sequence(currents, self.params, membrane, self.backend)
+        last = membranes[-1] if len(membranes) else _check_membrane(currents, membrane)
+        return spikes, membranes, LeakyState(last)
+
+    def step_with_membrane(
+        self, x_t: Tensor, state: LeakyState
+    ) -> tuple[Tensor, Tensor, LeakyState]:
+        if self.legacy:
+            spikes, membrane = leaky_step(x_t, state.membrane, self.params)
+            return spikes, membrane, LeakyState(membrane)
+        beta = self.kernel_constants(x_t.shape[-1])[0]
+        spikes, value, membrane = membrane_step(
+            x_t, state.membrane, beta, self.threshold, self.surrogate_alpha, self.reset,
+            self.reset_delay,
+        )  # fmt: skip
+        return spikes, value, LeakyState(membrane)
 
     def extra_repr(self) -> str:
-        beta, threshold, alpha = self.params
-        return f"beta={beta}, threshold={threshold}, alpha={alpha}, backend={self.backend!r}"
+        if self.legacy:
+            beta, threshold, alpha = self.params
+            hidden = ", init_hidden=True" if self.init_hidden else ""
+            return (
+                f"beta={beta}, threshold={threshold}, alpha={alpha}{hidden}, "
+                f"backend={self.backend!r}"
+            )
+        return super().extra_repr()

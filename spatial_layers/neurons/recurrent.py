@@ -12,6 +12,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from spatial_layers import ops
+from spatial_layers.neurons.base import NeuronBase
 from spatial_layers.neurons.leaky import DEFAULT_PARAMETERS, LeakyParameters
 from spatial_layers.ops import Backend, resolve_backend
 
@@ -73,7 +74,7 @@ def recurrent_leaky(
     beta, threshold, alpha = (float(value) for value in params)
     # A cast (a no-op at equal dtypes) where F.linear under autocast would cast.
     bias = None if bias is None else bias.to(currents.dtype)
-    return ops.recurrent_leaky_forward(
+    return ops.fused_recurrent_leaky(
         currents,
         kernel.to(currents.dtype),
         bias,
@@ -92,3 +93,45 @@ def _recurrent_backend(backend: Backend, currents: Tensor) -> str:
     rounding, not bit for bit); ``backend="triton"`` opts in.
     """
     return resolve_backend("torch" if backend == "auto" else backend, currents)
+
+
+def recurrent_neurons(
+    currents: Tensor, kernel: Tensor, bias: Tensor | None, neuron: NeuronBase
+) -> tuple[Tensor, Tensor]:
+    r"""Any neuron family (:class:`~spatial_layers.neurons.Leaky`,
+    :class:`~spatial_layers.neurons.Synaptic`, :class:`~spatial_layers.neurons.AdaptiveLeaky`)
+    driven by ``currents`` plus its own spikes through delayed recurrence.
+
+    The family's step (its module doc) with the input current
+    :math:`x_t + \sum_j \sum_k \mathrm{kernel}[i, j, k]\, S_{t-1-k}[j] + b_i`, from zero state,
+    as :func:`recurrent_leaky` for the LIF; the neuron's constants (learnable or not) get
+    their gradients too. A LIF with one constant ``beta`` and the default reset runs
+    :func:`recurrent_leaky` itself.
+
+    Args:
+        currents: (T, B, C) feed-forward input currents.
+        kernel: (C, C, K) effective recurrent kernel.
+        bias: optional (C,) bias of the recurrent connection.
+        neuron: the neurons (constants, reset, backend).
+
+    Returns:
+        spikes and membrane traces, both (T, B, C).
+    """
+    if getattr(neuron, "legacy", False):
+        return recurrent_leaky(currents, kernel, bias, neuron.params, neuron.backend)
+    if currents.dim() != 3:
+        raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
+    size = currents.shape[-1]
+    if kernel.dim() != 3 or kernel.shape[:2] != (size, size) or kernel.shape[-1] < 1:
+        raise ValueError(
+            f"expected a ({size}, {size}, K) recurrent kernel, got {tuple(kernel.shape)}"
+        )
+    if bias is not None and bias.shape != (size,):
+        raise ValueError(f"expected a ({size},) bias, got {tuple(bias.shape)}")
+    bias = None if bias is None else bias.to(currents.dtype)
+    spikes, traces = ops.fused_recurrent_neurons(
+        currents, kernel.to(currents.dtype), bias, neuron.kernel_constants(size),
+        neuron.family, neuron.threshold, neuron.surrogate_alpha, neuron.reset,
+        neuron.reset_delay, _recurrent_backend(neuron.backend, currents),
+    )  # fmt: skip
+    return spikes, traces[0]

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 RESET_CONVENTION = "subtract"
 RESET_TIMING = "previous_step"
+#: Reset timings a graph may state: one step after the spike (snnTorch's default, spsnn's
+#: LIF and cuba by default) or in the step of the spike (NIR's own, Norse, Loihi 2, adlif).
+RESET_TIMINGS = {"previous_step": True, "same_step": False}
+#: Reset mechanisms a graph may state (snnTorch's ``reset_mechanism``).
+RESETS = ("subtract", "zero", "none")
 LIF_DYNAMICS = (
     "U_t = beta * U_{t-1} + I_t - threshold * H(U_{t-1} - threshold); "
     "S_t = H(U_t - threshold); beta = 1 - dt / tau, I_t = (r * dt / tau) * input_t"
     " (IF: beta = 1, I_t = r * dt * input_t); r = 1, the weights carry the gain"
+)
+CUBA_DYNAMICS = (
+    "I_t = alpha * I_{t-1} + x_t; U_t = beta * U_{t-1} + I_t - reset_t; S_t = H(U_t - threshold)"
+    " (reset one step late: reset_t from S_{t-1}; in the same step: S_t = H(v_t - threshold)"
+    " on v_t = beta * U_{t-1} + I_t, then the reset); alpha = 1 - dt / tau_syn,"
+    " beta = 1 - dt / tau_mem, x_t = (w_in * dt / tau_syn) * (r * dt / tau_mem) * input_t;"
+    " w_in = r = 1, the weights carry the gain"
 )
 LI_DYNAMICS = (
     "U_t = beta * U_{t-1} + I_t; beta = 1 - dt / tau, I_t = (r * dt / tau) * input_t"
@@ -64,3 +76,25 @@ def input_gain(beta: float, dt: float) -> float:
 def beta_from_tau(tau: float, dt: float) -> float:
     """Inverse of :func:`membrane_tau`: ``beta = 1 - dt / tau``."""
     return 1.0 - dt / tau
+
+
+def reset_timing(reset_delay: bool) -> str:
+    """The graph's name of a reset timing (:data:`RESET_TIMINGS`)."""
+    return "previous_step" if reset_delay else "same_step"
+
+
+#: How a graph's time constants are read: NIR's (seconds), or Norse's exporter, which
+#: writes ``tau = dt / tau_inv`` (``dt`` times the time constant) and whose ``LIFCell``
+#: (exported as ``CubaLIF``) adds its input to the current without a ``dt / tau_syn`` gain.
+TIME_CONVENTIONS = ("nir", "norse")
+
+
+def true_tau(tau: float, dt: float, convention: str) -> float:
+    """A time constant in seconds from a graph's ``tau``: as written (``"nir"``), or
+    Norse's ``dt / tau_inv`` divided by ``dt`` (``"norse"``).
+
+    Example:
+        >>> round(true_tau(1e-5, 1e-3, "norse"), 9)  # Norse's tau_mem_inv = 100 / s
+        0.01
+    """
+    return tau / dt if convention == "norse" else tau

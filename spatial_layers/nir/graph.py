@@ -16,9 +16,11 @@ One node per population and a few nodes per delayed layer::
            └─────────────────────> layers_0_affine0 ──┘
     hidden_0 ──> recurrent_layers_0_delay2 ──> recurrent_layers_0_linear2 ──> hidden_0  (recurrent)
 
-- ``input``: ``nir.Input``; ``hidden_<h>``: ``nir.LIF`` (``nir.IF`` for beta = 1);
-  ``readout``: ``nir.LI`` (``nir.I`` for beta = 1), or ``nir.LIF`` with a
-  spiking readout; ``output``: ``nir.Output`` (the readout membrane, or its
+- ``input``: ``nir.Input``; ``hidden_<h>``: ``nir.LIF`` (``nir.IF`` for beta = 1), or
+  ``nir.CubaLIF`` for ``neuron="cuba"`` (``tau_syn = dt / (1 - alpha)``, ``w_in = r = 1``;
+  adaptive neurons have no NIR form and are refused); ``readout``: ``nir.LI``
+  (``nir.I`` for beta = 1), or the hidden neurons' node with a spiking readout;
+  ``output``: ``nir.Output`` (the readout membrane, or its
   spikes with a spiking readout).
 - Every delayed layer becomes one *branch* per distinct integer delay k among
   its active synapses: ``nir.Delay(delay=full(C_in, k * dt))`` followed by
@@ -48,12 +50,13 @@ Time convention (what the graph means in discrete time, step ``dt``)
   into a population holds spsnn's weights (and bias) divided by that
   population's g, in float64, so the graph's dynamics are spsnn's
   ``U_t = beta U_{t-1} + W x_t`` (:func:`~spatial_layers.nir.conventions.input_gain`).
-- Reset: NIR's LIF resets *to* ``v_reset`` (0 here); spsnn's LIF (snnTorch's
-  ``Leaky``) resets *by subtraction* of the threshold, one step late:
+- Reset: NIR's LIF resets *to* ``v_reset`` (0 here) in the step of the spike; spsnn's
+  LIF and cuba by default (snnTorch's ``Leaky`` and ``Synaptic``) reset *by
+  subtraction* of the threshold, one step late:
   ``U_t = beta U_{t-1} + I_t - theta H(U_{t-1} - theta)``,
-  ``S_t = H(U_t - theta)``. Every spiking node says so in its metadata
-  (``reset = "subtract"``, ``reset_timing = "previous_step"``, ``dynamics``);
-  :func:`from_nir` refuses spiking nodes without it.
+  ``S_t = H(U_t - theta)``. Every spiking node states its reset in its metadata
+  (``reset``: subtract / zero / none; ``reset_timing``: previous_step / same_step;
+  ``dynamics``); :func:`from_nir` reads spiking nodes without it only when told how.
 - Recurrent layers (hidden -> hidden): the spike of j at step t reaches i at
   step t + 1 + d_ij (one step of synaptic latency, see
   :func:`~spatial_layers.neurons.recurrent_leaky`), so the cycle is
@@ -126,25 +129,34 @@ from spatial_layers.networks.deploy import (
 from spatial_layers.networks.snn import SpatialSNN
 from spatial_layers.neurons.recurrent import RECURRENT_LATENCY
 from spatial_layers.nir.conventions import (
+    CUBA_DYNAMICS,
     DELAY_ROUNDING,
     LI_DYNAMICS,
     LIF_DYNAMICS,
     RECURRENT_CONVENTION,
-    RESET_CONVENTION,
-    RESET_TIMING,
     TIME_CONVENTION,
     input_gain,
     membrane_tau,
+    reset_timing,
 )
 from spatial_layers.nir.reader import (
     ParsedNetwork,
     ResetConvention,
+    TimeConvention,
     build_network,
     parse_graph,
     read_graph_file,
 )
 
 OUTPUT_NODE = "output"
+#: The integer dynamics of a cuba population under the loihi2 profile: Lava's LIF process.
+LOIHI2_CUBA_DYNAMICS = (
+    "u_t = wrap24(sign(u') * ((|u'| * (4096 - (current_decay + 1))) >> 12) + "
+    "(sum_j m_ij s_j(t - d_ij)) << (6 + weight_exponent)), u' = u_{t-1}; "
+    "v_t = sign(v') * ((|v'| * (4096 - decay)) >> 12) + u_t, v' = v_{t-1} after its reset, "
+    "saturating at +-(2**23 - 1); s_t = [v_t > threshold_mantissa << 6]; v_t = 0 where s_t "
+    "(Lava's LIF process, PyLifModelBitAcc: du = current_decay, dv = decay, ds_offset 1)"
+)
 #: What a hardware profile's graph holds in its Linear nodes (graph metadata).
 PROFILE_WEIGHTS = (
     "weights are the chip's: mantissa * 2**scale_exponent of the layer, in units of the "
@@ -307,19 +319,19 @@ def to_nir(
             "payload": PROFILE_INPUT,
         }
     neurons = _neuron_constants(deployed, formats)
-    for index, (size, (beta, threshold)) in enumerate(
+    for index, (size, population) in enumerate(
         zip([*deployed.hidden_sizes, deployed.num_classes], neurons, strict=True), start=1
     ):
         metadata = _population_metadata(deployed, index, names)
         if formats is not None:
             metadata[target] = _population_format(formats.populations[index - 1])
         # Under a profile the weights stay the chip's values: r carries the gain.
-        r = 1.0 if formats is None else 1.0 / input_gain(beta, dt)
-        nodes[names[index]] = _neuron_node(size, beta, dt, threshold, metadata, r)
+        r = 1.0 if formats is None else 1.0 / population_gain(population, dt)
+        nodes[names[index]] = _neuron_node(size, population, dt, metadata, r)
     # What the graph's weights into each population are multiplied by to be spsnn's.
     gains = {
-        name: input_gain(beta, dt) if formats is None else 1.0
-        for name, (beta, _) in zip(names[1:], neurons, strict=True)
+        name: population_gain(population, dt) if formats is None else 1.0
+        for name, population in zip(names[1:], neurons, strict=True)
     }
     edges: list[tuple[str, str]] = []
     for layer in layers:
@@ -351,6 +363,7 @@ def parse_nir(
     *,
     dt: float | None = None,
     reset: ResetConvention | None = None,
+    convention: TimeConvention = "nir",
 ) -> ParsedNetwork:
     """Validates a NIR graph (or its file) and describes it as a SpatialSNN sees it.
 
@@ -364,10 +377,16 @@ def parse_nir(
             (spsnn's, snnTorch's ``export_to_nir``, Norse's ``to_nir``, or
             any graph of the supported node types).
         dt: step in seconds, for graphs without ``dt`` in their metadata.
-        reset: ``"subtract"``: spiking nodes whose metadata states no reset
-            subtract the threshold one step late, as snnTorch's ``Leaky`` (whose
-            exporter does not record it); None refuses them (NIR's LIF resets to
-            ``v_reset`` at once, which a SpatialSNN cannot run).
+        reset: how spiking nodes whose metadata states no reset reset:
+            ``"subtract"``, the threshold one step late, as snnTorch's ``Leaky`` and
+            ``Synaptic`` (whose exporter does not record it); ``"zero"``, to
+            ``v_reset = 0`` in the step of the spike (NIR's own semantics, Norse's
+            cells); None refuses them.
+        convention: ``"nir"`` (time constants in seconds) or ``"norse"``: the graph was
+            written by Norse's ``to_nir``, whose time constants are ``dt / tau_inv``
+            (:func:`~spatial_layers.nir.conventions.true_tau`), whose ``LIFCell``
+            (``CubaLIF``) current takes its input with gain ``w_in``, and whose cells
+            reset to ``v_reset`` at once (``reset`` defaults to ``"zero"``).
 
     Raises:
         ValueError: the file is not a NIR graph, or the graph is not one a
@@ -377,7 +396,7 @@ def parse_nir(
         graph = read_graph_file(Path(graph))
     elif not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"expected a nir.NIRGraph or a path, got {type(graph).__name__}")
-    return parse_graph(graph, dt, reset)
+    return parse_graph(graph, dt, reset, convention)
 
 
 def from_nir(
@@ -385,6 +404,7 @@ def from_nir(
     *,
     dt: float | None = None,
     reset: ResetConvention | None = None,
+    convention: TimeConvention = "nir",
 ) -> SpatialSNN:
     """Rebuilds a runnable ``SpatialSNN(delays="free", kernel="round")`` from a NIR graph.
 
@@ -396,7 +416,7 @@ def from_nir(
     conventions). Coordinates and population names: :func:`parse_nir`.
     Arguments and errors as :func:`parse_nir`.
     """
-    return build_network(parse_nir(graph, dt=dt, reset=reset))
+    return build_network(parse_nir(graph, dt=dt, reset=reset, convention=convention))
 
 
 def graph_summary(graph: nir.NIRGraph) -> dict[str, int | float]:
@@ -425,21 +445,93 @@ def graph_summary(graph: nir.NIRGraph) -> dict[str, int | float]:
 
 
 # ---------------------------------------------------------------- helpers
-def _neuron_constants(
-    net: SpatialSNN, formats: NetworkFormat | None
-) -> list[tuple[float, float | None]]:
-    """(beta, threshold or None) of every population after the inputs, as the graph holds them.
+class PopulationNeurons(NamedTuple):
+    """A population's neurons as the graph holds them.
+
+    Attributes:
+        beta: membrane decay per step, one number or (C,) per neuron.
+        threshold: the threshold, None for a non-spiking readout.
+        family: ``"lif"`` or ``"cuba"``.
+        alpha: the current's decay (cuba), one number or (C,); None for lif.
+        reset, reset_delay: the reset mechanism and its timing.
+    """
+
+    beta: float | np.ndarray
+    threshold: float | None
+    family: str = "lif"
+    alpha: float | np.ndarray | None = None
+    reset: str = "subtract"
+    reset_delay: bool = True
+
+
+def population_gain(population: PopulationNeurons, dt: float) -> float | np.ndarray:
+    """What NIR's Euler step multiplies the population's input by, with ``r = w_in = 1``:
+    ``1 - beta`` (``dt`` for beta = 1), times ``1 - alpha`` for cuba (one number, or (C,))."""
+    if isinstance(population.beta, np.ndarray) or isinstance(population.alpha, np.ndarray):
+        beta = np.asarray(population.beta, np.float64)
+        gain = np.where(beta == 1, dt, 1 - beta)
+        if population.alpha is not None:
+            gain = gain * (1 - np.asarray(population.alpha, np.float64))
+        return _compact(gain)
+    gain = input_gain(population.beta, dt)
+    return gain if population.alpha is None else gain * (1 - population.alpha)
+
+
+def _compact(values: np.ndarray) -> float | np.ndarray:
+    """One number when every neuron holds the same value, else the (C,) array."""
+    values = np.asarray(values, np.float64)
+    return float(values.flat[0]) if values.size and (values == values.flat[0]).all() else values
+
+
+def _neuron_constants(net: SpatialSNN, formats: NetworkFormat | None) -> list[PopulationNeurons]:
+    """The neurons of every population after the inputs, as the graph holds them.
 
     Under a hardware profile: the decay and threshold the chip applies.
+
+    Raises:
+        ValueError: adaptive (adlif) neurons, which no NIR node or composition represents.
     """
-    spiking = [*(True for _ in net.hidden_sizes), net.spiking_output]
-    betas = [*(net.params.beta for _ in net.hidden_sizes), net.readout_beta]
-    if formats is None:
-        return [
-            (beta, net.params.threshold if fires else None)
-            for beta, fires in zip(betas, spiking, strict=True)
-        ]
-    return [(population.beta, population.threshold_level) for population in formats.populations]
+    if net.neuron_family == "adlif":
+        raise ValueError(
+            "adaptive LIF neurons (neuron='adlif') have no NIR form: NIR has no adaptive "
+            "neuron node, and its LIF and CubaLIF nodes output only spikes, so SE-adLIF's "
+            "adaptation current, coupled to the membrane by a (w += (1 - rho) q a u), cannot "
+            "be composed from NIR nodes; export a 'lif' or 'cuba' network"
+        )
+    if formats is not None:
+        return [_format_neurons(population) for population in formats.populations]
+    populations = [_module_neurons(block.neuron) for block in net.hidden]
+    readout = net.readout
+    if readout.neuron is not None:
+        populations.append(_module_neurons(readout.neuron))
+    else:
+        threshold = None if readout.spiking is None else readout.spiking.threshold
+        populations.append(PopulationNeurons(net.readout_beta, threshold))
+    return populations
+
+
+def _format_neurons(population: PopulationFormat) -> PopulationNeurons:
+    """A population in a hardware profile: the decays and threshold the chip applies
+    (cuba: Lava's LIF process, which resets to 0 in the step of the spike)."""
+    if population.current_decay is None:
+        return PopulationNeurons(population.beta, population.threshold_level)
+    return PopulationNeurons(
+        population.beta, population.threshold_level, "cuba", population.alpha, "zero", False
+    )
+
+
+def _module_neurons(neuron) -> PopulationNeurons:
+    """The :class:`PopulationNeurons` of a spsnn neuron module (Leaky or Synaptic)."""
+    if getattr(neuron, "legacy", False):
+        return PopulationNeurons(neuron.params.beta, neuron.params.threshold)
+    values = neuron.constant_values().detach().double().cpu().numpy()
+    beta = _compact(values[0])
+    alpha = _compact(values[1]) if neuron.family == "cuba" else None
+    if neuron.family == "cuba" and (values[:2] == 1).any():
+        raise ValueError("a cuba neuron with a decay of 1 (no leak) has no NIR CubaLIF form")
+    return PopulationNeurons(
+        beta, neuron.threshold, neuron.family, alpha, neuron.reset, neuron.reset_delay
+    )
 
 
 def _population_format(population: PopulationFormat) -> dict:
@@ -454,28 +546,51 @@ def _population_format(population: PopulationFormat) -> dict:
     }
     if population.threshold is not None:
         record["threshold_mantissa"] = int(population.threshold)
+    if population.current_decay is not None:
+        record["current_decay"] = int(population.current_decay)
+        record["dynamics"] = LOIHI2_CUBA_DYNAMICS
+        record["process"] = "lava.proc.lif.process.LIF (PyLifModelBitAcc)"
     return record
 
 
 def _neuron_node(
-    size: int, beta: float, dt: float, threshold: float | None, metadata: dict, r: float = 1.0
+    size: int, population: PopulationNeurons, dt: float, metadata: dict, r: float = 1.0
 ) -> nir.NIRNode:
-    """LIF / IF (``threshold`` given) or LI / I node of ``size`` neurons, with input gain ``r``."""
+    """LIF / IF / CubaLIF (spiking) or LI / I node of ``size`` neurons, input gain ``r``."""
     zeros = np.zeros(size, dtype=np.float64)
     ones = np.full(size, float(r))
-    metadata = {**metadata, "beta": float(beta)}
+    beta, threshold = population.beta, population.threshold
+    beta_array = np.broadcast_to(np.asarray(beta, np.float64), (size,))
+    metadata = {**metadata, "beta": beta if isinstance(beta, float) else np.asarray(beta)}
     if threshold is not None:
         metadata.update(
             threshold=float(threshold),
-            reset=RESET_CONVENTION,
-            reset_timing=RESET_TIMING,
+            reset=population.reset,
+            reset_timing=reset_timing(population.reset_delay),
             dynamics=LIF_DYNAMICS,
         )
         v_threshold = np.full(size, float(threshold))
-        if beta == 1:
+        if population.family == "cuba":
+            alpha = population.alpha
+            alpha_array = np.broadcast_to(np.asarray(alpha, np.float64), (size,))
+            metadata.update(
+                alpha=alpha if isinstance(alpha, float) else np.asarray(alpha),
+                dynamics=CUBA_DYNAMICS,
+            )
+            return nir.CubaLIF(
+                tau_syn=dt / (1 - alpha_array),
+                tau_mem=dt / (1 - beta_array),
+                r=ones,
+                v_leak=zeros,
+                v_threshold=v_threshold,
+                v_reset=zeros.copy(),
+                w_in=np.ones(size),
+                metadata=metadata,
+            )
+        if (beta_array == 1).all():
             return nir.IF(r=ones, v_threshold=v_threshold, v_reset=zeros, metadata=metadata)
         return nir.LIF(
-            tau=np.full(size, membrane_tau(beta, dt)),
+            tau=np.array([membrane_tau(b, dt) for b in beta_array]),
             r=ones,
             v_leak=zeros,
             v_threshold=v_threshold,
@@ -483,10 +598,13 @@ def _neuron_node(
             metadata=metadata,
         )
     metadata["dynamics"] = LI_DYNAMICS
-    if beta == 1:
+    if (beta_array == 1).all():
         return nir.I(r=ones, metadata=metadata)
     return nir.LI(
-        tau=np.full(size, membrane_tau(beta, dt)), r=ones, v_leak=zeros, metadata=metadata
+        tau=np.array([membrane_tau(b, dt) for b in beta_array]),
+        r=ones,
+        v_leak=zeros,
+        metadata=metadata,
     )
 
 
@@ -504,15 +622,17 @@ def _add_branches(
     layer: ExportedLayer,
     names: list[str],
     dt: float,
-    gain: float,
+    gain: float | np.ndarray,
 ) -> None:
-    """One Delay + Linear branch per distinct delay; weights divided by the target's ``gain``."""
+    """One Delay + Linear branch per distinct delay; weights divided by the target's ``gain``
+    (one number, or (C_out,) per target neuron)."""
     connection = layer.connection
     source, target = names[connection.source], names[connection.target]
     empty_delay = RECURRENT_LATENCY if connection.recurrent else 0
     branches = delay_branches(layer.weight, layer.delays, layer.mask, empty_delay=empty_delay)
+    row_gain = gain[:, None] if isinstance(gain, np.ndarray) else gain
     for index, (steps, spsnn_weight) in enumerate(branches):
-        weight = spsnn_weight.astype(np.float64) / gain
+        weight = spsnn_weight.astype(np.float64) / row_gain
         metadata: dict = {"layer": connection.name, "delay_steps": steps}
         if layer.sign is not None:
             metadata["sign"] = layer.sign
@@ -539,7 +659,7 @@ def _graph_metadata(
     net: SpatialSNN,
     layers: list[ExportedLayer],
     names: list[str],
-    gains: dict[str, float],
+    gains: dict[str, float | np.ndarray],
     dt: float,
     weight_bits: int | None,
     max_delay: int | None,
@@ -554,8 +674,9 @@ def _graph_metadata(
         "delay_rounding": DELAY_ROUNDING,
         "time_convention": TIME_CONVENTION,
         "recurrent_convention": RECURRENT_CONVENTION,
-        "reset": RESET_CONVENTION,
-        "reset_timing": RESET_TIMING,
+        "neuron": net.neuron_family,
+        "reset": net.neuron_arguments["reset"],
+        "reset_timing": reset_timing(net.neuron_arguments["reset_delay"]),
         "delay_mode": net.delay_mode,
         "surrogate_alpha": float(net.params.alpha),
         "layers": {},
@@ -573,12 +694,16 @@ def _graph_metadata(
             "target": names[connection.target],
             "recurrent": bool(connection.recurrent),
             "mask": layer.mask.astype(np.uint8),
-            "input_gain": float(gains[names[connection.target]]),
+            "input_gain": _metadata_number(gains[names[connection.target]]),
         }
         if layer.scale is not None:
             record["weight_scale"] = float(layer.scale)
         metadata["layers"][connection.name] = record
     return metadata
+
+
+def _metadata_number(value: float | np.ndarray) -> float | np.ndarray:
+    return value if isinstance(value, np.ndarray) else float(value)
 
 
 def _spsnn_version() -> str:

@@ -51,7 +51,7 @@ def load_program(graph: nir.NIRGraph | str | Path) -> Program:
     populations = {
         name: _population(name, node)
         for name, node in graph.nodes.items()
-        if isinstance(node, nir.LIF | nir.IF | nir.LI | nir.I)
+        if isinstance(node, nir.LIF | nir.IF | nir.CubaLIF | nir.LI | nir.I)
     }
     branches = []
     for name, node in graph.nodes.items():
@@ -85,16 +85,20 @@ def _population(name: str, node: nir.NIRNode) -> Population:
     if not isinstance(record, dict):
         raise ValueError(f"{name}: no loihi2 format in its metadata")
     mantissa = record.get("threshold_mantissa")
-    spiking = isinstance(node, nir.LIF | nir.IF)
+    spiking = isinstance(node, nir.LIF | nir.IF | nir.CubaLIF)
     if spiking != (mantissa is not None):
         raise ValueError(f"{name}: a spiking node needs a threshold mantissa, others none")
     shift = int(record["threshold_shift"])
+    current_decay = record.get("current_decay")
+    if isinstance(node, nir.CubaLIF) != (current_decay is not None):
+        raise ValueError(f"{name}: a CubaLIF node needs a current decay du, others none")
     return Population(
         name,
         int(np.size(node.r)),
         int(record["fraction_bits"]),
         int(record["decay"]),
         None if mantissa is None else int(mantissa) << shift,
+        None if current_decay is None else int(current_decay),
     )
 
 

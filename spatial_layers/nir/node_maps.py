@@ -51,11 +51,14 @@ import torch
 from torch import Tensor, nn
 
 from spatial_layers.neurons.recurrent import RECURRENT_LATENCY
+from spatial_layers.nir.conventions import true_tau
 from spatial_layers.nir.reader import (
     BRANCH_NODES,
     NEURON_NODES,
+    NeuronConstants,
     ParsedNetwork,
     ResetConvention,
+    TimeConvention,
     neuron_input_gain,
     parse_graph,
 )
@@ -120,9 +123,17 @@ def subtract_one_step_late(z: Tensor, v: Tensor, reset: Tensor, th: Tensor, *, b
 
 
 def snntorch_node_map(
-    graph: nir.NIRGraph, *, dt: float | None = None, reset: ResetConvention | None = None
+    graph: nir.NIRGraph,
+    *,
+    dt: float | None = None,
+    reset: ResetConvention | None = None,
+    convention: TimeConvention = "nir",
 ) -> NodeMap:
     """Node map for ``nirtorch.nir_to_torch``: ``graph`` as snnTorch modules (see the module doc).
+
+    LIF / IF nodes become ``snn.Leaky``, CubaLIF nodes ``snn.Synaptic`` (with the graph's
+    reset mechanism; ``reset_delay=False`` for a reset to zero in the step of the spike,
+    which snnTorch runs as spsnn does), LI / I nodes :class:`SnnTorchIntegrator`.
 
     Args:
         graph: the graph the map is for (the map knows its nodes).
@@ -130,21 +141,33 @@ def snntorch_node_map(
             :func:`~spatial_layers.nir.parse_nir`).
         reset: the reset convention of spiking nodes whose metadata states none (as
             :func:`~spatial_layers.nir.parse_nir`).
+        convention: the time-constant convention of the graph's writer (as
+            :func:`~spatial_layers.nir.parse_nir`).
     """
     import snntorch as snn
 
-    context = _Context(graph, dt, reset)
+    context = _Context(graph, dt, reset, convention)
 
     def neuron(node: nir.NIRNode) -> nn.Module:
-        beta, threshold = context.constants(node)
-        if threshold is None:
-            return SnnTorchIntegrator(beta)
-        return snn.Leaky(
-            beta=_scalar(beta),
-            threshold=_scalar(threshold),
-            init_hidden=True,
-            reset_mechanism="subtract",
-        )
+        constants = context.constants(node)
+        if constants.threshold is None:
+            return SnnTorchIntegrator(constants.beta)
+        if (constants.reset, constants.reset_delay) == ("subtract", False):
+            raise ValueError(
+                f"{type(node).__name__} {context.name(node)!r} subtracts the threshold in the step "
+                "of the spike, which snnTorch's reset_delay=False runs otherwise (it also "
+                "subtracts one step late): run the graph with spsnn's from_nir"
+            )
+        common = {
+            "beta": _scalar(constants.beta),
+            "threshold": _scalar(constants.threshold),
+            "init_hidden": True,
+            "reset_mechanism": constants.reset,
+            "reset_delay": constants.reset_delay,
+        }
+        if constants.family == "cuba":
+            return snn.Synaptic(alpha=_scalar(constants.alpha), **common)
+        return snn.Leaky(**common)
 
     return {
         **dict.fromkeys(
@@ -174,12 +197,21 @@ class SnnTorchIntegrator(nn.Module):
 
 
 def norse_node_map(
-    graph: nir.NIRGraph, *, dt: float | None = None, reset: ResetConvention | None = None
+    graph: nir.NIRGraph,
+    *,
+    dt: float | None = None,
+    reset: ResetConvention | None = None,
+    convention: TimeConvention = "nir",
 ) -> NodeMap:
     """Node map for ``nirtorch.nir_to_torch``: ``graph`` as Norse cells (see the module doc).
 
-    Norse has no cell for NIR's IF and I nodes (``beta = 1``): graphs with
-    them are refused, naming the node.
+    LIF / LI nodes become ``LIFBoxCell`` / ``LIBoxCell``; a CubaLIF node Norse's
+    ``LIFCell`` for a graph Norse wrote (``convention="norse"``: its own cell), else the
+    composition Norse's importer builds, ``w_in`` -> ``LIBoxCell`` (the current) -> ``r`` ->
+    ``LIFBoxCell`` (:class:`NorseCurrentBased`). Resets: one step late by subtraction
+    (:func:`subtract_one_step_late`), to zero in the step of the spike (Norse's own), or
+    none. Norse has no cell for NIR's IF and I nodes (``beta = 1``) nor for other resets:
+    graphs with them are refused, naming the node.
 
     Args:
         graph: the graph the map is for (the map knows its nodes).
@@ -187,22 +219,70 @@ def norse_node_map(
             :func:`~spatial_layers.nir.parse_nir`).
         reset: the reset convention of spiking nodes whose metadata states none (as
             :func:`~spatial_layers.nir.parse_nir`).
+        convention: the time-constant convention of the graph's writer (as
+            :func:`~spatial_layers.nir.parse_nir`).
     """
-    from norse.torch import LIBoxCell, LIBoxParameters, LIFBoxCell, LIFBoxParameters
+    from norse.torch import (
+        LIBoxCell,
+        LIBoxParameters,
+        LIFBoxCell,
+        LIFBoxParameters,
+        LIFCell,
+        LIFParameters,
+    )
 
-    context = _Context(graph, dt, reset)
+    context = _Context(graph, dt, reset, convention)
+
+    def inverse(node: nir.NIRNode, parameter: str) -> Tensor:
+        written = float(np.asarray(getattr(node, parameter), np.float64).flat[0])
+        return _scalar(1 / true_tau(written, context.dt, convention))
+
+    def reset_method(node: nir.NIRNode, constants: NeuronConstants):
+        timing = (constants.reset, constants.reset_delay)
+        if timing == ("subtract", True):
+            return functools.partial(subtract_one_step_late, beta=constants.beta)
+        if timing == ("zero", False):
+            return None  # Norse's reset_value: to v_reset = 0 at once
+        if constants.reset == "none":
+            return no_reset
+        raise ValueError(
+            f"{type(node).__name__} {context.name(node)!r} resets by {constants.reset!r} "
+            f"{'one step late' if constants.reset_delay else 'in the step of the spike'}, "
+            "which Norse's cells cannot run: run the graph with spsnn's from_nir"
+        )
 
     def leaky(node: nir.LIF | nir.LI) -> nn.Module:
-        beta, threshold = context.constants(node)
-        tau_mem_inv = _scalar(1 / float(np.asarray(node.tau, np.float64).flat[0]))
-        if threshold is None:
+        constants = context.constants(node)
+        tau_mem_inv = inverse(node, "tau")
+        if constants.threshold is None:
             return LIBoxCell(LIBoxParameters(tau_mem_inv=tau_mem_inv), dt=context.dt)
+        method = reset_method(node, constants)
+        extra = {} if method is None else {"reset_method": method}
         parameters = LIFBoxParameters(
-            tau_mem_inv=tau_mem_inv,
-            v_th=_scalar(threshold),
-            reset_method=functools.partial(subtract_one_step_late, beta=beta),
+            tau_mem_inv=tau_mem_inv, v_th=_scalar(constants.threshold), **extra
         )
         return LIFBoxCell(parameters, dt=context.dt)
+
+    def current_based(node: nir.CubaLIF) -> nn.Module:
+        constants = context.constants(node)
+        tau_syn_inv, tau_mem_inv = inverse(node, "tau_syn"), inverse(node, "tau_mem")
+        method = reset_method(node, constants)
+        if convention == "norse":
+            if method is not None:
+                raise ValueError(
+                    f"CubaLIF {context.name(node)!r}: Norse's LIFCell resets to zero at once"
+                )
+            parameters = LIFParameters(
+                tau_syn_inv=tau_syn_inv, tau_mem_inv=tau_mem_inv, v_th=_scalar(constants.threshold)
+            )
+            return NorseCell(LIFCell(parameters, dt=context.dt), _first(node.w_in))
+        extra = {} if method is None else {"reset_method": method}
+        synapse = LIBoxCell(LIBoxParameters(tau_mem_inv=tau_syn_inv), dt=context.dt)
+        membrane = LIFBoxCell(
+            LIFBoxParameters(tau_mem_inv=tau_mem_inv, v_th=_scalar(constants.threshold), **extra),
+            dt=context.dt,
+        )
+        return NorseCurrentBased(_first(node.w_in), synapse, _first(node.r), membrane)
 
     def without_leak(node: nir.IF | nir.I) -> nn.Module:
         raise ValueError(
@@ -211,24 +291,66 @@ def norse_node_map(
             "run the graph with snntorch_node_map or spsnn's from_nir"
         )
 
+    scale = context.resistance if convention == "nir" else context.norse_gain
     return {
-        **dict.fromkeys(
-            (nir.Linear, nir.Affine), functools.partial(context.linear, scale=context.resistance)
-        ),
+        **dict.fromkeys((nir.Linear, nir.Affine), functools.partial(context.linear, scale=scale)),
         nir.Delay: context.delay_line,
         **dict.fromkeys((nir.LIF, nir.LI), leaky),
+        nir.CubaLIF: current_based,
         **dict.fromkeys((nir.IF, nir.I), without_leak),
     }
+
+
+def no_reset(z: Tensor, v: Tensor, reset: Tensor, th: Tensor) -> Tensor:
+    """Norse ``reset_method`` of neurons that do not reset."""
+    return v
+
+
+class NorseCurrentBased(nn.Module):
+    r"""A NIR ``CubaLIF`` node from Norse's cells, as Norse's importer composes it:
+    ``w_in`` -> ``LIBoxCell`` (the current, :math:`\tau_{syn}`) -> ``r`` -> ``LIFBoxCell``
+    (the membrane). ``forward(x, state) -> (spikes, state)``, as nirtorch passes states."""
+
+    def __init__(self, w_in: float, synapse: nn.Module, r: float, membrane: nn.Module) -> None:
+        super().__init__()
+        self.w_in, self.r = w_in, r
+        self.synapse, self.membrane = synapse, membrane
+
+    def forward(self, x: Tensor, state: tuple | None = None) -> tuple[Tensor, tuple]:
+        synapse_state, membrane_state = (None, None) if state is None else state
+        current, synapse_state = self.synapse(self.w_in * x, synapse_state)
+        spikes, membrane_state = self.membrane(self.r * current, membrane_state)
+        return spikes, (synapse_state, membrane_state)
+
+
+class NorseCell(nn.Module):
+    """A Norse cell behind an input gain (a CubaLIF node's ``w_in``)."""
+
+    def __init__(self, cell: nn.Module, gain: float) -> None:
+        super().__init__()
+        self.cell, self.gain = cell, gain
+
+    def forward(self, x: Tensor, state=None):
+        return self.cell(self.gain * x, state)
+
+
+def _first(values) -> float:
+    return float(np.asarray(values, np.float64).flat[0])
 
 
 class _Context:
     """What a node map needs beyond one node: the graph validated, gains, cycles."""
 
     def __init__(
-        self, graph: nir.NIRGraph, dt: float | None, reset: ResetConvention | None
+        self,
+        graph: nir.NIRGraph,
+        dt: float | None,
+        reset: ResetConvention | None,
+        convention: TimeConvention = "nir",
     ) -> None:
-        parsed: ParsedNetwork = parse_graph(graph, dt, reset)
+        parsed: ParsedNetwork = parse_graph(graph, dt, reset, convention)
         self.dt = parsed.dt
+        self.convention = convention
         self._nodes = graph.nodes
         self._names = {id(node): name for name, node in graph.nodes.items()}
         self._constants = {p.name: p.constants for p in parsed.populations[1:]}
@@ -256,12 +378,18 @@ class _Context:
     def name(self, node: nir.NIRNode) -> str:
         return self._names[id(node)]
 
-    def constants(self, node: nir.NIRNode) -> tuple[float, float | None]:
-        return tuple(self._constants[self.name(node)])
+    def constants(self, node: nir.NIRNode) -> NeuronConstants:
+        return self._constants[self.name(node)]
 
     def input_gain(self, population: str) -> float:
-        """What NIR's Euler step multiplies the population's input by (r dt / tau)."""
-        return neuron_input_gain(population, self._nodes[population], self.dt)
+        """What the graph's step multiplies the population's input by (r dt / tau, ...):
+        spsnn's weights are the graph's times it."""
+        return neuron_input_gain(population, self._nodes[population], self.dt, self.convention)
+
+    def norse_gain(self, population: str) -> float:
+        """The gain a Norse graph's weights take before Norse's cells (which apply the
+        graph's own ``r``, ``w_in`` and time constants): 1."""
+        return 1.0
 
     def resistance(self, population: str) -> float:
         """The population's ``r`` (one value: parse_graph checked it)."""

@@ -21,14 +21,17 @@ tau`` (``r * dt`` for IF / I), folded into the incoming weights and biases
 (``g`` within :data:`GAIN_TOLERANCE` of 1 is 1); ``dt`` as an argument where
 the graph has none. What a SpatialSNN cannot represent is refused, naming the
 node: node types other than Input, Output, Delay, Linear, Affine, LIF, IF,
-LI, I; populations that are not a chain input -> hidden ... -> readout (plus
+CubaLIF, LI, I; populations that are not a chain input -> hidden ... -> readout (plus
 hidden -> hidden recurrence); a synapse with non-zero weights at two delays;
 per-neuron different time constants or thresholds; ``v_leak != 0``,
-``v_reset != 0``; spiking nodes that reset as NIR's LIF does (to ``v_reset``,
-at once): a SpatialSNN's neurons subtract the threshold one step later, as
-snnTorch's ``Leaky`` does by default. A graph whose spiking nodes do not
-state their reset in their metadata (snnTorch's exporter does not record it)
-is read with spsnn's reset only when the caller says so (``reset="subtract"``).
+``v_reset != 0``. ``CubaLIF`` nodes become ``neuron="cuba"`` populations. Spiking nodes
+reset as their metadata states (``reset`` subtract / zero / none, ``reset_timing``
+previous_step / same_step); a graph whose spiking nodes do not state it (snnTorch's and
+Norse's exporters do not) is read only when the caller says how: ``reset="subtract"``
+(the threshold one step late: snnTorch's ``Leaky`` and ``Synaptic``) or ``reset="zero"``
+(to ``v_reset = 0`` in the step of the spike: NIR's own semantics, Norse's cells).
+Norse's exporter writes its time constants as ``dt / tau_inv``: ``convention="norse"``
+reads them so (and its ``LIFCell``'s current, which takes its input with gain ``w_in``).
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ from spatial_layers.networks.snn import SpatialSNN
 from spatial_layers.neurons.recurrent import RECURRENT_LATENCY
 from spatial_layers.nir.conventions import (
     RESET_CONVENTION,
-    RESET_TIMING,
+    RESET_TIMINGS,
+    RESETS,
+    TIME_CONVENTIONS,
     beta_from_tau,
+    true_tau,
 )
 
 SUPPORTED_NODES = (
@@ -58,25 +64,32 @@ SUPPORTED_NODES = (
     nir.Affine,
     nir.LIF,
     nir.IF,
+    nir.CubaLIF,
     nir.LI,
     nir.I,
 )
-SPIKING_NODES = (nir.LIF, nir.IF)
-NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.I)
+SPIKING_NODES = (nir.LIF, nir.IF, nir.CubaLIF)
+NEURON_NODES = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.I)
 POPULATION_NODES = (nir.Input, *NEURON_NODES)
 BRANCH_NODES = (nir.Linear, nir.Affine)
 #: An input gain r * dt / tau within this of 1 is 1: float32 rounding of r and tau
 #: (snnTorch writes r = tau / dt), which must not change the weights.
 GAIN_TOLERANCE = 1e-6
 #: Neuron parameters a node may give as a scalar or one value per neuron.
-NEURON_PARAMETERS = ("tau", "r", "v_leak", "v_threshold", "v_reset")
+NEURON_PARAMETERS = ("tau", "tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold", "v_reset")
 #: Tolerance, in steps, on a Delay holding a whole number of steps.
 STEP_TOLERANCE = 1e-6
 #: A metadata ``beta`` within this of 1 - dt / tau is taken as the exact decay.
 BETA_TOLERANCE = 1e-9
 
 
-ResetConvention = Literal["subtract"]
+#: How the caller says spiking nodes reset when their metadata does not: ``"subtract"``,
+#: the threshold one step late (snnTorch's ``Leaky`` and ``Synaptic``); ``"zero"``, to 0 in
+#: the step of the spike (NIR's own semantics, Norse's cells).
+ResetConvention = Literal["subtract", "zero"]
+#: The (reset, reset_delay) each caller's convention stands for.
+CALLER_RESETS = {"subtract": ("subtract", True), "zero": ("zero", False)}
+TimeConvention = Literal["nir", "norse"]
 
 
 def _fail(message: str) -> ValueError:
@@ -84,10 +97,15 @@ def _fail(message: str) -> ValueError:
 
 
 class NeuronConstants(NamedTuple):
-    """Decay per step and threshold (None: non-spiking) of one population."""
+    """Decay per step and threshold (None: non-spiking) of one population; its family
+    (``"lif"``, or ``"cuba"`` with the current's decay ``alpha``) and reset."""
 
     beta: float
     threshold: float | None
+    family: str = "lif"
+    alpha: float | None = None
+    reset: str = RESET_CONVENTION
+    reset_delay: bool = True
 
 
 @dataclass
@@ -178,6 +196,7 @@ class ParsedNetwork(NamedTuple):
         recurrent: per hidden population, its self-connection or None.
         metadata: the graph's metadata.
         dt: step in seconds.
+        convention: how its time constants were read (``"nir"`` or ``"norse"``).
     """
 
     populations: list[Population]
@@ -185,6 +204,7 @@ class ParsedNetwork(NamedTuple):
     recurrent: list[Connection | None]
     metadata: dict
     dt: float
+    convention: str = "nir"
 
 
 # ------------------------------------------------------------------ files
@@ -208,15 +228,25 @@ def read_graph_file(path: Path) -> nir.NIRGraph:
 
 # ---------------------------------------------------------------- parsing
 def parse_graph(
-    graph: nir.NIRGraph, dt: float | None = None, reset: ResetConvention | None = None
+    graph: nir.NIRGraph,
+    dt: float | None = None,
+    reset: ResetConvention | None = None,
+    convention: TimeConvention = "nir",
 ) -> ParsedNetwork:
     """Validates ``graph`` and reads its populations and connections (see the module doc).
 
-    ``reset="subtract"`` reads spiking nodes whose metadata states no reset as
-    resetting by subtraction one step late; None refuses them.
+    ``reset`` says how spiking nodes whose metadata states no reset reset:
+    ``"subtract"`` (the threshold, one step late: snnTorch), ``"zero"`` (to 0 at once:
+    NIR's semantics, Norse); None refuses them (``convention="norse"`` implies
+    ``"zero"``). ``convention``: how time constants are written (``"norse"``: as Norse's
+    exporter writes them, :func:`~spatial_layers.nir.conventions.true_tau`).
     """
-    if reset not in (None, RESET_CONVENTION):
-        raise ValueError(f"reset must be None or {RESET_CONVENTION!r}, got {reset!r}")
+    if reset not in (None, *CALLER_RESETS):
+        raise ValueError(f"reset must be None, 'subtract' or 'zero', got {reset!r}")
+    if convention not in TIME_CONVENTIONS:
+        raise ValueError(f"convention must be one of {TIME_CONVENTIONS}, got {convention!r}")
+    if convention == "norse" and reset is None:
+        reset = "zero"  # Norse's cells reset to v_reset in the step of the spike
     metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
     dt = _resolve_dt(metadata, dt)
     nodes = dict(graph.nodes)
@@ -244,7 +274,9 @@ def parse_graph(
         Population(
             name,
             sizes[name],
-            None if name == input_name else _neuron_constants(name, nodes[name], dt, reset),
+            None
+            if name == input_name
+            else _neuron_constants(name, nodes[name], dt, reset, convention),
             _coords(name, nodes[name], sizes[name]),
         )
         for name in names
@@ -259,10 +291,9 @@ def parse_graph(
             _remove_latency(connection)
     for connection in [*feedforward, *recurrent]:
         if connection is not None:
-            _fold_gain(
-                connection, neuron_input_gain(connection.target, nodes[connection.target], dt)
-            )
-    return ParsedNetwork(populations, feedforward, recurrent, metadata, dt)
+            gain = neuron_input_gain(connection.target, nodes[connection.target], dt, convention)
+            _fold_gain(connection, gain)
+    return ParsedNetwork(populations, feedforward, recurrent, metadata, dt, convention)
 
 
 def _resolve_dt(metadata: dict, dt: float | None) -> float:
@@ -495,7 +526,7 @@ def _chain(
         if not isinstance(nodes[name], SPIKING_NODES):
             raise _fail(
                 f"hidden population {name!r} is a nir.{type(nodes[name]).__name__}; hidden "
-                "neurons must spike (LIF or IF)"
+                "neurons must spike (LIF, IF or CubaLIF)"
             )
     feedforward = [into[name] for name in order[1:]]
     return order, feedforward, [recurrent.get(name) for name in order[1:-1]]
@@ -513,10 +544,23 @@ def _uniform(name: str, node: nir.NIRNode, parameter: str) -> float:
     return float(values.flat[0])
 
 
-def neuron_input_gain(name: str, node: nir.NIRNode, dt: float) -> float:
-    """What NIR's Euler step multiplies the node's input by: r * dt / tau (r * dt for IF / I)."""
-    if isinstance(node, nir.LIF | nir.LI):
-        gain = _uniform(name, node, "r") * dt / _uniform(name, node, "tau")
+def neuron_input_gain(
+    name: str, node: nir.NIRNode, dt: float, convention: TimeConvention = "nir"
+) -> float:
+    """What NIR's Euler step multiplies the node's input by: r * dt / tau (r * dt for IF / I;
+    ``CubaLIF``: the current's w_in * dt / tau_syn times the membrane's r * dt / tau_mem).
+
+    With Norse's ``convention`` the time constants are Norse's (:func:`true_tau`) and a
+    ``CubaLIF`` current takes its input with gain w_in (Norse's ``LIFCell`` jumps by it).
+    """
+    if isinstance(node, nir.CubaLIF):
+        tau_syn = true_tau(_uniform(name, node, "tau_syn"), dt, convention)
+        tau_mem = true_tau(_uniform(name, node, "tau_mem"), dt, convention)
+        synapse = _uniform(name, node, "w_in") * (1.0 if convention == "norse" else dt / tau_syn)
+        gain = synapse * _uniform(name, node, "r") * dt / tau_mem
+    elif isinstance(node, nir.LIF | nir.LI):
+        tau = true_tau(_uniform(name, node, "tau"), dt, convention)
+        gain = _uniform(name, node, "r") * dt / tau
     else:
         gain = _uniform(name, node, "r") * dt
     if not (np.isfinite(gain) and gain > 0):
@@ -527,57 +571,79 @@ def neuron_input_gain(name: str, node: nir.NIRNode, dt: float) -> float:
 
 
 def _neuron_constants(
-    name: str, node: nir.NIRNode, dt: float, reset: ResetConvention | None
+    name: str,
+    node: nir.NIRNode,
+    dt: float,
+    reset: ResetConvention | None,
+    convention: TimeConvention = "nir",
 ) -> NeuronConstants:
     kind = type(node).__name__
     metadata = node.metadata or {}
-    beta = 1.0
-    if isinstance(node, nir.LIF | nir.LI):
-        tau = _uniform(name, node, "tau")
+    beta, alpha = 1.0, None
+    if isinstance(node, nir.LIF | nir.LI | nir.CubaLIF):
         if _uniform(name, node, "v_leak") != 0:
             raise _fail(f"{kind} {name!r} leaks towards v_leak != 0; spsnn's neurons leak to 0")
-        beta = beta_from_tau(tau, dt) if tau > 0 else -1.0
-        if not 0 < beta < 1:
-            raise _fail(
-                f"{kind} {name!r} has tau={tau:g} s, which gives a decay 1 - dt/tau = {beta:g} "
-                f"per step of dt={dt:g} s, outside (0, 1)"
-            )
-    neuron_input_gain(name, node, dt)  # checked here, folded into the weights later
+        beta = _decay(name, node, "tau_mem" if isinstance(node, nir.CubaLIF) else "tau", dt,
+                      convention)  # fmt: skip
+    if isinstance(node, nir.CubaLIF):
+        alpha = _decay(name, node, "tau_syn", dt, convention)
+        stored = metadata.get("alpha")
+        if stored is not None and abs(float(stored) - alpha) <= BETA_TOLERANCE:
+            alpha = float(stored)
+    neuron_input_gain(name, node, dt, convention)  # checked here, folded into the weights later
     stored = metadata.get("beta")
     if stored is not None and abs(float(stored) - beta) <= BETA_TOLERANCE:
         beta = float(stored)  # the exact float the network was trained with
+    family = "cuba" if isinstance(node, nir.CubaLIF) else "lif"
     if not isinstance(node, SPIKING_NODES):
-        return NeuronConstants(beta, None)
+        return NeuronConstants(beta, None, family, alpha)
     threshold = _uniform(name, node, "v_threshold")
     if threshold <= 0:
         raise _fail(f"{kind} {name!r} has v_threshold={threshold:g}; it must be > 0")
-    if _uniform(name, node, "v_reset") != 0:
-        raise _fail(f"{kind} {name!r} has v_reset != 0; spsnn's reset subtracts the threshold")
-    _check_reset(name, node, reset)
-    return NeuronConstants(beta, threshold)
+    if node.v_reset is not None and _uniform(name, node, "v_reset") != 0:
+        raise _fail(f"{kind} {name!r} has v_reset != 0; spsnn's neurons reset to 0 or subtract")
+    mechanism, delay = _check_reset(name, node, reset)
+    return NeuronConstants(beta, threshold, family, alpha, mechanism, delay)
 
 
-def _check_reset(name: str, node: nir.NIRNode, reset: ResetConvention | None) -> None:
+def _decay(name: str, node: nir.NIRNode, parameter: str, dt: float, convention: str) -> float:
+    """The decay per step ``1 - dt / tau`` of a node's time constant, in (0, 1)."""
+    written = _uniform(name, node, parameter)
+    tau = true_tau(written, dt, convention)
+    decay = beta_from_tau(tau, dt) if tau > 0 else -1.0
+    if not 0 < decay < 1:
+        hint = ""
+        if convention == "nir" and 0 < written < dt:
+            hint = (
+                " (a graph of Norse's exporter writes tau = dt / tau_inv: read it with "
+                "convention='norse')"
+            )
+        raise _fail(
+            f"{type(node).__name__} {name!r} has {parameter}={written:g} s, which gives a decay "
+            f"1 - dt/tau = {decay:g} per step of dt={dt:g} s, outside (0, 1){hint}"
+        )
+    return decay
+
+
+def _check_reset(name: str, node: nir.NIRNode, reset: ResetConvention | None) -> tuple[str, bool]:
+    """The (reset, reset_delay) a spiking node states in its metadata, or the caller's."""
     metadata = node.metadata or {}
     stated = (metadata.get("reset"), metadata.get("reset_timing"))
-    if stated == (RESET_CONVENTION, RESET_TIMING):
-        return
-    if "reset" not in metadata and reset == RESET_CONVENTION:
-        return  # the caller vouches for the convention the graph does not record
-    spsnn_reset = (
-        f"a SpatialSNN's neurons subtract the threshold one step late (reset="
-        f"{RESET_CONVENTION!r}, reset_timing={RESET_TIMING!r}, snnTorch's Leaky default)"
-    )
+    if stated[0] in RESETS and stated[1] in RESET_TIMINGS:
+        return str(stated[0]), RESET_TIMINGS[stated[1]]
+    if "reset" not in metadata and reset is not None:
+        return CALLER_RESETS[reset]  # the caller vouches for the convention
     if "reset" in metadata:
         raise _fail(
             f"{type(node).__name__} {name!r} states reset={stated[0]!r}, "
-            f"reset_timing={stated[1]!r}; {spsnn_reset}, and cannot run other resets exactly"
+            f"reset_timing={stated[1]!r}; a SpatialSNN runs resets {RESETS} with timing "
+            f"{tuple(RESET_TIMINGS)}"
         )
     raise _fail(
-        f"{type(node).__name__} {name!r} does not state its reset in its metadata, so it resets "
-        f"as NIR's LIF does (to v_reset, at once); {spsnn_reset}. If the graph was written "
-        "from such neurons (snnTorch's export_to_nir does not record Leaky's reset), read it "
-        "with reset='subtract'"
+        f"{type(node).__name__} {name!r} does not state its reset in its metadata: read it "
+        "with reset='zero' for NIR's semantics (to v_reset = 0 in the step of the spike, as "
+        "Norse's cells), or with reset='subtract' for the threshold subtracted one step late "
+        "(snnTorch's Leaky and Synaptic, whose export_to_nir does not record it)"
     )
 
 
@@ -588,15 +654,30 @@ def _check_shared_constants(populations: list[Population]) -> None:
             raise _fail(
                 f"hidden populations {first.name!r} ({first.constants}) and "
                 f"{population.name!r} ({population.constants}) differ; "
-                "a SpatialSNN uses one beta and threshold for all hidden neurons"
+                "a SpatialSNN uses one neuron model, decay, threshold and reset for all hidden "
+                "neurons"
             )
-    readout = populations[-1]
+    readout = populations[-1].constants
     threshold = first.constants.threshold
-    if readout.constants.threshold is not None and readout.constants.threshold != threshold:
+    if readout.threshold is not None and readout.threshold != threshold:
         raise _fail(
-            f"the spiking readout {readout.name!r} has threshold "
-            f"{readout.constants.threshold:g}, the hidden neurons {threshold:g}; a SpatialSNN "
+            f"the spiking readout {populations[-1].name!r} has threshold "
+            f"{readout.threshold:g}, the hidden neurons {threshold:g}; a SpatialSNN "
             "uses one threshold"
+        )
+    if readout.threshold is not None:
+        hidden = first.constants
+        same = (readout.family, readout.alpha, readout.reset, readout.reset_delay)
+        if same != (hidden.family, hidden.alpha, hidden.reset, hidden.reset_delay):
+            raise _fail(
+                f"the spiking readout {populations[-1].name!r} ({readout}) is not the hidden "
+                f"neurons' model ({hidden}); a SpatialSNN's spiking readout is (with a decay "
+                "of its own)"
+            )
+    elif readout.family != "lif":
+        raise _fail(
+            f"the readout {populations[-1].name!r} is a non-spiking CubaLIF; a SpatialSNN's "
+            "non-spiking readout is a leaky integrator (nir.LI or nir.I)"
         )
 
 
@@ -654,6 +735,7 @@ def build_network(parsed: ParsedNetwork) -> SpatialSNN:
     stored_max = parsed.metadata.get("max_delay")
     largest = max(int(c.delays[c.active].max(initial=0)) for c in connections)
     max_delay = max(largest, int(stored_max) if stored_max is not None else 0)
+    default_reset = (hidden.reset, hidden.reset_delay) == (RESET_CONVENTION, True)
     net = SpatialSNN(
         sizes[0],
         sizes[-1],
@@ -662,6 +744,10 @@ def build_network(parsed: ParsedNetwork) -> SpatialSNN:
         kernel="round",
         max_delay=max_delay,
         beta=hidden.beta,
+        neuron=hidden.family,
+        alpha=hidden.alpha,
+        reset=None if default_reset else hidden.reset,
+        reset_delay=None if default_reset else hidden.reset_delay,
         threshold=hidden.threshold,
         surrogate_alpha=float(parsed.metadata.get("surrogate_alpha", 2.0)),
         readout_beta=readout.beta,

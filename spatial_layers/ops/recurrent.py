@@ -24,6 +24,8 @@ import torch
 from torch import Tensor
 
 from spatial_layers.ops.leaky import leaky_step_into
+from spatial_layers.ops.neuron_spec import STATE_COUNT, Spec, check_spec
+from spatial_layers.ops.neurons import BackwardLoop, ForwardLoop
 from spatial_layers.surrogate import arctan_slope
 
 
@@ -202,4 +204,207 @@ def _recurrent_forward_grad(ctx, grad_spikes: Tensor | None, grad_membranes: Ten
 
 _recurrent_forward.register_autograd(
     _recurrent_forward_grad, setup_context=_setup_recurrent_context
+)
+
+
+# --------------------------------------------------------------- every neuron family
+def _recurrent_neuron_forward_torch(
+    currents: Tensor, kernel: Tensor, bias: Tensor | None, constants: Tensor, spec: Spec
+) -> tuple[Tensor, Tensor]:
+    """(spikes (T, B, C), traces (S, T, B, C)) of a neuron family (:mod:`spatial_layers.ops.
+    neurons`) whose input adds its own delayed spikes: the feedback of
+    :func:`_recurrent_forward_torch` (the same ops on the same layouts) into the family's
+    :class:`~spatial_layers.ops.neurons.ForwardLoop`, from zero state."""
+    steps, batch, size = currents.shape
+    taps = kernel.shape[-1]
+    weights_t = kernel.flatten(1).t()
+    state = currents.new_zeros(STATE_COUNT[spec.family], batch, size)
+    loop = ForwardLoop(currents, state, constants, spec)
+    history = currents.new_zeros(batch, size, taps)
+    next_history = torch.empty_like(history)
+    feedback, drive = currents.new_empty(batch, size), currents.new_empty(batch, size)
+    for t in range(steps):
+        if bias is None:
+            torch.mm(history.flatten(1), weights_t, out=feedback)
+        else:
+            torch.addmm(bias, history.flatten(1), weights_t, out=feedback)
+        torch.add(currents[t], feedback, out=drive)
+        spike = loop.step(t, drive)
+        next_history[..., 0] = spike
+        next_history[..., 1:] = history[..., :-1]
+        history, next_history = next_history, history
+    return loop.spikes, loop.traces
+
+
+def _recurrent_neuron_backward_torch(
+    traces: Tensor,
+    kernel: Tensor,
+    grad_spikes: Tensor | None,
+    grad_traces: Tensor | None,
+    constants: Tensor,
+    currents: Tensor | None,
+    spec: Spec,
+    need_constants: bool,
+) -> tuple[Tensor, Tensor]:
+    r"""(T, B, C) gradients of the input currents (= of the drive x_t + F_t) and (K, C) of
+    the constants: the family's :class:`~spatial_layers.ops.neurons.BackwardLoop` with the
+    spikes' gradient augmented by the feedback,
+    :math:`\sum_k \sum_i W[i, j, k]\, G^x_{t+1+k}[i]` (as :func:`_recurrent_backward_torch`)."""
+    _, steps, batch, size = traces.shape
+    taps = kernel.shape[-1]
+    weights = kernel.permute(0, 2, 1).reshape(size * taps, size)
+    state = traces.new_zeros(STATE_COUNT[spec.family], batch, size)
+    loop = BackwardLoop(
+        traces, grad_spikes, grad_traces, state, constants, currents, spec, need_constants
+    )
+    work = loop.zeros.dtype
+    weights = weights.to(work)
+    future = traces.new_zeros(batch, size, taps, dtype=work)
+    next_future = torch.empty_like(future)
+    spike_grad = future.new_empty(batch, size)
+    for t in range(steps - 1, -1, -1):
+        torch.mm(future.flatten(1), weights, out=spike_grad)
+        grad = loop.step(t, spike_grad)
+        next_future[..., 0] = grad
+        next_future[..., 1:] = future[..., :-1]
+        future, next_future = next_future, future
+    grads, _, grad_constants = loop.finish()
+    return grads, grad_constants
+
+
+@torch.library.custom_op("spsnn::recurrent_neuron_forward", mutates_args=())
+def _recurrent_neuron_forward(
+    currents: Tensor,
+    kernel: Tensor,
+    bias: Tensor | None,
+    constants: Tensor,
+    family: str,
+    threshold: float,
+    alpha: float,
+    reset: str,
+    reset_delay: bool,
+    backend: str,
+) -> tuple[Tensor, Tensor]:
+    """(spikes (T, B, C), traces (S, T, B, C)) of a neuron family with delayed recurrence,
+    from zero state (the traces as :func:`spatial_layers.ops.neurons._neuron_forward`'s).
+    A custom operator: one opaque op for ``torch.compile`` and CUDA graphs."""
+    spec = Spec(family, threshold, alpha, reset, reset_delay)
+    state = currents.new_zeros(STATE_COUNT[family], *currents.shape[1:])
+    check_spec(spec, constants, state, currents)
+    currents, kernel = currents.contiguous(), kernel.contiguous()
+    constants = constants.contiguous()
+    if backend == "triton":
+        from spatial_layers.ops import triton_recurrent
+
+        return triton_recurrent.recurrent_neuron_forward(currents, kernel, bias, constants, spec)
+    return _recurrent_neuron_forward_torch(currents, kernel, bias, constants, spec)
+
+
+@_recurrent_neuron_forward.register_fake
+def _(currents, kernel, bias, constants, family, *args):
+    traces = currents.new_empty((STATE_COUNT[family], *currents.shape))
+    return currents.new_empty(currents.shape), traces
+
+
+@torch.library.custom_op("spsnn::recurrent_neuron_backward", mutates_args=())
+def _recurrent_neuron_backward(
+    traces: Tensor,
+    kernel: Tensor,
+    grad_spikes: Tensor | None,
+    grad_traces: Tensor | None,
+    constants: Tensor,
+    currents: Tensor | None,
+    bias: Tensor | None,
+    family: str,
+    threshold: float,
+    alpha: float,
+    reset: str,
+    reset_delay: bool,
+    need_constants: bool,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients of the (T, B, C) currents, (C, C, K) kernel, (C,) bias and (K, C)
+    constants (zeros without ``need_constants``). The time loop runs on ``backend``; the
+    kernel and bias gradients are reductions of its result, in torch. ``currents`` (and
+    ``bias``) are given only for adlif's g, whose gradient reads the whole input,
+    currents plus feedback (recomputed here from the spikes)."""
+    spec = Spec(family, threshold, alpha, reset, reset_delay)
+    kernel = kernel.contiguous()
+    traces = traces.contiguous()
+    if currents is not None:
+        currents = currents + _feedback_currents(traces[0] > threshold, kernel, bias)
+    grad_spikes = None if grad_spikes is None else grad_spikes.contiguous()
+    grad_traces = None if grad_traces is None else grad_traces.contiguous()
+    if backend == "triton":
+        from spatial_layers.ops import triton_recurrent
+
+        grads, grad_constants = triton_recurrent.recurrent_neuron_backward(
+            traces, kernel, grad_spikes, grad_traces, constants, currents, spec, need_constants
+        )
+    else:
+        grads, grad_constants = _recurrent_neuron_backward_torch(
+            traces, kernel, grad_spikes, grad_traces, constants, currents, spec, need_constants
+        )
+    grad_kernel, grad_bias = _parameter_grads(
+        grads, traces[0].to(grads.dtype), threshold, kernel.shape[-1]
+    )
+    return (
+        grads.to(traces.dtype),
+        grad_kernel.to(kernel.dtype),
+        grad_bias.to(kernel.dtype),
+        grad_constants.to(constants.dtype),
+    )
+
+
+def _feedback_currents(fired: Tensor, kernel: Tensor, bias: Tensor | None) -> Tensor:
+    """The (T, B, C) feedback F_t = sum_k kernel[:, :, k] S_{t-1-k} (+ bias) of (T, B, C)
+    spikes ``fired`` (bool): the recurrent input the forward added to the currents."""
+    spikes = fired.to(kernel.dtype)
+    steps = spikes.shape[0]
+    feedback = torch.zeros_like(spikes)
+    for k in range(min(kernel.shape[-1], steps - 1)):
+        feedback[1 + k :] += spikes[: steps - 1 - k] @ kernel[:, :, k].t()
+    return feedback if bias is None else feedback + bias
+
+
+@_recurrent_neuron_backward.register_fake
+def _(traces, kernel, grad_spikes, grad_traces, constants, *args):
+    return (
+        traces.new_empty(traces.shape[1:]),
+        kernel.new_empty(kernel.shape),
+        kernel.new_empty(kernel.shape[:1]),
+        constants.new_empty(constants.shape),
+    )
+
+
+def _setup_recurrent_neuron_context(ctx, inputs, output) -> None:
+    currents, kernel, bias, constants, family, *static, backend = inputs
+    need_constants = bool(ctx.needs_input_grad[3])
+    keep = family == "adlif" and need_constants
+    kept = (currents, bias) if keep else (None, None)
+    ctx.save_for_backward(output[1], kernel, constants, *kept)
+    ctx.has_bias = bias is not None
+    ctx.constants = (family, *static, need_constants, backend)
+    ctx.set_materialize_grads(False)
+
+
+def _recurrent_neuron_forward_grad(ctx, grad_spikes: Tensor | None, grad_traces: Tensor | None):
+    traces, kernel, constants, currents, bias = ctx.saved_tensors
+    family, threshold, alpha, reset, reset_delay, need_constants, backend = ctx.constants
+    grads = torch.ops.spsnn.recurrent_neuron_backward(
+        traces, kernel, grad_spikes, grad_traces, constants, currents, bias,
+        family, threshold, alpha, reset, reset_delay, need_constants, backend,
+    )  # fmt: skip
+    grad_currents, grad_kernel, grad_bias, grad_constants = grads
+    return (
+        grad_currents,
+        grad_kernel,
+        grad_bias if ctx.has_bias else None,
+        grad_constants if need_constants else None,
+        *(None,) * 6,
+    )
+
+
+_recurrent_neuron_forward.register_autograd(
+    _recurrent_neuron_forward_grad, setup_context=_setup_recurrent_neuron_context
 )

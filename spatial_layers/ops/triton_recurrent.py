@@ -20,12 +20,22 @@ loaded only when the Triton backend is asked for.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
+from spatial_layers.ops.neuron_spec import CONSTANT_COUNT, STATE_COUNT, compute_dtype
 from spatial_layers.ops.triton_lif import NUM_WARPS, constants_like, surrogate_constants
+from spatial_layers.ops.triton_neurons import (
+    _backward_step,
+    _forward_step,
+    _load_constants,
+    _reset,
+)
+from spatial_layers.ops.triton_neurons import flags as neuron_flags
 
 #: Neurons computed per block, and neurons summed over per tile of the feedback.
 BLOCK_OUT = 32
@@ -208,3 +218,214 @@ def recurrent_backward(
         HAS_GRAD_SPIKES=grad_spikes is not None, HAS_GRAD_MEMBRANES=grad_membranes is not None,
     )  # fmt: skip
     return grads
+
+
+# --------------------------------------------------------------- every neuron family
+@triton.jit
+def _recurrent_neuron_forward_kernel(
+    currents_ptr, weights_ptr, bias_ptr, constants_ptr, spikes_ptr, traces_ptr, scalars_ptr,
+    steps, size, taps,
+    FAMILY: tl.constexpr, RESET: tl.constexpr, LATE: tl.constexpr, HAS_BIAS: tl.constexpr,
+    BLOCK_OUT: tl.constexpr, BLOCK_IN: tl.constexpr,
+):  # fmt: skip
+    """:func:`_recurrent_forward_kernel` with the family's step
+    (:func:`~spatial_layers.ops.triton_neurons._forward_step`): the state of step t - 1 is
+    read back from the traces (the post-reset membrane recomputed from the trace and the
+    spike for an immediate reset)."""
+    row = tl.program_id(0).to(tl.int64) * size
+    step_stride = tl.num_programs(0).to(tl.int64) * size  # the grid is (B,)
+    span = steps.to(tl.int64) * step_stride
+    threshold = tl.load(scalars_ptr)
+    for t in range(steps):
+        now = t * step_stride + row
+        before = tl.maximum(t - 1, 0) * step_stride + row
+        for start in range(0, size, BLOCK_OUT):
+            out = start + tl.arange(0, BLOCK_OUT)
+            valid = out < size
+            acc = tl.zeros([BLOCK_OUT], dtype=threshold.dtype)
+            acc = _feedback(
+                weights_ptr, spikes_ptr, t - 1, -1, tl.minimum(taps, t), row, step_stride,
+                size, out, valid, acc, False, BLOCK_IN,
+            )  # fmt: skip
+            if HAS_BIAS:
+                acc += tl.load(bias_ptr + out, mask=valid, other=0.0).to(acc.dtype)
+            current = tl.load(currents_ptr + now + out, mask=valid, other=0.0)
+            dtype = current.dtype
+            drive = (current + acc.to(dtype)).to(dtype)
+            beta, decay, gain, coupling, jump = _load_constants(
+                constants_ptr, out, valid, size, FAMILY
+            )
+            has_past = valid & (t > 0)
+            membrane = tl.load(
+                traces_ptr + before + out, mask=has_past, other=0.0, cache_modifier=".cg"
+            )
+            previous = tl.load(
+                spikes_ptr + before + out, mask=has_past, other=0.0, cache_modifier=".cg"
+            )
+            second = tl.load(
+                traces_ptr + span + before + out, mask=has_past & (FAMILY != 0), other=0.0,
+                cache_modifier=".cg",
+            )  # fmt: skip
+            if not LATE:
+                membrane = _reset(membrane, previous, threshold, RESET)
+            trace, spike, _, second = _forward_step(
+                drive, membrane, second, previous, beta, decay, gain, coupling, jump,
+                threshold, FAMILY, RESET, LATE,
+            )  # fmt: skip
+            tl.store(traces_ptr + now + out, trace, mask=valid)
+            tl.store(spikes_ptr + now + out, spike, mask=valid)
+            if FAMILY != 0:
+                tl.store(traces_ptr + span + now + out, second, mask=valid)
+        tl.debug_barrier()
+
+
+@triton.jit
+def _recurrent_neuron_backward_kernel(
+    traces_ptr, weights_ptr, grad_spikes_ptr, grad_traces_ptr, constants_ptr, currents_ptr,
+    grads_ptr, carries_ptr, sums_ptr, scalars_ptr,
+    steps, size, taps,
+    FAMILY: tl.constexpr, RESET: tl.constexpr, LATE: tl.constexpr,
+    HAS_GRAD_SPIKES: tl.constexpr, HAS_GRAD_TRACES: tl.constexpr,
+    NEED_CONSTANTS: tl.constexpr, HAS_CURRENTS: tl.constexpr,
+    BLOCK_OUT: tl.constexpr, BLOCK_IN: tl.constexpr,
+):  # fmt: skip
+    """:func:`_recurrent_backward_kernel` with the family's backward step
+    (:func:`~spatial_layers.ops.triton_neurons._backward_step`). The carries of step t + 1
+    (G^v, G^I, G^w) live in a (3, B, C) buffer that each program reads and writes for its
+    own row; the constants' sums over time accumulate in a (K, B, C) buffer alike."""
+    batch_row = tl.program_id(0).to(tl.int64) * size
+    row = batch_row
+    batch = tl.num_programs(0).to(tl.int64) * size  # B * C
+    step_stride = batch
+    span = steps.to(tl.int64) * step_stride
+    threshold = tl.load(scalars_ptr)
+    half_alpha = tl.load(scalars_ptr + 1)
+    slope_scale = tl.load(scalars_ptr + 2)
+    work = threshold.dtype
+    for back in range(steps):
+        t = steps - 1 - back
+        now = t * step_stride + row
+        before = tl.maximum(t - 1, 0) * step_stride + row
+        for start in range(0, size, BLOCK_OUT):
+            out = start + tl.arange(0, BLOCK_OUT)
+            valid = out < size
+            has_past = valid & (t > 0)
+            spike_grad = tl.zeros([BLOCK_OUT], dtype=work)
+            spike_grad = _feedback(
+                weights_ptr, grads_ptr, t + 1, 1, tl.minimum(taps, steps - 1 - t), row,
+                step_stride, size, out, valid, spike_grad, True, BLOCK_IN,
+            )  # fmt: skip
+            if HAS_GRAD_SPIKES:
+                spike_grad += tl.load(grad_spikes_ptr + now + out, mask=valid, other=0.0).to(work)
+            outside_v = tl.zeros([BLOCK_OUT], dtype=work)
+            outside_second = tl.zeros([BLOCK_OUT], dtype=work)
+            if HAS_GRAD_TRACES:
+                outside_v = tl.load(grad_traces_ptr + now + out, mask=valid, other=0.0).to(work)
+                if FAMILY != 0:
+                    outside_second = tl.load(
+                        grad_traces_ptr + span + now + out, mask=valid, other=0.0
+                    ).to(work)
+            beta, decay, gain, coupling, jump = _load_constants(
+                constants_ptr, out, valid, size, FAMILY
+            )
+            membrane = tl.load(traces_ptr + now + out, mask=valid, other=0.0).to(work)
+            earlier = tl.load(traces_ptr + before + out, mask=has_past, other=0.0).to(work)
+            earlier_spike = (earlier > threshold).to(work)  # 0 before step 0 (zero state)
+            carry = carries_ptr + batch_row + out
+            next_v = tl.load(carry, mask=valid, other=0.0, cache_modifier=".cg")
+            next_i = tl.load(carry + batch, mask=valid, other=0.0, cache_modifier=".cg")
+            next_w = tl.load(carry + 2 * batch, mask=valid, other=0.0, cache_modifier=".cg")
+            grad_x, grad_v, grad_w, next_i, membrane_before = _backward_step(
+                membrane, earlier, earlier_spike, spike_grad, outside_v, outside_second,
+                next_v, next_i, next_w, beta, decay, gain, coupling, jump,
+                threshold, half_alpha, slope_scale, FAMILY, RESET, LATE,
+            )  # fmt: skip
+            tl.store(grads_ptr + now + out, grad_x.to(grads_ptr.dtype.element_ty), mask=valid)
+            tl.store(carry, grad_v, mask=valid)
+            tl.store(carry + batch, next_i, mask=valid)
+            tl.store(carry + 2 * batch, grad_w, mask=valid)
+            if NEED_CONSTANTS:
+                sums = sums_ptr + batch_row + out
+                total = tl.load(sums, mask=valid, other=0.0)
+                tl.store(sums, total + grad_v * membrane_before, mask=valid)
+                if FAMILY != 0:
+                    second_before = tl.load(
+                        traces_ptr + span + before + out, mask=has_past, other=0.0
+                    ).to(work)
+                    if FAMILY == 1:
+                        total = tl.load(sums + batch, mask=valid, other=0.0)
+                        tl.store(sums + batch, total + grad_x * second_before, mask=valid)
+                    else:
+                        if HAS_CURRENTS:
+                            current = tl.load(currents_ptr + now + out, mask=valid, other=0.0)
+                            total = tl.load(sums + batch, mask=valid, other=0.0)
+                            total += grad_v * (current.to(work) - second_before)
+                            tl.store(sums + batch, total, mask=valid)
+                        spike = (membrane > threshold).to(work)
+                        after = membrane
+                        if RESET == 0:
+                            after = membrane - threshold * spike
+                        elif RESET == 1:
+                            after = membrane - membrane * spike
+                        total = tl.load(sums + 2 * batch, mask=valid, other=0.0)
+                        tl.store(sums + 2 * batch, total + grad_w * second_before, mask=valid)
+                        total = tl.load(sums + 3 * batch, mask=valid, other=0.0)
+                        tl.store(sums + 3 * batch, total + grad_w * after, mask=valid)
+                        total = tl.load(sums + 4 * batch, mask=valid, other=0.0)
+                        tl.store(sums + 4 * batch, total + grad_w * spike, mask=valid)
+        tl.debug_barrier()
+
+
+def recurrent_neuron_forward(
+    currents: Tensor, kernel: Tensor, bias: Tensor | None, constants: Tensor, spec
+) -> tuple[Tensor, Tensor]:
+    """(T, B, C) currents, (C, C, K) kernel, optional (C,) bias, (K', C) constants ->
+    (spikes (T, B, C), traces (S, T, B, C)) of a neuron family from zero state."""
+    currents = currents.contiguous()
+    steps, batch, size = currents.shape
+    spikes = torch.empty_like(currents)
+    traces = currents.new_empty((STATE_COUNT[spec.family], *currents.shape))
+    constants = constants.to(compute_dtype(currents)).contiguous()
+    _launch(
+        _recurrent_neuron_forward_kernel,
+        currents, _weights(kernel), currents if bias is None else bias.contiguous(), constants,
+        spikes, traces, constants_like(currents, spec.threshold),
+        steps=steps, batch=batch, size=size, taps=kernel.shape[-1], HAS_BIAS=bias is not None,
+        **neuron_flags(spec),
+    )  # fmt: skip
+    return spikes, traces
+
+
+def recurrent_neuron_backward(
+    traces: Tensor,
+    kernel: Tensor,
+    grad_spikes: Tensor | None,
+    grad_traces: Tensor | None,
+    constants: Tensor,
+    currents: Tensor | None,
+    spec,
+    need_constants: bool,
+) -> tuple[Tensor, Tensor]:
+    """(T, B, C) gradients of the drive (= of the currents) and (K', C) of the constants;
+    see ``recurrent._recurrent_neuron_backward_torch``."""
+    traces = traces.contiguous()
+    _, steps, batch, size = traces.shape
+    work = compute_dtype(traces)
+    grads = torch.empty(traces.shape[1:], dtype=work, device=traces.device)
+    carries = torch.zeros(3, batch, size, dtype=work, device=traces.device)
+    rows = CONSTANT_COUNT[spec.family]
+    sums = torch.zeros(rows, batch, size, dtype=work, device=traces.device)
+    use_currents = currents is not None and spec.family == "adlif"
+    scalars = constants_like(traces, spec.threshold, spec.alpha / 2, math.pi / 2 * spec.alpha)
+    _launch(
+        _recurrent_neuron_backward_kernel,
+        traces, _weights(kernel),
+        traces if grad_spikes is None else grad_spikes.contiguous(),
+        traces if grad_traces is None else grad_traces.contiguous(),
+        constants.to(work).contiguous(), currents.contiguous() if use_currents else traces,
+        grads, carries, sums, scalars,
+        steps=steps, batch=batch, size=size, taps=kernel.shape[-1], **neuron_flags(spec),
+        HAS_GRAD_SPIKES=grad_spikes is not None, HAS_GRAD_TRACES=grad_traces is not None,
+        NEED_CONSTANTS=need_constants, HAS_CURRENTS=use_currents,
+    )  # fmt: skip
+    return grads, sums.sum(1)

@@ -88,7 +88,15 @@ def signature(kernel: JITFunction, args: tuple, options: dict) -> tuple[dict, di
 
 def drive(dtype: torch.dtype) -> None:
     """Every public op that launches a kernel, forward and backward, at a tiny size."""
-    from spatial_layers.neurons import leaky_integrate, leaky_sequence, recurrent_leaky
+    from spatial_layers.neurons import (
+        AdaptiveLeaky,
+        Leaky,
+        Synaptic,
+        leaky_integrate,
+        leaky_sequence,
+        recurrent_leaky,
+        recurrent_neurons,
+    )
 
     generator = torch.Generator().manual_seed(0)
     currents = torch.randn(4, 2, 3, generator=generator).to(dtype).requires_grad_()
@@ -102,6 +110,24 @@ def drive(dtype: torch.dtype) -> None:
         spikes, membranes = recurrent_leaky(currents, kernel, with_bias, backend="triton")
         (spikes.sum() + membranes.sum()).backward()
         recurrent_leaky(currents, kernel, with_bias, backend="triton")[0].sum().backward()
+    # The neuron families with learnable per-neuron constants (every constexpr variant of
+    # the family kernels: each family, its resets, with and without constant gradients).
+    families = [
+        Leaky(beta=[0.7, 0.9], size=3, learn_beta=True, reset="zero", backend="triton"),
+        *(
+            Synaptic(size=3, learn_alpha=learn, learn_beta=learn, reset=reset, backend="triton")
+            for reset in ("subtract", "zero", "none")
+            for learn in (False, True)
+        ),
+        AdaptiveLeaky(size=3, learn_beta=True, backend="triton"),
+    ]
+    for neuron in families:
+        neuron = neuron.to(dtype)
+        spikes, membranes = neuron.forward_with_membrane(currents)
+        (spikes.sum() + membranes.sum()).backward()
+        for with_bias in (None, bias):
+            spikes, membranes = recurrent_neurons(currents, kernel, with_bias, neuron)
+            (spikes.sum() + membranes.sum()).backward()
 
 
 def main() -> None:

@@ -38,6 +38,16 @@ CUBA LIF process resets to 0 at once and is not the same model (its current
 state with ``du = 4095`` and the 1-bit ``ds_offset`` decays fully each step,
 as here). :func:`fixed_point_leaky` is this arithmetic in torch with
 straight-through gradients, for quantisation-aware training.
+
+spsnn's ``cuba`` neurons with ``reset="zero", reset_delay=False`` are Lava's stock LIF
+process (``lava.proc.lif``, ``PyLifModelBitAcc``) itself, whose arithmetic
+:func:`fixed_point_synaptic` runs:
+
+- current ``u``: 24 bits, ``u <- sign(u) * ((|u| * (4096 - (du + 1))) >> 12) + (a << shift)``
+  (``du`` 12 bits, the chip's 1-bit ``ds_offset`` added: decay ``(4095 - du) / 4096``,
+  :func:`current_decay_code`), wrapping around at +-2**23 (Lava's overflow);
+- voltage ``v <- sign(v) * ((|v| * (4096 - dv)) >> 12) + u``, saturating at +-(2**23 - 1);
+- spike ``v > vth << 6``, then ``v <- 0`` in the same step.
 """
 
 from __future__ import annotations
@@ -91,6 +101,31 @@ def decay_code(beta: float) -> int:
             f"beta={beta} needs dv={code}, above Loihi 2's 12-bit 0..4095: use beta >= 1/4096"
         )
     return code
+
+
+def current_decay_code(alpha: float) -> int:
+    """Loihi's current decay ``du`` for a decay ``alpha`` per step: the chip decays the
+    current by ``(4096 - (du + 1)) / 4096`` (its 1-bit ``ds_offset``), so
+    ``du = 4095 - round(alpha * 4096)``, in 0..4095.
+
+    Example:
+        >>> current_decay_code(0.5), current_decay_factor(current_decay_code(0.5))
+        (2047, 0.5)
+    """
+    if not 0 <= alpha < 1:
+        raise ValueError(f"alpha (the current's decay) must be in [0, 1), got {alpha}")
+    code = _DECAY_UNITY - 1 - round(alpha * _DECAY_UNITY)
+    if code < 0:
+        raise ValueError(
+            f"alpha={alpha} needs du={code} below 0: Loihi 2 decays the current by at most "
+            f"4095/4096 per step; use alpha <= {(_DECAY_UNITY - 1) / _DECAY_UNITY}"
+        )
+    return code
+
+
+def current_decay_factor(code: int) -> float:
+    """The decay per step that ``du`` applies to the current, ``(4095 - du) / 4096``."""
+    return (_DECAY_UNITY - 1 - code) / _DECAY_UNITY
 
 
 def decay_factor(decay: int) -> float:
@@ -220,3 +255,71 @@ def fixed_point_leaky(
     if level is None:
         return None, traces
     return (torch.stack(spikes).to(dtype) if spikes else currents.new_zeros(currents.shape)), traces
+
+
+def _decayed(value: Tensor, factor: float, unit: float) -> Tensor:
+    """``value * factor`` truncated toward zero on the grid ``unit`` (straight-through)."""
+    decayed = value * factor
+    return decayed + (torch.trunc(decayed / unit) * unit - decayed).detach()
+
+
+def fixed_point_synaptic(
+    currents: Tensor,
+    *,
+    current_decay: int,
+    decay: int,
+    bits: int,
+    threshold: int,
+    alpha: float = 2.0,
+) -> tuple[Tensor, Tensor]:
+    r"""Lava's stock LIF process (module doc) on spsnn's units, for training.
+
+    .. math::
+        I_t = \mathrm{wrap}(\mathrm{trunc}_f(\alpha_q I_{t-1}) + x_t), \qquad
+        v_t = \mathrm{sat}(\mathrm{trunc}_f(\beta_q U_{t-1}) + I_t), \qquad
+        S_t = [v_t > \theta_q], \qquad U_t = v_t (1 - S_t)
+
+    with :math:`\alpha_q = (4095 - du) / 4096`, :math:`\beta_q = (4096 - dv) / 4096`,
+    :math:`\theta_q = (vth \ll 6)\, 2^{-f}`, truncation toward zero on the grid
+    :math:`2^{-f}`, the current wrapping around at :math:`\pm 2^{23}` units and the
+    voltage saturating at :math:`\pm(2^{23} - 1)` units (Lava's ``PyLifModelBitAcc``).
+    Computed in float64, exact; truncation, wrap and saturation pass gradients straight
+    through, the spike has the arctan surrogate, the reset is detached (spsnn's cuba with
+    ``reset="zero", reset_delay=False``).
+
+    Args:
+        currents: (T, B, C) synaptic input, multiples of ``2**-bits``.
+        current_decay: Loihi's 12-bit ``du`` (:func:`current_decay_code`).
+        decay: Loihi's 12-bit ``dv`` (:func:`decay_code`).
+        bits: fraction bits of current and membrane (:func:`fraction_bits`).
+        threshold: the 17-bit threshold mantissa ``vth`` (:func:`threshold_code`).
+        alpha: surrogate slope.
+
+    Returns:
+        (T, B, C) spikes and membranes :math:`v_t` (before the reset), in the dtype of
+        ``currents``.
+    """
+    unit = 2.0**-bits
+    limit = _STATE_LIMIT * unit
+    wrap = 2.0 ** (STATE_BITS - 1) * unit
+    current_factor = current_decay_factor(current_decay)
+    factor = decay_factor(decay)
+    level = threshold_level(threshold, bits)
+    current = currents.new_zeros(currents.shape[1:], dtype=torch.float64)
+    membrane = torch.zeros_like(current)
+    spikes, membranes = [], []
+    for drive in currents.double():
+        current = _decayed(current, current_factor, unit) + drive
+        wrapped = torch.where(current > wrap, current - 2 * wrap, current)
+        wrapped = torch.where(wrapped <= -wrap, wrapped + 2 * wrap, wrapped)
+        current = current + (wrapped - current).detach()
+        value = _decayed(membrane, factor, unit) + current
+        value = value + (value.clamp(-limit, limit) - value).detach()
+        spike = ArctanSpike.apply(value - level, alpha)
+        membrane = value * (1 - spike.detach())
+        spikes.append(spike)
+        membranes.append(value)
+    dtype = currents.dtype
+    if not spikes:
+        return currents.new_zeros(currents.shape), currents.new_zeros(currents.shape)
+    return torch.stack(spikes).to(dtype), torch.stack(membranes).to(dtype)

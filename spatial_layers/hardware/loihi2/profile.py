@@ -16,11 +16,25 @@ gradients so that it keeps learning:
   (:func:`~spatial_layers.hardware.loihi2.formats.fixed_point_leaky`) in the membrane format
   :func:`network_format` derives from the current weights.
 
+The profile dispatches on the network's neuron family (one profile name, so that
+``HardwareQAT(target="loihi2")`` and ``spsnn export --target loihi2`` serve both):
+
+- ``neuron="lif"`` (one ``beta``, reset by subtraction one step late): the microcoded
+  LIF above;
+- ``neuron="cuba"`` with ``reset="zero", reset_delay=False`` (one ``alpha`` and one
+  ``beta``): the hidden populations are Lava's stock LIF process, the CUBA neuron with
+  the 12-bit current decay ``du`` and the reset to 0
+  (:func:`~spatial_layers.hardware.loihi2.formats.fixed_point_synaptic`), so that an
+  exported network maps onto the standard process; the readout stays the leaky
+  integrator (Lava's LIF with ``du = 4095``, no threshold);
+- ``neuron="adlif"``: refused (no adaptation in Lava's LIF process).
+
 The profile name is part of the network's state dict, and the layers'
 settings of theirs, so a checkpoint evaluates and exports as trained.
 What the profile cannot run is refused with the fix named
 (:func:`profile_problems`): biases, batch norm, dropout, recurrent layers,
-delays above 62 steps, input outside [0, 1].
+delays above 62 steps, input outside [0, 1], per-neuron or learned time constants,
+resets the chip's neuron does not run.
 """
 
 from __future__ import annotations
@@ -46,11 +60,21 @@ class PopulationFormat(NamedTuple):
         decay: Loihi's 12-bit ``dv``.
         threshold: the 17-bit threshold mantissa ``vth`` (compared as ``vth << 6``),
             or None for a non-spiking readout.
+        current_decay: Loihi's 12-bit ``du`` of Lava's CUBA LIF process (cuba), or None
+            (the microcoded LIF, no current state).
     """
 
     bits: int
     decay: int
     threshold: int | None
+    current_decay: int | None = None
+
+    @property
+    def alpha(self) -> float | None:
+        """The current's decay as applied, ``(4095 - du) / 4096`` (None without a current)."""
+        if self.current_decay is None:
+            return None
+        return loihi2.current_decay_factor(self.current_decay)
 
     @property
     def beta(self) -> float:
@@ -112,11 +136,60 @@ def profile_problems(net: ProfiledNetwork) -> list[str]:
         )
     if net.is_recurrent:
         problems.append("recurrent layers are not in the profile yet: build with recurrent=False")
+    family = getattr(net, "neuron_family", "lif")
+    if family == "adlif":
+        problems.append(
+            "adaptive neurons are not in the profile (Lava's LIF process has no adaptation): "
+            "build with neuron='lif' or 'cuba'"
+        )
+        return problems
+    problems += _neuron_problems(net, family)
     try:
-        loihi2.decay_code(net.params.beta)
+        if family == "lif":
+            loihi2.decay_code(net.params.beta)
         loihi2.decay_code(net.readout_beta)
     except ValueError as error:
         problems.append(str(error))
+    return problems
+
+
+def _neuron_problems(net: ProfiledNetwork, family: str) -> list[str]:
+    """The neurons the chip cannot run: per-neuron or learned constants, other resets."""
+    problems = []
+    neurons = [block.neuron for block in net.hidden]
+    if any(neuron.raw is not None for neuron in neurons):
+        problems.append(
+            "the time constants are learnable per neuron, the chip holds one per population: "
+            "build with learn_beta=False"
+        )
+        return problems
+    if family == "lif":
+        if not all(getattr(neuron, "legacy", False) for neuron in neurons):
+            problems.append(
+                "the profile's LIF (a microcoded neuron) runs one beta and the reset by "
+                "subtraction one step late: build with a number beta and reset, reset_delay "
+                "unset (or neuron='cuba', reset='zero', reset_delay=False: Lava's LIF process)"
+            )
+        return problems
+    if (neurons[0].reset, neurons[0].reset_delay) != ("zero", False):
+        problems.append(
+            "Lava's LIF process resets to 0 in the step of the spike: build the cuba "
+            "network with reset='zero', reset_delay=False"
+        )
+    for neuron in neurons:
+        beta, alpha = neuron.constant_values()
+        if (beta != beta[0]).any() or (alpha != alpha[0]).any():
+            problems.append(
+                "the decays differ between neurons, the chip holds one du and one dv per "
+                "population: build with a number alpha and beta"
+            )
+            return problems
+        try:
+            loihi2.decay_code(float(beta[0]))
+            loihi2.current_decay_code(float(alpha[0]))
+        except ValueError as error:
+            problems.append(str(error))
+            return problems
     return problems
 
 
@@ -152,12 +225,17 @@ def network_format(net: ProfiledNetwork) -> NetworkFormat:
         spiking = net.spiking_output or not readout
         threshold = net.params.threshold if spiking else None
         name = "readout" if readout else f"hidden_{index}"
+        current_decay = None
+        neuron = net.readout.neuron if readout else net.hidden[index].neuron
+        if getattr(neuron, "family", "lif") == "cuba":
+            beta, alpha = (float(value[0]) for value in neuron.constant_values())
+            current_decay = loihi2.current_decay_code(alpha)
         try:
             bits = loihi2.fraction_bits([] if grid is None else [grid], threshold or 1.0)
             code = None if threshold is None else loihi2.threshold_code(threshold, bits)
         except ValueError as error:
             raise ValueError(f"{name}: {error}") from error
-        populations.append(PopulationFormat(bits, loihi2.decay_code(beta), code))
+        populations.append(PopulationFormat(bits, loihi2.decay_code(beta), code, current_decay))
         weight_exponent = None if grid is None else grid + bits - loihi2.ACTIVATION_SHIFT
         layers.append(LayerFormat(exponent, weight_exponent, payload_bits))
     return NetworkFormat(populations, layers)
@@ -217,13 +295,23 @@ def fixed_point_run(net: ProfiledNetwork, x: Tensor, record_hidden: bool) -> Pro
         currents = exact_delayed(layer, x)
         if weights.grid_exponent is not None:
             currents = loihi2.snap(currents, weights.grid_exponent)
-        spikes, membrane = loihi2.fixed_point_leaky(
-            currents,
-            decay=population.decay,
-            bits=population.bits,
-            threshold=population.threshold,
-            alpha=alpha,
-        )
+        if population.current_decay is None:
+            spikes, membrane = loihi2.fixed_point_leaky(
+                currents,
+                decay=population.decay,
+                bits=population.bits,
+                threshold=population.threshold,
+                alpha=alpha,
+            )
+        else:
+            spikes, membrane = loihi2.fixed_point_synaptic(
+                currents,
+                current_decay=population.current_decay,
+                decay=population.decay,
+                bits=population.bits,
+                threshold=population.threshold,
+                alpha=alpha,
+            )
         if index < len(net.layers) - 1:
             hidden_rates.append(spikes.detach().mean())
             if record_hidden:

@@ -18,6 +18,14 @@ hidden -> readout:
 - ``s(t) = v > vth_eff`` with ``vth_eff = threshold_mantissa << 6`` (spiking
   populations only).
 
+A population with a ``current_decay`` (spsnn's cuba: Lava's stock LIF process,
+``PyLifModelBitAcc``) keeps a current instead and resets to 0 in the step of the spike:
+
+- ``u = sign(u) * ((|u| * (4096 - (du + 1))) >> 12) + (a << shift)``, wrapping around
+  at +-2**23 (:attr:`ReferenceRun.wraps` counts wraps);
+- ``v = sign(v) * ((|v| * (4096 - dv)) >> 12) + u``, saturating at +-(2**23 - 1);
+- ``s(t) = v > vth_eff``, then ``v = 0`` where ``s(t)``.
+
 The torch network in the profile (:mod:`spatial_layers.hardware.loihi2.profile`) must
 give the same spikes, and readout membranes equal to ``v * 2**-fraction_bits``.
 """
@@ -32,6 +40,8 @@ import numpy as np
 INPUT = "input"
 _ACTIVATION_LIMIT = 2**15 - 1
 _STATE_LIMIT = 2**23 - 1
+#: Lava's current wraps around above this (and at or below its negative).
+_WRAP = 2**23
 #: Largest |mantissa| of the profile's symmetric 8-bit weights.
 MANTISSA_LIMIT = 127
 SHIFTS = range(0, 14)  # 6 + weight_exponent, weight_exponent in -6..7
@@ -51,13 +61,15 @@ class Branch:
 
 @dataclass(frozen=True)
 class Population:
-    """A neuron population: size, fraction bits, ``dv``, and ``vth << 6`` (None: no spikes)."""
+    """A neuron population: size, fraction bits, ``dv``, ``vth << 6`` (None: no spikes), and
+    the current's ``du`` of Lava's CUBA LIF process (None: the microcoded LIF)."""
 
     name: str
     size: int
     fraction_bits: int
     decay: int
     threshold: int | None
+    current_decay: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,7 @@ class ReferenceRun:
     membranes: dict[str, np.ndarray]
     activation_overflows: int
     saturations: int
+    wraps: int = 0
 
 
 def run_program(program: Program, spikes: np.ndarray) -> ReferenceRun:
@@ -96,10 +109,11 @@ def run_program(program: Program, spikes: np.ndarray) -> ReferenceRun:
         raise ValueError("Loihi 2's input payloads encode amplitudes in [0, 1]")
     steps, batch, _ = spikes.shape
     trains = {INPUT: np.rint(spikes * 2**program.payload_bits).astype(np.int64)}
-    membranes, overflows, saturations = {}, 0, 0
+    membranes, overflows, saturations, wraps = {}, 0, 0, 0
     for population in program.populations:
         into = [b for b in program.branches if b.target == population.name]
         v = np.zeros((batch, population.size), np.int64)
+        u = np.zeros_like(v)
         fired = np.zeros((batch, population.size), bool)
         trace = np.zeros((steps, batch, population.size), np.int64)
         out = np.zeros((steps, batch, population.size), np.int64)
@@ -113,9 +127,16 @@ def run_program(program: Program, spikes: np.ndarray) -> ReferenceRun:
             for shift, activation in drive.items():
                 overflows += int((np.abs(activation) > _ACTIVATION_LIMIT).sum())
                 current += activation << shift
+            if population.current_decay is not None:  # Lava's CUBA LIF process
+                keep = 4096 - (population.current_decay + 1)
+                u = np.sign(u) * ((np.abs(u) * keep) >> 12) + current
+                wrapped = np.where(u > _WRAP, u - 2 * _WRAP, u)
+                wrapped = np.where(wrapped <= -_WRAP, wrapped + 2 * _WRAP, wrapped)
+                wraps += int((wrapped != u).sum())
+                u = current = wrapped
             decayed = np.sign(v) * ((np.abs(v) * (4096 - population.decay)) >> 12)
             v = decayed + current
-            if population.threshold is not None:
+            if population.threshold is not None and population.current_decay is None:
                 v -= population.threshold * fired
             saturations += int((np.abs(v) > _STATE_LIMIT).sum())
             v = np.clip(v, -_STATE_LIMIT, _STATE_LIMIT)
@@ -123,14 +144,11 @@ def run_program(program: Program, spikes: np.ndarray) -> ReferenceRun:
             if population.threshold is not None:
                 fired = v > population.threshold
                 out[t] = fired
+                if population.current_decay is not None:
+                    v = np.where(fired, 0, v)  # reset to 0 in the step of the spike
         membranes[population.name] = trace
         trains[population.name] = out
     fired_trains = {
         p.name: trains[p.name].astype(bool) for p in program.populations if p.threshold is not None
     }
-    return ReferenceRun(
-        fired_trains,
-        membranes,
-        overflows,
-        saturations,
-    )
+    return ReferenceRun(fired_trains, membranes, overflows, saturations, wraps)

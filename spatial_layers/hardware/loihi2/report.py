@@ -51,7 +51,8 @@ def loihi2_report(
         max_fan_in, mean_fan_in, scale_exponent, weight_exponent,
         delay_histogram {steps: count}, max_payload: the largest spike
         payload it receives), ``populations`` (name, neurons,
-        fraction_bits, decay, threshold_mantissa, cores), ``totals``,
+        fraction_bits, decay, current_decay (du of Lava's LIF process; None for the
+        microcoded LIF), threshold_mantissa, cores), ``totals``,
         ``clipped_synapses`` (delays clipped to 62 at export, as asked),
         ``mapping_rule`` and ``problems`` (what does not fit; empty: fits).
     """
@@ -70,6 +71,7 @@ def loihi2_report(
                 "neurons": population.size,
                 "fraction_bits": population.fraction_bits,
                 "decay": population.decay,
+                "current_decay": population.current_decay,
                 "threshold_mantissa": None if mantissa is None else mantissa >> ACTIVATION_SHIFT,
                 "cores": cores,
             }
@@ -168,13 +170,15 @@ def format_report(report: dict[str, Any]) -> str:
         )
     lines += [
         "Loihi 2 profile: populations",
-        f"{'population':<12} {'neurons':>7} {'frac bits':>9} {'dv':>5} {'vth':>7} {'cores':>5}",
+        f"{'population':<12} {'neurons':>7} {'frac bits':>9} {'dv':>5} {'du':>5} {'vth':>7} "
+        f"{'cores':>5}",
     ]
     for row in report["populations"]:
         threshold = "-" if row["threshold_mantissa"] is None else str(row["threshold_mantissa"])
+        current = "-" if row.get("current_decay") is None else str(row["current_decay"])
         lines.append(
             f"{row['name']:<12} {row['neurons']:>7} {row['fraction_bits']:>9} "
-            f"{row['decay']:>5} {threshold:>7} {row['cores']:>5}"
+            f"{row['decay']:>5} {current:>5} {threshold:>7} {row['cores']:>5}"
         )
     totals = report["totals"]
     lines.append(

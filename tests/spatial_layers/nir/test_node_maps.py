@@ -116,9 +116,9 @@ def test_norse_refuses_leak_free_neurons_naming_the_node():
 
 def test_a_graph_the_maps_cannot_run_is_refused_naming_the_node():
     graph = to_nir(make_net("spatial"))
-    graph.nodes["hidden_1"].metadata["reset"] = "zero"
+    graph.nodes["hidden_1"].metadata["reset"] = "soft"
     for node_map in MAPS.values():
-        with pytest.raises(ValueError, match="'hidden_1' states reset='zero'"):
+        with pytest.raises(ValueError, match="'hidden_1' states reset='soft'"):
             node_map(graph)
 
 

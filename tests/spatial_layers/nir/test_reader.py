@@ -100,7 +100,7 @@ def test_missing_input_output_or_neuron_nodes():
             lambda n: n.metadata.pop("reset"),
             "'hidden_1' does not state its reset .*reset='subtract'",
         ),
-        (lambda n: n.metadata.update(reset="zero"), "'hidden_1' states reset='zero'"),
+        (lambda n: n.metadata.update(reset="soft"), "'hidden_1' states reset='soft'"),
     ],
 )
 def test_neuron_parameters_a_spatial_snn_cannot_represent(change, message):
@@ -114,14 +114,13 @@ def test_unsupported_node_types_and_hidden_populations_that_do_not_spike():
     graph = graph_of()
     nodes = dict(graph.nodes)
     size = 7
-    nodes["hidden_0"] = nir.CubaLIF(
+    nodes["hidden_0"] = nir.CubaLI(
         tau_syn=np.ones(size),
         tau_mem=np.ones(size),
         r=np.ones(size),
         v_leak=np.zeros(size),
-        v_threshold=np.ones(size),
     )
-    with pytest.raises(ValueError, match=r"nir\.CubaLIF"):
+    with pytest.raises(ValueError, match=r"nir\.CubaLI;"):
         from_nir(rebuilt(graph, nodes=nodes))
     tau = graph.nodes["hidden_0"].tau
     nodes["hidden_0"] = nir.LI(tau=tau, r=np.ones(size), v_leak=np.zeros(size))

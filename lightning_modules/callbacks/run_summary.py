@@ -7,9 +7,11 @@ run's result comes from, the network that ran (``net``, the model's
 ``hparams.net``: class path and arguments) and the checkpoint a resumed fit
 started from (``resumed_from``). A test of that checkpoint in the same trainer
 (``trainer.test(ckpt_path=summary.test_checkpoint(trainer))``, as ``spsnn
-fit`` runs one) adds its ``test_acc`` and rewrites the file. ``spsnn report``
-makes its tables from these files. ``wall_time_s`` counts from the fit's
-callback setup (after the data module's) to the file's last write.
+fit`` runs one) adds its ``test_acc`` and rewrites the file. A peer callback with a
+``summary_fields()`` method adds what it returns (``LayoutAnalysis``: the layout
+measures under ``"analysis"``). ``spsnn report`` makes its tables from these files.
+``wall_time_s`` counts from the fit's callback setup (after the data module's) to the
+file's last write.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ class RunSummary(Callback):
             "net": pl_module.hparams.get("net"),
             "resumed_from": trainer.ckpt_path,
         }
+        for callback in trainer.callbacks:
+            fields = getattr(callback, "summary_fields", None)
+            if callback is not self and callable(fields):
+                self.summary |= fields()
         self._write(trainer, run_dir)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

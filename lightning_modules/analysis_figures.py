@@ -200,6 +200,8 @@ def plot_nulls(result: dict[str, Any], path: Path) -> Path | None:
     if not panels:
         return None
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     cols = min(len(panels), 4)
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
@@ -210,6 +212,7 @@ def plot_nulls(result: dict[str, Any], path: Path) -> Path | None:
             ax.axvline(observed, color="tab:red", linewidth=1.5)
         ax.set_title(f"{title}\n({model}, n = {len(finite)})", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     return _save(fig, path)

@@ -71,6 +71,8 @@ LAYOUT_COLUMNS = (
 )
 #: The file ``spsnn analyze`` writes beside a run's summary.json.
 ANALYSIS_FILE = "analysis.json"
+#: The folder of a run's W&B files, which hold copies of summary.json and analysis.json.
+WANDB_FOLDER = "wandb"
 
 
 @dataclass(frozen=True)
@@ -112,12 +114,16 @@ class GroupRow:
 def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Every ``summary.json`` below ``roots`` (files or directories), parsed, each with its
     run's resolved configuration under ``"config"`` (the ``config.yaml`` beside it; None
-    where there is none)."""
+    where there is none) and its layout measures under ``"layout"``
+    (:func:`layout_measures`). The copies that W&B keeps in a run's ``wandb/`` folder are
+    not runs of their own and are skipped."""
     summaries = []
     for root in map(Path, roots):
         if not root.exists():
             raise FileNotFoundError(f"no such file or directory: {root}")
         for path in [root] if root.is_file() else sorted(root.rglob("summary.json")):
+            if root.is_dir() and WANDB_FOLDER in path.relative_to(root).parts[:-1]:
+                continue  # the copy W&B keeps with its run, not another run
             summary = _read_summary(path)
             missing = [key for key in REQUIRED_KEYS if key not in summary]
             if missing:

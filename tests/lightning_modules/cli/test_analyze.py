@@ -148,6 +148,18 @@ def test_report_shows_the_analysis_columns_when_runs_have_them(tmp_path):
         find_summaries([tmp_path])
 
 
+def test_report_skips_the_copies_wandb_keeps_in_a_run_folder(tmp_path):
+    write_run(tmp_path, 1, analysis={"wiring_cost": 10.0})
+    run_dir = tmp_path / "s1" / "dim_2" / "version_0"
+    copy = run_dir / "wandb" / "offline-run-20260101_000000-abc" / "files"
+    copy.mkdir(parents=True)
+    for name in ("summary.json", "analysis.json"):
+        (copy / name).write_text((run_dir / name).read_text())
+    (row,) = group_rows(find_summaries([tmp_path]))
+    assert row.runs == 1
+    assert len(find_summaries([copy / "summary.json"])) == 1  # named on purpose: read
+
+
 def test_report_without_analyses_keeps_its_columns(tmp_path):
     write_run(tmp_path, 1)
     header = markdown_table(group_rows(find_summaries([tmp_path]))).splitlines()[0]

@@ -206,8 +206,9 @@ def plot_nulls(result: dict[str, Any], path: Path) -> Path | None:
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
     for ax, (title, observed, model, values) in zip(axes.flat, panels, strict=False):
-        finite = [v for v in values if v is not None]
-        ax.hist(finite, bins=20, color="tab:grey")
+        finite = np.array([v for v in values if v is not None])
+        spread = np.ptp(finite) > 1e-9 * max(1.0, float(np.abs(finite).max()))
+        ax.hist(finite, bins=20 if spread else 1, color="tab:grey")
         if observed is not None:
             ax.axvline(observed, color="tab:red", linewidth=1.5)
         ax.set_title(f"{title}\n({model}, n = {len(finite)})", fontsize=8)

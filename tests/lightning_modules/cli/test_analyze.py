@@ -117,6 +117,32 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "analyze" in overview()
 
 
+@pytest.mark.parametrize(
+    ("options", "drawn"),
+    [
+        ({"recurrent": True, "hidden_sizes": [12, 8]}, FIGURES),
+        ({"dim": 1}, FIGURES),
+        ({"delays": "none", "max_delay": 0}, {"analysis_adjacency.png", "analysis_delays.png"}),
+    ],
+    ids=["recurrent", "1-d", "no-delays"],
+)
+def test_figures_of_other_networks(tmp_path, options, drawn):
+    import torch
+
+    from lightning_modules.analysis_figures import save_analysis_figures
+    from spatial_layers import SpatialSNN, analysis
+
+    torch.manual_seed(0)
+    hidden = options.pop("hidden_sizes", [16])
+    net = SpatialSNN(5, 3, hidden, **({"max_delay": 4} | options))
+    x, y = (torch.rand(24, 10, 5) < 0.3).float(), torch.arange(24) % 3
+    activity = analysis.record_activity(net, [(x, y)])
+    result = analysis.analyze(net, activity, nulls=3)
+    tuning = analysis.function.class_rates(activity.rates, activity.labels, 3)
+    written = {p.name for p in save_analysis_figures(net, result, tuning, tmp_path)}
+    assert drawn <= written <= FIGURES
+
+
 def write_run(root, seed: int, *, analysis: dict | None = None, callback: dict | None = None):
     run_dir = root / f"s{seed}" / "dim_2" / "version_0"
     run_dir.mkdir(parents=True)

@@ -14,6 +14,7 @@ from lightning_modules.callbacks.dale import Dale
 from lightning_modules.callbacks.deepr import DeepR
 from lightning_modules.callbacks.hardware_qat import HardwareQAT
 from lightning_modules.callbacks.last_checkpoint import LastCheckpoint
+from lightning_modules.callbacks.layout_analysis import LayoutAnalysis
 from lightning_modules.callbacks.layout_plots import LayoutPlots
 from lightning_modules.callbacks.predictions import PredictionWriter
 from lightning_modules.callbacks.rigl import RigL
@@ -27,6 +28,7 @@ __all__ = [
     "DeepR",
     "HardwareQAT",
     "LastCheckpoint",
+    "LayoutAnalysis",
     "LayoutPlots",
     "PredictionWriter",
     "RigL",

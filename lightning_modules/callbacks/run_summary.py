@@ -9,9 +9,11 @@ started from (``resumed_from``) and, for a data module that counts them
 (``event_counts``: SHD, SSC), the events of each split read, binned, kept and
 lost by reason (``data_events``; None otherwise). A test of that checkpoint in the same trainer
 (``trainer.test(ckpt_path=summary.test_checkpoint(trainer))``, as ``spsnn
-fit`` runs one) adds its ``test_acc`` and rewrites the file. ``spsnn report``
-makes its tables from these files. ``wall_time_s`` counts from the fit's
-callback setup (after the data module's) to the file's last write.
+fit`` runs one) adds its ``test_acc`` and rewrites the file. A peer callback with a
+``summary_fields()`` method adds what it returns (``LayoutAnalysis``: the layout
+measures under ``"analysis"``). ``spsnn report`` makes its tables from these files.
+``wall_time_s`` counts from the fit's callback setup (after the data module's) to the
+file's last write.
 """
 
 from __future__ import annotations
@@ -97,6 +99,10 @@ class RunSummary(Callback):
             "resumed_from": trainer.ckpt_path,
             "data_events": _data_events(trainer),
         }
+        for callback in trainer.callbacks:
+            fields = getattr(callback, "summary_fields", None)
+            if callback is not self and callable(fields):
+                self.summary |= fields()
         self._write(trainer, run_dir)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -4,7 +4,9 @@
   (:mod:`~lightning_modules.cli.lightning`);
 - ``export``: a checkpoint as a NIR graph (:mod:`~lightning_modules.cli.export`);
 - ``report``: tables over seeds from runs' ``summary.json`` files
-  (:mod:`~lightning_modules.cli.report`).
+  (:mod:`~lightning_modules.cli.report`);
+- ``analyze``: measures of a trained network's layout against null networks, into
+  ``analysis.json`` and figures in its run folder (:mod:`~lightning_modules.cli.analyze`).
 
 ``spsnn --help`` lists them; ``spsnn COMMAND --help`` gives a command's options.
 """
@@ -35,10 +37,21 @@ COMMANDS: dict[str, tuple[str, str | None, str | None]] = {
         "lightning_modules.cli.report",
         "main",
     ),
+    "analyze": (
+        "measures of a trained layout (wiring, graph vs nulls, space, function) -> analysis.json",
+        "lightning_modules.cli.analyze",
+        "main",
+    ),
 }
 
 #: The extra of spsnn that installs an optional package (the training stack: "train").
-EXTRAS = {"nir": "nir", "nirtorch": "nir", "snntorch": "interop", "norse": "interop"}
+EXTRAS = {
+    "nir": "nir",
+    "nirtorch": "nir",
+    "snntorch": "interop",
+    "norse": "interop",
+    "networkx": "analysis",
+}
 
 OVERVIEW = """\
 spsnn {version}: spatial spiking neural networks. Every neuron has learnable coordinates;

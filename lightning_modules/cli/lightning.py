@@ -24,6 +24,8 @@ callbacks and the classes it configures):
   replaces both.
 - Always-on callbacks: ``checkpoint`` (ModelCheckpoint keeping the best
   ``val_acc``, configurable), ``layout_plots`` (PNG plots, configurable),
+  ``layout_analysis`` (:class:`~lightning_modules.callbacks.LayoutAnalysis`: the cheap
+  layout measures into ``summary.json`` and the loggers; ``enabled: false`` skips them),
   ``summary`` (:class:`~lightning_modules.callbacks.RunSummary`, which writes
   ``summary.json``; ``summary.test_ckpt`` picks the checkpoint the result
   comes from), :class:`~lightning_modules.callbacks.LastCheckpoint` (the
@@ -65,6 +67,7 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from lightning_modules.callbacks import (
     LastCheckpoint,
+    LayoutAnalysis,
     LayoutPlots,
     PredictionWriter,
     RunSummary,
@@ -180,6 +183,7 @@ class SpsnnCLI(LightningCLI):
             }
         )
         parser.add_lightning_class_args(LayoutPlots, "layout_plots")
+        parser.add_lightning_class_args(LayoutAnalysis, "layout_analysis")
         parser.add_lightning_class_args(RunSummary, "summary")
         parser.add_lightning_class_args(PredictionWriter, "predictions")
 

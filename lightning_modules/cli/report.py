@@ -7,8 +7,12 @@ the LIF backend, ...; :data:`NOT_CONFIGURATION`): runs of one name that differ i
 anything else (epochs, data sizes, devices, ...) are separate rows, each labelled with
 what sets it apart. One Markdown row per group: the median test accuracy over the runs
 and its spread (min-max), the seeds (a seed that appears twice is flagged), the
-trainable parameter counts and the median wall time. ``--json`` also writes the rows as
-JSON. Nothing here trains or imports Lightning.
+trainable parameter counts and the median wall time. Where runs have layout measures
+(``analysis.json`` beside their summary, from ``spsnn analyze``; else the ``analysis``
+entry that the ``LayoutAnalysis`` callback puts in ``summary.json``), the table adds
+the medians of the total wiring cost, the modularity and the small-world index
+(:data:`LAYOUT_COLUMNS`), each with how many runs had it when not all did.
+``--json`` also writes the rows as JSON. Nothing here trains or imports Lightning.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import json
 import statistics
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,8 @@ NOT_CONFIGURATION = (
     "data.init_args.num_workers", "run.name", "run.wandb", "run.wandb_project",
     "run.test_after_fit", "run.use_ckpt_hparams", "run.trust_checkpoint_classes",
     "checkpoint.dirpath", "predictions.filename", "summary.filename",
-    "layout_plots.every_n_epochs", "layout_plots.top_k",
+    "layout_plots.every_n_epochs", "layout_plots.top_k", "layout_analysis.enabled",
+    "layout_analysis.every_n_epochs", "layout_analysis.communities", "layout_analysis.seed",
     *(f"model.{key}" for key in RESULT_NEUTRAL_HPARAMS),
 )  # fmt: skip
 
@@ -58,6 +63,18 @@ COLUMNS = (
 )
 
 
+#: Layout measures shown when runs have them: (column, key of the flat measures).
+LAYOUT_COLUMNS = (
+    ("wiring cost", "wiring_cost"),
+    ("modularity", "modularity"),
+    ("small-world", "small_world"),
+)
+#: The file ``spsnn analyze`` writes beside a run's summary.json.
+ANALYSIS_FILE = "analysis.json"
+#: The folder of a run's W&B files, which hold copies of summary.json and analysis.json.
+WANDB_FOLDER = "wandb"
+
+
 @dataclass(frozen=True)
 class GroupRow:
     """One run name's results over its seeds.
@@ -73,6 +90,8 @@ class GroupRow:
         sparsity: fraction of absent synapses.
         wall_time_median_s: median ``spsnn fit`` wall time, seconds.
         test_acc_epoch: ``"last"`` or ``"best_val"`` (mixed groups are refused).
+        layout: by key of :data:`LAYOUT_COLUMNS`, ``(median, runs with it)`` over the
+            runs that have the measure (absent keys: no run has it).
     """
 
     run: str
@@ -89,17 +108,22 @@ class GroupRow:
     sparsity: float
     wall_time_median_s: float
     test_acc_epoch: str
+    layout: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Every ``summary.json`` below ``roots`` (files or directories), parsed, each with its
     run's resolved configuration under ``"config"`` (the ``config.yaml`` beside it; None
-    where there is none)."""
+    where there is none) and its layout measures under ``"layout"``
+    (:func:`layout_measures`). The copies that W&B keeps in a run's ``wandb/`` folder are
+    not runs of their own and are skipped."""
     summaries = []
     for root in map(Path, roots):
         if not root.exists():
             raise FileNotFoundError(f"no such file or directory: {root}")
         for path in [root] if root.is_file() else sorted(root.rglob("summary.json")):
+            if root.is_dir() and WANDB_FOLDER in path.relative_to(root).parts[:-1]:
+                continue  # the copy W&B keeps with its run, not another run
             summary = _read_summary(path)
             missing = [key for key in REQUIRED_KEYS if key not in summary]
             if missing:
@@ -110,8 +134,24 @@ def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
                     "checkpoint; spsnn fit runs one unless run.test_after_fit is false)"
                 )
             summary["config"] = _read_config(path.parent / "config.yaml")
+            summary["layout"] = layout_measures(summary, path.parent / ANALYSIS_FILE)
             summaries.append(summary)
     return summaries
+
+
+def layout_measures(summary: dict[str, Any], analysis: Path) -> dict[str, Any]:
+    """A run's flat layout measures: ``analysis.json``'s ``summary`` (``spsnn analyze``,
+    with null networks) over ``summary.json``'s ``analysis`` (the training callback)."""
+    measures = dict(summary.get("analysis") or {})
+    if analysis.is_file():
+        try:
+            found = json.loads(analysis.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{analysis}: not a readable analysis.json ({error})") from error
+        if not isinstance(found, dict) or not isinstance(found.get("summary"), dict):
+            raise ValueError(f"{analysis}: no 'summary' object (not written by spsnn analyze?)")
+        measures |= found["summary"]
+    return measures
 
 
 def _read_config(path: Path) -> dict[str, Any] | None:
@@ -196,9 +236,23 @@ def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
                 sparsity=first["sparsity"],
                 wall_time_median_s=statistics.median(run["wall_time_s"] for run in runs),
                 test_acc_epoch=first["test_acc_epoch"],
+                layout=_layout_medians(runs),
             )
         )
     return rows
+
+
+def _layout_medians(runs: Sequence[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+    medians = {}
+    for _, key in LAYOUT_COLUMNS:
+        values = [
+            run["layout"][key]
+            for run in runs
+            if isinstance((run.get("layout") or {}).get(key), int | float)
+        ]
+        if values:
+            medians[key] = (statistics.median(values), len(values))
+    return medians
 
 
 def _label(name: str, run: dict[str, Any], siblings: list[dict[str, Any]]) -> str:
@@ -220,8 +274,11 @@ def repeated_seeds(row: GroupRow) -> list[int]:
 
 
 def markdown_table(rows: Sequence[GroupRow]) -> str:
-    """The rows as a Markdown table (accuracies in percent)."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    """The rows as a Markdown table (accuracies in percent); the layout columns of
+    :data:`LAYOUT_COLUMNS` that some row has come after the test accuracy."""
+    layout = [(title, key) for title, key in LAYOUT_COLUMNS if any(key in r.layout for r in rows)]
+    columns = [*COLUMNS[:5], *(title for title, _ in layout), *COLUMNS[5:]]
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
         cells = (
             row.run,
@@ -234,6 +291,7 @@ def markdown_table(rows: Sequence[GroupRow]) -> str:
             ),
             f"{100 * row.test_median:.2f}",
             f"{100 * row.test_min:.2f} - {100 * row.test_max:.2f}",
+            *(_layout_cell(row, key) for _, key in layout),
             f"{100 * row.val_median:.2f}",
             str(row.n_params),
             str(row.n_weights),
@@ -244,6 +302,14 @@ def markdown_table(rows: Sequence[GroupRow]) -> str:
         )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _layout_cell(row: GroupRow, key: str) -> str:
+    if key not in row.layout:
+        return "-"
+    median, count = row.layout[key]
+    text = f"{median:.1f}" if key == "wiring_cost" else f"{median:.3f}"
+    return text if count == row.runs else f"{text} ({count} of {row.runs})"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -896,13 +896,7 @@ def headline(result: dict[str, Any]) -> dict[str, float | None]:
     headline_null = small.get("null_model")
     z = small.get("nulls", {}).get(headline_null, {}).get("z") if headline_null else None
     return {
-        "wiring_cost": total["wiring_cost"]["value"],
-        "mean_length": total["mean_length"]["value"],
-        "weighted_mean_length": total["weighted_mean_length"]["value"],
-        "wiring_efficiency": total["wiring_efficiency"]["value"],
-        "delay_zero_fraction": total["delays"]["zero"],
-        "delay_max_fraction": total["delays"]["max"],
-        "delay_clamped_high_fraction": total["delays"]["clamped_high"],
+        **_wiring_values(total),
         "modularity": g["modularity"]["value"],
         "communities": g["modularity"].get("communities"),
         "clustering": g["clustering"]["value"],
@@ -915,6 +909,19 @@ def headline(result: dict[str, Any]) -> dict[str, float | None]:
         "distance_weight_correlation": s["distance_weight_correlation"]["value"],
         "ridge_r2": s["ridge_r2"]["value"],
         "input_order_alignment": s["input_order_alignment"]["value"],
+    }
+
+
+def _wiring_values(total: dict[str, Any]) -> dict[str, float | None]:
+    """The flat wiring scalars of a wiring section's ``total``."""
+    return {
+        "wiring_cost": total["wiring_cost"]["value"],
+        "mean_length": total["mean_length"]["value"],
+        "weighted_mean_length": total["weighted_mean_length"]["value"],
+        "wiring_efficiency": total["wiring_efficiency"]["value"],
+        "delay_zero_fraction": total["delays"]["zero"],
+        "delay_max_fraction": total["delays"]["max"],
+        "delay_clamped_high_fraction": total["delays"]["clamped_high"],
     }
 
 
@@ -940,13 +947,7 @@ def cheap_measures(
     labels = values.get("labels")
     return _finite(
         {
-            "wiring_cost": total["wiring_cost"]["value"],
-            "mean_length": total["mean_length"]["value"],
-            "weighted_mean_length": total["weighted_mean_length"]["value"],
-            "wiring_efficiency": total["wiring_efficiency"]["value"],
-            "delay_zero_fraction": total["delays"]["zero"],
-            "delay_max_fraction": total["delays"]["max"],
-            "delay_clamped_high_fraction": total["delays"]["clamped_high"],
+            **_wiring_values(total),
             "distance_weight_correlation": total["distance_weight_correlation"]["value"],
             "modularity": values.get("modularity"),
             "communities": None if labels is None else int(labels.max() + 1),

@@ -62,15 +62,7 @@ def recurrent_leaky(
         >>> spikes.flatten().tolist()
         [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
     """
-    if currents.dim() != 3:
-        raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
-    size = currents.shape[-1]
-    if kernel.dim() != 3 or kernel.shape[:2] != (size, size) or kernel.shape[-1] < 1:
-        raise ValueError(
-            f"expected a ({size}, {size}, K) recurrent kernel, got {tuple(kernel.shape)}"
-        )
-    if bias is not None and bias.shape != (size,):
-        raise ValueError(f"expected a ({size},) bias, got {tuple(bias.shape)}")
+    _check_shapes(currents, kernel, bias)
     beta, threshold, alpha = (float(value) for value in params)
     # A cast (a no-op at equal dtypes) where F.linear under autocast would cast.
     bias = None if bias is None else bias.to(currents.dtype)
@@ -119,6 +111,19 @@ def recurrent_neurons(
     """
     if getattr(neuron, "legacy", False):
         return recurrent_leaky(currents, kernel, bias, neuron.params, neuron.backend)
+    _check_shapes(currents, kernel, bias)
+    bias = None if bias is None else bias.to(currents.dtype)
+    spikes, traces = ops.fused_recurrent_neurons(
+        currents, kernel.to(currents.dtype), bias, neuron.kernel_constants(currents.shape[-1]),
+        neuron.family, neuron.threshold, neuron.surrogate_alpha, neuron.reset,
+        neuron.reset_delay, _recurrent_backend(neuron.backend, currents),
+    )  # fmt: skip
+    return spikes, traces[0]
+
+
+def _check_shapes(currents: Tensor, kernel: Tensor, bias: Tensor | None) -> None:
+    """Raises ValueError unless currents are (T, B, C), the kernel (C, C, K >= 1) and the
+    bias None or (C,)."""
     if currents.dim() != 3:
         raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
     size = currents.shape[-1]
@@ -128,10 +133,3 @@ def recurrent_neurons(
         )
     if bias is not None and bias.shape != (size,):
         raise ValueError(f"expected a ({size},) bias, got {tuple(bias.shape)}")
-    bias = None if bias is None else bias.to(currents.dtype)
-    spikes, traces = ops.fused_recurrent_neurons(
-        currents, kernel.to(currents.dtype), bias, neuron.kernel_constants(size),
-        neuron.family, neuron.threshold, neuron.surrogate_alpha, neuron.reset,
-        neuron.reset_delay, _recurrent_backend(neuron.backend, currents),
-    )  # fmt: skip
-    return spikes, traces[0]

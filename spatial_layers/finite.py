@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from spatial_layers.spike_dropout import binary_level
+
 #: The name of the 0-d bool buffer in which a module records non-finite CUDA input.
 FLAG = "nonfinite_input"
 
@@ -54,10 +56,19 @@ def describe(x: Tensor) -> str | None:
 
 def check_input(module: nn.Module, x: Tensor, where: str) -> None:
     """Raises :class:`NonFiniteInputError` for a non-finite ``x`` off CUDA; on CUDA, records
-    it in ``module``'s :data:`FLAG` buffer instead (no host sync)."""
-    if not x.is_floating_point():
+    it in ``module``'s :data:`FLAG` buffer instead (no host sync).
+
+    Not checked: an ``x`` that an enclosing :func:`~spatial_layers.spike_dropout.binary_saves`
+    declared binary (the hidden spikes a network passes between its layers: 0 or one
+    level, finite by construction), and anything inside ``torch.export`` (an exported
+    program is a standalone graph without the flag's reader). Inside ``torch.compile`` the
+    flag records it on every device (a host check would break the graph).
+    """
+    if not x.is_floating_point() or binary_level(x) is not None:
         return
-    if x.is_cuda:
+    if torch.compiler.is_exporting():
+        return
+    if x.is_cuda or torch.compiler.is_compiling():
         flag = getattr(module, FLAG)
         flag.logical_or_(~torch.isfinite(x).all())
         return

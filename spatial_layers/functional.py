@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from spatial_layers.constants import cached
 from spatial_layers.kernels import round_delays
 from spatial_layers.spike_dropout import binary_level, unpack_binary
 
@@ -429,12 +430,20 @@ class FFTDelayedLinear(torch.autograd.Function):
 def _dft_matrices(steps: int, taps: int, size: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Real DFT matrices of length ``size`` for the whole-sequence spectral product.
 
+    Made once per shape, dtype and device (:func:`spatial_layers.constants.cached`):
+    a dozen launches per layer and step otherwise. Callers only read them.
+
     Returns:
         forward (2F, T): [Re; Im] spectrum of the input, placed at positions
         K - 1 .. K - 2 + T of the window (the K - 1 zeros of the past first);
         inverse (T, 2F): the real inverse transform (irfft) at those positions;
         taps (2F, K): [Re; Im] spectrum of the kernel taps.
     """
+    return cached(("dft", steps, taps, size), like, lambda: _build_dft(steps, taps, size, like))
+
+
+def _build_dft(steps: int, taps: int, size: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_dft_matrices`, computed in float64 and rounded once to ``like``'s dtype."""
     freqs = size // 2 + 1
     f = torch.arange(freqs, dtype=torch.float64, device=like.device)
     positions = torch.arange(steps, dtype=torch.float64, device=like.device) + taps - 1
@@ -477,13 +486,18 @@ def _dft_convolve(x: Tensor, kernel: Tensor, size: int) -> Tensor:
     return (inverse @ product).view(steps, batch, c_out)
 
 
+#: The dtypes the spectral paths compute in (others run in float32).
+_SPECTRAL_DTYPES = (torch.float32, torch.float64)
+
+
 def _spectral_delayed_linear(
     x: Tensor, kernel: Tensor, bias: Tensor | None, plan: DelayPlan
 ) -> Tensor:
     """The ``"fft"`` and ``"dft"`` paths; see the module docstring."""
-    out_dtype = torch.promote_types(x.dtype, kernel.dtype)
+    # (torch.promote_types is a dispatched op: asked only where the dtypes differ.)
+    out_dtype = x.dtype if x.dtype == kernel.dtype else torch.promote_types(x.dtype, kernel.dtype)
     # FFTs need float32 or float64; bf16/fp16 inputs (autocast) run in float32.
-    work = torch.promote_types(out_dtype, torch.float32)
+    work = out_dtype if out_dtype in _SPECTRAL_DTYPES else torch.float32
     with torch.autocast(x.device.type, enabled=False):
         x, kernel = x.to(work), kernel.to(work)
         if plan.method == "dft":

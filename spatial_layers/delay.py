@@ -32,9 +32,8 @@ from spatial_layers.functional import (
 )
 from spatial_layers.geometry import (
     NeuronPositions,
+    coordinate_delays,
     default_position_scale,
-    distance_to_delay,
-    pairwise_distance,
 )
 from spatial_layers.kernels import KERNEL_KINDS, KernelKind, default_sigma, delay_kernel
 from spatial_layers.streaming import StreamingDelay
@@ -351,8 +350,9 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
     def delays(self) -> Tensor:
         """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay]."""
         if self.delay_mode == "spatial":
-            distance = pairwise_distance(self.post.coords, self.pre.coords)
-            return distance_to_delay(distance, self.velocity, self.max_delay)
+            return coordinate_delays(
+                self.post.coords, self.pre.coords, self.velocity, self.max_delay
+            )
         if self.delay_mode == "free":
             return self.free_delays.clamp(0.0, float(self.max_delay))
         return self.weight.new_zeros(self.out_features, self.in_features)

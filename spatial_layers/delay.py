@@ -35,7 +35,13 @@ from spatial_layers.geometry import (
     coordinate_delays,
     default_position_scale,
 )
-from spatial_layers.kernels import KERNEL_KINDS, KernelKind, default_sigma, delay_kernel
+from spatial_layers.kernels import (
+    KERNEL_KINDS,
+    KernelKind,
+    default_sigma,
+    delay_kernel,
+    gaussian_kernel,
+)
 from spatial_layers.streaming import StreamingDelay
 
 DelayMode = Literal["spatial", "free", "none"]
@@ -375,6 +381,14 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         """
         if self.delay_mode == "none":
             return self.effective_weight()[..., None]
+        if self.kernel_kind == "gauss":  # weights and shape in one autograd node
+            return gaussian_kernel(
+                self.delays(),
+                self.max_delay,
+                self.kernel_sigma,
+                taps=taps,
+                weight=self.effective_weight(),
+            )
         shape = delay_kernel(
             self.delays(), self.max_delay, self.kernel_kind, self.kernel_sigma, taps=taps
         )

@@ -15,7 +15,8 @@ Where an entry is *not* kept, the tensors are built afresh, as before:
 - inside ``torch.compile`` / ``torch.export`` tracing (the builder is traced into the
   graph, where the compiler folds it; no Python dict is guarded on);
 - while a CUDA stream is being captured into a graph (memory allocated there belongs to
-  the graph's private pool; the warm-up iterations before a capture fill the cache);
+  the graph's private pool; the warm-up iterations before a capture fill the cache, and
+  the graph keeps the entries it read: :func:`held`);
 - for tensor subclasses and wrappers (fake tensors of a memory trace, ``meta``), whose
   constants would be of the same kind.
 
@@ -41,12 +42,17 @@ MAX_ENTRIES = 64
 _ENTRIES: OrderedDict[tuple, object] = OrderedDict()
 
 
+def _capturing(like: Tensor) -> bool:
+    """Whether a CUDA graph is being captured on ``like``'s device's current stream."""
+    return like.device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+
+
 def _cacheable(like: Tensor) -> bool:
     if torch.compiler.is_compiling() or type(like) is not Tensor or like.device.type == "meta":
         return False
     if torch._C._functorch.is_functorch_wrapped_tensor(like):
         return False
-    return not (like.device.type == "cuda" and torch.cuda.is_current_stream_capturing())
+    return not _capturing(like)
 
 
 def cached(key: tuple, like: Tensor, build: Callable[[], T]) -> T:
@@ -78,6 +84,14 @@ def cached(key: tuple, like: Tensor, build: Callable[[], T]) -> T:
         return value
     _ENTRIES.move_to_end(full_key)
     return value
+
+
+def held() -> tuple[object, ...]:
+    """Every value held now. A captured CUDA graph reads its constants at fixed addresses:
+    :class:`~spatial_layers.networks.cuda_graphs.GraphedNetwork` keeps this tuple with its
+    graph, so that an entry dropped from the cache later (least recently used, or
+    :func:`clear`) is not freed under it."""
+    return tuple(_ENTRIES.values())
 
 
 def clear() -> None:

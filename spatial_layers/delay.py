@@ -432,7 +432,10 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         if rank == 3 and x.dim() == 2:
             return (
                 "; for one (B, C_in) step per call build the layer with init_hidden=True "
-                "(snnTorch style) or call layer.step(x_t)"
+                "(snnTorch style), call layer.step(x_t), or wrap it in "
+                "SpatialDelayCell(layer) (Norse style, forward(x_t, state) -> (y_t, state): "
+                "what norse.torch.Lift and SequentialState treat as stateful); a sequence "
+                "in (T, B, C_in) chunks goes through layer.forward_chunk(x, state)"
             )
         if rank == 2 and x.dim() == 3:
             if self.init_hidden:

@@ -74,6 +74,10 @@ def check_input(module: nn.Module, x: Tensor, where: str) -> None:
         return
     if x.device.type == "meta":
         return
+    # Under torch.func transforms (vmap: no data-dependent Python), the tensor underneath
+    # is checked: every vmapped slice at once.
+    while torch._C._functorch.is_functorch_wrapped_tensor(x):
+        x = torch._C._functorch.get_unwrapped(x)
     found = describe(x)
     if found is not None:
         raise NonFiniteInputError(f"{where}: {found}: {FIX}")

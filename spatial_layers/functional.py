@@ -44,6 +44,7 @@ from torch import Tensor
 from spatial_layers.constants import cached
 from spatial_layers.kernels import round_delays
 from spatial_layers.spike_dropout import binary_level, unpack_binary
+from spatial_layers.vmap_rules import batched_first, per_slice
 
 DelayMethod = Literal["auto", "linear", "dense", "fft", "dft"]
 DELAY_METHODS: tuple[str, ...] = ("auto", "linear", "dense", "fft", "dft")
@@ -303,7 +304,7 @@ def _whole_fft_backward(
     rows = _batch_rows(batch, size // 2 + 1, max(c_in, c_out), kernel.numel())
     chunk = _channel_chunk(c_out, taps, size)
     grad_x = grad.new_empty(x.shape) if needs[0] else None
-    grad_kernel = torch.zeros_like(kernel) if needs[1] else None
+    grad_kernel = grad.new_zeros(kernel.shape) if needs[1] else None
     # Lag k of the reversed correlation sits at index (N - k) mod N.
     lags = (size - torch.arange(taps, device=x.device)) % size
     for first in range(0, batch, rows):
@@ -319,6 +320,10 @@ def _whole_fft_backward(
                 transfer = _transfer(kernel[part], size).conj().transpose(1, 2)
                 if grad_x_spectrum is None:  # (F, rows, C_in)
                     grad_x_spectrum = torch.bmm(grad_spectrum[..., part], transfer)
+                elif torch._C._are_functorch_transforms_active():  # no batching rule
+                    grad_x_spectrum = grad_x_spectrum + torch.bmm(
+                        grad_spectrum[..., part], transfer
+                    )
                 else:  # accumulates in place
                     grad_x_spectrum.baddbmm_(grad_spectrum[..., part], transfer)
                 del transfer  # before the next chunk's is made
@@ -386,17 +391,33 @@ class FFTDelayedLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, kernel: Tensor, size: int, block: int) -> Tensor:
+    def forward(x: Tensor, kernel: Tensor, size: int, block: int) -> Tensor:
         if size < block + kernel.shape[-1] - 1:
             raise ValueError(
                 f"transform length {size} is shorter than block + K - 1 = "
                 f"{block + kernel.shape[-1] - 1}: the circular convolution would wrap"
             )
+        return _fft_convolve(x, kernel, size, block)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, kernel, size, block = inputs
         # Hidden spikes (0 or the dropout scale) are kept as bools, unpacked by chunks.
         ctx.level = binary_level(x)
         ctx.save_for_backward(x if ctx.level is None else x.ne(0), kernel)
         ctx.plan = (size, block)
-        return _fft_convolve(x, kernel, size, block)
+
+    @staticmethod
+    def vmap(info, in_dims, x, kernel, size, block):
+        x_dim, kernel_dim = in_dims[:2]
+        if kernel_dim is None:  # one kernel: the vmapped dimension joins the batch
+            steps, batch, channels = x.shape[:x_dim] + x.shape[x_dim + 1 :]
+            folded = x.movedim(x_dim, 1).reshape(steps, info.batch_size * batch, channels)
+            y = FFTDelayedLinear.apply(folded, kernel, size, block)
+            return y.view(steps, info.batch_size, batch, -1), 1
+        return per_slice(
+            lambda a, b: FFTDelayedLinear.apply(a, b, size, block), info, in_dims[:2], x, kernel
+        )
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -417,7 +438,7 @@ class FFTDelayedLinear(torch.autograd.Function):
             del x
             grad_spectrum = _output_spectrum(grad, taps, size, block)  # (F, M, C_out)
             c_out = grad_spectrum.shape[-1]
-            grad_kernel = kernel.new_empty(kernel.shape)
+            grad_kernel = grad.new_empty(kernel.shape)
             chunk = _channel_chunk(c_out, taps, size)
             for start in range(0, c_out, chunk):
                 part = slice(start, start + chunk)
@@ -524,7 +545,7 @@ class InterpolatedKernel(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, weight: Tensor, delays: Tensor, max_delay: int, rounded: bool) -> Tensor:
+    def forward(weight: Tensor, delays: Tensor, max_delay: int, rounded: bool) -> Tensor:
         lower, upper, valid, frac = _two_taps(delays, max_delay)
         kernel = weight.new_zeros(*weight.shape, max_delay + 1)
         if rounded:
@@ -535,9 +556,19 @@ class InterpolatedKernel(torch.autograd.Function):
             # Adds exactly 0 where the upper tap does not exist (d == max_delay).
             upper_value = torch.where(valid, weight * frac, torch.zeros_like(frac))
             kernel.scatter_add_(-1, upper[..., None], upper_value[..., None])
+        return kernel
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        weight, delays, max_delay, rounded = inputs
         ctx.save_for_backward(weight, delays)
         ctx.max_delay, ctx.rounded = max_delay, rounded
-        return kernel
+
+    @staticmethod
+    def vmap(info, in_dims, weight, delays, max_delay, rounded):
+        # Elementwise over the synapses: the vmapped dimension is one more of them.
+        weight, delays = batched_first(info, in_dims[:2], weight, delays)
+        return InterpolatedKernel.apply(weight, delays, max_delay, rounded), 0
 
     @staticmethod
     @torch.autograd.function.once_differentiable

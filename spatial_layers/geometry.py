@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from spatial_layers.vmap_rules import batched_first
+
 PositionInit = Literal["uniform", "normal"]
 POSITION_INITS: tuple[str, ...] = ("uniform", "normal")
 
@@ -110,16 +112,8 @@ class Distances(torch.autograd.Function):
 
     @staticmethod
     def vmap(info, in_dims, post, pre, velocity, max_delay):
-        post, pre = _batched_first(info, in_dims[:2], post, pre)
+        post, pre = batched_first(info, in_dims[:2], post, pre)
         return Distances.apply(post, pre, velocity, max_delay), 0
-
-
-def _batched_first(info, in_dims, *tensors: Tensor) -> list[Tensor]:
-    """``tensors`` with their vmapped dimension first (expanded where they have none)."""
-    return [
-        t.unsqueeze(0).expand(info.batch_size, *t.shape) if dim is None else t.movedim(dim, 0)
-        for t, dim in zip(tensors, in_dims, strict=True)
-    ]
 
 
 def distance_to_delay(distance: Tensor, velocity: float, max_delay: int) -> Tensor:

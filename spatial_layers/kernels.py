@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from spatial_layers.constants import cached
+from spatial_layers.vmap_rules import batched_first
 
 KernelKind = Literal["gauss", "linear", "round"]
 KERNEL_KINDS: tuple[str, ...] = ("gauss", "linear", "round")
@@ -406,11 +407,7 @@ class GaussianMass(torch.autograd.Function):
 def _vmapped_pair(info, delays_dim, sigma_dim, delays: Tensor, sigma: Tensor):
     """Delays with the vmapped dimension first, and sigma broadcastable to them."""
     logical = delays.dim() - (delays_dim is not None)
-    delays = (
-        delays.movedim(delays_dim, 0)
-        if delays_dim is not None
-        else delays.expand(info.batch_size, *delays.shape)
-    )
+    (delays,) = batched_first(info, [delays_dim], delays)
     if sigma_dim is not None:
         sigma = sigma.movedim(sigma_dim, 0)
         sigma = sigma.reshape(sigma.shape[0], *[1] * (logical - sigma.dim() + 1), *sigma.shape[1:])
@@ -517,12 +514,7 @@ class GaussianKernel(torch.autograd.Function):
     def vmap(info, in_dims, delays, sigma, weight, max_delay, kept, grads):
         delays_dim, sigma_dim, weight_dim = in_dims[:3]
         delays, sigma = _vmapped_pair(info, delays_dim, sigma_dim, delays, sigma)
-        if weight is not None:
-            weight = (
-                weight.movedim(weight_dim, 0)
-                if weight_dim is not None
-                else weight.expand(info.batch_size, *weight.shape)
-            )
+        (weight,) = batched_first(info, [weight_dim], weight)
         outputs = GaussianKernel.apply(delays, sigma, weight, max_delay, kept, grads)
         return outputs, tuple(None if out is None else 0 for out in outputs)
 

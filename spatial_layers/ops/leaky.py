@@ -10,10 +10,13 @@ one kernel per direction, the loop over T inside). Custom operators, so that
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
 from spatial_layers.surrogate import arctan_slope
+from spatial_layers.vmap_rules import fold_batch, fold_steps
 
 
 def leaky_forward_torch(
@@ -233,3 +236,90 @@ def _leaky_forward_grad(ctx, grad_spikes: Tensor | None, grad_membranes: Tensor 
 
 
 _leaky_forward.register_autograd(_leaky_forward_grad, setup_context=_setup_leaky_context)
+
+
+# Batching rules (torch.vmap, and jacrev, which vmaps the backward): the LIF is
+# elementwise over the batch and channels, so the vmapped dimension joins the batch and
+# one call runs every slice; (T, V * B, C) keeps the layout both backends expect.
+def _folded_forward(
+    apply, info, in_dims, currents, membrane, beta, threshold, alpha, spiking, backend
+):
+    """``apply`` (the op or :class:`_LeakyForward`) on every vmapped slice in one call."""
+    size = info.batch_size
+    spikes, membranes = apply(
+        fold_steps(currents, in_dims[0], size),
+        fold_batch(membrane, in_dims[1], size),
+        beta,
+        threshold,
+        alpha,
+        spiking,
+        backend,
+    )
+    membranes = membranes.unflatten(1, (size, -1))
+    if not spiking:  # the (0,) placeholder: no vmapped dimension
+        return (spikes, membranes), (None, 1)
+    return (spikes.unflatten(1, (size, -1)), membranes), (1, 1)
+
+
+def _leaky_backward_vmap(
+    info, in_dims, membranes, grad_spikes, grad_membranes, beta, threshold, alpha, backend
+):
+    size = info.batch_size
+    folded = [
+        None if tensor is None else fold_steps(tensor, dim, size)
+        for tensor, dim in zip((membranes, grad_spikes, grad_membranes), in_dims[:3], strict=True)
+    ]
+    grad_currents, grad_membrane = torch.ops.spsnn.leaky_backward(
+        *folded, beta, threshold, alpha, backend
+    )
+    return (grad_currents.unflatten(1, (size, -1)), grad_membrane.unflatten(0, (size, -1))), (1, 0)
+
+
+torch.library.register_vmap(
+    "spsnn::leaky_forward", functools.partial(_folded_forward, torch.ops.spsnn.leaky_forward)
+)
+torch.library.register_vmap("spsnn::leaky_backward", _leaky_backward_vmap)
+
+
+class _LeakyForward(torch.autograd.Function):
+    """``spsnn::leaky_forward`` with its registered autograd, as an autograd Function.
+
+    torch.func transforms (grad, jacrev, vjp) refuse the autograd a custom op registers
+    (torch makes it an old-style Function, without ``setup_context``): under them
+    :func:`leaky_forward` runs the op through this Function, the same forward and
+    backward ops, with the batching rule of the op.
+    """
+
+    @staticmethod
+    def forward(currents, membrane, beta, threshold, alpha, spiking, backend):
+        return torch.ops.spsnn.leaky_forward(
+            currents, membrane, beta, threshold, alpha, spiking, backend
+        )
+
+    setup_context = staticmethod(_setup_leaky_context)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spikes, grad_membranes):
+        return _leaky_forward_grad(ctx, grad_spikes, grad_membranes)
+
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        return _folded_forward(_LeakyForward.apply, info, in_dims, *args)
+
+
+def leaky_forward(
+    currents: Tensor,
+    membrane: Tensor,
+    beta: float,
+    threshold: float,
+    alpha: float,
+    spiking: bool,
+    backend: str,
+) -> tuple[Tensor, Tensor]:
+    """``torch.ops.spsnn.leaky_forward`` (see :func:`_leaky_forward`), also under
+    ``torch.func`` transforms; (T, B, C) currents, (B, C) membrane -> (spikes, membranes)."""
+    args = (currents, membrane, beta, threshold, alpha, spiking, backend)
+    if torch._C._are_functorch_transforms_active():
+        return _LeakyForward.apply(*args)
+    return torch.ops.spsnn.leaky_forward(*args)

@@ -20,11 +20,14 @@ and the kernel are saved for the backward pass.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
 from spatial_layers.ops.leaky import leaky_step_into
 from spatial_layers.surrogate import arctan_slope
+from spatial_layers.vmap_rules import fold_steps, per_slice
 
 
 def _recurrent_forward_torch(
@@ -203,3 +206,74 @@ def _recurrent_forward_grad(ctx, grad_spikes: Tensor | None, grad_membranes: Ten
 _recurrent_forward.register_autograd(
     _recurrent_forward_grad, setup_context=_setup_recurrent_context
 )
+
+
+# Batching rules: the forward folds vmapped currents into the batch when the kernel and
+# bias are shared; anything else (a vmapped kernel, and every backward, whose kernel
+# gradient sums over the batch) runs once per vmapped slice.
+def _folded_forward(apply, info, in_dims, currents, kernel, bias, *constants):
+    """``apply`` (the op or :class:`_RecurrentForward`) on every vmapped slice."""
+    if in_dims[1] is None and in_dims[2] is None:
+        size = info.batch_size
+        outputs = apply(fold_steps(currents, in_dims[0], size), kernel, bias, *constants)
+        return tuple(out.unflatten(1, (size, -1)) for out in outputs), (1, 1)
+
+    def one(currents, kernel, bias):
+        return apply(currents, kernel, bias, *constants)
+
+    return per_slice(one, info, in_dims[:3], currents, kernel, bias)
+
+
+def _recurrent_backward_vmap(
+    info, in_dims, membranes, kernel, grad_spikes, grad_membranes, *constants
+):
+    def one(*tensors):
+        return torch.ops.spsnn.recurrent_leaky_backward(*tensors, *constants)
+
+    return per_slice(one, info, in_dims[:4], membranes, kernel, grad_spikes, grad_membranes)
+
+
+torch.library.register_vmap(
+    "spsnn::recurrent_leaky_forward",
+    functools.partial(_folded_forward, torch.ops.spsnn.recurrent_leaky_forward),
+)
+torch.library.register_vmap("spsnn::recurrent_leaky_backward", _recurrent_backward_vmap)
+
+
+class _RecurrentForward(torch.autograd.Function):
+    """``spsnn::recurrent_leaky_forward`` with its registered autograd, as an autograd
+    Function, for torch.func transforms (see :class:`~spatial_layers.ops.leaky._LeakyForward`)."""
+
+    @staticmethod
+    def forward(currents, kernel, bias, beta, threshold, alpha, backend):
+        return torch.ops.spsnn.recurrent_leaky_forward(
+            currents, kernel, bias, beta, threshold, alpha, backend
+        )
+
+    setup_context = staticmethod(_setup_recurrent_context)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spikes, grad_membranes):
+        return _recurrent_forward_grad(ctx, grad_spikes, grad_membranes)
+
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        return _folded_forward(_RecurrentForward.apply, info, in_dims, *args)
+
+
+def recurrent_leaky_forward(
+    currents: Tensor,
+    kernel: Tensor,
+    bias: Tensor | None,
+    beta: float,
+    threshold: float,
+    alpha: float,
+    backend: str,
+) -> tuple[Tensor, Tensor]:
+    """``torch.ops.spsnn.recurrent_leaky_forward`` (see :func:`_recurrent_forward`), also
+    under ``torch.func`` transforms; (T, B, C) currents -> (T, B, C) spikes and membranes."""
+    args = (currents, kernel, bias, beta, threshold, alpha, backend)
+    if torch._C._are_functorch_transforms_active():
+        return _RecurrentForward.apply(*args)
+    return torch.ops.spsnn.recurrent_leaky_forward(*args)

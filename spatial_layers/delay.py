@@ -461,7 +461,8 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         ``batch_first``; one (B, C_in) step to (B, C_out) with ``init_hidden``.
 
         A sequence builds min(max_delay + 1, T) taps: tap k >= T would only meet the
-        zeros before step 0.
+        zeros before step 0 (all max_delay + 1 when T is symbolic, under
+        ``torch.export`` with a dynamic T).
         """
         if self.init_hidden:
             return self.step(x)
@@ -473,7 +474,14 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
 
     def _forward_time_major(self, x: Tensor) -> Tensor:
         self._check(x, rank=3)
-        taps = min(self.max_delay + 1, x.shape[0])
+        steps = x.shape[0]
+        # A symbolic T (torch.export, dynamic shapes): the whole kernel, whose taps >= T
+        # meet only zeros, so that the graph holds for every T (no min() on T).
+        taps = (
+            self.max_delay + 1
+            if isinstance(steps, torch.SymInt)
+            else min(self.max_delay + 1, steps)
+        )
         if self.delay_mode != "none" and self.kernel_kind in ("linear", "round"):
             kernel = self._interpolated_kernel(taps)
         else:

@@ -132,6 +132,8 @@ def plan_delayed_linear(
     """
     if method not in DELAY_METHODS:
         raise ValueError(f"method must be one of {DELAY_METHODS}, got {method!r}")
+    if isinstance(steps, torch.SymInt) or isinstance(batch, torch.SymInt):
+        return _symbolic_plan(taps, method)
     if steps < 1:
         raise ValueError(f"a sequence needs at least one time step, got T={steps}")
     if taps == 1 or method == "linear":
@@ -173,6 +175,23 @@ def plan_delayed_linear(
     if method == "dft":
         return dft
     return min((dense, best, dft), key=lambda plan: plan.cost)
+
+
+def _symbolic_plan(taps: int, method: DelayMethod) -> DelayPlan:
+    """The plan for a symbolic T or B (``torch.export`` with dynamic shapes): one graph
+    for every shape, so no choice by the cost model; the dense path (a conv1d) or the
+    linear one. The spectral paths size their transforms and chunks by T and B."""
+    if method in ("fft", "dft"):
+        raise ValueError(
+            f"method {method!r} sizes its transforms by T and B, which are symbolic here "
+            "(torch.export with dynamic shapes): use method='auto' or 'dense' (both run "
+            "the dense path then), or export with static shapes"
+        )
+    if taps == 1 or method == "linear":
+        if taps != 1:
+            raise ValueError(f"method 'linear' needs a single tap, got K={taps}")
+        return DelayPlan("linear")
+    return DelayPlan("dense")
 
 
 def delayed_linear(

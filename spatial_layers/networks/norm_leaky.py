@@ -35,7 +35,8 @@ class TimeBatchNorm(nn.BatchNorm1d):
 def normalized_spikes(norm: TimeBatchNorm, neuron: Leaky, currents: Tensor) -> Tensor:
     """``neuron(norm(currents))``, bit for bit, saving only ``currents`` for backward.
 
-    Under ``torch.compile`` it is the plain composition (the compiler chooses what to save).
+    Under ``torch.compile`` it is the plain composition (the compiler chooses what to
+    save), as inside :func:`~spatial_layers.ops.scan.loops_as_scan` (export to ONNX).
 
     Args:
         norm: the batch norm (running statistics move as in its own forward).
@@ -45,7 +46,7 @@ def normalized_spikes(norm: TimeBatchNorm, neuron: Leaky, currents: Tensor) -> T
     Returns:
         (T, B, C) spikes.
     """
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or ops.scan.active():
         return neuron(norm(currents))
     return _NormLeaky.apply(currents, norm.weight, norm.bias, norm, neuron.params, neuron.backend)
 

@@ -19,7 +19,7 @@ install without Triton works). The rest of spsnn calls the ops through the names
 
 import torch
 
-from spatial_layers.ops import leaky, recurrent
+from spatial_layers.ops import leaky, recurrent, scan
 from spatial_layers.ops.backends import BACKENDS, TRITON_FOUND, Backend, resolve_backend
 from spatial_layers.ops.leaky import leaky_spikes_
 
@@ -41,4 +41,5 @@ __all__ = [
     "recurrent_leaky_backward",
     "recurrent_leaky_forward",
     "resolve_backend",
+    "scan",
 ]

@@ -15,6 +15,7 @@ import functools
 import torch
 from torch import Tensor
 
+from spatial_layers.ops import scan
 from spatial_layers.surrogate import arctan_slope
 from spatial_layers.vmap_rules import fold_batch, fold_steps
 
@@ -318,7 +319,11 @@ def leaky_forward(
     backend: str,
 ) -> tuple[Tensor, Tensor]:
     """``torch.ops.spsnn.leaky_forward`` (see :func:`_leaky_forward`), also under
-    ``torch.func`` transforms; (T, B, C) currents, (B, C) membrane -> (spikes, membranes)."""
+    ``torch.func`` transforms, and as a scan inside
+    :func:`~spatial_layers.ops.scan.loops_as_scan`; (T, B, C) currents and (B, C)
+    membrane -> (spikes, membranes)."""
+    if scan.active():
+        return scan.leaky_forward_scan(currents, membrane, beta, threshold, spiking)
     args = (currents, membrane, beta, threshold, alpha, spiking, backend)
     if torch._C._are_functorch_transforms_active():
         return _LeakyForward.apply(*args)

@@ -25,6 +25,7 @@ import functools
 import torch
 from torch import Tensor
 
+from spatial_layers.ops import scan
 from spatial_layers.ops.leaky import leaky_step_into
 from spatial_layers.surrogate import arctan_slope
 from spatial_layers.vmap_rules import fold_steps, per_slice
@@ -272,7 +273,11 @@ def recurrent_leaky_forward(
     backend: str,
 ) -> tuple[Tensor, Tensor]:
     """``torch.ops.spsnn.recurrent_leaky_forward`` (see :func:`_recurrent_forward`), also
-    under ``torch.func`` transforms; (T, B, C) currents -> (T, B, C) spikes and membranes."""
+    under ``torch.func`` transforms, and as a scan inside
+    :func:`~spatial_layers.ops.scan.loops_as_scan`; (T, B, C) currents -> (T, B, C)
+    spikes and membranes."""
+    if scan.active():
+        return scan.recurrent_leaky_forward_scan(currents, kernel, bias, beta, threshold)
     args = (currents, kernel, bias, beta, threshold, alpha, backend)
     if torch._C._are_functorch_transforms_active():
         return _RecurrentForward.apply(*args)

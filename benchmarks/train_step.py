@@ -15,15 +15,21 @@ Models:
               causal time convolution) + BatchNorm + a step-by-step snnTorch
               ``snn.Leaky`` loop; non-spiking leaky readout.
 
-Also measured, per configuration: achieved FLOP/s of the delay operator of
-the 256 -> 256 layer (dense conv1d and the FFT path) against a plain matrix
-product with the dense convolution's FLOP count, and streaming (step-mode)
-latency per time step at batch 1.
+Also counted, per configuration and model: the ops one training step dispatches
+(forward + loss, backward, Adam step; ``op_count.py``: every ATen op but views, one per
+Triton launch), spsnn's models on both LIF backends (Triton where it runs: CUDA, or
+its CPU interpreter with ``TRITON_INTERPRET=1``, then at batch 8): the launch budget
+of a step, which bounds it on a GPU. Also measured, per configuration: achieved
+FLOP/s of the delay operator of the 256 -> 256 layer (dense conv1d and the FFT
+path) against a plain matrix product with the dense convolution's FLOP count, and
+streaming (step-mode) latency per time step at batch 1.
 
 Usage::
 
     python benchmarks/train_step.py              # full run, table + JSON
     python benchmarks/train_step.py --quick      # tiny sizes, seconds (smoke run)
+    TRITON_INTERPRET=1 python benchmarks/train_step.py --configs shd --models spatial dcls \
+        --no-flops --no-stream --repeats 1       # op counts with the Triton backend on CPU
 
 Results go to benchmarks/results/ (gitignored) as JSON.
 """
@@ -31,6 +37,7 @@ Results go to benchmarks/results/ (gitignored) as JSON.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import math
@@ -189,6 +196,53 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def make_optimizer(model: str, net: nn.Module) -> torch.optim.Optimizer:
+    """Adam as each model trains: spsnn's classifier runs it fused (one kernel, no host
+    sync; ``lightning_modules.classifier.adam_implementation``), the DCLS-delays
+    baseline as its repository does (torch's default implementation)."""
+    if model == "dcls":
+        return torch.optim.Adam(net.parameters(), lr=1e-3)
+    return torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
+
+
+#: Batch of the op counts on CPU, where the Triton backend runs in Triton's interpreter
+#: (slow); the count of a step does not depend on the batch.
+CPU_COUNT_BATCH = 8
+
+
+def ops_worker(model: str, cfg: dict, device: str, backend: str) -> dict:
+    """Dispatched ops of one training step (forward + loss, backward, optimizer step) after
+    a warm-up step, counted by :class:`op_count.OpCounter` (views excluded, one per
+    Triton launch)."""
+    from op_count import count_train_step
+
+    torch.manual_seed(SEED)
+    if device == "cpu":
+        cfg = {**cfg, "batch": min(cfg["batch"], CPU_COUNT_BATCH)}
+    net = build(model, cfg, backend).to(device)
+    optimizer = make_optimizer(model, net)
+    spikes = torch.rand(cfg["steps"], cfg["batch"], cfg["inputs"], device=device) < SPIKE_RATE
+    spikes = spikes.float()
+    labels = torch.randint(cfg["outputs"], (cfg["batch"],), device=device)
+
+    def loss() -> Tensor:
+        return F.cross_entropy(net(spikes).mean(0), labels)
+
+    optimizer.zero_grad(set_to_none=True)
+    loss().backward()
+    optimizer.step()
+    phases = count_train_step(loss, optimizer)
+    total = sum(sum(counts.values()) for counts in phases.values())
+    return {
+        "model": model,
+        "backend": "-" if model == "dcls" else backend,
+        "batch": cfg["batch"],
+        "ops": {phase: sum(counts.values()) for phase, counts in phases.items()},
+        "total": total,
+        "by_op": {phase: dict(counts.most_common()) for phase, counts in phases.items()},
+    }
+
+
 def train_step_worker(
     model: str, cfg: dict, device: str, warmup: int, repeats: int, backend: str
 ) -> dict:
@@ -203,7 +257,7 @@ def train_step_worker(
         def forward(x: Tensor) -> Tensor:
             return graphed(x).membrane
 
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    optimizer = make_optimizer(model, net)
     spikes = torch.rand(cfg["steps"], cfg["batch"], cfg["inputs"], device=device) < SPIKE_RATE
     spikes = spikes.float()
     labels = torch.randint(cfg["outputs"], (cfg["batch"],), device=device)
@@ -383,11 +437,36 @@ def worker_main(task: dict) -> None:
             task["model"], task["cfg"], task["device"], task["warmup"], task["repeats"],
             task["backend"],
         )  # fmt: skip
+    elif task["kind"] == "ops":
+        result = ops_worker(task["model"], task["cfg"], task["device"], task["backend"])
     elif task["kind"] == "flops":
         result = flops_worker(task["cfg"], task["device"], task["repeats"])
     else:
         result = streaming_worker(task["cfg"], task["device"], task["stream_steps"])
     print(json.dumps(result))
+
+
+def count_ops(models: list[str], cfg: dict, common: dict, timeout: float) -> list[dict]:
+    """Op counts per model; spsnn's models on both LIF backends (the Triton one where it
+    runs: CUDA, or its interpreter on CPU with ``TRITON_INTERPRET=1``)."""
+    backends = ["torch"]
+    if importlib.util.find_spec("triton") and (
+        common["device"] == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
+    ):
+        backends.append("triton")
+    rows = []
+    for model in models:
+        if model.endswith("-graphs"):
+            continue  # a replayed graph launches what it captured; counted as spatial
+        for backend in ["-"] if model == "dcls" else backends:
+            task = {**common, "kind": "ops", "model": model, "cfg": cfg, "backend": backend}
+            result = run_worker(task, timeout)
+            rows.append({"model": model, "backend": backend, **result})
+            if "error" in result:
+                print(f"  ops {model} ({backend}) ERROR {result['error']}", flush=True)
+            else:
+                print(f"  ops {model} ({backend}) {result['ops']} = {result['total']}", flush=True)
+    return rows
 
 
 def fmt_bytes(n: float) -> str:
@@ -413,6 +492,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800.0, help="per subprocess, seconds")
     parser.add_argument("--no-flops", action="store_true")
     parser.add_argument("--no-stream", action="store_true")
+    parser.add_argument(
+        "--no-ops", action="store_true", help="skip the dispatched-op counts per step"
+    )
     parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/...)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -455,6 +537,8 @@ def main() -> None:
                 f"  paths {result['delay_paths']}",
                 flush=True,
             )
+        if not args.no_ops:
+            entry["ops"] = count_ops(models, cfg, common, args.timeout)
         if not args.no_flops:
             entry["flops"] = run_worker(
                 {**common, "kind": "flops", "cfg": cfg, "repeats": 2}, args.timeout
@@ -498,6 +582,25 @@ def table(report: dict) -> str:
             lines.append(
                 f"| {name} | {model} | {r['time_s'] * 1e3:.0f} | {speed} | "
                 f"{fmt_bytes(r['peak_bytes'])} | {mem} | {paths} |"
+            )
+    ops = [(n, row) for n, e in report["configs"].items() for row in e.get("ops", [])]
+    if ops:
+        lines += [
+            "",
+            "Dispatched ops per training step (forward + loss, backward, Adam step; views "
+            "excluded, a Triton launch counts one; spsnn: fused Adam, dcls: torch's default):",
+            "",
+            "| config | model | LIF backend | batch | forward | backward | optimizer | total |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, row in ops:
+            if "error" in row:
+                lines.append(f"| {name} | {row['model']} | {row['backend']} | error | | | | |")
+                continue
+            o = row["ops"]
+            lines.append(
+                f"| {name} | {row['model']} | {row['backend']} | {row['batch']} | "
+                f"{o['forward']} | {o['backward']} | {o['optimizer']} | {row['total']} |"
             )
     flops = [
         (n, e["flops"])

@@ -32,11 +32,16 @@ from spatial_layers.functional import (
 )
 from spatial_layers.geometry import (
     NeuronPositions,
+    coordinate_delays,
     default_position_scale,
-    distance_to_delay,
-    pairwise_distance,
 )
-from spatial_layers.kernels import KERNEL_KINDS, KernelKind, default_sigma, delay_kernel
+from spatial_layers.kernels import (
+    KERNEL_KINDS,
+    KernelKind,
+    default_sigma,
+    delay_kernel,
+    gaussian_kernel,
+)
 from spatial_layers.streaming import StreamingDelay
 
 DelayMode = Literal["spatial", "free", "none"]
@@ -351,8 +356,9 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
     def delays(self) -> Tensor:
         """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay]."""
         if self.delay_mode == "spatial":
-            distance = pairwise_distance(self.post.coords, self.pre.coords)
-            return distance_to_delay(distance, self.velocity, self.max_delay)
+            return coordinate_delays(
+                self.post.coords, self.pre.coords, self.velocity, self.max_delay
+            )
         if self.delay_mode == "free":
             return self.free_delays.clamp(0.0, float(self.max_delay))
         return self.weight.new_zeros(self.out_features, self.in_features)
@@ -375,6 +381,14 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         """
         if self.delay_mode == "none":
             return self.effective_weight()[..., None]
+        if self.kernel_kind == "gauss":  # weights and shape in one autograd node
+            return gaussian_kernel(
+                self.delays(),
+                self.max_delay,
+                self.kernel_sigma,
+                taps=taps,
+                weight=self.effective_weight(),
+            )
         shape = delay_kernel(
             self.delays(), self.max_delay, self.kernel_kind, self.kernel_sigma, taps=taps
         )
@@ -418,7 +432,10 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         if rank == 3 and x.dim() == 2:
             return (
                 "; for one (B, C_in) step per call build the layer with init_hidden=True "
-                "(snnTorch style) or call layer.step(x_t)"
+                "(snnTorch style), call layer.step(x_t), or wrap it in "
+                "SpatialDelayCell(layer) (Norse style, forward(x_t, state) -> (y_t, state): "
+                "what norse.torch.Lift and SequentialState treat as stateful); a sequence "
+                "in (T, B, C_in) chunks goes through layer.forward_chunk(x, state)"
             )
         if rank == 2 and x.dim() == 3:
             if self.init_hidden:
@@ -444,7 +461,8 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         ``batch_first``; one (B, C_in) step to (B, C_out) with ``init_hidden``.
 
         A sequence builds min(max_delay + 1, T) taps: tap k >= T would only meet the
-        zeros before step 0.
+        zeros before step 0 (all max_delay + 1 when T is symbolic, under
+        ``torch.export`` with a dynamic T).
         """
         if self.init_hidden:
             return self.step(x)
@@ -456,7 +474,14 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
 
     def _forward_time_major(self, x: Tensor) -> Tensor:
         self._check(x, rank=3)
-        taps = min(self.max_delay + 1, x.shape[0])
+        steps = x.shape[0]
+        # A symbolic T (torch.export, dynamic shapes): the whole kernel, whose taps >= T
+        # meet only zeros, so that the graph holds for every T (no min() on T).
+        taps = (
+            self.max_delay + 1
+            if isinstance(steps, torch.SymInt)
+            else min(self.max_delay + 1, steps)
+        )
         if self.delay_mode != "none" and self.kernel_kind in ("linear", "round"):
             kernel = self._interpolated_kernel(taps)
         else:

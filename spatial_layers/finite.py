@@ -25,6 +25,8 @@ import torch
 from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensor
 
+from spatial_layers.spike_dropout import binary_level
+
 #: The name of the 0-d bool buffer in which a module records non-finite CUDA input.
 FLAG = "nonfinite_input"
 
@@ -59,15 +61,26 @@ def describe(x: Tensor) -> str | None:
 
 def check_input(module: nn.Module, x: Tensor, where: str) -> None:
     """Raises :class:`NonFiniteInputError` for a non-finite ``x`` off CUDA; on CUDA, records
-    it in ``module``'s :data:`FLAG` buffer instead (no host sync)."""
+    it in ``module``'s :data:`FLAG` buffer instead (no host sync).
+
+    Not checked: an ``x`` that an enclosing :func:`~spatial_layers.spike_dropout.binary_saves`
+    declared binary (the hidden spikes a network passes between its layers: 0 or one
+    level, finite by construction), and anything inside ``torch.export`` (an exported
+    program is a standalone graph without the flag's reader). Inside ``torch.compile`` the
+    flag records it on every device (a host check would break the graph).
+    """
     if not x.is_floating_point() or x.device.type == "meta" or isinstance(x, FakeTensor):
         return
-    if torch.compiler.is_exporting():  # an exported graph holds no check (see the docs)
+    if binary_level(x) is not None or torch.compiler.is_exporting():
         return
     if x.is_cuda or torch.compiler.is_compiling():  # no host sync, and traceable
         flag = getattr(module, FLAG)
         flag.logical_or_(~torch.isfinite(x).all())
         return
+    # Under torch.func transforms (vmap: no data-dependent Python), the tensor underneath
+    # is checked: every vmapped slice at once.
+    while torch._C._functorch.is_functorch_wrapped_tensor(x):
+        x = torch._C._functorch.get_unwrapped(x)
     found = describe(x)
     if found is not None:
         raise NonFiniteInputError(f"{where}: {found}: {FIX}")

@@ -41,8 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from spatial_layers.constants import cached
 from spatial_layers.kernels import round_delays
 from spatial_layers.spike_dropout import binary_level, unpack_binary
+from spatial_layers.vmap_rules import batched_first, per_slice
 
 DelayMethod = Literal["auto", "linear", "dense", "fft", "dft"]
 DELAY_METHODS: tuple[str, ...] = ("auto", "linear", "dense", "fft", "dft")
@@ -130,6 +132,8 @@ def plan_delayed_linear(
     """
     if method not in DELAY_METHODS:
         raise ValueError(f"method must be one of {DELAY_METHODS}, got {method!r}")
+    if isinstance(steps, torch.SymInt) or isinstance(batch, torch.SymInt):
+        return _symbolic_plan(taps, method)
     if steps < 1:
         raise ValueError(f"a sequence needs at least one time step, got T={steps}")
     if taps == 1 or method == "linear":
@@ -171,6 +175,23 @@ def plan_delayed_linear(
     if method == "dft":
         return dft
     return min((dense, best, dft), key=lambda plan: plan.cost)
+
+
+def _symbolic_plan(taps: int, method: DelayMethod) -> DelayPlan:
+    """The plan for a symbolic T or B (``torch.export`` with dynamic shapes): one graph
+    for every shape, so no choice by the cost model; the dense path (a conv1d) or the
+    linear one. The spectral paths size their transforms and chunks by T and B."""
+    if method in ("fft", "dft"):
+        raise ValueError(
+            f"method {method!r} sizes its transforms by T and B, which are symbolic here "
+            "(torch.export with dynamic shapes): use method='auto' or 'dense' (both run "
+            "the dense path then), or export with static shapes"
+        )
+    if taps == 1 or method == "linear":
+        if taps != 1:
+            raise ValueError(f"method 'linear' needs a single tap, got K={taps}")
+        return DelayPlan("linear")
+    return DelayPlan("dense")
 
 
 def delayed_linear(
@@ -302,7 +323,7 @@ def _whole_fft_backward(
     rows = _batch_rows(batch, size // 2 + 1, max(c_in, c_out), kernel.numel())
     chunk = _channel_chunk(c_out, taps, size)
     grad_x = grad.new_empty(x.shape) if needs[0] else None
-    grad_kernel = torch.zeros_like(kernel) if needs[1] else None
+    grad_kernel = grad.new_zeros(kernel.shape) if needs[1] else None
     # Lag k of the reversed correlation sits at index (N - k) mod N.
     lags = (size - torch.arange(taps, device=x.device)) % size
     for first in range(0, batch, rows):
@@ -318,6 +339,10 @@ def _whole_fft_backward(
                 transfer = _transfer(kernel[part], size).conj().transpose(1, 2)
                 if grad_x_spectrum is None:  # (F, rows, C_in)
                     grad_x_spectrum = torch.bmm(grad_spectrum[..., part], transfer)
+                elif torch._C._are_functorch_transforms_active():  # no batching rule
+                    grad_x_spectrum = grad_x_spectrum + torch.bmm(
+                        grad_spectrum[..., part], transfer
+                    )
                 else:  # accumulates in place
                     grad_x_spectrum.baddbmm_(grad_spectrum[..., part], transfer)
                 del transfer  # before the next chunk's is made
@@ -385,17 +410,33 @@ class FFTDelayedLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, kernel: Tensor, size: int, block: int) -> Tensor:
+    def forward(x: Tensor, kernel: Tensor, size: int, block: int) -> Tensor:
         if size < block + kernel.shape[-1] - 1:
             raise ValueError(
                 f"transform length {size} is shorter than block + K - 1 = "
                 f"{block + kernel.shape[-1] - 1}: the circular convolution would wrap"
             )
+        return _fft_convolve(x, kernel, size, block)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, kernel, size, block = inputs
         # Hidden spikes (0 or the dropout scale) are kept as bools, unpacked by chunks.
         ctx.level = binary_level(x)
         ctx.save_for_backward(x if ctx.level is None else x.ne(0), kernel)
         ctx.plan = (size, block)
-        return _fft_convolve(x, kernel, size, block)
+
+    @staticmethod
+    def vmap(info, in_dims, x, kernel, size, block):
+        x_dim, kernel_dim = in_dims[:2]
+        if kernel_dim is None:  # one kernel: the vmapped dimension joins the batch
+            steps, batch, channels = x.shape[:x_dim] + x.shape[x_dim + 1 :]
+            folded = x.movedim(x_dim, 1).reshape(steps, info.batch_size * batch, channels)
+            y = FFTDelayedLinear.apply(folded, kernel, size, block)
+            return y.view(steps, info.batch_size, batch, -1), 1
+        return per_slice(
+            lambda a, b: FFTDelayedLinear.apply(a, b, size, block), info, in_dims[:2], x, kernel
+        )
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -416,7 +457,7 @@ class FFTDelayedLinear(torch.autograd.Function):
             del x
             grad_spectrum = _output_spectrum(grad, taps, size, block)  # (F, M, C_out)
             c_out = grad_spectrum.shape[-1]
-            grad_kernel = kernel.new_empty(kernel.shape)
+            grad_kernel = grad.new_empty(kernel.shape)
             chunk = _channel_chunk(c_out, taps, size)
             for start in range(0, c_out, chunk):
                 part = slice(start, start + chunk)
@@ -429,12 +470,20 @@ class FFTDelayedLinear(torch.autograd.Function):
 def _dft_matrices(steps: int, taps: int, size: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Real DFT matrices of length ``size`` for the whole-sequence spectral product.
 
+    Made once per shape, dtype and device (:func:`spatial_layers.constants.cached`):
+    a dozen launches per layer and step otherwise. Callers only read them.
+
     Returns:
         forward (2F, T): [Re; Im] spectrum of the input, placed at positions
         K - 1 .. K - 2 + T of the window (the K - 1 zeros of the past first);
         inverse (T, 2F): the real inverse transform (irfft) at those positions;
         taps (2F, K): [Re; Im] spectrum of the kernel taps.
     """
+    return cached(("dft", steps, taps, size), like, lambda: _build_dft(steps, taps, size, like))
+
+
+def _build_dft(steps: int, taps: int, size: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_dft_matrices`, computed in float64 and rounded once to ``like``'s dtype."""
     freqs = size // 2 + 1
     f = torch.arange(freqs, dtype=torch.float64, device=like.device)
     positions = torch.arange(steps, dtype=torch.float64, device=like.device) + taps - 1
@@ -477,13 +526,18 @@ def _dft_convolve(x: Tensor, kernel: Tensor, size: int) -> Tensor:
     return (inverse @ product).view(steps, batch, c_out)
 
 
+#: The dtypes the spectral paths compute in (others run in float32).
+_SPECTRAL_DTYPES = (torch.float32, torch.float64)
+
+
 def _spectral_delayed_linear(
     x: Tensor, kernel: Tensor, bias: Tensor | None, plan: DelayPlan
 ) -> Tensor:
     """The ``"fft"`` and ``"dft"`` paths; see the module docstring."""
-    out_dtype = torch.promote_types(x.dtype, kernel.dtype)
+    # (torch.promote_types is a dispatched op: asked only where the dtypes differ.)
+    out_dtype = x.dtype if x.dtype == kernel.dtype else torch.promote_types(x.dtype, kernel.dtype)
     # FFTs need float32 or float64; bf16/fp16 inputs (autocast) run in float32.
-    work = torch.promote_types(out_dtype, torch.float32)
+    work = out_dtype if out_dtype in _SPECTRAL_DTYPES else torch.float32
     with torch.autocast(x.device.type, enabled=False):
         x, kernel = x.to(work), kernel.to(work)
         if plan.method == "dft":
@@ -510,7 +564,7 @@ class InterpolatedKernel(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, weight: Tensor, delays: Tensor, max_delay: int, rounded: bool) -> Tensor:
+    def forward(weight: Tensor, delays: Tensor, max_delay: int, rounded: bool) -> Tensor:
         lower, upper, valid, frac = _two_taps(delays, max_delay)
         kernel = weight.new_zeros(*weight.shape, max_delay + 1)
         if rounded:
@@ -521,9 +575,19 @@ class InterpolatedKernel(torch.autograd.Function):
             # Adds exactly 0 where the upper tap does not exist (d == max_delay).
             upper_value = torch.where(valid, weight * frac, torch.zeros_like(frac))
             kernel.scatter_add_(-1, upper[..., None], upper_value[..., None])
+        return kernel
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        weight, delays, max_delay, rounded = inputs
         ctx.save_for_backward(weight, delays)
         ctx.max_delay, ctx.rounded = max_delay, rounded
-        return kernel
+
+    @staticmethod
+    def vmap(info, in_dims, weight, delays, max_delay, rounded):
+        # Elementwise over the synapses: the vmapped dimension is one more of them.
+        weight, delays = batched_first(info, in_dims[:2], weight, delays)
+        return InterpolatedKernel.apply(weight, delays, max_delay, rounded), 0
 
     @staticmethod
     @torch.autograd.function.once_differentiable

@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from spatial_layers.vmap_rules import batched_first
+
 PositionInit = Literal["uniform", "normal"]
 POSITION_INITS: tuple[str, ...] = ("uniform", "normal")
 
@@ -28,6 +30,8 @@ def pairwise_distance(post: Tensor, pre: Tensor) -> Tensor:
     top of each other can still learn. A NaN coordinate gives NaN distances
     (never 0: a broken neuron must not pass for a synapse without delay).
 
+    One autograd node (:class:`Distances`): 4 ops forward, a handful backward.
+
     Args:
         post: (C_out, D) coordinates of the postsynaptic neurons.
         pre: (C_in, D) coordinates of the presynaptic neurons.
@@ -35,15 +39,81 @@ def pairwise_distance(post: Tensor, pre: Tensor) -> Tensor:
     Returns:
         (C_out, C_in) distances, in space units.
     """
+    pre = _check_dims(post, pre)
+    return Distances.apply(post, pre, None, None)
+
+
+def coordinate_delays(post: Tensor, pre: Tensor, velocity: float, max_delay: int) -> Tensor:
+    """``distance_to_delay(pairwise_distance(post, pre), velocity, max_delay)`` in one
+    autograd node (:class:`Distances`), with the same numbers and gradients (up to
+    float summation order): the delays of a spatial layer, (C_out, C_in) steps."""
+    pre = _check_dims(post, pre)
+    return Distances.apply(post, pre, float(velocity), float(max_delay))
+
+
+def _check_dims(post: Tensor, pre: Tensor) -> Tensor:
+    """Raises unless the coordinates share a dimension; returns ``pre``, as a view when it
+    is ``post`` itself (a recurrent layer): ``torch.compile`` refuses one tensor passed
+    twice to an autograd Function."""
     if post.shape[-1] != pre.shape[-1]:
         raise ValueError(
             f"post and pre coordinates must have the same dimension, got "
             f"{post.shape[-1]} and {pre.shape[-1]}"
         )
-    squared = (post[:, None, :] - pre[None, :, :]).pow(2).sum(-1)
-    coincident = squared == 0
-    safe = torch.where(coincident, torch.ones_like(squared), squared)
-    return torch.where(coincident, torch.zeros_like(squared), safe.sqrt())
+    return pre.view_as(pre) if pre is post else pre
+
+
+class Distances(torch.autograd.Function):
+    r"""Pairwise distances, or the delays ``clamp(dist / v, 0, d_max)``, with a fused backward.
+
+    Forward: the operations of the composite form (difference, square, sum, square
+    root, then divide and clamp), so the same bits. Backward, with
+    :math:`r_{ij} = g_{ij} / (v\,\mathrm{dist}_{ij})` where the delay is strictly inside
+    (0, d_max) (``clamp``'s own gradient rule) and 0 elsewhere (also at coincident
+    points); for plain distances (no ``velocity``) :math:`r_{ij} = g_{ij} / \mathrm{dist}_{ij}`,
+    0 at coincident points, NaN for a NaN distance:
+
+    .. math::
+        \frac{\partial L}{\partial p_i} = \sum_j r_{ij} (p_i - p_j), \qquad
+        \frac{\partial L}{\partial q_j} = -\sum_i r_{ij} (p_i - q_j)
+
+    Leading batch dimensions are allowed (``torch.vmap`` folds its dimension in).
+    """
+
+    @staticmethod
+    def forward(post: Tensor, pre: Tensor, velocity: float | None, max_delay: float | None):
+        squared = (post[..., :, None, :] - pre[..., None, :, :]).pow(2).sum(-1)
+        # sqrt(0) = 0 at coincident points and NaN stays NaN: the forward needs no guard.
+        distance = squared.sqrt()
+        if velocity is None:
+            return distance
+        return (distance / velocity).clamp(0.0, max_delay)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        post, pre, velocity, max_delay = inputs
+        ctx.save_for_backward(post, pre, output)
+        ctx.constants = (velocity, max_delay)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        post, pre, output = ctx.saved_tensors
+        velocity, max_delay = ctx.constants
+        if velocity is None:
+            ratio = torch.where(output == 0, 0.0, grad / output)
+        else:
+            inside = (output > 0) & (output < max_delay)
+            ratio = torch.where(inside, grad / (output * velocity**2), 0.0)
+        weighted = ratio[..., None] * (post[..., :, None, :] - pre[..., None, :, :])
+        grad_post = weighted.sum(-2) if ctx.needs_input_grad[0] else None
+        grad_pre = -weighted.sum(-3) if ctx.needs_input_grad[1] else None
+        return grad_post, grad_pre, None, None
+
+    @staticmethod
+    def vmap(info, in_dims, post, pre, velocity, max_delay):
+        post, pre = batched_first(info, in_dims[:2], post, pre)
+        return Distances.apply(post, pre, velocity, max_delay), 0
 
 
 def distance_to_delay(distance: Tensor, velocity: float, max_delay: int) -> Tensor:

@@ -25,15 +25,27 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from spatial_layers.vmap_rules import batched_first
+
 
 class _MaskedScale(torch.autograd.Function):
     """``x * keep * scale`` with ``keep`` (bool) saved, not a float mask."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, keep: Tensor, scale: float) -> Tensor:
+    def forward(x: Tensor, keep: Tensor, scale: float) -> Tensor:
+        return (x * keep).mul_(scale)  # no float copy of the mask
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        _, keep, scale = inputs
         ctx.save_for_backward(keep)
         ctx.scale = scale
-        return (x * keep).mul_(scale)  # no float copy of the mask
+
+    @staticmethod
+    def vmap(info, in_dims, x, keep, scale):
+        # Elementwise: the vmapped dimension is one more dimension of it.
+        x, keep = batched_first(info, in_dims[:2], x, keep)
+        return _MaskedScale.apply(x, keep, scale), 0
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
@@ -82,14 +94,21 @@ class _Packed(NamedTuple):
 _DECLARED: list[tuple[weakref.ref, float]] = []
 
 
+def _plain_autograd_only() -> bool:
+    """True inside ``torch.compile`` (Dynamo does not trace saved-tensor hooks) and under
+    ``torch.func`` transforms (``grad`` and ``vjp`` refuse them): there the block runs
+    unchanged and saves floats."""
+    return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+
+
 def binary_level(tensor: Tensor) -> float | None:
     """The level an enclosing :func:`binary_saves` declared ``tensor`` binary at, else None.
 
     An op that gets a level may save ``tensor.ne(0)`` itself and rebuild the parts it
-    needs with :func:`unpack_binary`. None under ``torch.compile`` (as there
-    :func:`binary_saves` does nothing).
+    needs with :func:`unpack_binary`. None under ``torch.compile`` and ``torch.func``
+    transforms (as there :func:`binary_saves` does nothing).
     """
-    if torch.compiler.is_compiling():
+    if _plain_autograd_only():
         return None
     return next((level for target, level in _DECLARED if target() is tensor), None)
 
@@ -108,7 +127,7 @@ def binary_saves(tensor: Tensor, level: float) -> Iterator[None]:
 
     The caller guarantees that every element of ``tensor`` is 0 or ``level`` (exactly);
     saved tensors other than ``tensor`` itself are untouched. Inside
-    ``torch.compile`` the block runs unchanged (Dynamo does not trace these hooks).
+    ``torch.compile`` and ``torch.func`` transforms the block runs unchanged.
 
     Example:
         >>> x = torch.tensor([0.0, 2.0, 2.0]).requires_grad_()
@@ -119,7 +138,7 @@ def binary_saves(tensor: Tensor, level: float) -> Iterator[None]:
         >>> w.grad
         tensor([0., 2., 2.])
     """
-    if torch.compiler.is_compiling():
+    if _plain_autograd_only():
         yield
         return
     # Autograd keeps the hooks as long as what they packed: a weak reference lets

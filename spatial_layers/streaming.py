@@ -12,8 +12,21 @@ sequence call. Three forms, one implementation (:class:`StreamingDelay`, a mixin
   (truncated BPTT);
 - Norse style: :class:`SpatialDelayCell`, ``forward(x_t, state=None) -> (y_t, state)``
   with the state explicit, so ``norse.torch.SequentialState`` treats it as stateful;
+- sequences in chunks: :meth:`StreamingDelay.forward_chunk`, ``(x, state) -> (y, state)``
+  on (T, B, C_in) chunks, as Norse's ``LIF(x, state)`` carries its state: the chunks'
+  outputs are the whole sequence's (to float rounding: each chunk may run another
+  algorithm of :func:`~spatial_layers.functional.delayed_linear`). Its state is the cell's
+  :class:`~spatial_layers.functional.DelayState`, so chunks and steps can alternate;
 - a whole network: :func:`reset` and :func:`detach` reach every spsnn layer and
   snnTorch neuron of it. ``snntorch.utils.reset(net)`` reaches snnTorch's neurons only.
+
+A delayed layer and its neurons carry their states side by side: for chunks of a
+sequence, ``y, delay_state = layer.forward_chunk(x, delay_state)`` then
+``spikes, membranes = leaky_sequence(y, params, membrane)`` with
+``membrane = membranes[-1]`` for the next chunk (the LIF's reset at a chunk's first step
+follows from that membrane, as within a sequence). Cut the gradient between chunks
+(truncated BPTT) with ``DelayState(delay_state.history.detach())`` and
+``membrane.detach()``.
 
 snnTorch is never imported here: its neurons are handled when the network
 holds some (which needs snnTorch imported already).
@@ -23,6 +36,7 @@ from __future__ import annotations
 
 import sys
 
+import torch
 from torch import Tensor, nn
 
 from spatial_layers.functional import DelayState, delayed_step
@@ -31,11 +45,15 @@ from spatial_layers.functional import DelayState, delayed_step
 class StreamingDelay:
     """Per-step calls of a delayed layer, the history kept inside (an nn.Module mixin).
 
-    The host layer provides ``in_features``, ``bias``, ``applied_kernel()`` and
-    ``_check(x, rank)`` (shape, device and dtype checks).
+    The host layer provides ``in_features``, ``max_delay``, ``bias``, ``init_hidden``,
+    ``batch_first``, ``applied_kernel()``, ``_forward_time_major(x)`` (the sequence call)
+    and ``_check(x, rank)`` (shape, device and dtype checks).
     """
 
     in_features: int
+    max_delay: int
+    init_hidden: bool
+    batch_first: bool
     bias: Tensor | None
     _stream: DelayState | None
     _stream_backward: bool
@@ -83,19 +101,81 @@ class StreamingDelay:
         self._check(x_t, rank=2)
         kernel = self.applied_kernel()
         if state is not None:
-            expected = (x_t.shape[0], self.in_features, kernel.shape[-1])
-            history = state.history
-            if tuple(history.shape) != expected:
-                raise ValueError(
-                    f"state history must have shape (B, C_in, taps) = {expected}, got "
-                    f"{tuple(history.shape)}; call reset_state() between sequences"
-                )
-            if history.device != x_t.device or history.dtype != x_t.dtype:
-                raise ValueError(
-                    f"state history is {history.dtype} on {history.device} but the input is "
-                    f"{x_t.dtype} on {x_t.device}; call reset_state() after moving the layer"
-                )
+            self._check_state(state, x_t.shape[0], kernel.shape[-1], x_t)
         return delayed_step(x_t, kernel, state, self.bias)
+
+    def forward_chunk(
+        self, x: Tensor, state: DelayState | None = None
+    ) -> tuple[Tensor, DelayState]:
+        """Sequence mode over one chunk of a longer sequence, the delay line carried over.
+
+        Args:
+            x: the chunk, (T, B, C_in) (or (B, T, C_in) with ``batch_first``).
+            state: the delay line after the previous chunk (or the previous
+                :meth:`cell_forward` step), None at the start of a sequence.
+
+        Returns:
+            The chunk's output, shaped as ``x`` with C_out channels, and the delay line
+            after its last step, (B, C_in, max_delay + 1) (``history[..., k]`` = the
+            input k steps before the chunk's last), for the next chunk or step.
+
+        Calling it on consecutive chunks gives the outputs of :meth:`forward` on their
+        concatenation (to float rounding), as Norse's ``LIF(x, state)`` does for its
+        neurons. The state keeps the autograd graph of the inputs it holds; detach it
+        between chunks for truncated BPTT.
+
+        Example:
+            >>> from spatial_layers import SpatialDelay
+            >>> layer = SpatialDelay(3, 2, max_delay=4, kernel="linear")
+            >>> x = torch.rand(10, 1, 3)
+            >>> first, state = layer.forward_chunk(x[:6])
+            >>> second, state = layer.forward_chunk(x[6:], state)
+            >>> torch.allclose(torch.cat([first, second]), layer(x), atol=1e-6)
+            True
+        """
+        if self.init_hidden:
+            raise TypeError(
+                "forward_chunk takes (T, B, C_in) chunks, but this layer was built with "
+                "init_hidden=True (one step per call): build it with init_hidden=False"
+            )
+        if self.batch_first:
+            if x.dim() != 3:
+                self._check(x, rank=3)  # raises, naming the layout
+            y, state = self._chunk_time_major(x.transpose(0, 1), state)
+            return y.transpose(0, 1), state
+        return self._chunk_time_major(x, state)
+
+    def _chunk_time_major(self, x: Tensor, state: DelayState | None) -> tuple[Tensor, DelayState]:
+        taps = self.max_delay + 1
+        if state is None:
+            y = self._forward_time_major(x)  # checks x
+            inputs = x
+        else:
+            self._check(x, rank=3)
+            self._check_state(state, x.shape[1], taps, x)
+            # The max_delay inputs before the chunk, oldest first, ahead of it.
+            past = state.history[..., : taps - 1].flip(-1).permute(2, 0, 1)
+            inputs = torch.cat([past, x])
+            y = self._forward_time_major(inputs)[taps - 1 :]
+        # The last max_delay + 1 inputs, newest first (zeros before a short first chunk).
+        recent = inputs[-taps:].flip(0).permute(1, 2, 0)
+        if recent.shape[-1] < taps:
+            recent = torch.nn.functional.pad(recent, (0, taps - recent.shape[-1]))
+        return y, DelayState(recent)
+
+    def _check_state(self, state: DelayState, batch: int, taps: int, like: Tensor) -> None:
+        expected = (batch, self.in_features, taps)
+        history = state.history
+        if tuple(history.shape) != expected:
+            raise ValueError(
+                f"state history must have shape (B, C_in, taps) = {expected}, got "
+                f"{tuple(history.shape)}; call reset_state() between sequences"
+            )
+        if history.device != like.device or history.dtype != like.dtype:
+            raise ValueError(
+                f"state history is {history.dtype} on {history.device} but the input is "
+                f"{like.dtype} on {like.device}; call reset_state() after moving the layer"
+            )
 
     def reset_state(self) -> None:
         """Forgets the streaming history kept by :meth:`step`: the next step starts a sequence."""

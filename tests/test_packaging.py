@@ -26,7 +26,10 @@ TRAINING_STACK = (
     "yaml", "wandb", "tonic", "h5py", "matplotlib", "tqdm", "lightning_modules",
 )  # fmt: skip
 #: Every optional package: the core (all but spatial_layers.nir) imports with none of them.
-OPTIONAL = (*TRAINING_STACK, "nir", "nirtorch", "snntorch", "norse", "DCLS", "dcls")
+OPTIONAL = (
+    *TRAINING_STACK, "nir", "nirtorch", "snntorch", "norse", "DCLS", "dcls",
+    "onnx", "onnxscript", "onnxruntime",
+)  # fmt: skip
 
 
 def module_name(path: Path) -> str:

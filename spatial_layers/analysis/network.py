@@ -796,7 +796,8 @@ def analyze(
         modularity_nulls: also run Louvain on every null network (the slowest part).
         louvain: ``"numpy"`` or ``"networkx"``
             (:func:`~spatial_layers.analysis.graph.louvain_communities`).
-        ridge_alpha, folds: of :func:`~spatial_layers.analysis.space.ridge_cv_r2`.
+        ridge_alpha: the ridge penalty of :func:`~spatial_layers.analysis.space.ridge_cv_r2`.
+        folds: its number of cross-validation folds.
         neighbours: k of Moran's I's k-nearest-neighbour weights.
         ordered_inputs: the input channels are ordered (SHD's frequencies): measure the
             alignment of the index with the preferred target positions.

@@ -161,9 +161,11 @@ def assign_weights(
     either way, against 55 % for :func:`weight_shuffle`).
 
     Args:
-        sources, targets: (E,) the edges.
+        sources: (E,) the edges' source nodes.
+        targets: (E,) the edges' target nodes.
         weights: (E,) the multiset of weights to hand out.
-        out_strength, in_strength: (N,) the strengths to keep.
+        out_strength: (N,) the out-strengths to keep.
+        in_strength: (N,) the in-strengths to keep.
         rng: source of randomness.
         steps: number of batches.
 

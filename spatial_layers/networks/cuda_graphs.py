@@ -9,7 +9,10 @@ stay eager.
 
 What a replay sees: parameters and buffers at their captured addresses, so in-place
 changes reach it (optimizer steps, ``layer.sigma = ...`` of sigma annealing, rewired
-masks, Dale's clamps, batch-norm statistics). What needs a new capture: a change of the
+masks, Dale's clamps, batch-norm statistics), and the cached constants of the delay
+layers (DFT matrices, tap indices: :mod:`spatial_layers.constants`), which the warm-up
+passes make and the graph keeps alive; they depend on the input's shape, dtype and
+device only, which the signature holds. What needs a new capture: a change of the
 computation itself (a layer's ``kernel_kind`` or ``weight_bits``, Dale signs switched on,
 a buffer or parameter replaced by another tensor, the input's shape or dtype). Each step
 compares a signature of those and captures again when it differs, so a setting changed
@@ -28,6 +31,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from spatial_layers import constants
 from spatial_layers.delay import delay_layers
 from spatial_layers.networks.snn import SNNOutput, SpatialSNN
 
@@ -129,6 +133,7 @@ class GraphedNetwork:
         self._graphed: _Run | None = None
         self._signature: tuple | None = None
         self._static_shape: tuple[int, ...] | None = None
+        self._constants: tuple[object, ...] = ()
 
     def __call__(self, x: Tensor) -> SNNOutput:
         if not self.net.training:
@@ -167,6 +172,9 @@ class GraphedNetwork:
         saved = [(buffer, buffer.detach().clone()) for buffer in self.net.buffers()]
         sample = x.detach().clone().requires_grad_(x.requires_grad)
         self._graphed = self.make_graphed(_Run(self.net), (sample,), num_warmup_iters=self.warmup)
+        # The graph reads cached constants (DFT matrices, tap indices) at fixed addresses:
+        # kept alive with it, whatever the cache drops later.
+        self._constants = constants.held()
         with torch.no_grad():
             for buffer, value in saved:
                 buffer.copy_(value)

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from spatial_layers import ops
 from spatial_layers.neurons import LeakyParameters, NeuronBase, resolve_backend
+from spatial_layers.vmap_rules import per_slice
 
 
 class TimeBatchNorm(nn.BatchNorm1d):
@@ -36,8 +37,8 @@ def normalized_spikes(norm: TimeBatchNorm, neuron: NeuronBase, currents: Tensor)
 
     The fused node serves a LIF with one constant ``beta`` and the default reset
     (``Leaky.legacy``); other neurons, ``torch.compile`` (the compiler chooses what to save)
-    and ``torch.func`` transforms (``grad``, ``vmap``: the node is an autograd Function
-    without a batching rule) get the plain composition.
+    and the loops of :func:`~spatial_layers.ops.scan.loops_as_scan` (export to ONNX) get
+    the plain composition.
 
     Args:
         norm: the batch norm (running statistics move as in its own forward).
@@ -47,11 +48,7 @@ def normalized_spikes(norm: TimeBatchNorm, neuron: NeuronBase, currents: Tensor)
     Returns:
         (T, B, C) spikes.
     """
-    if (
-        torch.compiler.is_compiling()
-        or not getattr(neuron, "legacy", False)
-        or torch._C._are_functorch_transforms_active()
-    ):
+    if torch.compiler.is_compiling() or ops.scan.active() or not getattr(neuron, "legacy", False):
         return neuron.forward_with_membrane(norm(currents))[0]
     return _NormLeaky.apply(currents, norm.weight, norm.bias, norm, neuron.params, neuron.backend)
 
@@ -61,22 +58,47 @@ class _NormLeaky(torch.autograd.Function):
     the membranes from y and runs the backward of each (LIF, then batch norm)."""
 
     @staticmethod
-    def forward(ctx, y, weight, bias, norm: TimeBatchNorm, params: LeakyParameters, backend):
+    def forward(y, weight, bias, norm: TimeBatchNorm, params: LeakyParameters, backend):
+        params = LeakyParameters(*(float(value) for value in params))
+        backend = resolve_backend(backend, y)
+        return ops.leaky_spikes_(norm(y).contiguous(), params.beta, params.threshold, backend)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        y, weight, bias, norm, params, backend = inputs
         # Batch statistics in training (and without running ones), else the running ones:
-        # the choice nn.BatchNorm1d makes.
+        # the choice nn.BatchNorm1d makes (the forward just made it with these settings).
         batch_stats = norm.training or norm.running_mean is None
         stats = (None, None) if batch_stats else (norm.running_mean, norm.running_var)
         ctx.save_for_backward(y, weight, bias, *stats)
         params = LeakyParameters(*(float(value) for value in params))
-        backend = resolve_backend(backend, y)
-        ctx.constants = (batch_stats, norm.eps, params, backend)
-        return ops.leaky_spikes_(norm(y).contiguous(), params.beta, params.threshold, backend)
+        ctx.constants = (batch_stats, norm.eps, params, resolve_backend(backend, y))
+
+    @staticmethod
+    def vmap(info, in_dims, y, weight, bias, norm, params, backend):
+        # Batch statistics couple all samples of a slice: one call per vmapped slice.
+        def one(y, weight, bias):
+            return _NormLeaky.apply(y, weight, bias, norm, params, backend)
+
+        return per_slice(one, info, in_dims[:3], y, weight, bias)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_spikes: Tensor):
         y, weight, bias, mean, var = ctx.saved_tensors
         batch_stats, eps, params, backend = ctx.constants
+        if torch._C._are_functorch_transforms_active():
+            # jacrev vmaps this backward, vmap(grad) runs it on batched tensors: aten's
+            # batch-norm ops have no batching rule and the in-place LIF refuses them.
+            grads = _composite_backward(
+                y, weight, bias, mean, var, grad_spikes, eps, params, backend
+            )
+            return (
+                *(g if n else None for g, n in zip(grads, ctx.needs_input_grad[:3], strict=True)),
+                None,
+                None,
+                None,
+            )
         flat = y.reshape(-1, y.shape[-1])
         # The op nn.BatchNorm1d's forward runs (F.batch_norm), without moving the
         # running statistics: the same currents and the statistics its backward needs.
@@ -94,3 +116,67 @@ class _NormLeaky(torch.autograd.Function):
         )  # fmt: skip
         grad_y = None if grad_y is None else grad_y.view(y.shape)
         return grad_y, grad_weight, grad_bias, None, None, None
+
+
+def _composite_backward(y, weight, bias, mean, var, grad_spikes, eps, params, backend):
+    """The gradients of :class:`_NormLeaky` (y, weight, bias) in ops every ``torch.func``
+    transform runs: the normalisation of :func:`batch_norm_grads`, the LIF ops."""
+    flat = y.reshape(-1, y.shape[-1])
+    batch_stats = mean is None
+    mean, invstd = batch_norm_statistics(flat, mean, var, eps)
+    currents = (flat - mean) * invstd
+    currents = currents if weight is None else currents * weight
+    currents = currents if bias is None else currents + bias
+    currents = currents.reshape(y.shape)
+    membranes = ops.leaky_forward(
+        currents, currents.new_zeros(currents.shape[1:]), *params, True, backend
+    )[1]
+    grad_currents = ops.leaky_backward(membranes, grad_spikes, None, *params, backend)[0]
+    grad_flat = grad_currents.reshape(flat.shape)
+    grad_y, grad_weight, grad_bias = batch_norm_grads(
+        flat, grad_flat, weight, mean, invstd, batch_stats
+    )
+    return grad_y.reshape(y.shape), grad_weight, grad_bias
+
+
+def batch_norm_statistics(
+    x: Tensor, mean: Tensor | None, var: Tensor | None, eps: float
+) -> tuple[Tensor, Tensor]:
+    """(C,) mean and 1 / sqrt(var + eps) of a batch norm on (N, C) ``x``: the given
+    running ones, or (``mean`` None) those of ``x`` (biased variance), as
+    ``F.batch_norm`` uses them."""
+    if mean is None:
+        mean, var = x.mean(0), x.var(0, correction=0)
+    return mean, torch.rsqrt(var + eps)
+
+
+def batch_norm_grads(
+    x: Tensor, grad: Tensor, weight: Tensor | None, mean: Tensor, invstd: Tensor, batch_stats: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Gradients of ``F.batch_norm(x, ..., weight, bias)`` w.r.t. x, weight and bias,
+    in composite torch ops (any ``torch.func`` transform runs them).
+
+    With :math:`s` = ``invstd``, :math:`\hat x = (x - \mu)\, s` and
+    :math:`g = w\, \partial L/\partial y`, statistics of the batch (``batch_stats``) give
+    :math:`\partial L/\partial x = s\, (g - \bar g - \hat x\, \overline{g \hat x})`,
+    fixed (running) ones :math:`s\, g`; bars are means over the N rows.
+
+    Args:
+        x: (N, C) input.
+        grad: (N, C) gradient of the output.
+        weight: (C,) scale, or None (1).
+        mean: (C,) mean, from :func:`batch_norm_statistics`.
+        invstd: (C,) inverse standard deviation, from :func:`batch_norm_statistics`.
+        batch_stats: whether they are the statistics of ``x``.
+
+    Returns:
+        (N, C), (C,) and (C,) gradients of x, weight and bias.
+    """
+    normalized = (x - mean) * invstd
+    grad_weight = (grad * normalized).sum(0)
+    scaled = grad if weight is None else grad * weight
+    if batch_stats:
+        grad_x = invstd * (scaled - scaled.mean(0) - normalized * (scaled * normalized).mean(0))
+    else:
+        grad_x = scaled * invstd
+    return grad_x, grad_weight, grad.sum(0)

@@ -233,7 +233,7 @@ class Leaky(NeuronBase):
         if state is not None:
             membrane = self._stacked_state(state, currents[0])[0]
         spikes, membranes = leaky_sequence(currents, self.params, membrane, self.backend)
-        last = membranes[-1] if len(membranes) else _check_membrane(currents, membrane)
+        last = membranes[-1] if membranes.shape[0] > 0 else _check_membrane(currents, membrane)
         return spikes, membranes, LeakyState(last)
 
     def step_with_membrane(

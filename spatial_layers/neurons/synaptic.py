@@ -121,8 +121,9 @@ class Synaptic(NeuronBase):
         beta: membrane decay per step, as ``alpha``.
         threshold: firing threshold (> 0).
         size: number of neurons, for per-neuron constants (None: one value shared).
-        learn_alpha, learn_beta: the decay is a learnable parameter (per neuron with
-            ``size``), kept in (0, 1) or its range (:mod:`spatial_layers.neurons.base`).
+        learn_alpha: ``alpha`` is a learnable parameter (per neuron with ``size``), kept
+            in (0, 1) or its range (:mod:`spatial_layers.neurons.base`).
+        learn_beta: the same for ``beta``.
         reset: ``"subtract"`` (the threshold), ``"zero"`` or ``"none"`` (snnTorch's
             ``reset_mechanism``).
         reset_delay: True: the reset acts one step after the spike (snnTorch's default);

@@ -26,7 +26,7 @@ install without Triton works). The rest of spsnn calls the ops through the names
 
 import torch
 
-from spatial_layers.ops import batching, leaky, neurons, recurrent
+from spatial_layers.ops import batching, leaky, neurons, recurrent, scan
 from spatial_layers.ops.backends import BACKENDS, TRITON_FOUND, Backend, resolve_backend
 from spatial_layers.ops.leaky import leaky_spikes_
 
@@ -69,4 +69,5 @@ __all__ = [
     "recurrent_neuron_backward",
     "recurrent_neuron_forward",
     "resolve_backend",
+    "scan",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from spatial_layers.ops import leaky, neurons, recurrent
+from spatial_layers.ops import leaky, neurons, recurrent, scan
 
 
 def _function(name: str, op: Callable, setup: Callable, formula: Callable) -> type:
@@ -68,20 +68,38 @@ RecurrentNeuronFunction = _function(
 
 
 def fused_leaky(*args):
-    """``spsnn::leaky_forward`` (same arguments), differentiable also under ``torch.func``."""
+    """``spsnn::leaky_forward`` (same arguments), differentiable also under ``torch.func``;
+    a scan inside :func:`~spatial_layers.ops.scan.loops_as_scan` (export to ONNX)."""
+    if scan.active():
+        currents, membrane, beta, threshold, _, spiking, _ = args
+        return scan.leaky_forward_scan(currents, membrane, beta, threshold, spiking)
     return LeakyFunction.apply(*args)
 
 
 def fused_neurons(*args):
     """``spsnn::neuron_forward`` (same arguments), differentiable also under ``torch.func``."""
+    _refuse_scan("the cuba and adlif families, and a LIF with per-neuron constants")
     return NeuronFunction.apply(*args)
 
 
 def fused_recurrent_leaky(*args):
-    """``spsnn::recurrent_leaky_forward``, differentiable also under ``torch.func``."""
+    """``spsnn::recurrent_leaky_forward``, differentiable also under ``torch.func``; a scan
+    inside :func:`~spatial_layers.ops.scan.loops_as_scan` (export to ONNX)."""
+    if scan.active():
+        currents, kernel, bias, beta, threshold, _, _ = args
+        return scan.recurrent_leaky_forward_scan(currents, kernel, bias, beta, threshold)
     return RecurrentLeakyFunction.apply(*args)
 
 
 def fused_recurrent_neurons(*args):
     """``spsnn::recurrent_neuron_forward``, differentiable also under ``torch.func``."""
+    _refuse_scan("the cuba and adlif families, and a LIF with per-neuron constants")
     return RecurrentNeuronFunction.apply(*args)
+
+
+def _refuse_scan(what: str) -> None:
+    if scan.active():
+        raise ValueError(
+            f"ONNX export runs the LIF with one constant beta as a scan; {what} have no "
+            "ONNX form yet: export with torch.export (spsnn's ops stay custom ops) or to NIR"
+        )

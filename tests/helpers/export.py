@@ -13,9 +13,11 @@ import copy
 from collections import deque
 
 import nir
+import nirtorch
 import numpy as np
 import torch
 
+import spatial_layers
 from spatial_layers.hardware.loihi2.reference import run_program
 from spatial_layers.networks import SpatialSNN
 from spatial_layers.nir.loihi2 import load_program
@@ -205,3 +207,24 @@ def compare(net: SpatialSNN, graph: nir.NIRGraph, x: torch.Tensor):
     scaled = ours.membrane.double().numpy() * 2.0**readout.fraction_bits
     membrane = int((scaled != reference.membranes[readout.name]).sum())
     return spikes, membrane, sum(t.numel() for t in ours.hidden_spikes), reference
+
+
+def run_imported(graph: nir.NIRGraph, node_map, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """Steps the nirtorch module over ``x``: (T, B, K) output and each hidden population's
+    (T, B, H) spikes (read from the modules of the graph's hidden nodes)."""
+    net = nirtorch.nir_to_torch(graph, node_map(graph))
+    hidden = sorted(name for name in graph.nodes if name.startswith("hidden_"))
+    spikes = {name: [] for name in hidden}
+    for name in hidden:
+        getattr(net, name).register_forward_hook(
+            lambda module, args, out, name=name: spikes[name].append(
+                out[0] if isinstance(out, tuple) else out
+            )
+        )
+    spatial_layers.reset(net)  # snnTorch's neurons keep their membranes inside
+    state, outputs = None, []
+    with torch.no_grad():
+        for x_t in x:
+            output, state = net(x_t, state)
+            outputs.append(output)
+    return torch.stack(outputs), [torch.stack(spikes[name]) for name in hidden]

@@ -14,6 +14,7 @@ import spatial_layers
 from spatial_layers.networks import SpatialSNN
 from spatial_layers.networks.deploy import deployment_network
 from spatial_layers.nir import from_nir, norse_node_map, snntorch_node_map, to_nir
+from tests.helpers.export import run_imported
 
 nirtorch = pytest.importorskip("nirtorch")
 
@@ -154,25 +155,6 @@ def test_graphs_norse_writes_import_with_norse_s_convention(cell):
     torch.testing.assert_close(ours.membrane, torch.stack(readout), rtol=1e-4, atol=1e-5)
 
 
-def run_imported(graph: nir.NIRGraph, node_map, x: torch.Tensor) -> list[torch.Tensor]:
-    """Each hidden population's (T, B, H) spikes of the nirtorch module stepped over ``x``."""
-    net = nirtorch.nir_to_torch(graph, node_map(graph))
-    hidden = sorted(name for name in graph.nodes if name.startswith("hidden_"))
-    spikes = {name: [] for name in hidden}
-    for name in hidden:
-        getattr(net, name).register_forward_hook(
-            lambda module, args, out, name=name: spikes[name].append(
-                out[0] if isinstance(out, tuple) else out
-            )
-        )
-    spatial_layers.reset(net)
-    state = None
-    with torch.no_grad():
-        for x_t in x:
-            _, state = net(x_t, state)
-    return [torch.stack(spikes[name]) for name in hidden]
-
-
 @pytest.mark.parametrize("case", ["subtract", "zero-at-once", "recurrent", "lif-zero-at-once"])
 @pytest.mark.parametrize("framework", ["snntorch", "norse"])
 def test_spsnn_cuba_graphs_run_in_snntorch_and_norse(framework, case):
@@ -183,7 +165,7 @@ def test_spsnn_cuba_graphs_run_in_snntorch_and_norse(framework, case):
     x = spikes_in(steps=50, batch=8)
     with torch.no_grad():
         want = deployment_network(net)[0].run(x).hidden_spikes
-    got = run_imported(graph, node_map, x)
+    _, got = run_imported(graph, node_map, x)
     for ours, theirs in zip(want, got, strict=True):
         assert 0.02 < float(ours.mean()) < 0.7
         assert int((ours != theirs).sum()) == 0

@@ -16,7 +16,7 @@ import spatial_layers
 from lightning_modules.data import YinYangDataModule
 from spatial_layers.networks import SNNOutput, SpatialSNN
 from spatial_layers.nir import norse_node_map, snntorch_node_map, to_nir
-from tests.helpers.export import make_net, rounded, spike_input
+from tests.helpers.export import make_net, rounded, run_imported, spike_input
 
 nirtorch = pytest.importorskip("nirtorch")
 MAPS = {"snntorch": snntorch_node_map, "norse": norse_node_map}
@@ -32,27 +32,6 @@ def yinyang_test_split() -> torch.Tensor:
     (spikes, _), *rest = list(data.test_dataloader())
     assert not rest and spikes.shape == (1000, 30, 5)
     return spikes.transpose(0, 1)
-
-
-def run_imported(graph: nir.NIRGraph, node_map, x: torch.Tensor) -> tuple[torch.Tensor, list]:
-    """Steps the nirtorch module over ``x``: (T, B, K) output and each hidden population's
-    (T, B, H) spikes (read from the modules of the graph's hidden nodes)."""
-    net = nirtorch.nir_to_torch(graph, node_map(graph))
-    hidden = sorted(name for name in graph.nodes if name.startswith("hidden_"))
-    spikes = {name: [] for name in hidden}
-    for name in hidden:
-        getattr(net, name).register_forward_hook(
-            lambda module, args, out, name=name: spikes[name].append(
-                out[0] if isinstance(out, tuple) else out
-            )
-        )
-    spatial_layers.reset(net)  # snnTorch's neurons keep their membranes inside
-    state, outputs = None, []
-    with torch.no_grad():
-        for x_t in x:
-            output, state = net(x_t, state)
-            outputs.append(output)
-    return torch.stack(outputs), [torch.stack(spikes[name]) for name in hidden]
 
 
 def exported(net: SpatialSNN, tmp_path) -> nir.NIRGraph:

@@ -215,12 +215,9 @@ def norse_node_map(
 
     Args:
         graph: the graph the map is for (the map knows its nodes).
-        dt: step in seconds, for graphs without ``dt`` in their metadata (as
-            :func:`~spatial_layers.nir.parse_nir`).
-        reset: the reset convention of spiking nodes whose metadata states none (as
-            :func:`~spatial_layers.nir.parse_nir`).
-        convention: the time-constant convention of the graph's writer (as
-            :func:`~spatial_layers.nir.parse_nir`).
+        dt: as :func:`snntorch_node_map`.
+        reset: as :func:`snntorch_node_map`.
+        convention: as :func:`snntorch_node_map`.
     """
     from norse.torch import (
         LIBoxCell,

@@ -7,7 +7,6 @@ traceback; or the correct number.
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lightning_modules.cli import main
+from tests.helpers.logs import log_to_current_stderr
 from tests.helpers.training import tiny_config, write_config
 
 
@@ -53,7 +53,7 @@ def spsnn(capsys, monkeypatch):
 
     def run(*args: str) -> Outcome:
         capsys.readouterr()
-        _log_to_current_stderr()
+        log_to_current_stderr()
         try:
             main([str(arg) for arg in args])
             code = 0
@@ -66,16 +66,6 @@ def spsnn(capsys, monkeypatch):
     return run
 
 
-def _log_to_current_stderr() -> None:
-    """Points the stream handlers of Lightning's loggers at this test's stderr (they keep
-    the stream of the test that first imported Lightning, closed since)."""
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        for handler in logging.getLogger(name).handlers:
-            # pytest's own handlers (subclasses) are left alone
-            if type(handler) is logging.StreamHandler:
-                handler.stream = sys.stderr  # setStream would flush the closed one
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny trained run: ``(config path, run folder, last.ckpt)``."""
@@ -83,7 +73,7 @@ def trained(tmp_path_factory):
     config = write_config(root / "tiny.yaml", tiny_config(root / "runs"))
     saved = sys.argv
     sys.argv = ["spsnn"]
-    _log_to_current_stderr()
+    log_to_current_stderr()
     try:
         main(["fit", "--config", str(config)])
     finally:

@@ -33,7 +33,7 @@ def refusal_line(capsys, exit_info) -> str:
     """The one ``error:`` line of a command that exited non-zero, without a traceback."""
     assert exit_info.value.code not in (0, None)
     err = capsys.readouterr().err
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err[-3000:]
     (line,) = [text for text in err.splitlines() if "error:" in text]
     return line
 

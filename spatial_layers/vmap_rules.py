@@ -8,7 +8,7 @@ Each Function of the package (:mod:`~spatial_layers.kernels`,
 from the two rules here: a Function that is elementwise over leading dimensions takes
 the vmapped dimension as one more of them (:func:`batched_first`); one that is not runs
 once per vmapped slice (:func:`per_slice`), correct for every Function at the cost of a
-Python loop.
+Python loop. The custom ops' rules are in :mod:`spatial_layers.ops.batching`.
 """
 
 from __future__ import annotations
@@ -52,27 +52,3 @@ def per_slice(apply: Callable, info, in_dims: Sequence[int | None], *args):
         for parts in zip(*outputs, strict=True)
     )
     return stacked, tuple(0 if isinstance(out, Tensor) else None for out in stacked)
-
-
-def fold_steps(tensor: Tensor, dim: int | None, size: int) -> Tensor:
-    """A (T, B, ...) tensor whose vmapped dimension (at ``dim``, or none: expanded to
-    ``size``) joins its batch: (T, size * B, ...), vmapped slice by slice."""
-    if dim is None:
-        tensor = tensor.unsqueeze(1).expand(tensor.shape[0], size, *tensor.shape[1:])
-    else:
-        tensor = tensor.movedim(dim, 1)
-    return tensor.flatten(1, 2)
-
-
-def fold_batch(tensor: Tensor, dim: int | None, size: int) -> Tensor:
-    """A (B, ...) tensor (one step) folded as :func:`fold_steps` folds a sequence:
-    (size * B, ...)."""
-    (tensor,) = batched_first(_Size(size), [dim], tensor)
-    return tensor.flatten(0, 1)
-
-
-class _Size:
-    """The part of ``torch.func``'s vmap info :func:`batched_first` reads."""
-
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size

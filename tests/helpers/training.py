@@ -78,16 +78,10 @@ def quiet_trainer(tmp_path: Path, callbacks=(), **kwargs) -> L.Trainer:
 
 
 def quiet_steps_trainer(callbacks: list, max_steps: int) -> L.Trainer:
-    """A CPU Trainer of ``max_steps`` steps without logger, checkpoints, bars or validation."""
-    return L.Trainer(
-        max_steps=max_steps,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        limit_val_batches=0,
+    """A CPU Trainer of ``max_steps`` steps without logger, checkpoints, bars or validation
+    (files, if any, under the working directory)."""
+    return quiet_trainer(
+        Path.cwd(), callbacks, max_epochs=None, max_steps=max_steps, limit_val_batches=0
     )
 
 
@@ -109,16 +103,20 @@ def run_dirs(root: Path, name: str = "tiny") -> list[Path]:
     return sorted((root / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
 
 
-def tiny_yinyang_fit(root: Path, *extra: str) -> list[str]:
-    """``spsnn fit`` arguments of a one-epoch 5-8-3 Yin-Yang run named ``tiny`` under ``root``."""
+def tiny_yinyang_fit(
+    root: Path, *extra: str, hidden: int = 8, test_size: int = 24, wandb: bool = False
+) -> list[str]:
+    """``spsnn fit`` arguments of a one-epoch 5-``hidden``-3 Yin-Yang run named ``tiny`` under
+    ``root`` (W&B off unless ``wandb``: then the run's mode, e.g. ``WANDB_MODE``, decides)."""
     return [
         "fit", "--data", "lightning_modules.data.YinYangDataModule",
         "--data.init_args.train_size", "48", "--data.init_args.val_size", "16",
-        "--data.init_args.test_size", "24", "--data.init_args.batch_size", "16",
+        "--data.init_args.test_size", str(test_size), "--data.init_args.batch_size", "16",
         "--data.init_args.num_steps", "12", "--data.init_args.t_max", "8",
-        "--model.net.init_args.hidden_sizes", "[8]", "--model.net.init_args.max_delay", "3",
-        "--model.net.init_args.init_gain", "4.0",
+        "--model.net.init_args.hidden_sizes", f"[{hidden}]",
+        "--model.net.init_args.max_delay", "3", "--model.net.init_args.init_gain", "4.0",
         "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root),
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.accelerator", "cpu", "--run.wandb", "false", "--run.name", "tiny", *extra,
+        "--trainer.accelerator", "cpu", "--run.wandb", str(wandb).lower(), "--run.name", "tiny",
+        *extra,
     ]  # fmt: skip

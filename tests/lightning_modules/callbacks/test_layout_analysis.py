@@ -17,6 +17,7 @@ from lightning_modules.callbacks import LayoutAnalysis, RunSummary
 from lightning_modules.classifier import SpikingClassifier
 from spatial_layers import SpatialSNN
 from spatial_layers.analysis import cheap_measures
+from tests.helpers.training import quiet_trainer
 
 MEASURES = {
     "wiring_cost", "mean_length", "weighted_mean_length", "wiring_efficiency",
@@ -35,16 +36,7 @@ def loader(n: int = 32, seed: int = 3) -> DataLoader:
 
 def fit(tmp_path, callbacks, *, max_epochs: int = 2, logger=False) -> L.Trainer:
     torch.manual_seed(0)
-    trainer = L.Trainer(
-        default_root_dir=tmp_path,
-        max_epochs=max_epochs,
-        logger=logger,
-        callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(tmp_path, callbacks, max_epochs=max_epochs, logger=logger)
     trainer.fit(SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=4)), loader())
     return trainer
 
@@ -89,10 +81,7 @@ def test_disabled_and_without_a_spatial_network(tmp_path):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
     plain = LayoutAnalysis()
-    trainer = L.Trainer(
-        default_root_dir=tmp_path, max_epochs=1, logger=False, callbacks=[plain],
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-    )  # fmt: skip
+    trainer = quiet_trainer(tmp_path, [plain])
     with pytest.warns(UserWarning, match="SpatialSNN"):
         trainer.fit(Plain(), DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2))
     assert plain.measures is None

@@ -12,26 +12,12 @@ from lightning_modules.cli import main as spsnn
 from lightning_modules.cli import make_cli, overview
 from lightning_modules.cli.analyze import wandb_run_id
 from lightning_modules.cli.report import find_summaries, group_rows, markdown_table
+from tests.helpers.training import tiny_yinyang_fit
 
 FIGURES = {
     "analysis_communities.png", "analysis_preferred_class.png", "analysis_adjacency.png",
     "analysis_weight_distance.png", "analysis_delays.png", "analysis_nulls.png",
 }  # fmt: skip
-
-
-def tiny_fit(root, *extra: str) -> list[str]:
-    """``spsnn fit`` arguments of a one-epoch 5-12-3 Yin-Yang run named ``tiny`` under ``root``."""
-    return [
-        "fit", "--data", "lightning_modules.data.YinYangDataModule",
-        "--data.init_args.train_size", "48", "--data.init_args.val_size", "16",
-        "--data.init_args.test_size", "30", "--data.init_args.batch_size", "16",
-        "--data.init_args.num_steps", "12", "--data.init_args.t_max", "8",
-        "--model.net.init_args.hidden_sizes", "[12]", "--model.net.init_args.max_delay", "3",
-        "--model.net.init_args.init_gain", "4.0",
-        "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root),
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.accelerator", "cpu", "--run.name", "tiny", *extra,
-    ]  # fmt: skip
 
 
 @pytest.fixture
@@ -41,7 +27,7 @@ def train(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["spsnn"])
 
     def run(*extra: str):
-        make_cli(tiny_fit(tmp_path / "runs", *extra))
+        make_cli(tiny_yinyang_fit(tmp_path / "runs", *extra, hidden=12, test_size=30, wandb=True))
         return max((tmp_path / "runs" / "tiny").glob("version_*"))
 
     return run

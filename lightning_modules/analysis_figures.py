@@ -9,13 +9,12 @@ here imports Lightning.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lightning_modules.summary import _pyplot, _save, plot_delay_histogram
+from lightning_modules.summary import _pyplot, _save, panel_grid, plot_delay_histogram
 from spatial_layers import SpatialSNN, analysis
 
 #: Prefix of every figure's file name in the run folder.
@@ -121,14 +120,11 @@ def plot_weight_distance(net: SpatialSNN, result: dict[str, Any], path: Path) ->
     """|w| against synapse length, one panel per layer (None without delays)."""
     if net.delay_mode == "none":
         return None
-    plt = _pyplot()
     found = analysis.connections(net)
-    cols = min(len(found), 3)
-    rows = math.ceil(len(found) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = panel_grid(len(found), max_cols=3, panel=(4, 3.2))
     source = result["wiring"]["length_source"]
     by_name = {entry["name"]: entry for entry in result["wiring"]["layers"]}
-    for ax, connection in zip(axes.flat, found, strict=False):
+    for ax, connection in zip(axes, found, strict=True):
         layer = connection.layer
         mask = layer.mask.cpu().numpy()
         weights = np.abs(layer.effective_weight().detach().double().cpu().numpy()[mask])
@@ -140,8 +136,6 @@ def plot_weight_distance(net: SpatialSNN, result: dict[str, Any], path: Path) ->
             "distance (space units)" if source == "positions" else "delay x velocity (space units)"
         )
         ax.set_ylabel("|w|")
-    for ax in list(axes.flat)[len(found) :]:
-        ax.axis("off")
     return _save(fig, path)
 
 
@@ -199,13 +193,10 @@ def plot_nulls(result: dict[str, Any], path: Path) -> Path | None:
     panels = _null_panels(result)
     if not panels:
         return None
-    plt = _pyplot()
+    fig, axes = panel_grid(len(panels), max_cols=4, panel=(3.4, 2.6))
     from matplotlib.ticker import MaxNLocator
 
-    cols = min(len(panels), 4)
-    rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
-    for ax, (title, observed, model, values) in zip(axes.flat, panels, strict=False):
+    for ax, (title, observed, model, values) in zip(axes, panels, strict=True):
         finite = np.array([v for v in values if v is not None])
         spread = np.ptp(finite) > 1e-9 * max(1.0, float(np.abs(finite).max()))
         ax.hist(finite, bins=20 if spread else 1, color="tab:grey")
@@ -214,8 +205,6 @@ def plot_nulls(result: dict[str, Any], path: Path) -> Path | None:
         ax.set_title(f"{title}\n({model}, n = {len(finite)})", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.xaxis.set_major_locator(MaxNLocator(4))
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
     return _save(fig, path)
 
 

@@ -201,11 +201,8 @@ def plot_delay_histogram(model: nn.Module, path: str | Path, *, title: str = "")
     layers = delay_layers(model)
     if not layers:
         return None
-    plt = _pyplot()
-    cols = min(len(layers), 3)
-    rows = math.ceil(len(layers) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    for ax, (index, layer) in zip(axes.flat, enumerate(layers), strict=False):
+    fig, axes = panel_grid(len(layers), max_cols=3, panel=(4, 3))
+    for ax, (index, layer) in zip(axes, enumerate(layers), strict=True):
         with torch.no_grad():
             delays = layer.delays()[layer.mask].cpu().float()
         bins = torch.arange(layer.max_delay + 2).float() - 0.5
@@ -216,11 +213,23 @@ def plot_delay_histogram(model: nn.Module, path: str | Path, *, title: str = "")
         )
         ax.set_xlabel("delay (steps)")
         ax.set_ylabel("synapses")
-    for ax in list(axes.flat)[len(layers) :]:
-        ax.axis("off")
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def panel_grid(count: int, *, max_cols: int, panel: tuple[float, float]) -> tuple[Any, list]:
+    """A figure of ``count`` panels in rows of at most ``max_cols``, ``panel`` (width, height)
+    inches each; the grid's cells past ``count`` are hidden. Returns the figure and the
+    ``count`` axes in reading order."""
+    cols = min(count, max_cols)
+    rows = math.ceil(count / cols)
+    fig, axes = _pyplot().subplots(
+        rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False
+    )
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:count])
 
 
 def _save(fig, path: str | Path) -> Path:

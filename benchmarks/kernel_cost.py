@@ -19,7 +19,6 @@ Writes JSON to benchmarks/results/ (gitignored) and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,8 +29,11 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from train_step import save_report  # noqa: E402
 
 from spatial_layers import SpatialDelay  # noqa: E402
 
@@ -116,12 +118,7 @@ def main() -> None:
             f"{row['ms']:.2f} | {row['ratio']:.2f} |"
         )
     print("\n".join(lines))
-    out = args.out or ROOT / "benchmarks" / "results" / (
-        f"kernel_cost-{'quick-' if args.quick else ''}{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {out}")
+    save_report(report, args.out, f"kernel_cost{'-quick' if args.quick else ''}")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 import weakref
 from pathlib import Path
 
@@ -47,7 +45,15 @@ for path in (ROOT, ROOT / "benchmarks"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from train_step import DEFAULT_MODELS, SEED, SPIKE_RATE, build, configs, fmt_bytes  # noqa: E402
+from train_step import (  # noqa: E402
+    DEFAULT_MODELS,
+    SEED,
+    SPIKE_RATE,
+    build,
+    configs,
+    fmt_bytes,
+    save_report,
+)
 
 #: A CUDA-graph replay keeps the eager step's tensors: the same trace as "spatial".
 MODELS = DEFAULT_MODELS["cpu"]
@@ -143,12 +149,7 @@ def main() -> None:
         report["configs"][name] = {model: trace_step(model, cfg) for model in args.models}
         print(f"{name}: {cfg}", flush=True)
     print("\n" + table(report))
-    out = args.out or ROOT / "benchmarks" / "results" / (
-        f"memory_trace-{'quick-' if args.quick else ''}{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {out}")
+    save_report(report, args.out, f"memory_trace{'-quick' if args.quick else ''}")
 
 
 if __name__ == "__main__":

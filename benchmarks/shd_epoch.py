@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "benchmarks"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+from train_step import save_report  # noqa: E402
 
 #: Filled by :class:`EpochTimer` (the CLI builds it from its class path, in this process).
 RESULTS: dict = {}
@@ -149,13 +150,7 @@ def main() -> None:
         f"{report.get('measured_over_predicted', float('nan')):.2f} |",
     ]
     print("\n" + "\n".join(lines))
-    out = (
-        args.out
-        or ROOT / "benchmarks" / "results" / f"shd_epoch-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {out}")
+    save_report(report, args.out, "shd_epoch")
 
 
 if __name__ == "__main__":

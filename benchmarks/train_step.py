@@ -554,13 +554,17 @@ def main() -> None:
     report["load_average_at_end"] = os.getloadavg()
 
     print("\n" + table(report))
-    out = args.out or ROOT / "benchmarks" / "results" / (
-        f"train_step-{'quick-' if args.quick else ''}{args.device}-"
-        f"{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
+    save_report(report, args.out, f"train_step-{'quick-' if args.quick else ''}{args.device}")
+
+
+def save_report(report: dict, out: Path | None, stem: str) -> Path:
+    """Writes ``report`` as JSON to ``out``, by default
+    ``benchmarks/results/<stem>-<date>-<time>.json``, and prints where."""
+    out = out or ROOT / "benchmarks" / "results" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {out}")
+    return out
 
 
 def table(report: dict) -> str:

@@ -491,23 +491,17 @@ class GaussianKernel(torch.autograd.Function):
         if dropped:
             # The normaliser's dependence on the dropped taps, per unit of dL/dw.
             per_weight = by_weight / denominator[..., 0]
-        grad_delays = grad_sigma = None
-        if needs_delays:
-            slope = (projected * offsets).sum(-1) - by_weight * (shape * offsets).sum(-1)
-            grad_delays = slope / sigma
+
+        def chain(moment: Tensor, dropped_mass: Tensor | None) -> Tensor:
+            """dL/d(delay) (moment: the offsets) or dL/d(sigma) (their squares), per synapse."""
+            slope = (projected * moment).sum(-1) - by_weight * (shape * moment).sum(-1)
+            result = slope / sigma
             if dropped:
-                grad_delays = grad_delays - per_weight * mass_d
-            if weight is not None:
-                grad_delays = grad_delays * weight
-        if needs_sigma:
-            squared = offsets.pow(2)
-            slope = (projected * squared).sum(-1) - by_weight * (shape * squared).sum(-1)
-            by_sigma = slope / sigma
-            if dropped:
-                by_sigma = by_sigma - per_weight * mass_s
-            if weight is not None:
-                by_sigma = by_sigma * weight
-            grad_sigma = _reduce_to(by_sigma, sigma)
+                result = result - per_weight * dropped_mass
+            return result if weight is None else result * weight
+
+        grad_delays = chain(offsets, mass_d) if needs_delays else None
+        grad_sigma = _reduce_to(chain(offsets.pow(2), mass_s), sigma) if needs_sigma else None
         return grad_delays, grad_sigma, grad_weight, *nothing[3:]
 
     @staticmethod

@@ -29,34 +29,56 @@ from spatial_layers.ops.neurons import BackwardLoop, ForwardLoop
 from spatial_layers.surrogate import arctan_slope
 
 
+class _DelayedFeedback:
+    """The input of a recurrent torch loop: step t's currents plus its own spikes of steps
+    t - 1 - k through ``kernel[:, :, k]`` (and the bias), in preallocated memory.
+
+    ``history[b, j, k] = S_{t-1-k}[b, j]``, laid out as ``delayed_step``'s (B, C, K)
+    history, so the feedback is ``F.linear(history.flatten(1), kernel.flatten(1), bias)``:
+    addmm (mm without bias), bit-equal to ``delayed_step`` in a loop.
+    """
+
+    def __init__(self, currents: Tensor, kernel: Tensor, bias: Tensor | None) -> None:
+        _, batch, size = currents.shape
+        self.currents, self.bias = currents, bias
+        self.weights_t = kernel.flatten(1).t()  # (C * K, C): F.linear's operand
+        self.history = currents.new_zeros(batch, size, kernel.shape[-1])
+        self.next_history = torch.empty_like(self.history)
+        self.feedback = currents.new_empty(batch, size)
+        self.drive = currents.new_empty(batch, size)
+
+    def at(self, t: int) -> Tensor:
+        """The (B, C) drive of step t (a buffer overwritten by the next call)."""
+        flat = self.history.flatten(1)
+        if self.bias is None:
+            torch.mm(flat, self.weights_t, out=self.feedback)
+        else:
+            torch.addmm(self.bias, flat, self.weights_t, out=self.feedback)
+        return torch.add(self.currents[t], self.feedback, out=self.drive)
+
+    def push(self, spikes: Tensor) -> None:
+        """Records step t's (B, C) spikes as the newest history entry."""
+        self.next_history[..., 0] = spikes
+        self.next_history[..., 1:] = self.history[..., :-1]
+        self.history, self.next_history = self.next_history, self.history
+
+
 def _recurrent_forward_torch(
     currents: Tensor, kernel: Tensor, bias: Tensor | None, beta: float, threshold: float
 ) -> tuple[Tensor, Tensor]:
     """(spikes, membranes), both (T, B, C), of (T, B, C) currents: a loop over T in
     preallocated memory, bit-equal to ``delayed_step`` and ``leaky_step`` in a loop."""
-    steps, batch, size = currents.shape
-    taps = kernel.shape[-1]
-    weights_t = kernel.flatten(1).t()  # (C * K, C): F.linear's operand in delayed_step
+    feedback = _DelayedFeedback(currents, kernel, bias)
     spikes, membranes = torch.empty_like(currents), torch.empty_like(currents)
-    # history[b, j, k] = S_{t-1-k}[b, j], laid out as delayed_step's (B, C, K) history.
-    history = currents.new_zeros(batch, size, taps)
-    next_history = torch.empty_like(history)
-    feedback, drive = currents.new_empty(batch, size), currents.new_empty(batch, size)
-    scratch = torch.empty_like(drive), torch.empty_like(drive, dtype=torch.bool)
-    membrane = reset = currents.new_zeros(batch, size)
-    for t in range(steps):
-        # F.linear(history.flatten(1), kernel.flatten(1), bias) is addmm (mm without bias).
-        if bias is None:
-            torch.mm(history.flatten(1), weights_t, out=feedback)
-        else:
-            torch.addmm(bias, history.flatten(1), weights_t, out=feedback)
-        torch.add(currents[t], feedback, out=drive)
+    scratch = torch.empty_like(feedback.drive), torch.empty_like(feedback.drive, dtype=torch.bool)
+    membrane = reset = currents.new_zeros(currents.shape[1:])
+    for t in range(currents.shape[0]):
         out = membranes[t]
-        reset = leaky_step_into(drive, membrane, reset, beta, threshold, out, spikes[t], scratch)
+        reset = leaky_step_into(
+            feedback.at(t), membrane, reset, beta, threshold, out, spikes[t], scratch
+        )
         membrane = out
-        next_history[..., 0] = reset
-        next_history[..., 1:] = history[..., :-1]
-        history, next_history = next_history, history
+        feedback.push(reset)
     return spikes, membranes
 
 
@@ -77,29 +99,48 @@ def _recurrent_backward_torch(
         \qquad a_t = g^U_t + \sigma'(U_t - \theta)\, \partial L / \partial S_t + \beta a_{t+1}
     """
     beta, threshold, alpha = params
-    steps, batch, size = membranes.shape
-    taps = kernel.shape[-1]
     slopes = arctan_slope(membranes - threshold, alpha)
-    # Rows (i, k), to multiply the (B, C * K) history of future gradients below.
-    weights = kernel.permute(0, 2, 1).reshape(size * taps, size)
     grads = torch.empty_like(membranes)
-    # future[b, i, k] = a_{t+1+k}[b, i] (zero past the last step).
-    future = membranes.new_zeros(batch, size, taps)
-    next_future = torch.empty_like(future)
-    spike_grad = membranes.new_empty(batch, size)
-    carried = membranes.new_zeros(batch, size)
-    for t in range(steps - 1, -1, -1):
-        torch.mm(future.flatten(1), weights, out=spike_grad)
+    feedback = _FeedbackGradients(kernel, membranes[0])
+    carried = membranes.new_zeros(membranes.shape[1:])
+    for t in range(membranes.shape[0] - 1, -1, -1):
+        spike_grad = feedback.at()
         if grad_spikes is not None:
             spike_grad.add_(grad_spikes[t])
         grad = torch.mul(spike_grad, slopes[t], out=grads[t])
         if grad_membranes is not None:
             grad.add_(grad_membranes[t])
         carried = grad.add_(carried, alpha=beta)
-        next_future[..., 0] = grad
-        next_future[..., 1:] = future[..., :-1]
-        future, next_future = next_future, future
+        feedback.push(grad)
     return grads
+
+
+class _FeedbackGradients:
+    r"""The part of :math:`\partial L / \partial S_t[j]` that flows back through the
+    recurrence, :math:`\sum_k \sum_i W[i, j, k]\, a_{t+1+k}[i]`, for a loop backwards in
+    time, in preallocated memory of ``like``'s (B, C) shape and dtype.
+
+    ``future[b, i, k] = a_{t+1+k}[b, i]`` (zero past the last step) times the kernel's
+    rows (i, k) is one mm per step.
+    """
+
+    def __init__(self, kernel: Tensor, like: Tensor) -> None:
+        size, taps = kernel.shape[0], kernel.shape[-1]
+        self.weights = kernel.permute(0, 2, 1).reshape(size * taps, size).to(like.dtype)
+        self.future = like.new_zeros(*like.shape, taps)
+        self.next_future = torch.empty_like(self.future)
+        self.spike_grad = torch.empty_like(like)
+
+    def at(self) -> Tensor:
+        """The (B, C) gradient of step t's spikes through the recurrence (a buffer
+        overwritten by the next call)."""
+        return torch.mm(self.future.flatten(1), self.weights, out=self.spike_grad)
+
+    def push(self, grad: Tensor) -> None:
+        """Records step t's (B, C) gradient of the drive as the newest future entry."""
+        self.next_future[..., 0] = grad
+        self.next_future[..., 1:] = self.future[..., :-1]
+        self.future, self.next_future = self.next_future, self.future
 
 
 def _parameter_grads(
@@ -215,24 +256,11 @@ def _recurrent_neuron_forward_torch(
     neurons`) whose input adds its own delayed spikes: the feedback of
     :func:`_recurrent_forward_torch` (the same ops on the same layouts) into the family's
     :class:`~spatial_layers.ops.neurons.ForwardLoop`, from zero state."""
-    steps, batch, size = currents.shape
-    taps = kernel.shape[-1]
-    weights_t = kernel.flatten(1).t()
-    state = currents.new_zeros(STATE_COUNT[spec.family], batch, size)
+    state = currents.new_zeros(STATE_COUNT[spec.family], *currents.shape[1:])
     loop = ForwardLoop(currents, state, constants, spec)
-    history = currents.new_zeros(batch, size, taps)
-    next_history = torch.empty_like(history)
-    feedback, drive = currents.new_empty(batch, size), currents.new_empty(batch, size)
-    for t in range(steps):
-        if bias is None:
-            torch.mm(history.flatten(1), weights_t, out=feedback)
-        else:
-            torch.addmm(bias, history.flatten(1), weights_t, out=feedback)
-        torch.add(currents[t], feedback, out=drive)
-        spike = loop.step(t, drive)
-        next_history[..., 0] = spike
-        next_history[..., 1:] = history[..., :-1]
-        history, next_history = next_history, history
+    feedback = _DelayedFeedback(currents, kernel, bias)
+    for t in range(currents.shape[0]):
+        feedback.push(loop.step(t, feedback.at(t)))
     return loop.spikes, loop.traces
 
 
@@ -250,24 +278,13 @@ def _recurrent_neuron_backward_torch(
     the constants: the family's :class:`~spatial_layers.ops.neurons.BackwardLoop` with the
     spikes' gradient augmented by the feedback,
     :math:`\sum_k \sum_i W[i, j, k]\, G^x_{t+1+k}[i]` (as :func:`_recurrent_backward_torch`)."""
-    _, steps, batch, size = traces.shape
-    taps = kernel.shape[-1]
-    weights = kernel.permute(0, 2, 1).reshape(size * taps, size)
-    state = traces.new_zeros(STATE_COUNT[spec.family], batch, size)
+    state = traces.new_zeros(STATE_COUNT[spec.family], *traces.shape[2:])
     loop = BackwardLoop(
         traces, grad_spikes, grad_traces, state, constants, currents, spec, need_constants
     )
-    work = loop.zeros.dtype
-    weights = weights.to(work)
-    future = traces.new_zeros(batch, size, taps, dtype=work)
-    next_future = torch.empty_like(future)
-    spike_grad = future.new_empty(batch, size)
-    for t in range(steps - 1, -1, -1):
-        torch.mm(future.flatten(1), weights, out=spike_grad)
-        grad = loop.step(t, spike_grad)
-        next_future[..., 0] = grad
-        next_future[..., 1:] = future[..., :-1]
-        future, next_future = next_future, future
+    feedback = _FeedbackGradients(kernel, loop.zeros)
+    for t in range(traces.shape[1] - 1, -1, -1):
+        feedback.push(loop.step(t, feedback.at()))
     grads, _, grad_constants = loop.finish()
     return grads, grad_constants
 

@@ -70,6 +70,25 @@ def _feedback(
 
 
 @triton.jit
+def _drive(
+    currents_ptr, weights_ptr, bias_ptr, spikes_ptr, acc, t, taps, row, step_stride, size,
+    out, valid, HAS_BIAS: tl.constexpr, BLOCK_IN: tl.constexpr,
+):  # fmt: skip
+    """Step t's drive of neurons ``out`` in the currents' dtype: their current plus
+    ``acc`` plus the feedback of the spikes S_{t-1-k} for k < min(K, t) through
+    weights[k][out, :] (step 0 reads nothing), plus the bias."""
+    acc = _feedback(
+        weights_ptr, spikes_ptr, t - 1, -1, tl.minimum(taps, t), row, step_stride,
+        size, out, valid, acc, False, BLOCK_IN,
+    )  # fmt: skip
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + out, mask=valid, other=0.0).to(acc.dtype)
+    current = tl.load(currents_ptr + t * step_stride + row + out, mask=valid, other=0.0)
+    dtype = current.dtype
+    return (current + acc.to(dtype)).to(dtype)
+
+
+@triton.jit
 def _recurrent_forward_kernel(
     currents_ptr, weights_ptr, bias_ptr, spikes_ptr, membranes_ptr, constants_ptr,
     steps, size, taps,
@@ -86,17 +105,12 @@ def _recurrent_forward_kernel(
         for start in range(0, size, BLOCK_OUT):
             out = start + tl.arange(0, BLOCK_OUT)
             valid = out < size
-            acc = tl.zeros([BLOCK_OUT], dtype=beta.dtype)
-            # S_{t-1-k} for k < min(K, t), through weights[k][out, :].
-            acc = _feedback(
-                weights_ptr, spikes_ptr, t - 1, -1, tl.minimum(taps, t), row, step_stride,
-                size, out, valid, acc, False, BLOCK_IN,
+            drive = _drive(
+                currents_ptr, weights_ptr, bias_ptr, spikes_ptr,
+                tl.zeros([BLOCK_OUT], dtype=beta.dtype), t, taps, row, step_stride, size,
+                out, valid, HAS_BIAS, BLOCK_IN,
             )  # fmt: skip
-            if HAS_BIAS:
-                acc += tl.load(bias_ptr + out, mask=valid, other=0.0).to(acc.dtype)
-            current = tl.load(currents_ptr + now + out, mask=valid, other=0.0)
-            dtype = current.dtype
-            drive = (current + acc.to(dtype)).to(dtype)
+            dtype = drive.dtype
             has_past = valid & (t > 0)
             membrane = tl.load(
                 membranes_ptr + before + out, mask=has_past, other=0.0, cache_modifier=".cg"
@@ -242,16 +256,11 @@ def _recurrent_neuron_forward_kernel(
         for start in range(0, size, BLOCK_OUT):
             out = start + tl.arange(0, BLOCK_OUT)
             valid = out < size
-            acc = tl.zeros([BLOCK_OUT], dtype=threshold.dtype)
-            acc = _feedback(
-                weights_ptr, spikes_ptr, t - 1, -1, tl.minimum(taps, t), row, step_stride,
-                size, out, valid, acc, False, BLOCK_IN,
+            drive = _drive(
+                currents_ptr, weights_ptr, bias_ptr, spikes_ptr,
+                tl.zeros([BLOCK_OUT], dtype=threshold.dtype), t, taps, row, step_stride, size,
+                out, valid, HAS_BIAS, BLOCK_IN,
             )  # fmt: skip
-            if HAS_BIAS:
-                acc += tl.load(bias_ptr + out, mask=valid, other=0.0).to(acc.dtype)
-            current = tl.load(currents_ptr + now + out, mask=valid, other=0.0)
-            dtype = current.dtype
-            drive = (current + acc.to(dtype)).to(dtype)
             beta, decay, gain, coupling, jump = _load_constants(
                 constants_ptr, out, valid, size, FAMILY
             )

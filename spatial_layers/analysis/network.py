@@ -145,6 +145,23 @@ def _check_network(net: object) -> SpatialSNN:
     return net
 
 
+def _check_finite(net: SpatialSNN) -> None:
+    """Raises ValueError naming the first layer with a NaN or infinite weight or delay (a
+    diverged training), rather than measuring the graph without it."""
+    for connection in connections(net):
+        for what, values in (
+            ("weights", _weights(connection.layer)),
+            ("delays", _raw_delays(connection.layer)),
+        ):
+            bad = int((~np.isfinite(values)).sum())
+            if bad:
+                raise ValueError(
+                    f"layer {connection.module} ({connection.name}) has {bad} non-finite "
+                    f"{what} of {values.size}: the training diverged; analyze an earlier "
+                    "checkpoint"
+                )
+
+
 def population_names(net: SpatialSNN) -> list[str]:
     """``["input", "hidden 1", ..., "output"]``: the populations by index."""
     hidden = [f"hidden {i}" for i in range(1, len(net.hidden_sizes) + 1)]
@@ -825,6 +842,7 @@ def analyze(
         ModuleNotFoundError: ``louvain="networkx"`` without networkx installed.
     """
     _check_network(net)
+    _check_finite(net)
     unknown = [m for m in null_models if m not in NULL_MODELS]
     if unknown:
         raise ValueError(f"unknown null models {unknown}; choose from {tuple(NULL_MODELS)}")
@@ -954,6 +972,7 @@ def cheap_measures(
         ['communities', 'modularity']
     """
     _check_network(net)
+    _check_finite(net)
     wiring_part = _wiring_section(net)
     total = wiring_part["total"]
     g = network_graph(net, graph_kind)

@@ -266,3 +266,12 @@ def test_a_measure_does_not_depend_on_how_many_nulls_the_others_drew():
     both = analysis.analyze(net, activity, nulls=2, null_models=["weight_shuffle", "strength"])
     draws = [r["graph"]["path_length"]["nulls"]["strength"]["values"] for r in (alone, both)]
     assert draws[0] == draws[1]
+
+
+def test_a_diverged_network_is_refused_naming_its_layer():
+    net = small_net()
+    with torch.no_grad():
+        net.layers[1].weight[0, 2] = float("nan")
+    for measure in (lambda: analysis.analyze(net, nulls=0), lambda: analysis.cheap_measures(net)):
+        with pytest.raises(ValueError, match=r"\(hidden 1 -> output\) has 1 non-finite weights"):
+            measure()

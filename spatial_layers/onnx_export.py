@@ -29,10 +29,25 @@ from spatial_layers.ops.scan import loops_as_scan
 
 def dynamic_shapes(x: Tensor, batch_first: bool = False) -> tuple[dict[int, Any], ...]:
     """``dynamic_shapes`` for ``torch.export`` / ``torch.onnx.export`` of a module taking
-    one (T, B, C) sequence ((B, T, C) with ``batch_first``): T >= 2 and B dynamic."""
+    one (T, B, C) sequence ((B, T, C) with ``batch_first``): T >= 2 and B dynamic.
+
+    Raises:
+        ValueError: ``x`` is not 3-D, or has T < 2 or B < 2: torch.export specialises a
+            dimension of size 0 or 1 to that constant, so the example must be larger.
+    """
     if x.dim() != 3:
         raise ValueError(f"expected a (T, B, C) sequence, got shape {tuple(x.shape)}")
     time_dim, batch_dim = (1, 0) if batch_first else (0, 1)
+    for name, size, unit in (
+        ("T", x.shape[time_dim], "steps"),
+        ("B", x.shape[batch_dim], "samples"),
+    ):
+        if size < 2:
+            raise ValueError(
+                f"a dynamic {name} needs an example with {name} >= 2 {unit} (torch.export "
+                f"fixes a dimension of size 0 or 1), got {name}={size}; give a larger "
+                "example, or export for this shape only (dynamic=False)"
+            )
     return ({time_dim: Dim("T", min=2), batch_dim: Dim("B")},)
 
 
@@ -78,9 +93,6 @@ def to_onnx(
     if x.dim() != 3 or min(x.shape[:2]) < 1:
         raise ValueError(f"expected a (T, B, C) example sequence, got shape {tuple(x.shape)}")
     batch_first = bool(getattr(module, "batch_first", False))
-    steps = x.shape[1] if batch_first else x.shape[0]
-    if dynamic and steps < 2:
-        raise ValueError(f"a dynamic T needs an example with T >= 2 steps, got T={steps}")
     shapes = dynamic_shapes(x, batch_first) if dynamic else None
     # A copy without gradients: the exporter traces a scan's autograd for a captured
     # tensor that requires grad (the recurrent kernel) and fails on the symbolic batch.

@@ -160,6 +160,8 @@ def _analyze(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint_path, run_dir = resolve_target(args.target)
     out_dir = args.out or run_dir or checkpoint_path.resolve().parent
     check_writable_folder(out_dir, str(out_dir / ANALYSIS_FILE))
+    if args.wandb == "yes" and wandb_run_id(run_dir or out_dir) is None:
+        raise ValueError(_no_wandb_run(run_dir or out_dir))
     model, checkpoint = load_classifier(checkpoint_path)
     datamodule = datamodule_from_checkpoint(checkpoint, args.config)
     stage, loader_name = SPLITS[args.split]
@@ -240,6 +242,10 @@ def _summary_line(result: dict[str, Any], path: Path) -> str:
     )
 
 
+def _no_wandb_run(run_dir: Path) -> str:
+    return f"--wandb yes: {run_dir} has no W&B run (no wandb/ folder); use --wandb auto or no"
+
+
 def wandb_run_id(run_dir: Path) -> str | None:
     """The id of the newest W&B run in ``run_dir/wandb`` (``offline-run-<time>-<id>`` or
     ``run-<time>-<id>``), or None."""
@@ -280,7 +286,7 @@ def log_to_wandb(
     run_id = wandb_run_id(run_dir)
     if run_id is None:
         if required:
-            raise ValueError(f"--wandb yes: {run_dir} has no W&B run (no wandb/ folder)")
+            raise ValueError(_no_wandb_run(run_dir))
         return None
     import wandb
 

@@ -41,6 +41,7 @@ networks (or permutations). Non-finite numbers are written as None.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -142,6 +143,23 @@ def _check_network(net: object) -> SpatialSNN:
     if not isinstance(net, SpatialSNN):
         raise TypeError(f"the analysis needs a SpatialSNN, got {type(net).__name__}")
     return net
+
+
+def _check_finite(net: SpatialSNN) -> None:
+    """Raises ValueError naming the first layer with a NaN or infinite weight or delay (a
+    diverged training), rather than measuring the graph without it."""
+    for connection in connections(net):
+        for what, values in (
+            ("weights", _weights(connection.layer)),
+            ("delays", _raw_delays(connection.layer)),
+        ):
+            bad = int((~np.isfinite(values)).sum())
+            if bad:
+                raise ValueError(
+                    f"layer {connection.module} ({connection.name}) has {bad} non-finite "
+                    f"{what} of {values.size}: the training diverged; analyze an earlier "
+                    "checkpoint"
+                )
 
 
 def population_names(net: SpatialSNN) -> list[str]:
@@ -316,6 +334,13 @@ def _positions_reason(net: SpatialSNN) -> str:
     return f"{NEEDS_POSITIONS}; this network has delays={net.delay_mode!r}"
 
 
+def _stream(seed: int, name: str) -> np.random.Generator:
+    """The random stream of one measure (or null model) ``name``: seeded by ``seed`` and the
+    name alone, so that what one measure draws (how many nulls, which other null models)
+    changes no other measure's numbers."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
 def _permutation_nulls(
     statistic: Callable[[np.ndarray], float], count: int, size: int, rng: np.random.Generator
 ) -> list[float]:
@@ -485,9 +510,9 @@ def _graph_section(
     edges = int((a > 0).sum())
     observed = _graph_values(a, seed=seed, resolution=resolution, communities=True, louvain=louvain)
     draws: dict[str, dict[str, list[float | None]]] = {}
-    for index, model in enumerate(null_models):
+    for model in null_models:
         make = NULL_MODELS[model]
-        rng = np.random.default_rng([seed, index])
+        rng = _stream(seed, f"null model {model}")
         found: dict[str, list[float | None]] = {
             key: [] for key in ("clustering", "path_length", "global_efficiency", "modularity")
         }
@@ -602,7 +627,6 @@ def _space_section(
     neighbours: int,
     ordered_inputs: bool,
 ) -> tuple[dict[str, Any], np.ndarray | None]:
-    rng = np.random.default_rng([seed, 1000])
     section: dict[str, Any] = {}
     tuning = None
     if activity is not None:
@@ -620,13 +644,16 @@ def _space_section(
     hidden = list(range(1, len(net.hidden_sizes) + 1))
     positions = _positions(net, hidden)
     section["moran_i"], section["distance_tuning_correlation"] = _functional_space(
-        tuning, positions, null_count=null_count, rng=rng, neighbours=neighbours
+        tuning, positions, null_count=null_count, seed=seed, neighbours=neighbours
     )
     section["ridge_r2"] = _ridge(
-        net, null_count=null_count, rng=rng, alpha=ridge_alpha, folds=folds
+        net, null_count=null_count, rng=_stream(seed, "ridge_r2"), alpha=ridge_alpha, folds=folds
     )
     section["input_order_alignment"] = _order(
-        net, null_count=null_count, rng=rng, ordered=ordered_inputs
+        net,
+        null_count=null_count,
+        rng=_stream(seed, "input_order_alignment"),
+        ordered=ordered_inputs,
     )
     return section, tuning
 
@@ -636,7 +663,7 @@ def _functional_space(
     positions: np.ndarray,
     *,
     null_count: int,
-    rng: np.random.Generator,
+    seed: int,
     neighbours: int,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     if tuning is None:
@@ -653,7 +680,10 @@ def _functional_space(
         weights = space.knn_weights(positions[use], neighbours)
         value = space.moran_i(one_hot, weights)
         values = _permutation_nulls(
-            lambda p: space.moran_i(one_hot[p], weights), null_count, count, rng
+            lambda p: space.moran_i(one_hot[p], weights),
+            null_count,
+            count,
+            _stream(seed, "moran_i"),
         )
         moran = _with_nulls(
             value,
@@ -674,7 +704,7 @@ def _functional_space(
             lambda p: space.pearson(d, space.upper_pairs(similarity[np.ix_(p, p)])),
             null_count,
             count,
-            rng,
+            _stream(seed, "distance_tuning_correlation"),
         )
         correlation = _with_nulls(
             value,
@@ -812,6 +842,7 @@ def analyze(
         ModuleNotFoundError: ``louvain="networkx"`` without networkx installed.
     """
     _check_network(net)
+    _check_finite(net)
     unknown = [m for m in null_models if m not in NULL_MODELS]
     if unknown:
         raise ValueError(f"unknown null models {unknown}; choose from {tuple(NULL_MODELS)}")
@@ -941,6 +972,7 @@ def cheap_measures(
         ['communities', 'modularity']
     """
     _check_network(net)
+    _check_finite(net)
     wiring_part = _wiring_section(net)
     total = wiring_part["total"]
     g = network_graph(net, graph_kind)

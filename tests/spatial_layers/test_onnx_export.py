@@ -106,6 +106,17 @@ def test_a_dynamic_time_needs_two_steps():
         to_onnx(SpatialSNN(5, 3, [8], max_delay=3).eval(), spikes_in(1, 2, 5))
 
 
+def test_a_dynamic_batch_needs_two_samples_and_a_static_one_exports_a_batch_of_one():
+    """torch.export fixes a dimension of size 1: an example batch of 1 is refused by name
+    (not torch's 'Constraints violated (B)'); with dynamic=False it exports."""
+    net = SpatialSNN(5, 3, [8], max_delay=3).eval()
+    x = spikes_in(4, 1, 5)
+    with pytest.raises(ValueError, match=r"B >= 2.*B=1.*dynamic=False"):
+        to_onnx(net, x)
+    got = to_onnx(net, x, dynamic=False)(x)
+    torch.testing.assert_close(got[0] if isinstance(got, list | tuple) else got, net(x))
+
+
 def test_torch_onnx_export_itself_writes_the_loops_as_scans(tmp_path):
     """Without to_onnx: torch.onnx.export(dynamo=True) of a feed-forward network."""
     from spatial_layers.onnx_export import dynamic_shapes

@@ -93,6 +93,8 @@ def test_errors_are_one_line(tmp_path, capsys):
     cases.append(([str(tmp_path / "runs")], "holds several runs: give one run folder"))
     broken = tmp_path / "runs" / "version_3" / "checkpoints" / "last.ckpt"
     cases.append(([str(broken)], "not a readable checkpoint"))
+    # Refused at the door, before the checkpoint is read (not after the whole analysis).
+    cases.append(([str(broken), "--wandb", "yes"], "--wandb yes: " + str(broken.parent.parent)))
     for argv, message in cases:
         with pytest.raises(SystemExit) as stopped:
             spsnn(["analyze", *argv])

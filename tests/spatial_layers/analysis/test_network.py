@@ -251,3 +251,27 @@ def test_the_analysis_runs_without_networkx():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_a_measure_does_not_depend_on_how_many_nulls_the_others_drew():
+    """Each measure draws from its own random stream: the ridge R^2's folds, and one null
+    model's networks, are the same whatever the null count or the other null models."""
+    net = small_net()
+    activity = positional_activity(net)
+    few = analysis.analyze(net, activity, nulls=0)
+    many = analysis.analyze(net, activity, nulls=4)
+    assert many["space"]["moran_i"]["nulls"]["permutation"]["values"]  # drawn before the ridge
+    assert few["space"]["ridge_r2"]["value"] == many["space"]["ridge_r2"]["value"]
+    alone = analysis.analyze(net, activity, nulls=2, null_models=["strength"])
+    both = analysis.analyze(net, activity, nulls=2, null_models=["weight_shuffle", "strength"])
+    draws = [r["graph"]["path_length"]["nulls"]["strength"]["values"] for r in (alone, both)]
+    assert draws[0] == draws[1]
+
+
+def test_a_diverged_network_is_refused_naming_its_layer():
+    net = small_net()
+    with torch.no_grad():
+        net.layers[1].weight[0, 2] = float("nan")
+    for measure in (lambda: analysis.analyze(net, nulls=0), lambda: analysis.cheap_measures(net)):
+        with pytest.raises(ValueError, match=r"\(hidden 1 -> output\) has 1 non-finite weights"):
+            measure()

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from spatial_layers.arguments import check_flag, check_positive
 from spatial_layers.neurons.base import (
     ConstantSpec,
     ConstantValue,
@@ -194,9 +195,8 @@ class AdaptiveLeaky(NeuronBase):
         init_hidden: bool = False,
         backend: Backend = "auto",
     ) -> None:
-        if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale (SE-adLIF's q) must be a positive number, got {scale!r}")
-        learn = learn_adaptation
+        check_positive("scale", scale, "SE-adLIF's q")
+        learn = check_flag("learn_adaptation", learn_adaptation)
         constants = [
             ConstantSpec("beta", beta, decay=True, learn=learn_beta),
             ConstantSpec("adaptation_decay", adaptation_decay, decay=True, learn=learn),

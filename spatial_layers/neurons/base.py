@@ -53,6 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from spatial_layers import ops
+from spatial_layers.arguments import check_count, check_flag, check_positive, is_number
 from spatial_layers.ops import BACKENDS, Backend, resolve_backend
 from spatial_layers.ops.neuron_spec import RESETS, STATE_COUNT
 from spatial_layers.surrogate import ArctanSpike
@@ -92,6 +93,17 @@ def is_range(value: ConstantValue) -> bool:
 def is_per_neuron(value: ConstantValue) -> bool:
     """One value per neuron: a range or a (C,) tensor."""
     return is_range(value) or (isinstance(value, Tensor) and value.dim() > 0)
+
+
+def check_constant_kind(spec: ConstantSpec) -> None:
+    """ValueError naming the argument unless its value is a number (not a bool), a
+    [low, high] list or tuple, or a tensor (a string or a numpy float32 is none of them)."""
+    value = spec.value
+    if not (is_number(value) or isinstance(value, list | tuple | Tensor)):
+        raise ValueError(
+            f"{spec.name} must be a number, a [low, high] pair or a (C,) tensor, got "
+            f"{value!r} ({type(value).__name__})"
+        )
 
 
 def check_constant(spec: ConstantSpec) -> tuple[float, float]:
@@ -168,16 +180,19 @@ class NeuronBase(nn.Module):
         persistent: bool = True,
     ) -> None:
         super().__init__()
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ValueError(f"size must be an int >= 1 (neurons) or None, got {size!r}")
-        if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold > 0):
-            raise ValueError(f"threshold must be a positive number, got {threshold!r}")
-        if not (isinstance(surrogate_alpha, int | float) and surrogate_alpha > 0):
-            raise ValueError(f"surrogate_alpha must be a positive number, got {surrogate_alpha!r}")
+        if size is not None:
+            check_count("size", size, 1, "neurons; None for one shared value")
+        check_positive("threshold", threshold)
+        check_positive("surrogate_alpha", surrogate_alpha)
+        check_flag("reset_delay", reset_delay)
+        check_flag("init_hidden", init_hidden)
         if reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        for spec in constants:
+            check_flag(f"learn_{spec.name}", spec.learn)
+            check_constant_kind(spec)
         ranges = [c.name for c in constants if is_range(c.value)]
         if size is None and ranges:
             raise ValueError(

@@ -219,6 +219,10 @@ class AdaptiveLeaky(NeuronBase):
         """(5, C): rows beta, 1 - beta, adaptation decay, (1 - decay) q a, (1 - decay) q b."""
         return adaptive_constants(self._expanded(self.constant_values(), size), self.scale)
 
+    def settings(self) -> dict:
+        """The settings of :class:`NeuronBase` and the scale q."""
+        return {**super().settings(), "scale": self.scale}
+
     def step_with_membrane(
         self, x_t: Tensor, state: AdaptiveState
     ) -> tuple[Tensor, Tensor, AdaptiveState]:

@@ -215,6 +215,9 @@ class NeuronBase(nn.Module):
         self.init_hidden = bool(init_hidden)
         self.backend = backend
         self.constant_names = tuple(c.name for c in constants)
+        #: Whether the state dict holds the constants and :meth:`settings` (not for the
+        #: stateless LIF of one constant beta, whose network records its arguments).
+        self.records_settings = bool(persistent)
         self._build_constants(constants, persistent)
         self._state = None
         self._state_backward = False
@@ -296,6 +299,56 @@ class NeuronBase(nn.Module):
                 f"{size} channels"
             )
         return values.expand(values.shape[0], size)
+
+    # ------------------------------------------------------------ the state dict
+    def settings(self) -> dict:
+        """What changes :meth:`forward` besides the tensors, as plain data: the family,
+        threshold, surrogate slope and reset. Saved in the state dict, which then loads
+        only into neurons built with the same (``load_state_dict`` names what differs)."""
+        return {
+            "family": self.family,
+            "threshold": self.threshold,
+            "surrogate_alpha": self.surrogate_alpha,
+            "reset": self.reset,
+            "reset_delay": self.reset_delay,
+        }
+
+    def get_extra_state(self) -> dict:
+        return self.settings()
+
+    def set_extra_state(self, state: dict) -> None:
+        """Nothing to restore: ``load_state_dict`` compared the settings before."""
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if not self.records_settings:
+            destination.pop(prefix + "_extra_state", None)
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        key = prefix + "_extra_state"
+        saved = state_dict.get(key)
+        if isinstance(saved, dict):
+            built = self.settings()
+            differences = [
+                f"{name}={saved.get(name)!r} (these neurons: {value!r})"
+                for name, value in built.items()
+                if saved.get(name) != value
+            ]
+            if differences:
+                error_msgs.append(
+                    f"{prefix.rstrip('.') or type(self).__name__}: the state was saved by "
+                    f"neurons with {', '.join(differences)}; build them with the saved settings"
+                )
+                return
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        if key not in state_dict and key in missing_keys:
+            # Saved before neurons recorded their settings (or by the stateless LIF): the
+            # tensors load as they did then.
+            missing_keys.remove(key)
 
     # ----------------------------------------------------------------- the state
     def initial_state(self, like: Tensor) -> NamedTuple:

@@ -388,8 +388,7 @@ class NeuronBase(nn.Module):
         """(spikes, membranes, final state) of (T, B, C) ``currents`` from ``state``
         (zeros if None): the fused op, one autograd node. The membrane trace is the value
         compared with the threshold (before an immediate reset)."""
-        if currents.dim() != 3:
-            raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
+        check_currents(currents)
         stacked = self._stacked_state(state, currents.new_zeros(currents.shape[1:]))
         spikes, traces = self._run(currents, stacked)
         return spikes, traces[0], self._final_state(spikes, traces, stacked)
@@ -488,6 +487,18 @@ class NeuronBase(nn.Module):
         if self.init_hidden:
             parts.append("init_hidden=True")
         return ", ".join([*parts, f"backend={self.backend!r}"])
+
+
+def check_currents(currents: Tensor) -> None:
+    """ValueError unless ``currents`` is a (T, B, C) floating-point sequence (integer or bool
+    spikes would fail deep inside the fused op)."""
+    if currents.dim() != 3:
+        raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
+    if not currents.is_floating_point():
+        raise ValueError(
+            f"currents must be floating point, got {currents.dtype}: convert them with "
+            "currents.float() (or .to(the neurons' dtype))"
+        )
 
 
 def _fixed_values(spec: ConstantSpec, low: float, high: float, columns: int) -> Tensor:

@@ -53,3 +53,32 @@ def test_a_state_saved_before_the_settings_were_recorded_loads():
 
 def test_the_stateless_lif_keeps_an_empty_state_dict():
     assert Leaky(0.5).state_dict() == {}
+
+
+FAMILIES = [
+    lambda backend: Leaky(0.5, size=3, backend=backend),
+    lambda backend: Synaptic(0.8, 0.5, size=3, learn_beta=True, backend=backend),
+    lambda backend: AdaptiveLeaky(3, backend=backend),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("make", FAMILIES)
+def test_a_sequence_of_no_steps_gives_empty_outputs_and_keeps_the_state(make, backend):
+    """As the one-beta LIF does; the per-neuron op failed to infer its batch from T = 0."""
+    if backend == "triton":
+        pytest.importorskip("triton")
+    neuron = make(backend)
+    currents = torch.zeros(0, 2, 3, requires_grad=True)
+    _, initial = neuron.cell_forward(torch.rand(2, 3) * 3)
+    spikes, membranes, state = neuron.sequence(currents, initial)
+    (spikes.sum() + membranes.sum()).backward()
+    assert spikes.shape == membranes.shape == currents.grad.shape == (0, 2, 3)
+    assert all(torch.equal(a, b) for a, b in zip(state, initial, strict=True))
+
+
+@pytest.mark.parametrize("neuron", [Leaky(0.5), Leaky(0.5, size=3)])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_integer_or_bool_currents_are_refused_naming_the_fix(neuron, dtype):
+    with pytest.raises(ValueError, match=f"currents must be floating point, got {dtype}"):
+        neuron(torch.ones(4, 2, 3, dtype=dtype))

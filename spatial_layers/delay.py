@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spatial_layers.arguments import check_flag, check_positive
 from spatial_layers.constraints import WeightConstraints
 from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import (
@@ -196,8 +197,14 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         out_features = _population_size(post, "post")
         if not isinstance(max_delay, int) or isinstance(max_delay, bool) or max_delay < 0:
             raise ValueError(f"max_delay must be an int >= 0 (steps), got {max_delay!r}")
-        if not (math.isfinite(velocity) and velocity > 0):
-            raise ValueError(f"velocity must be a positive finite number, got {velocity}")
+        velocity = check_positive("velocity", velocity, "space units per step")
+        for flag, value in (
+            ("bias", bias),
+            ("check_finite", check_finite),
+            ("init_hidden", init_hidden),
+            ("batch_first", batch_first),
+        ):
+            check_flag(flag, value)
         if delays not in DELAY_MODES:
             raise ValueError(f"delays must be one of {DELAY_MODES}, got {delays!r}")
         if max_delay == 0 and delays != "none":

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from spatial_layers.arguments import check_count, check_positive
 from spatial_layers.vmap_rules import batched_first
 
 PositionInit = Literal["uniform", "normal"]
@@ -176,17 +177,16 @@ class NeuronPositions(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if num_neurons < 1:
-            raise ValueError(f"num_neurons must be >= 1, got {num_neurons}")
-        if dim < 1:
+        check_count("num_neurons", num_neurons, 1)
+        if isinstance(dim, int) and not isinstance(dim, bool) and dim < 1:
             raise ValueError(
                 f"dim must be >= 1, got {dim}; for a layer without delays use "
                 "SpatialDelay(..., delays='none')"
             )
+        check_count("dim", dim, 1, "coordinates per neuron")
         if init not in POSITION_INITS:
             raise ValueError(f"init must be one of {POSITION_INITS}, got {init!r}")
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a positive finite number, got {scale}")
+        scale = check_positive("scale", scale, "space units")
         self.num_neurons = num_neurons
         self.dim = dim
         self.init = init

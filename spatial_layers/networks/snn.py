@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from spatial_layers import hardware
 from spatial_layers.accounting import ParameterCount, count_parameters
+from spatial_layers.arguments import check_flag, is_number
 from spatial_layers.delay import DelayMode, SpatialDelay, delay_layers
 from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import DelayMethod
@@ -120,6 +121,9 @@ _FLAT_LAYOUT = (
 LOADABLE_ACROSS = (
     "position_init", "position_scale", "init_gain", "backend", "method", "batch_first"
 )  # fmt: skip
+
+#: SpatialSNN's on/off arguments (a string such as "false" is refused, not read as true).
+FLAGS = ("recurrent", "batch_norm", "bias", "spiking_output", "batch_first")
 
 NeuronFamily = Literal["lif", "cuba", "adlif"]
 #: The neuron families a SpatialSNN builds its hidden populations from.
@@ -287,8 +291,8 @@ class SpatialSNN(nn.Module):
         super().__init__()
         #: The constructor's arguments as plain data, by name: what rebuilds this network.
         self.init_args = {name: plain_value(value) for name, value in arguments.items()}
-        hidden_sizes = list(hidden_sizes)
         _check_arguments(self.init_args)
+        hidden_sizes = list(hidden_sizes)
         if readout_beta is None:
             readout_beta = beta if isinstance(beta, int | float) else _mean_decay(beta)
         _check_decay("readout_beta", readout_beta)
@@ -562,13 +566,13 @@ def _check_decay(name: str, value: object, *, allow_range: bool = False) -> None
     decays in (0, 1) with ``allow_range``)."""
     if allow_range and isinstance(value, list | tuple):
         if not (
-            len(value) == 2 and all(_is_number(v) for v in value) and 0 < value[0] <= value[1] < 1
+            len(value) == 2 and all(is_number(v) for v in value) and 0 < value[0] <= value[1] < 1
         ):
             raise ValueError(
                 f"{name} as a range must be [low, high] with 0 < low <= high < 1, got {value!r}"
             )
         return
-    if not (_is_number(value) and 0 < value <= 1):
+    if not (is_number(value) and 0 < value <= 1):
         what = "a number in (0, 1] or a [low, high] range" if allow_range else "in (0, 1]"
         raise ValueError(f"{name} (a decay per step) must be {what}, got {value!r}")
 
@@ -584,20 +588,23 @@ def _check_arguments(arguments: dict) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
             raise ValueError(f"{name} must be an int >= {smallest}, got {value!r}")
     sizes = arguments["hidden_sizes"]
-    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+    counts_ok = isinstance(sizes, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes
+    )
+    if not (sizes and counts_ok):
         raise ValueError(f"hidden_sizes must be a non-empty list of ints >= 1, got {sizes}")
     positive = ["velocity", "threshold", "surrogate_alpha", "init_gain"]
     if arguments["position_scale"] is not None:
         positive.append("position_scale")
     for name in positive:
         value = arguments[name]
-        if not (_is_number(value) and math.isfinite(value) and value > 0):
+        if not (is_number(value) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     family = arguments["neuron"]
     if family not in NEURON_FAMILIES:
         raise ValueError(f"neuron must be one of {NEURON_FAMILIES}, got {family!r}")
-    if not isinstance(arguments["learn_beta"], bool):
-        raise ValueError(f"learn_beta must be true or false, got {arguments['learn_beta']!r}")
+    for name in ("learn_beta", *FLAGS):
+        check_flag(name, arguments[name])
     _check_decay("beta", arguments["beta"], allow_range=True)
     if arguments["readout_beta"] is not None:
         _check_decay("readout_beta", arguments["readout_beta"])
@@ -613,8 +620,7 @@ def _check_arguments(arguments: dict) -> None:
         )
     if resolved["reset"] not in ("subtract", "zero", "none"):
         raise ValueError(f"reset must be 'subtract', 'zero' or 'none', got {resolved['reset']!r}")
-    if not isinstance(resolved["reset_delay"], bool):
-        raise ValueError(f"reset_delay must be true or false, got {resolved['reset_delay']!r}")
+    check_flag("reset_delay", resolved["reset_delay"])
     if family == "cuba":
         _check_decay("alpha", resolved["alpha"], allow_range=True)
     if family == "adlif":
@@ -622,15 +628,11 @@ def _check_arguments(arguments: dict) -> None:
         for name in ("adaptation_coupling", "adaptation_jump"):
             value = resolved[name]
             pair = value if isinstance(value, list | tuple) else [value, value]
-            if not (len(pair) == 2 and all(_is_number(v) for v in pair) and pair[0] <= pair[1]):
+            if not (len(pair) == 2 and all(is_number(v) for v in pair) and pair[0] <= pair[1]):
                 raise ValueError(f"{name} must be a number or a [low, high] range, got {value!r}")
         scale = resolved["adaptation_scale"]
-        if not (_is_number(scale) and math.isfinite(scale) and scale > 0):
+        if not (is_number(scale) and math.isfinite(scale) and scale > 0):
             raise ValueError(f"adaptation_scale must be a positive number, got {scale!r}")
     value = arguments["dropout"]
-    if not (_is_number(value) and 0.0 <= value < 1.0):
+    if not (is_number(value) and 0.0 <= value < 1.0):
         raise ValueError(f"dropout must be in [0, 1), got {value!r}")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

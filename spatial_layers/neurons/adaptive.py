@@ -35,6 +35,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from spatial_layers.arguments import check_flag, check_positive
 from spatial_layers.neurons.base import (
     ConstantSpec,
     ConstantValue,
@@ -194,9 +195,8 @@ class AdaptiveLeaky(NeuronBase):
         init_hidden: bool = False,
         backend: Backend = "auto",
     ) -> None:
-        if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale (SE-adLIF's q) must be a positive number, got {scale!r}")
-        learn = learn_adaptation
+        check_positive("scale", scale, "SE-adLIF's q")
+        learn = check_flag("learn_adaptation", learn_adaptation)
         constants = [
             ConstantSpec("beta", beta, decay=True, learn=learn_beta),
             ConstantSpec("adaptation_decay", adaptation_decay, decay=True, learn=learn),
@@ -218,6 +218,10 @@ class AdaptiveLeaky(NeuronBase):
     def kernel_constants(self, size: int) -> Tensor:
         """(5, C): rows beta, 1 - beta, adaptation decay, (1 - decay) q a, (1 - decay) q b."""
         return adaptive_constants(self._expanded(self.constant_values(), size), self.scale)
+
+    def settings(self) -> dict:
+        """The settings of :class:`NeuronBase` and the scale q."""
+        return {**super().settings(), "scale": self.scale}
 
     def step_with_membrane(
         self, x_t: Tensor, state: AdaptiveState

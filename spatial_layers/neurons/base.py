@@ -53,6 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from spatial_layers import ops
+from spatial_layers.arguments import check_count, check_flag, check_positive, is_number
 from spatial_layers.ops import BACKENDS, Backend, resolve_backend
 from spatial_layers.ops.neuron_spec import RESETS, STATE_COUNT
 from spatial_layers.surrogate import ArctanSpike
@@ -92,6 +93,17 @@ def is_range(value: ConstantValue) -> bool:
 def is_per_neuron(value: ConstantValue) -> bool:
     """One value per neuron: a range or a (C,) tensor."""
     return is_range(value) or (isinstance(value, Tensor) and value.dim() > 0)
+
+
+def check_constant_kind(spec: ConstantSpec) -> None:
+    """ValueError naming the argument unless its value is a number (not a bool), a
+    [low, high] list or tuple, or a tensor (a string or a numpy float32 is none of them)."""
+    value = spec.value
+    if not (is_number(value) or isinstance(value, list | tuple | Tensor)):
+        raise ValueError(
+            f"{spec.name} must be a number, a [low, high] pair or a (C,) tensor, got "
+            f"{value!r} ({type(value).__name__})"
+        )
 
 
 def check_constant(spec: ConstantSpec) -> tuple[float, float]:
@@ -168,16 +180,19 @@ class NeuronBase(nn.Module):
         persistent: bool = True,
     ) -> None:
         super().__init__()
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ValueError(f"size must be an int >= 1 (neurons) or None, got {size!r}")
-        if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold > 0):
-            raise ValueError(f"threshold must be a positive number, got {threshold!r}")
-        if not (isinstance(surrogate_alpha, int | float) and surrogate_alpha > 0):
-            raise ValueError(f"surrogate_alpha must be a positive number, got {surrogate_alpha!r}")
+        if size is not None:
+            check_count("size", size, 1, "neurons; None for one shared value")
+        check_positive("threshold", threshold)
+        check_positive("surrogate_alpha", surrogate_alpha)
+        check_flag("reset_delay", reset_delay)
+        check_flag("init_hidden", init_hidden)
         if reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        for spec in constants:
+            check_flag(f"learn_{spec.name}", spec.learn)
+            check_constant_kind(spec)
         ranges = [c.name for c in constants if is_range(c.value)]
         if size is None and ranges:
             raise ValueError(
@@ -200,6 +215,9 @@ class NeuronBase(nn.Module):
         self.init_hidden = bool(init_hidden)
         self.backend = backend
         self.constant_names = tuple(c.name for c in constants)
+        #: Whether the state dict holds the constants and :meth:`settings` (not for the
+        #: stateless LIF of one constant beta, whose network records its arguments).
+        self.records_settings = bool(persistent)
         self._build_constants(constants, persistent)
         self._state = None
         self._state_backward = False
@@ -282,6 +300,56 @@ class NeuronBase(nn.Module):
             )
         return values.expand(values.shape[0], size)
 
+    # ------------------------------------------------------------ the state dict
+    def settings(self) -> dict:
+        """What changes :meth:`forward` besides the tensors, as plain data: the family,
+        threshold, surrogate slope and reset. Saved in the state dict, which then loads
+        only into neurons built with the same (``load_state_dict`` names what differs)."""
+        return {
+            "family": self.family,
+            "threshold": self.threshold,
+            "surrogate_alpha": self.surrogate_alpha,
+            "reset": self.reset,
+            "reset_delay": self.reset_delay,
+        }
+
+    def get_extra_state(self) -> dict:
+        return self.settings()
+
+    def set_extra_state(self, state: dict) -> None:
+        """Nothing to restore: ``load_state_dict`` compared the settings before."""
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if not self.records_settings:
+            destination.pop(prefix + "_extra_state", None)
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        key = prefix + "_extra_state"
+        saved = state_dict.get(key)
+        if isinstance(saved, dict):
+            built = self.settings()
+            differences = [
+                f"{name}={saved.get(name)!r} (these neurons: {value!r})"
+                for name, value in built.items()
+                if saved.get(name) != value
+            ]
+            if differences:
+                error_msgs.append(
+                    f"{prefix.rstrip('.') or type(self).__name__}: the state was saved by "
+                    f"neurons with {', '.join(differences)}; build them with the saved settings"
+                )
+                return
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        if key not in state_dict and key in missing_keys:
+            # Saved before neurons recorded their settings (or by the stateless LIF): the
+            # tensors load as they did then.
+            missing_keys.remove(key)
+
     # ----------------------------------------------------------------- the state
     def initial_state(self, like: Tensor) -> NamedTuple:
         """The zero state for one (B, C) step like ``like``."""
@@ -320,8 +388,7 @@ class NeuronBase(nn.Module):
         """(spikes, membranes, final state) of (T, B, C) ``currents`` from ``state``
         (zeros if None): the fused op, one autograd node. The membrane trace is the value
         compared with the threshold (before an immediate reset)."""
-        if currents.dim() != 3:
-            raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
+        check_currents(currents)
         stacked = self._stacked_state(state, currents.new_zeros(currents.shape[1:]))
         spikes, traces = self._run(currents, stacked)
         return spikes, traces[0], self._final_state(spikes, traces, stacked)
@@ -420,6 +487,18 @@ class NeuronBase(nn.Module):
         if self.init_hidden:
             parts.append("init_hidden=True")
         return ", ".join([*parts, f"backend={self.backend!r}"])
+
+
+def check_currents(currents: Tensor) -> None:
+    """ValueError unless ``currents`` is a (T, B, C) floating-point sequence (integer or bool
+    spikes would fail deep inside the fused op)."""
+    if currents.dim() != 3:
+        raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
+    if not currents.is_floating_point():
+        raise ValueError(
+            f"currents must be floating point, got {currents.dtype}: convert them with "
+            "currents.float() (or .to(the neurons' dtype))"
+        )
 
 
 def _fixed_values(spec: ConstantSpec, low: float, high: float, columns: int) -> Tensor:

@@ -25,6 +25,7 @@ from spatial_layers.neurons.base import (
     ConstantValue,
     NeuronBase,
     Reset,
+    check_currents,
     membrane_step,
 )
 from spatial_layers.ops import Backend, resolve_backend
@@ -227,8 +228,7 @@ class Leaky(NeuronBase):
     ) -> tuple[Tensor, Tensor, LeakyState]:
         if not self.legacy:
             return super().sequence(currents, state)
-        if currents.dim() != 3:
-            raise ValueError(f"expected (T, B, C) currents, got shape {tuple(currents.shape)}")
+        check_currents(currents)
         membrane = None
         if state is not None:
             membrane = self._stacked_state(state, currents[0])[0]

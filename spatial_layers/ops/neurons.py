@@ -40,6 +40,8 @@ computes in float32 (float64 for float64 tensors).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -121,7 +123,9 @@ def neuron_forward_torch(
 ) -> tuple[Tensor, Tensor]:
     """(spikes (T, ..., C), traces (S, T, ..., C)) of the family on (T, ..., C) ``currents``:
     a loop over T of in-place torch ops into preallocated memory (:class:`ForwardLoop`)."""
-    flat = currents.reshape(currents.shape[0], -1, currents.shape[-1])
+    # The batch is named, not -1: a sequence of T = 0 steps has no elements to infer it from.
+    batch = math.prod(currents.shape[1:-1])
+    flat = currents.reshape(currents.shape[0], batch, currents.shape[-1])
     state = state.reshape(state.shape[0], *flat.shape[1:])
     loop = ForwardLoop(flat, state, constants, spec)
     for t, current in enumerate(flat):
@@ -303,8 +307,8 @@ def neuron_backward_torch(
     """Gradients of the currents (T, ..., C), the initial state (S, ..., C) and the constants
     (K, C): :class:`BackwardLoop` backwards over T."""
     rows, steps, size = traces.shape[0], traces.shape[1], traces.shape[-1]
-    traces = traces.reshape(rows, steps, -1, size)
-    batch = traces.shape[2]
+    batch = math.prod(traces.shape[2:-1])  # not -1: T = 0 leaves nothing to infer it from
+    traces = traces.reshape(rows, steps, batch, size)
     if grad_spikes is not None:
         grad_spikes = grad_spikes.reshape(steps, batch, size)
     if grad_traces is not None:
@@ -331,7 +335,8 @@ def reset_value(value: Tensor, spike: Tensor, threshold: float, reset: str) -> T
 
 # ------------------------------------------------------------------------------ the ops
 def _run_forward(currents, state, constants, spec, backend):
-    if backend == "triton":
+    # T = 0: nothing to launch a kernel over; the torch loop returns the empty tensors.
+    if backend == "triton" and currents.shape[0] > 0:
         from spatial_layers.ops import triton_neurons
 
         return triton_neurons.neuron_forward(currents, state, constants, spec)
@@ -390,7 +395,7 @@ def _neuron_backward(
     traces = traces.contiguous()
     grad_spikes = None if grad_spikes is None else grad_spikes.contiguous()
     grad_traces = None if grad_traces is None else grad_traces.contiguous()
-    if backend == "triton":
+    if backend == "triton" and traces.shape[1] > 0:  # T = 0: as in _run_forward
         from spatial_layers.ops import triton_neurons
 
         grads = triton_neurons.neuron_backward(

@@ -1,0 +1,84 @@
+"""The settings of a neuron population travel with its state dict.
+
+Threshold, surrogate slope, reset and the adLIF scale change what the neurons compute but
+are not tensors: a state saved with one threshold loaded silently into neurons built with
+another, which then fired at the other threshold.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from spatial_layers import AdaptiveLeaky, Leaky, Synaptic
+
+
+@pytest.mark.parametrize(
+    ("saved", "built", "named"),
+    [
+        (lambda: Leaky(0.5, 2.0, size=3), lambda: Leaky(0.5, 1.0, size=3), "threshold=2.0"),
+        (lambda: Leaky(0.5, size=3, alpha=5.0), lambda: Leaky(0.5, size=3), "surrogate_alpha"),
+        (lambda: Leaky(0.5, size=3, reset="zero"), lambda: Leaky(0.5, size=3), "reset='zero'"),
+        (
+            lambda: Synaptic(0.8, 0.5, size=3, reset_delay=False),
+            lambda: Synaptic(0.8, 0.5, size=3),
+            "reset_delay=False",
+        ),
+        (lambda: AdaptiveLeaky(3, scale=10.0), lambda: AdaptiveLeaky(3), "scale=10.0"),
+    ],
+)
+def test_a_state_saved_with_other_settings_is_refused_naming_them(saved, built, named):
+    with pytest.raises(RuntimeError, match=named):
+        built().load_state_dict(saved().state_dict())
+
+
+def test_a_state_loads_into_neurons_with_its_settings_through_a_weights_only_file():
+    neuron = Leaky([0.5, 0.9], 1.5, size=4, learn_beta=True, reset="zero")
+    buffer = io.BytesIO()
+    torch.save(neuron.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = Leaky([0.5, 0.9], 1.5, size=4, learn_beta=True, reset="zero")
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    currents = torch.rand(6, 2, 4) * 2
+    assert torch.equal(fresh(currents), neuron(currents))
+
+
+def test_a_state_saved_before_the_settings_were_recorded_loads():
+    neuron = Synaptic(0.8, 0.5, size=3)
+    state = {k: v for k, v in neuron.state_dict().items() if not k.endswith("_extra_state")}
+    Synaptic(0.8, 0.5, size=3).load_state_dict(state)
+
+
+def test_the_stateless_lif_keeps_an_empty_state_dict():
+    assert Leaky(0.5).state_dict() == {}
+
+
+FAMILIES = [
+    lambda backend: Leaky(0.5, size=3, backend=backend),
+    lambda backend: Synaptic(0.8, 0.5, size=3, learn_beta=True, backend=backend),
+    lambda backend: AdaptiveLeaky(3, backend=backend),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("make", FAMILIES)
+def test_a_sequence_of_no_steps_gives_empty_outputs_and_keeps_the_state(make, backend):
+    """As the one-beta LIF does; the per-neuron op failed to infer its batch from T = 0."""
+    if backend == "triton":
+        pytest.importorskip("triton")
+    neuron = make(backend)
+    currents = torch.zeros(0, 2, 3, requires_grad=True)
+    _, initial = neuron.cell_forward(torch.rand(2, 3) * 3)
+    spikes, membranes, state = neuron.sequence(currents, initial)
+    (spikes.sum() + membranes.sum()).backward()
+    assert spikes.shape == membranes.shape == currents.grad.shape == (0, 2, 3)
+    assert all(torch.equal(a, b) for a, b in zip(state, initial, strict=True))
+
+
+@pytest.mark.parametrize("neuron", [Leaky(0.5), Leaky(0.5, size=3)])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_integer_or_bool_currents_are_refused_naming_the_fix(neuron, dtype):
+    with pytest.raises(ValueError, match=f"currents must be floating point, got {dtype}"):
+        neuron(torch.ones(4, 2, 3, dtype=dtype))

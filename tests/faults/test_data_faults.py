@@ -249,6 +249,36 @@ def test_two_dimensional_times(tmp_path, fit):
     )
 
 
+def test_times_as_integers_are_refused(tmp_path, fit):
+    """Whole seconds would bin every event of a sample at 0 s: refused, not truncated."""
+    data, train, _ = shd(tmp_path)
+    times = [np.asarray(t, np.int64) for t in read_file(train)["spikes/times"]]
+    edit(train, spikes__times=times)
+    assert_refused(
+        fit(data),
+        f"{train}: '/spikes/times' must hold event times in seconds (floats), got integers (int64)",
+    )
+
+
+@pytest.mark.parametrize("key", ["spikes/times", "spikes/units"])
+def test_events_as_variable_length_strings(tmp_path, fit, key):
+    data, _, test = shd(tmp_path)
+    edit(test, **{key.replace("/", "__"): None})
+    with h5py.File(test, "a") as f:
+        f.create_dataset(key, data=["0.1 0.2"] * 20, dtype=h5py.string_dtype())
+    assert_refused(fit(data), f"{test}: '/{key}' must hold ", "got variable-length strings")
+
+
+def test_a_uint64_label_beyond_int64_is_shown_as_stored(tmp_path, fit):
+    data, train, _ = shd(tmp_path)
+    labels = read_file(train)["labels"].astype(np.uint64)
+    labels[3] = 2**63 + 5
+    edit(train, labels=labels)
+    assert_refused(
+        fit(data), f"{train}: '/labels' holds 9223372036854775813 at sample 3, beyond any class id"
+    )
+
+
 def test_missing_speakers_only_matter_for_a_speaker_split(tmp_path, fit):
     data, train, _ = shd(tmp_path)
     edit(train, extra__speaker=None)

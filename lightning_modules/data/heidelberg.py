@@ -328,7 +328,6 @@ class HeidelbergDataModule(SplitDataModule):
     ) -> None:
         super().__init__(batch_size, num_steps, seed, num_workers)
         channel_bin = checked_int("channel_bin", channel_bin, 1)
-        checked_int("seed", seed, 0)  # numpy's generators take no negative seed
         if checked_number("time_bin_ms", time_bin_ms) <= 0:
             raise ValueError(f"time_bin_ms must be > 0, got {time_bin_ms}")
         if not 0.0 < checked_number("val_fraction", val_fraction) < 1.0:

@@ -445,3 +445,35 @@ def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name,
     assert outcome.code == 2
     assert outcome.line.startswith(f"error: could not build the run from the config: {message}")
     assert not list(tmp_path.glob("**/*.ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "IgnoredLabels",  # trained to the end before: cross_entropy skips the id -100
+            "the labels of a train batch hold 8 ids outside [0, 3) (num_classes), the first "
+            "-100 at [0]: the data module must give (spikes, labels) with labels int64 class "
+            "ids 0..num_classes-1",
+        ),
+        (
+            "Int32Labels",  # an internal error (RuntimeError in cross_entropy) before
+            "the labels of a train batch are torch.int32, not torch.long class ids",
+        ),
+    ],
+)
+def test_a_user_datamodule_with_labels_that_are_not_class_ids(tmp_path, spsnn, name, message):
+    config = {
+        "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path),
+                    "enable_progress_bar": False},
+        "model": {"net": {"class_path": "spatial_layers.SpatialSNN",
+                          "init_args": {"hidden_sizes": [4], "max_delay": 2}}},
+        "data": {"class_path": f"tests.helpers.user_datamodules.{name}"},
+        "run": {"wandb": False},
+    }  # fmt: skip
+    path = tmp_path / "user.yaml"
+    path.write_text(yaml.safe_dump(config))
+    outcome = spsnn("fit", "--config", path)
+    assert outcome.code == 2, outcome.err
+    assert outcome.line.startswith(f"spsnn: error: {message}"), outcome.line
+    assert not list(tmp_path.glob("**/*.ckpt"))

@@ -64,6 +64,7 @@ from lightning_modules.data.binned_cache import (
     BINNING_VERSION,
     CACHE_FOLDER,
     EVENT_COLUMNS,
+    MAX_BINS,
     BinnedArrays,
     cache_path,
     read_cache,
@@ -335,6 +336,14 @@ class HeidelbergDataModule(SplitDataModule):
         for name, value in (("split_by_speaker", split_by_speaker), ("cache", cache)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be true or false, got {value!r}")
+        grid = num_steps * num_binned_channels(NUM_UNITS, channel_bin)
+        if grid > MAX_BINS:
+            raise ValueError(
+                f"num_steps={num_steps} x {grid // num_steps} channels (channel_bin="
+                f"{channel_bin}) is {grid} bins per sample, more than {MAX_BINS} (2**31; a "
+                f"dense sample would take {grid * 4 / 2**30:.0f} GiB): lower num_steps (raise "
+                "time_bin_ms for the same window) or raise channel_bin"
+            )
         self.data_dir = str(data_dir)
         self.channel_bin = channel_bin
         self.time_bin_ms = float(time_bin_ms)

@@ -236,7 +236,7 @@ def check_header(
         times = _dataset(path, f, "spikes/times")
         units = _dataset(path, f, "spikes/units")
         # Seconds as integers would put every event of a sample at 0 s, 1 s, ...: refused.
-        _check_vlen(path, times, "f", "event times in seconds (floats)")
+        _check_vlen(path, times, "f", "float event times in seconds")
         _check_vlen(path, units, "iu", "integer unit ids")
         n = len(times)
         if len(units) != n:

@@ -244,8 +244,8 @@ def test_two_dimensional_times(tmp_path, fit):
     edit(train, spikes__times=np.zeros((40, 40), np.float16))
     assert_refused(
         fit(data),
-        f"{train}: '/spikes/times' must be a 1-D variable-length array (event times in "
-        "seconds per sample), got a float16 array of shape (40, 40)",
+        f"{train}: '/spikes/times' must be a 1-D variable-length array (float event times "
+        "in seconds per sample), got a float16 array of shape (40, 40)",
     )
 
 
@@ -256,7 +256,7 @@ def test_times_as_integers_are_refused(tmp_path, fit):
     edit(train, spikes__times=times)
     assert_refused(
         fit(data),
-        f"{train}: '/spikes/times' must hold event times in seconds (floats), got integers (int64)",
+        f"{train}: '/spikes/times' must hold float event times in seconds, got integers (int64)",
     )
 
 

@@ -216,6 +216,32 @@ def nonfinite_parameters(module: nn.Module) -> list[str]:
 INPUT_SETTINGS_KEY = "input_settings"
 
 
+def label_problem(labels: object, num_classes: int, batch_size: int | None) -> str | None:
+    """What is wrong with a batch's labels, or None: they must be a 1-D integer tensor
+    (int64 or uint8, as ``cross_entropy`` takes them) of one class id in ``[0, num_classes)``
+    per sample (``cross_entropy`` would silently skip the id -100).
+
+    >>> label_problem(torch.tensor([0, 2, 3]), 3, 3)
+    'hold 1 ids outside [0, 3) (num_classes), the first 3 at [2]'
+    """
+    if not isinstance(labels, Tensor):
+        return f"are a {type(labels).__name__}, not a tensor"
+    if labels.dtype not in (torch.int64, torch.uint8):  # what cross_entropy takes
+        return f"are {labels.dtype}, not torch.long class ids"
+    if labels.ndim != 1 or (batch_size is not None and len(labels) != batch_size):
+        return f"have shape {tuple(labels.shape)}, not ({batch_size},): one class id per sample"
+    if labels.is_cuda:  # checked on the host only (no GPU sync)
+        return None
+    bad = ((labels < 0) | (labels >= num_classes)).nonzero().flatten()
+    if not bad.numel():
+        return None
+    first = int(bad[0])
+    return (
+        f"hold {bad.numel()} ids outside [0, {num_classes}) (num_classes), the first "
+        f"{int(labels[first])} at [{first}]"
+    )
+
+
 def _input_settings(trainer: L.Trainer | None) -> dict | None:
     """The ``input_settings`` of the trainer's data module, or None (no trainer, no data
     module, or one that does not define them)."""
@@ -448,18 +474,27 @@ class SpikingClassifier(L.LightningModule):
         self._graphed = None  # frees the graphs' memory pool
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Refuses a batch with NaN or Inf input while it is still on the host (no GPU sync),
-        naming the split and where in the batch; CUDA-side batches are checked by the
+        """Refuses a batch with NaN or Inf input, or labels that are not class ids in
+        ``[0, num_classes)`` (:func:`label_problem`), while it is still on the host (no GPU
+        sync), naming the split and where in the batch; CUDA-side input is checked by the
         network's flags (:mod:`spatial_layers.finite`)."""
         spikes = batch[0] if isinstance(batch, tuple | list) else batch
+        stage = self.trainer.state.stage
+        split = "a" if stage is None else f"a {stage.value}"
         if isinstance(spikes, Tensor) and not spikes.is_cuda and spikes.is_floating_point():
             found = describe_nonfinite(spikes)
             if found is not None:
-                stage = self.trainer.state.stage
-                split = "a" if stage is None else f"a {stage.value}"
                 raise NonFiniteInputError(
                     f"{split} batch of (B, T, C) spikes holds {found}: look for NaN/Inf in the "
                     "data (spike times, features) or a transform that overflows"
+                )
+        if isinstance(batch, tuple | list) and len(batch) > 1:
+            size = len(spikes) if isinstance(spikes, Tensor) and spikes.ndim else None
+            problem = label_problem(batch[1], self.net.num_classes, size)
+            if problem is not None:
+                raise ValueError(
+                    f"the labels of {split} batch {problem}: the data module must give "
+                    "(spikes, labels) with labels int64 class ids 0..num_classes-1"
                 )
         return batch
 

@@ -80,6 +80,9 @@ EVENT_COLUMNS = (
 )
 """Columns of :attr:`BinnedArrays.events`."""
 
+MAX_BINS = int(np.iinfo(np.int32).max) + 1
+"""Most (step, channel) bins a sample may have: :attr:`BinnedArrays.bins` are int32."""
+
 _DTYPES = {
     "bins": np.int32,
     "counts": np.float32,

@@ -64,6 +64,7 @@ from lightning_modules.data.binned_cache import (
     BINNING_VERSION,
     CACHE_FOLDER,
     EVENT_COLUMNS,
+    MAX_BINS,
     BinnedArrays,
     cache_path,
     read_cache,
@@ -328,7 +329,6 @@ class HeidelbergDataModule(SplitDataModule):
     ) -> None:
         super().__init__(batch_size, num_steps, seed, num_workers)
         channel_bin = checked_int("channel_bin", channel_bin, 1)
-        checked_int("seed", seed, 0)  # numpy's generators take no negative seed
         if checked_number("time_bin_ms", time_bin_ms) <= 0:
             raise ValueError(f"time_bin_ms must be > 0, got {time_bin_ms}")
         if not 0.0 < checked_number("val_fraction", val_fraction) < 1.0:
@@ -336,6 +336,14 @@ class HeidelbergDataModule(SplitDataModule):
         for name, value in (("split_by_speaker", split_by_speaker), ("cache", cache)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be true or false, got {value!r}")
+        grid = num_steps * num_binned_channels(NUM_UNITS, channel_bin)
+        if grid > MAX_BINS:
+            raise ValueError(
+                f"num_steps={num_steps} x {grid // num_steps} channels (channel_bin="
+                f"{channel_bin}) is {grid} bins per sample, more than {MAX_BINS} (2**31; a "
+                f"dense sample would take {grid * 4 / 2**30:.0f} GiB): lower num_steps (raise "
+                "time_bin_ms for the same window) or raise channel_bin"
+            )
         self.data_dir = str(data_dir)
         self.channel_bin = channel_bin
         self.time_bin_ms = float(time_bin_ms)

@@ -13,7 +13,8 @@ steps, both here, before any training:
 
 * :func:`check_header` (when the DataModule is built; reads only small arrays): the path
   is a readable, non-empty HDF5 file; the keys exist and are datasets; ``spikes/times``
-  and ``spikes/units`` are 1-D variable-length arrays of floats and of integers;
+  and ``spikes/units`` are 1-D variable-length arrays of floats (not integers: whole
+  seconds) and of integers;
   ``labels`` is a 1-D integer array; all have one entry per sample; the file holds at
   least one sample; every label lies in ``[0, num_classes)``; ``extra/keys``, where
   present, names ``num_classes`` distinct words; where whole speakers are to be held
@@ -152,6 +153,8 @@ def _check_vlen(path: Path, node: h5py.Dataset, kinds: str, what: str) -> None:
             path,
             f"{node.name!r} must be a 1-D variable-length array ({what} per sample), got {layout}",
         )
+    if not isinstance(base, np.dtype):  # h5py gives the Python type of variable-length strings
+        raise _fail(path, f"{node.name!r} must hold {what}, got variable-length strings")
     if base.kind not in kinds:
         raise _fail(path, f"{node.name!r} must hold {what}, got {_kind(base)} ({base})")
 
@@ -189,6 +192,13 @@ def _integers(path: Path, node: h5py.Dataset, what: str, n: int | None) -> np.nd
             f"({values.dtype}){example}",
             "spsnn never rounds or converts ids: write them as integers",
         )
+    if values.dtype.kind == "u" and values.size and values.max() > np.iinfo(np.int64).max:
+        i = int(np.argmax(values))
+        raise _fail(
+            path,
+            f"{node.name!r} holds {values[i]} at sample {i}, beyond any {what[:-1]} spsnn reads",
+            "is it an SHD/SSC file? ids are small non-negative integers",
+        )
     return values.astype(np.int64)
 
 
@@ -225,7 +235,8 @@ def check_header(
     with _open(path) as f:
         times = _dataset(path, f, "spikes/times")
         units = _dataset(path, f, "spikes/units")
-        _check_vlen(path, times, "fiu", "event times in seconds")
+        # Seconds as integers would put every event of a sample at 0 s, 1 s, ...: refused.
+        _check_vlen(path, times, "f", "float event times in seconds")
         _check_vlen(path, units, "iu", "integer unit ids")
         n = len(times)
         if len(units) != n:

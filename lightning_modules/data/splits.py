@@ -45,6 +45,25 @@ def checked_int(name: str, value: object, minimum: int | None = None) -> int:
     return int(value)
 
 
+MAX_SEED = 2**32 - 1
+"""Largest seed every generator spsnn seeds accepts (numpy's ``RandomState``, the Yin-Yang
+generator's, takes 0..2**32 - 1; torch's shuffle adds the epoch to it)."""
+
+
+def checked_seed(name: str, value: object) -> int:
+    """``value`` as a seed: an int in ``[0, MAX_SEED]``.
+
+    Raises:
+        TypeError: not an int, naming ``name``.
+        ValueError: outside the range, naming ``name`` (a generator would refuse it only
+            when the split is built or the first epoch shuffles).
+    """
+    seed = checked_int(name, value)
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must lie in [0, 2**32 - 1] (a seed), got {seed}")
+    return seed
+
+
 def checked_number(name: str, value: object) -> float:
     """``value`` as a float, if it is a finite real number (not a bool); else a TypeError
     naming ``name``."""
@@ -62,7 +81,7 @@ class SplitDataModule(L.LightningDataModule):
     Args:
         batch_size: samples per batch (all three loaders).
         num_steps: T, time steps per sample.
-        seed: seed of the training shuffle (epoch e uses ``seed + e``).
+        seed: seed of the training shuffle (epoch e uses ``seed + e``), in ``[0, 2**32)``.
         num_workers: DataLoader worker processes.
 
     Attributes:
@@ -73,7 +92,7 @@ class SplitDataModule(L.LightningDataModule):
         super().__init__()
         self.batch_size = checked_int("batch_size", batch_size, 1)
         self._num_steps = checked_int("num_steps", num_steps, 1)
-        self.seed = checked_int("seed", seed)
+        self.seed = checked_seed("seed", seed)
         self.num_workers = checked_int("num_workers", num_workers, 0)
         self.datasets: dict[str, Dataset] = {}
 

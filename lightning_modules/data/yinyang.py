@@ -12,7 +12,12 @@ import torch
 from torch.utils.data import TensorDataset
 
 from lightning_modules.data.encoding import LatencyRounding, latency_encode
-from lightning_modules.data.splits import SplitDataModule, checked_int, checked_number
+from lightning_modules.data.splits import (
+    SplitDataModule,
+    checked_int,
+    checked_number,
+    checked_seed,
+)
 
 CLASS_NAMES = ("yin", "yang", "dot")
 """Names of the class ids 0, 1, 2 as the published data set gives them."""
@@ -170,6 +175,11 @@ class YinYangDataModule(SplitDataModule):
         if bias_step is not None:
             checked_int("bias_step", bias_step)
         check_radii(r_small, r_big)
+        if r_big > 0.5:
+            raise ValueError(
+                f"r_big must be <= 0.5, got {r_big}: the features x, y, 1 - x, 1 - y of points "
+                "in [0, 2 r_big]^2 must lie in [0, 1] to be latency-coded (published: 0.5)"
+            )
         if not 0 <= t_min <= t_max or np.floor(t_max + 0.5) > num_steps - 1:
             raise ValueError(
                 f"need 0 <= t_min <= t_max and round(t_max) <= num_steps - 1, got "
@@ -188,7 +198,7 @@ class YinYangDataModule(SplitDataModule):
         seeds = {"train": train_seed, "val": val_seed, "test": test_seed}
         for split in sizes:
             checked_int(f"{split}_size", sizes[split], 1)
-            checked_int(f"{split}_seed", seeds[split])
+            checked_seed(f"{split}_seed", seeds[split])
         self.save_hyperparameters()
         self.t_min = t_min
         self.t_max = t_max

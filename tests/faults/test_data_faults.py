@@ -244,8 +244,38 @@ def test_two_dimensional_times(tmp_path, fit):
     edit(train, spikes__times=np.zeros((40, 40), np.float16))
     assert_refused(
         fit(data),
-        f"{train}: '/spikes/times' must be a 1-D variable-length array (event times in "
-        "seconds per sample), got a float16 array of shape (40, 40)",
+        f"{train}: '/spikes/times' must be a 1-D variable-length array (float event times "
+        "in seconds per sample), got a float16 array of shape (40, 40)",
+    )
+
+
+def test_times_as_integers_are_refused(tmp_path, fit):
+    """Whole seconds would bin every event of a sample at 0 s: refused, not truncated."""
+    data, train, _ = shd(tmp_path)
+    times = [np.asarray(t, np.int64) for t in read_file(train)["spikes/times"]]
+    edit(train, spikes__times=times)
+    assert_refused(
+        fit(data),
+        f"{train}: '/spikes/times' must hold float event times in seconds, got integers (int64)",
+    )
+
+
+@pytest.mark.parametrize("key", ["spikes/times", "spikes/units"])
+def test_events_as_variable_length_strings(tmp_path, fit, key):
+    data, _, test = shd(tmp_path)
+    edit(test, **{key.replace("/", "__"): None})
+    with h5py.File(test, "a") as f:
+        f.create_dataset(key, data=["0.1 0.2"] * 20, dtype=h5py.string_dtype())
+    assert_refused(fit(data), f"{test}: '/{key}' must hold ", "got variable-length strings")
+
+
+def test_a_uint64_label_beyond_int64_is_shown_as_stored(tmp_path, fit):
+    data, train, _ = shd(tmp_path)
+    labels = read_file(train)["labels"].astype(np.uint64)
+    labels[3] = 2**63 + 5
+    edit(train, labels=labels)
+    assert_refused(
+        fit(data), f"{train}: '/labels' holds 9223372036854775813 at sample 3, beyond any class id"
     )
 
 
@@ -414,4 +444,36 @@ def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name,
     outcome = spsnn("fit", "--config", path)
     assert outcome.code == 2
     assert outcome.line.startswith(f"error: could not build the run from the config: {message}")
+    assert not list(tmp_path.glob("**/*.ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "IgnoredLabels",  # trained to the end before: cross_entropy skips the id -100
+            "the labels of a train batch hold 8 ids outside [0, 3) (num_classes), the first "
+            "-100 at [0]: the data module must give (spikes, labels) with labels int64 class "
+            "ids 0..num_classes-1",
+        ),
+        (
+            "Int32Labels",  # an internal error (RuntimeError in cross_entropy) before
+            "the labels of a train batch are torch.int32, not torch.long class ids",
+        ),
+    ],
+)
+def test_a_user_datamodule_with_labels_that_are_not_class_ids(tmp_path, spsnn, name, message):
+    config = {
+        "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path),
+                    "enable_progress_bar": False},
+        "model": {"net": {"class_path": "spatial_layers.SpatialSNN",
+                          "init_args": {"hidden_sizes": [4], "max_delay": 2}}},
+        "data": {"class_path": f"tests.helpers.user_datamodules.{name}"},
+        "run": {"wandb": False},
+    }  # fmt: skip
+    path = tmp_path / "user.yaml"
+    path.write_text(yaml.safe_dump(config))
+    outcome = spsnn("fit", "--config", path)
+    assert outcome.code == 2, outcome.err
+    assert outcome.line.startswith(f"spsnn: error: {message}"), outcome.line
     assert not list(tmp_path.glob("**/*.ckpt"))

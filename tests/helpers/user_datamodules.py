@@ -26,3 +26,23 @@ class NoneInputs(NoClasses):
         super().__init__()
         self.num_inputs = None
         self.num_classes = 3
+
+
+class IgnoredLabels(NoClasses):
+    """Labels -100: ``cross_entropy`` silently skips that id (a run that learns nothing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.num_classes = 3
+
+    def train_dataloader(self):
+        data = TensorDataset(torch.rand(16, 10, 5), torch.full((16,), -100))
+        return DataLoader(data, batch_size=8)
+
+
+class Int32Labels(IgnoredLabels):
+    """Labels int32: ``cross_entropy`` takes only int64 or uint8 class ids."""
+
+    def train_dataloader(self):
+        data = TensorDataset(torch.rand(16, 10, 5), torch.randint(0, 3, (16,), dtype=torch.int32))
+        return DataLoader(data, batch_size=8)

@@ -299,6 +299,16 @@ def test_full_fit_and_test_on_tiny_shd_files(shd_dir):
         ({"batch_size": "64"}, TypeError, r"batch_size must be an int, got '64'"),
         ({"time_bin_ms": "10"}, TypeError, r"time_bin_ms must be a finite number"),
         ({"num_steps": 0}, ValueError, r"num_steps must be >= 1, got 0"),
+        ({"seed": -1}, ValueError, r"seed must lie in \[0, 2\*\*32 - 1\] \(a seed\), got -1"),
+        # torch's shuffle refused it only at the first epoch ("Overflow when unpacking long")
+        ({"seed": 2**64}, ValueError, r"seed must lie in \[0, 2\*\*32 - 1\]"),
+        # flat int32 bins overflowed, or a dense sample failed to allocate in the first batch
+        (
+            {"num_steps": 2**31 // 140 + 1},
+            ValueError,
+            r"^num_steps=15339169 x 140 channels \(channel_bin=5\) is 2147483660 bins per sample, "
+            r"more than 2147483648 \(2\*\*31; a dense sample would take 8 GiB\)",
+        ),
     ],
 )
 def test_bad_arguments_name_themselves(shd_dir, kwargs, error, match):

@@ -140,6 +140,12 @@ def test_train_order_depends_on_seed_and_epoch_only():
         ({"train_size": 0}, "train_size"),
         ({"rounding": "floor"}, "rounding"),
         ({"rounding": "linear", "num_steps": 39, "t_max": 38.3}, "ceil"),
+        # numpy's RandomState refused these only when setup generated the split
+        ({"train_seed": -1}, r"train_seed must lie in \[0, 2\*\*32 - 1\] \(a seed\), got -1"),
+        ({"test_seed": 2**32}, r"test_seed must lie in \[0, 2\*\*32 - 1\]"),
+        ({"seed": 2**64}, r"^seed must lie in \[0, 2\*\*32 - 1\]"),
+        # features beyond [0, 1] failed in setup's latency encoding
+        ({"r_big": 0.6, "r_small": 0.1}, r"r_big must be <= 0.5, got 0.6: the features"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, match):

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import os
@@ -88,14 +89,26 @@ def __getattr__(name: str):
 USER_ERRORS = (ValueError, OSError, FloatingPointError, MemoryError)
 #: Shows the traceback of any error (or ``--debug`` anywhere on the command line).
 DEBUG_VARIABLE = "SPSNN_DEBUG"
+#: The module of Lightning's ``MisconfigurationException``: a Trainer option or setup that
+#: Lightning refuses (``max_epochs=-5``, an accelerator this machine lacks) is a user's error.
+LIGHTNING_EXCEPTIONS = "lightning.fabric.utilities.exceptions"
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors that :func:`main` reports as the user's (status 2): :data:`USER_ERRORS`,
+    CUDA out of memory, and Lightning's ``MisconfigurationException`` once Lightning is
+    imported (only a command that imported it can raise it)."""
+    lightning = sys.modules.get(LIGHTNING_EXCEPTIONS)
+    refusals = (lightning.MisconfigurationException,) if lightning is not None else ()
+    return (*USER_ERRORS, torch.OutOfMemoryError, *refusals)
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``spsnn`` console script.
 
-    An error a user can cause (:data:`USER_ERRORS`, a missing optional package, CUDA out
-    of memory) ends the command with one line on stderr and exit status 2; any other
-    error with one line that says it is spsnn's fault, and status 1. ``SPSNN_DEBUG=1``
+    An error a user can cause (:func:`user_errors`, a missing optional package, an unknown
+    command) ends the command with one line on stderr and exit status 2; any other error
+    with one line that says it is spsnn's fault, and status 1. ``SPSNN_DEBUG=1``
     or ``--debug`` shows the traceback instead.
     """
     argv = list(sys.argv[1:] if args is None else args)
@@ -120,10 +133,8 @@ def main(args: list[str] | None = None) -> None:
             f"the command needs {package!r}, which is not installed: "
             f'pip install "spsnn[{extra}]" ("spsnn[dev]" installs every extra)'
         )
-    except (*USER_ERRORS, torch.OutOfMemoryError) as error:
-        _fail(error)
-    except Exception as error:  # a bug of spsnn's: still one line, and how to see more
-        _fail(error, internal=True)
+    except Exception as error:  # a bug of spsnn's unless a user's: one line, and how to see more
+        _fail(error, internal=not isinstance(error, user_errors()))
 
 
 def _fail(error: BaseException | str, *, internal: bool = False) -> None:
@@ -140,6 +151,20 @@ def _fail(error: BaseException | str, *, internal: bool = False) -> None:
     sys.exit(1 if internal else 2)
 
 
+def check_command(word: str) -> None:
+    """Raises ValueError (naming ``word``, the closest command and every command) unless
+    ``word`` is one of :data:`COMMANDS` or an option (``-c recipe.yaml fit`` goes on to
+    LightningCLI, whose own list of subcommands lacks spsnn's other commands)."""
+    if word in COMMANDS or word.startswith("-"):
+        return
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(
+        f"unknown command {word!r}{hint}: the commands are {', '.join(COMMANDS)}; "
+        "spsnn --help describes them"
+    )
+
+
 def _run(args: list[str] | None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
     if not argv or argv[0] in ("-h", "--help"):
@@ -150,6 +175,7 @@ def _run(args: list[str] | None) -> None:
     if argv[0] == "--version":
         print(f"spsnn {importlib.metadata.version('spsnn')}")
         return
+    check_command(argv[0])
     _, module, function = COMMANDS.get(argv[0], (None, None, None))
     if module is not None:
         getattr(importlib.import_module(module), function)(argv[1:])

@@ -1,10 +1,12 @@
 """What ``spsnn`` reads from ``--config`` files and the command line before LightningCLI does.
 
 - :func:`check_config_file`: a config is UTF-8 text of at most :data:`MAX_CONFIG_BYTES`
-  whose YAML, aliases expanded, holds at most :data:`MAX_CONFIG_VALUES` values. A file of
-  a few hundred bytes with nested aliases ("billion laughs") would otherwise take minutes
-  and gigabytes; here it is refused after reading its node graph once (aliases share
-  nodes, so counting them costs as much as reading the file).
+  holding one YAML mapping (an empty file, a list or a bare value is refused naming what it
+  holds; jsonargparse says only "Unexpected config") that, aliases expanded, holds at most
+  :data:`MAX_CONFIG_VALUES` values. A file of a few hundred bytes with nested aliases
+  ("billion laughs") would otherwise take minutes and gigabytes; here it is refused after
+  reading its node graph once (aliases share nodes, so counting them costs as much as
+  reading the file).
 - :func:`integer_literals`: the Trainer options typed ``float | int`` (``limit_train_batches``,
   ...) that the user wrote as integers. LightningCLI parses ``1`` as ``1.0``, which Lightning
   reads as "100 % of the batches", not "one batch".
@@ -24,6 +26,8 @@ from lightning import Trainer
 MAX_CONFIG_BYTES = 1 << 20
 #: The most values a config may expand to through YAML aliases.
 MAX_CONFIG_VALUES = 100_000
+#: What a config file holds, as the refusal of another file says.
+CONFIG_SHAPE = "one YAML mapping of sections (seed_everything:, trainer:, model:, data:, run:)"
 
 
 def check_config_file(path: Path) -> None:
@@ -42,12 +46,24 @@ def check_config_file(path: Path) -> None:
     except yaml.YAMLError as error:
         message = " ".join(str(error).split())
         raise ValueError(f"--config {path}: not valid YAML ({message})") from error
+    if len(nodes) != 1 or not isinstance(nodes[0], yaml.MappingNode):
+        raise ValueError(f"--config {path}: {_document_kind(nodes)}, not {CONFIG_SHAPE}")
     values = sum(_expanded_size(node, {}) for node in nodes)
     if values > MAX_CONFIG_VALUES:
         raise ValueError(
             f"--config {path}: its YAML aliases expand to {values} values, more than the "
             f"{MAX_CONFIG_VALUES} a config may hold; write the values out"
         )
+
+
+def _document_kind(nodes: list[yaml.Node]) -> str:
+    """What the YAML documents ``nodes`` are, in words (for a file that is not one mapping)."""
+    if not nodes:
+        return "empty"
+    if len(nodes) > 1:
+        return f"{len(nodes)} YAML documents"
+    kind = {yaml.SequenceNode: "a list", yaml.ScalarNode: "a single value"}
+    return f"holds {kind.get(type(nodes[0]), type(nodes[0]).__name__)}"
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:

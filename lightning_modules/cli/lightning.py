@@ -52,6 +52,7 @@ import functools
 import importlib
 import numbers
 import os
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_modules.callbacks import (
     LastCheckpoint,
@@ -93,6 +95,10 @@ from lightning_modules.cli.config_files import (
 from lightning_modules.outputs import check_writable_folder
 
 DEFAULT_SEED = 42
+#: The seeds ``seed_everything`` accepts (numpy's range).
+MAX_SEED = 2**32 - 1
+#: Where Lightning keeps the seed it set, for the processes it launches for other ranks.
+SEED_VARIABLE = "PL_GLOBAL_SEED"
 DEFAULT_ROOT_DIR = "runs"
 #: Data module properties -> where the CLI links them (when the classes are built).
 DATA_LINKS = {
@@ -226,6 +232,7 @@ class SpsnnCLI(LightningCLI):
           ``run.trust_checkpoint_classes``.
 
         What LightningCLI then reads from the checkpoint is what the config already says.
+        ``--seed_everything`` is checked and ``true`` drawn here (:func:`resolved_seed`).
         Trainer options typed ``float | int`` written as integers stay integers; a config
         whose ``trainer.callbacks`` list replaces those of the configs before it says so.
         """
@@ -244,6 +251,10 @@ class SpsnnCLI(LightningCLI):
         if not subcommand:
             return
         section = self.config[subcommand]
+        try:
+            section["seed_everything"] = resolved_seed(section["seed_everything"])
+        except ValueError as error:
+            parser.error(str(error))
         for name, value in integer_literals(argv, configs).items():
             section["trainer"][name] = value
         path = self._resolve_ckpt_path(parser, subcommand, argv)
@@ -378,7 +389,9 @@ class SpsnnCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer, after what can be checked before a logger makes the run folder:
         the checkpoint against the built model and data, the callbacks against each other
-        (their ``check_peers``), and a writable ``default_root_dir``."""
+        (their ``check_peers``), and a writable ``default_root_dir``. Options the Trainer
+        refuses (Lightning's ``MisconfigurationException``) exit like a parse error, leaving
+        no run folder."""
         self._check_checkpoint_hparams()
         trainer_config = self._section(self.config_init).get("trainer") or {}
         callbacks = [*(trainer_config.get("callbacks") or []), *self.trainer_defaults["callbacks"]]
@@ -390,10 +403,6 @@ class SpsnnCLI(LightningCLI):
         existing = next(
             path for path in (root.absolute(), *root.absolute().parents) if path.exists()
         )
-        if not existing.is_dir():
-            self.parser.error(
-                f"--trainer.default_root_dir {root}: {existing} is a file, not a folder"
-            )
         try:
             check_writable_folder(existing, f"--trainer.default_root_dir {root}")
         except ValueError as error:
@@ -404,7 +413,11 @@ class SpsnnCLI(LightningCLI):
                 kwargs[name] = given
         if trainer_config.get("logger") is None and "logger" not in kwargs:
             kwargs["logger"] = self._default_loggers(trainer_config)
-        trainer = super().instantiate_trainer(**kwargs)
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as error:  # max_epochs=-5, an absent accelerator...
+            _remove_made_folders(getattr(self, "_made_run_dir", None), existing)
+            self.parser.error(f"trainer: {' '.join(str(error).split())}")
         # LearningRateMonitor refuses a trainer without loggers; one the user added is kept
         monitored = any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
         if trainer.loggers and not monitored:
@@ -424,6 +437,7 @@ class SpsnnCLI(LightningCLI):
             # Create the CSV run directory before W&B writes into it; CSVLogger
             # warns about (and would clear) a run directory that is not empty.
             _ = csv.experiment
+            self._made_run_dir = Path(csv.log_dir)
             loggers.append(self._wandb_logger(name, Path(csv.log_dir)))
         return loggers
 
@@ -531,6 +545,26 @@ def data_attribute(data: object, *, name: str, target: str) -> int:
     return int(value)
 
 
+def resolved_seed(seed: bool | int) -> bool | int:
+    """The ``--seed_everything`` a run uses: ``true`` becomes a random seed (said on stderr;
+    Lightning's ``seed_everything()`` would take 0 every time), a process Lightning launched
+    for another rank takes rank zero's (:data:`SEED_VARIABLE`); ``false`` and an int in
+    ``[0, MAX_SEED]`` stay; another int is a ValueError naming the option."""
+    if seed is True:
+        inherited = os.environ.get(SEED_VARIABLE)
+        if inherited is not None and os.environ.get("LOCAL_RANK", "0") != "0":
+            return int(inherited)
+        drawn = random.SystemRandom().randint(0, MAX_SEED)
+        _notice(f"--seed_everything true: drew seed {drawn} (in config.yaml and summary.json)")
+        return drawn
+    if seed is not False and not 0 <= seed <= MAX_SEED:
+        raise ValueError(
+            f"--seed_everything {seed}: a seed is an int from 0 to {MAX_SEED}, or true for a "
+            "random one (false: no seeding)"
+        )
+    return seed
+
+
 def wandb_mode(asked: str | None) -> str | None:
     """The ``WANDB_MODE`` a run sets: ``run.wandb_mode`` if given; else nothing when the
     user set ``WANDB_MODE`` or the run is started by a ``wandb agent`` (its runs must reach
@@ -608,6 +642,18 @@ def _config_key(cls: type, config: Namespace) -> str | None:
     if issubclass(cls, LightningModule):
         return "model"
     return None
+
+
+def _remove_made_folders(folder: Path | None, existing: Path) -> None:
+    """Removes the empty ``folder`` and its empty parents below ``existing`` (the run folder
+    made for the loggers before the Trainer refused its options, and the folders made for
+    it), so that a refusal leaves no run behind."""
+    if folder is None:
+        return
+    folder = folder.absolute()
+    while folder != existing and existing in folder.parents and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 @rank_zero_only

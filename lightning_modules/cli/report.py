@@ -84,7 +84,8 @@ class GroupRow:
         runs: number of summaries found.
         seeds: their seeds, sorted.
         test_median, test_min, test_max: test accuracy, fractions in [0, 1].
-        val_median: validation accuracy, fraction.
+        val_median: validation accuracy, fraction, over the runs that validated (None: none
+            did, e.g. ``limit_val_batches: 0``); val_runs: how many did.
         n_params, n_weights, n_coordinates, n_free_delays: trainable parameter
             counts (active weights when masked), from the first run.
         sparsity: fraction of absent synapses.
@@ -100,7 +101,7 @@ class GroupRow:
     test_median: float
     test_min: float
     test_max: float
-    val_median: float
+    val_median: float | None
     n_params: int
     n_weights: int
     n_coordinates: int
@@ -109,6 +110,7 @@ class GroupRow:
     wall_time_median_s: float
     test_acc_epoch: str
     layout: dict[str, tuple[float, int]] = field(default_factory=dict)
+    val_runs: int = 0
 
 
 def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
@@ -219,6 +221,7 @@ def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
         if len({run["test_acc_epoch"] for run in runs}) != 1:
             raise ValueError(f"runs named {label!r} mix last-epoch and best-val test accuracy")
         tests = [run["test_acc"] for run in runs]
+        val_median, val_runs = _median_present(run["val_acc"] for run in runs)
         first = runs[0]
         rows.append(
             GroupRow(
@@ -228,7 +231,8 @@ def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
                 test_median=statistics.median(tests),
                 test_min=min(tests),
                 test_max=max(tests),
-                val_median=statistics.median(run["val_acc"] for run in runs),
+                val_median=val_median,
+                val_runs=val_runs,
                 n_params=first["n_params"],
                 n_weights=first["n_weights"],
                 n_coordinates=first["n_coordinates"],
@@ -242,16 +246,19 @@ def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
     return rows
 
 
+def _median_present(values: Iterable[Any]) -> tuple[float | None, int]:
+    """The median of the numbers among ``values`` (None where there is none; a run without
+    a measure holds None there) and how many there are."""
+    numbers = [value for value in values if isinstance(value, int | float)]
+    return (statistics.median(numbers) if numbers else None), len(numbers)
+
+
 def _layout_medians(runs: Sequence[dict[str, Any]]) -> dict[str, tuple[float, int]]:
     medians = {}
     for _, key in LAYOUT_COLUMNS:
-        values = [
-            run["layout"][key]
-            for run in runs
-            if isinstance((run.get("layout") or {}).get(key), int | float)
-        ]
-        if values:
-            medians[key] = (statistics.median(values), len(values))
+        median, count = _median_present((run.get("layout") or {}).get(key) for run in runs)
+        if median is not None:
+            medians[key] = (median, count)
     return medians
 
 
@@ -292,7 +299,7 @@ def markdown_table(rows: Sequence[GroupRow]) -> str:
             f"{100 * row.test_median:.2f}",
             f"{100 * row.test_min:.2f} - {100 * row.test_max:.2f}",
             *(_layout_cell(row, key) for _, key in layout),
-            f"{100 * row.val_median:.2f}",
+            _counted_cell(row.val_median, row.val_runs, row.runs, scale=100, digits=2),
             str(row.n_params),
             str(row.n_weights),
             str(row.n_coordinates),
@@ -305,11 +312,19 @@ def markdown_table(rows: Sequence[GroupRow]) -> str:
 
 
 def _layout_cell(row: GroupRow, key: str) -> str:
-    if key not in row.layout:
+    median, count = row.layout.get(key, (None, 0))
+    return _counted_cell(median, count, row.runs, digits=1 if key == "wiring_cost" else 3)
+
+
+def _counted_cell(
+    median: float | None, count: int, runs: int, *, scale: float = 1, digits: int
+) -> str:
+    """A median's cell: ``-`` without one, ``(count of runs)`` after it where only some
+    runs had the value."""
+    if median is None:
         return "-"
-    median, count = row.layout[key]
-    text = f"{median:.1f}" if key == "wiring_cost" else f"{median:.3f}"
-    return text if count == row.runs else f"{text} ({count} of {row.runs})"
+    text = f"{scale * median:.{digits}f}"
+    return text if count == runs else f"{text} ({count} of {runs})"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -315,3 +315,79 @@ def test_a_config_delta_that_replaces_the_recipes_callbacks_says_so(spsnn, confi
     appended.write_text(yaml.safe_dump({"trainer": {"callbacks+": [rigl], "max_epochs": 1}}))
     outcome = spsnn("fit", "--config", base, "--config", appended)
     assert outcome.code == 0 and "replaces" not in outcome.err
+
+
+# --- verbs, config files, seeds and Trainer options the command refuses -----------------
+
+
+def test_an_unknown_command_names_the_closest_and_every_command(spsnn):
+    outcome = spsnn("fitt", "--config", "recipes/yinyang.yaml")
+    assert outcome.code == 2
+    assert outcome.err == (
+        "spsnn: error: unknown command 'fitt' (did you mean 'fit'?): the commands are fit, "
+        "validate, test, predict, export, report, analyze; spsnn --help describes them\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("", "empty"), ("- a\n- b\n", "holds a list"), ("fit\n", "holds a single value"),
+     ("seed_everything: 1\n---\nseed_everything: 2\n", "2 YAML documents")],
+    ids=["empty", "list", "scalar", "documents"],
+)  # fmt: skip
+def test_a_config_that_is_not_one_mapping_says_what_it_holds(text, kind, spsnn, tmp_path):
+    config = tmp_path / "delta.yaml"
+    config.write_text(text)
+    outcome = spsnn("fit", "--config", config)
+    assert outcome.code == 2
+    assert outcome.line == (
+        f"error: --config {config}: {kind}, not one YAML mapping of sections "
+        "(seed_everything:, trainer:, model:, data:, run:)"
+    )
+
+
+def test_seed_everything_true_draws_a_seed_and_a_seed_out_of_range_is_named(
+    spsnn, config_file, tmp_path
+):
+    outcome = spsnn("fit", "--config", config_file(), "--seed_everything", "-1")
+    assert outcome.code == 2 and outcome.line == (
+        "error: --seed_everything -1: a seed is an int from 0 to 4294967295, or true for a "
+        "random one (false: no seeding)"
+    )
+    assert not (tmp_path / "runs").exists()
+    outcome = spsnn(
+        "fit", "--config", config_file(), "--seed_everything", "true", "--trainer.max_epochs",
+        "1", "--trainer.limit_train_batches", "1", "--run.test_after_fit", "false",
+    )  # fmt: skip
+    assert outcome.code == 0, outcome.err
+    notice = next(line for line in outcome.err.splitlines() if "drew seed" in line)
+    drawn = int(notice.split("drew seed ")[1].split()[0])
+    (run,) = (tmp_path / "runs" / "tiny").glob("version_*")
+    assert json.loads((run / "summary.json").read_text())["seed"] == drawn
+    assert yaml.safe_load((run / "config.yaml").read_text())["seed_everything"] == drawn
+    assert drawn != 0  # Lightning's seed_everything() takes 0 (chance 2**-32)
+
+
+def test_a_trainer_option_lightning_refuses_is_one_line_and_leaves_no_run(
+    spsnn, config_file, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WANDB_MODE", "offline")  # W&B on: its run folder is made first
+    outcome = spsnn(
+        "fit", "--config", config_file(), "--trainer.max_epochs", "-5", "--run.wandb", "true"
+    )
+    assert outcome.code == 2
+    assert outcome.line == (
+        "error: trainer: `max_epochs` must be a non-negative integer or -1. You passed in -5."
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_output_under_a_file_says_it_is_a_file(spsnn, trained, tmp_path):
+    _, _, last = trained
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    outcome = spsnn("export", last, a_file / "out.nir")
+    assert outcome.code == 2
+    assert outcome.line == (
+        f"spsnn export: error: {a_file / 'out.nir'}: {a_file} is a file, not a folder"
+    )

@@ -95,3 +95,16 @@ def test_unreadable_summaries_and_output_paths_are_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         spsnn(["report", str(tmp_path / "seed1"), "--json", str(tmp_path)])
     assert f"--json {tmp_path}: a directory" in capsys.readouterr().err
+
+
+def test_runs_that_did_not_validate_show_no_validation_median(tmp_path, capsys):
+    for seed in (1, 2):
+        write_run(tmp_path, "dim_2", seed, 0.9)
+    write_run(tmp_path, "no_val", 1, 0.8)
+    for seed, name in ((1, "dim_2"), (1, "no_val")):  # limit_val_batches: 0, or max_steps
+        path = tmp_path / f"seed{seed}" / name / "version_0" / "summary.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"val_acc": None}))
+    spsnn(["report", str(tmp_path)])
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert rows[0].startswith("| dim_2 | 2 | 1, 2 | 90.00 | 90.00 - 90.00 | 89.00 (1 of 2) |")
+    assert rows[1].startswith("| no_val | 1 | 1 | 80.00 | 80.00 - 80.00 | - |")

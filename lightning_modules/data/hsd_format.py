@@ -343,27 +343,16 @@ def _check_chunk(
     sample = np.repeat(np.arange(start, start + len(times)), lengths_t)
     all_t = np.concatenate(times).astype(np.float64)
     all_u = np.concatenate(units)
-    odd = np.flatnonzero(~np.isfinite(all_t))
-    if odd.size:
-        raise _fail(
-            path,
-            f"{odd.size} event times are NaN or infinite ({all_t[odd[0]]} in sample "
-            f"{sample[odd[0]]})",
-            "the file is damaged: copy or extract it again",
-        )
-    odd = np.flatnonzero((all_t < 0) | (all_t >= MAX_TIME_S))
-    if odd.size:
-        raise _fail(
-            path,
-            f"{odd.size} event times outside [0, {MAX_TIME_S:g}) s ({all_t[odd[0]]} in sample "
-            f"{sample[odd[0]]})",
-            "times are seconds from the sample onset: is the file in the SHD/SSC format?",
-        )
-    odd = np.flatnonzero((all_u < 0) | (all_u >= num_units))
-    if odd.size:
-        raise _fail(
-            path,
-            f"{odd.size} unit ids outside [0, {num_units}) ({all_u[odd[0]]} in sample "
-            f"{sample[odd[0]]})",
-            f"SHD/SSC record {num_units} units: is it the right file?",
-        )
+    checks = (  # (events at fault, their values, what they are, the fix)
+        (~np.isfinite(all_t), all_t, "event times are NaN or infinite",
+         "the file is damaged: copy or extract it again"),
+        ((all_t < 0) | (all_t >= MAX_TIME_S), all_t, f"event times outside [0, {MAX_TIME_S:g}) s",
+         "times are seconds from the sample onset: is the file in the SHD/SSC format?"),
+        ((all_u < 0) | (all_u >= num_units), all_u, f"unit ids outside [0, {num_units})",
+         f"SHD/SSC record {num_units} units: is it the right file?"),
+    )  # fmt: skip
+    for at_fault, values, what, fix in checks:
+        odd = np.flatnonzero(at_fault)
+        if odd.size:
+            first = odd[0]
+            raise _fail(path, f"{odd.size} {what} ({values[first]} in sample {sample[first]})", fix)

@@ -33,6 +33,7 @@ from spatial_layers.functional import (
 )
 from spatial_layers.geometry import (
     NeuronPositions,
+    clamp_delays,
     coordinate_delays,
     default_position_scale,
 )
@@ -361,13 +362,17 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
             nn.init.uniform_(self.free_delays, 0.0, float(self.max_delay))
 
     def delays(self) -> Tensor:
-        """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay]."""
+        """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay].
+
+        NaN where a coordinate or free delay is NaN or Inf (:func:`clamp_delays`), so
+        that it shows in the output instead of passing for a delay of 0 or max_delay.
+        """
         if self.delay_mode == "spatial":
             return coordinate_delays(
                 self.post.coords, self.pre.coords, self.velocity, self.max_delay
             )
         if self.delay_mode == "free":
-            return self.free_delays.clamp(0.0, float(self.max_delay))
+            return clamp_delays(self.free_delays, self.max_delay)
         return self.weight.new_zeros(self.out_features, self.in_features)
 
     def kernel(self) -> Tensor:

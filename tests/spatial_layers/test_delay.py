@@ -650,10 +650,16 @@ def test_huge_max_delay_on_a_short_sequence_convolves_t_taps(rng, monkeypatch):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("where", ["forward", "step"])
-def test_a_nan_coordinate_shows_as_nan_never_as_a_finite_delay(kernel, where):
-    layer = SpatialDelay(4, 3, max_delay=5, kernel=kernel)
+@pytest.mark.parametrize("delays", ["spatial", "free"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_parameter_shows_as_nan_never_as_a_finite_delay(kernel, where, delays, bad):
+    # clamp would turn +Inf into max_delay and -Inf into 0: a plausible delay, a finite output.
+    layer = SpatialDelay(4, 3, max_delay=5, kernel=kernel, delays=delays)
     with torch.no_grad():
-        layer.pre.coords[1, 0] = float("nan")
+        if delays == "spatial":
+            layer.pre.coords[1, 0] = bad
+        else:
+            layer.free_delays[:, 1] = bad
     assert torch.isnan(layer.delays()[:, 1]).all() and torch.isfinite(layer.delays()[:, 0]).all()
     x = torch.ones(6, 2, 4)
     y = layer(x) if where == "forward" else torch.stack([layer.step(x_t) for x_t in x])

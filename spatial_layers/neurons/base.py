@@ -215,9 +215,6 @@ class NeuronBase(nn.Module):
         self.init_hidden = bool(init_hidden)
         self.backend = backend
         self.constant_names = tuple(c.name for c in constants)
-        #: Whether the state dict holds the constants and :meth:`settings` (not for the
-        #: stateless LIF of one constant beta, whose network records its arguments).
-        self.records_settings = bool(persistent)
         self._build_constants(constants, persistent)
         self._state = None
         self._state_backward = False
@@ -319,11 +316,6 @@ class NeuronBase(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         """Nothing to restore: ``load_state_dict`` compared the settings before."""
 
-    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
-        super()._save_to_state_dict(destination, prefix, keep_vars)
-        if not self.records_settings:
-            destination.pop(prefix + "_extra_state", None)
-
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
@@ -346,8 +338,8 @@ class NeuronBase(nn.Module):
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
         if key not in state_dict and key in missing_keys:
-            # Saved before neurons recorded their settings (or by the stateless LIF): the
-            # tensors load as they did then.
+            # Saved before neurons recorded their settings (the one-beta LIF: before it
+            # recorded its beta): the tensors load as they did then.
             missing_keys.remove(key)
 
     # ----------------------------------------------------------------- the state

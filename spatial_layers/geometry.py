@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from spatial_layers.arguments import check_count, check_positive
+from spatial_layers.arguments import check_count, check_fits, check_positive
 from spatial_layers.vmap_rules import batched_first
 
 PositionInit = Literal["uniform", "normal"]
@@ -207,6 +207,14 @@ class NeuronPositions(nn.Module):
         if init not in POSITION_INITS:
             raise ValueError(f"init must be one of {POSITION_INITS}, got {init!r}")
         scale = check_positive("scale", scale, "space units")
+        check_fits(
+            f"NeuronPositions({num_neurons}, dim={dim})",
+            num_neurons * dim,
+            "coordinates",
+            torch.empty((), dtype=dtype).element_size(),
+            device,
+            "use fewer neurons or dimensions",
+        )
         self.num_neurons = num_neurons
         self.dim = dim
         self.init = init

@@ -53,7 +53,13 @@ import torch
 from torch import Tensor, nn
 
 from spatial_layers import ops
-from spatial_layers.arguments import check_count, check_flag, check_positive, is_number
+from spatial_layers.arguments import (
+    check_count,
+    check_fits,
+    check_flag,
+    check_positive,
+    is_number,
+)
 from spatial_layers.ops import BACKENDS, Backend, resolve_backend
 from spatial_layers.ops.neuron_spec import RESETS, STATE_COUNT
 from spatial_layers.surrogate import ArctanSpike
@@ -182,6 +188,14 @@ class NeuronBase(nn.Module):
         super().__init__()
         if size is not None:
             check_count("size", size, 1, "neurons; None for one shared value")
+            check_fits(
+                f"{type(self).__name__}(size={size})",
+                len(constants) * size,
+                "constants",
+                8,  # drawn in float64 (_fixed_values)
+                "cpu",
+                "use fewer neurons",
+            )
         check_positive("threshold", threshold)
         check_positive("surrogate_alpha", surrogate_alpha)
         check_flag("reset_delay", reset_delay)

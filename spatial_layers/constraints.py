@@ -57,6 +57,23 @@ def constrained_weight(
     return weight
 
 
+def check_signs(sign: Tensor, name: str = "sign") -> None:
+    """ValueError naming the first value of ``sign`` that is not +1 or -1 (Dale's signs
+    scale each presynaptic neuron's |w|: any other value changes its weights silently).
+
+    >>> check_signs(torch.tensor([1.0, -1.0]))
+    """
+    bad = (sign != 1) & (sign != -1)
+    if bool(bad.any()):
+        index = int(bad.nonzero()[0, 0]) if sign.dim() else 0
+        value = sign.flatten()[index].item()
+        raise ValueError(
+            f"{name} must hold +1 or -1 per presynaptic neuron (Dale's principle), got "
+            f"{value} at [{index}] ({int(bad.sum())} such values): save the signs that "
+            "assign_dale_signs gives, or no sign for a layer without Dale's principle"
+        )
+
+
 class WeightConstraints:
     """The weight constraints of a layer with a (C_out, C_in) ``weight`` (an nn.Module mixin).
 
@@ -114,7 +131,12 @@ class WeightConstraints:
 
     def _shape_sign_for(self, state_dict: dict, prefix: str) -> None:
         """``sign`` starts as None; a state dict saved under Dale's principle holds it,
-        so the buffer gets a shape before torch copies into it."""
+        so the buffer gets a shape before torch copies into it. A saved sign other than
+        +1/-1 (0 removes a neuron's synapses, 2 doubles them, NaN) is refused."""
         key = prefix + "sign"
-        if self.sign is None and state_dict.get(key) is not None:
-            self.sign = torch.empty_like(state_dict[key], device=self.weight.device)
+        saved = state_dict.get(key)
+        if saved is None:
+            return
+        check_signs(saved, key)
+        if self.sign is None:
+            self.sign = torch.empty_like(saved, device=self.weight.device)

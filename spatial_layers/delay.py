@@ -13,7 +13,6 @@ weights (mask, Dale signs, k-bit weights) :mod:`spatial_layers.constraints`.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -22,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spatial_layers.arguments import check_flag, check_positive
+from spatial_layers.arguments import check_count, check_fits, check_flag, check_positive
 from spatial_layers.constraints import WeightConstraints
 from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import (
@@ -33,6 +32,7 @@ from spatial_layers.functional import (
 )
 from spatial_layers.geometry import (
     NeuronPositions,
+    clamp_delays,
     coordinate_delays,
     default_position_scale,
 )
@@ -57,33 +57,44 @@ def _population_size(population: NeuronPositions | int, role: str) -> int:
     raise TypeError(f"{role} must be a NeuronPositions or a positive int, got {population!r}")
 
 
-def memory_bytes(device: torch.device | str | None) -> int | None:
-    """The memory of ``device`` in bytes (the machine's RAM for the CPU), or None where it is
-    not known (``meta``, a device without that query)."""
-    device = torch.device("cpu" if device is None else device)
-    if device.type == "cpu":
-        try:
-            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError):
-            return None
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
-    return None
-
-
 def _check_size(in_features: int, out_features: int, delays: str, factory: dict) -> None:
     """Raises MemoryError naming the size when the layer's tensors cannot fit in its device's
     memory (instead of an allocator failure, or the process killed, later)."""
     itemsize = torch.empty((), dtype=factory["dtype"]).element_size()
     per_synapse = itemsize * (2 if delays == "free" else 1) + 1  # weight (+ delay) + mask
-    needed = in_features * out_features * per_synapse
-    available = memory_bytes(factory["device"])
-    if available is not None and needed > available:
-        raise MemoryError(
-            f"SpatialDelay({in_features} -> {out_features}) needs {needed / 2**30:.1f} GiB for "
-            f"its {in_features * out_features} synapses, more than the "
-            f"{available / 2**30:.1f} GiB of {torch.device(factory['device'] or 'cpu')}: "
-            "use smaller populations"
+    check_fits(
+        f"SpatialDelay({in_features} -> {out_features})",
+        in_features * out_features,
+        "synapses",
+        per_synapse,
+        factory["device"],
+        "use smaller populations",
+    )
+
+
+def max_delay_limit(dtype: torch.dtype) -> int:
+    """The largest ``max_delay`` a layer of ``dtype`` takes: 2 / eps, up to which every whole
+    number of steps is a number of ``dtype`` (2**24 for float32, 2**11 for float16, 2**8 for
+    bfloat16). Beyond it, delays (floats in steps) skip whole steps: the layer would compute
+    other delays than its coordinates give. (Fractions of a step thin out before, as the
+    precision of any float does: the spacing is 1 step from 1 / eps on.)
+
+    Example:
+        >>> max_delay_limit(torch.float32), max_delay_limit(torch.bfloat16)
+        (16777216, 256)
+    """
+    return round(2 / torch.finfo(dtype).eps)
+
+
+def check_max_delay(max_delay: int, dtype: torch.dtype) -> None:
+    """ValueError naming the value and the fix when ``max_delay`` is beyond
+    :func:`max_delay_limit` of ``dtype``."""
+    limit = max_delay_limit(dtype)
+    if max_delay > limit:
+        raise ValueError(
+            f"max_delay={max_delay} steps is more than {dtype} delays can count: above "
+            f"{limit} steps they skip whole steps (max_delay <= {limit}); use a coarser time "
+            "step (fewer, longer steps) or a wider dtype (float64)"
         )
 
 
@@ -110,7 +121,8 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         pre: presynaptic population (a shared :class:`NeuronPositions`) or its
             size C_in, which creates private positions.
         post: postsynaptic population or its size C_out.
-        max_delay: largest delay, in time steps (>= 0).
+        max_delay: largest delay, in time steps (>= 0, at most :func:`max_delay_limit` of
+            the dtype: 2**24 for float32).
         velocity: conduction velocity, space units per time step (> 0).
         kernel: ``"gauss"``, ``"linear"`` or ``"round"``.
         delays: ``"spatial"`` (from coordinates), ``"free"`` (one learnable
@@ -195,8 +207,8 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         super().__init__()
         in_features = _population_size(pre, "pre")
         out_features = _population_size(post, "post")
-        if not isinstance(max_delay, int) or isinstance(max_delay, bool) or max_delay < 0:
-            raise ValueError(f"max_delay must be an int >= 0 (steps), got {max_delay!r}")
+        check_count("max_delay", max_delay, 0, "steps")
+        check_max_delay(max_delay, dtype or torch.get_default_dtype())
         velocity = check_positive("velocity", velocity, "space units per step")
         for flag, value in (
             ("bias", bias),
@@ -294,10 +306,9 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
 
     @sigma.setter
     def sigma(self, value: float) -> None:
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"sigma must be a positive finite number of steps, got {value}")
+        value = check_positive("sigma", value, "steps")  # True is no width
         with torch.no_grad():
-            self.kernel_sigma.fill_(float(value))
+            self.kernel_sigma.fill_(value)
 
     def get_extra_state(self) -> dict:
         """The settings that change :meth:`forward` besides tensors, as plain data.
@@ -361,13 +372,17 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
             nn.init.uniform_(self.free_delays, 0.0, float(self.max_delay))
 
     def delays(self) -> Tensor:
-        """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay]."""
+        """(C_out, C_in) delay of every synapse, in steps, within [0, max_delay].
+
+        NaN where a coordinate or free delay is NaN or Inf (:func:`clamp_delays`), so
+        that it shows in the output instead of passing for a delay of 0 or max_delay.
+        """
         if self.delay_mode == "spatial":
             return coordinate_delays(
                 self.post.coords, self.pre.coords, self.velocity, self.max_delay
             )
         if self.delay_mode == "free":
-            return self.free_delays.clamp(0.0, float(self.max_delay))
+            return clamp_delays(self.free_delays, self.max_delay)
         return self.weight.new_zeros(self.out_features, self.in_features)
 
     def kernel(self) -> Tensor:
@@ -416,6 +431,7 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
                 f"input is {x.dtype} on {x.device} but the layer is "
                 f"{self.weight.dtype} on {self.weight.device}"
             )
+        check_max_delay(self.max_delay, self.weight.dtype)  # cast after construction
         if self.delay_mode == "spatial":
             for name, positions in (("pre", self.pre), ("post", self.post)):
                 coords = positions.coords

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from spatial_layers.arguments import check_count, check_positive
+from spatial_layers.arguments import check_count, check_fits, check_positive
 from spatial_layers.vmap_rules import batched_first
 
 PositionInit = Literal["uniform", "normal"]
@@ -42,6 +42,23 @@ def pairwise_distance(post: Tensor, pre: Tensor) -> Tensor:
     """
     pre = _check_dims(post, pre)
     return Distances.apply(post, pre, None, None)
+
+
+def clamp_delays(delays: Tensor, max_delay: float) -> Tensor:
+    """``delays`` clamped to [0, max_delay] steps, a non-finite one made NaN first.
+
+    ``clamp`` maps +Inf to ``max_delay`` and -Inf to 0: an Inf coordinate, an Inf free
+    delay or a distance / velocity that overflows would become a plausible delay and a
+    finite output. As NaN it propagates to the output, as a NaN parameter does (the rule
+    of every delay in the package: :func:`distance_to_delay`, the fused
+    :func:`coordinate_delays` and a layer's free delays).
+
+    Example:
+        >>> clamp_delays(torch.tensor([-1.0, 2.5, 9.0, float("inf")]), 4)
+        tensor([0.0000, 2.5000, 4.0000,    nan])
+    """
+    finite = torch.where(torch.isinf(delays), torch.nan, delays)
+    return finite.clamp(0.0, float(max_delay))
 
 
 def coordinate_delays(post: Tensor, pre: Tensor, velocity: float, max_delay: int) -> Tensor:
@@ -72,7 +89,8 @@ class Distances(torch.autograd.Function):
     :math:`r_{ij} = g_{ij} / (v\,\mathrm{dist}_{ij})` where the delay is strictly inside
     (0, d_max) (``clamp``'s own gradient rule) and 0 elsewhere (also at coincident
     points); for plain distances (no ``velocity``) :math:`r_{ij} = g_{ij} / \mathrm{dist}_{ij}`,
-    0 at coincident points, NaN for a NaN distance:
+    0 at coincident points, NaN for a NaN distance. A non-finite delay is NaN
+    (:func:`clamp_delays`), and its gradient 0:
 
     .. math::
         \frac{\partial L}{\partial p_i} = \sum_j r_{ij} (p_i - p_j), \qquad
@@ -88,7 +106,7 @@ class Distances(torch.autograd.Function):
         distance = squared.sqrt()
         if velocity is None:
             return distance
-        return (distance / velocity).clamp(0.0, max_delay)
+        return clamp_delays(distance / velocity, max_delay)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
@@ -122,6 +140,8 @@ def distance_to_delay(distance: Tensor, velocity: float, max_delay: int) -> Tens
 
     .. math:: d_{ij} = \mathrm{clamp}(\mathrm{dist}_{ij} / v,\ 0,\ d_{max})
 
+    A non-finite quotient (an Inf distance, or an overflow) is NaN (:func:`clamp_delays`).
+
     Args:
         distance: distances in space units, any shape.
         velocity: conduction velocity in space units per time step (> 0).
@@ -130,7 +150,7 @@ def distance_to_delay(distance: Tensor, velocity: float, max_delay: int) -> Tens
     Returns:
         Delays in steps, same shape as ``distance``.
     """
-    return (distance / velocity).clamp(0.0, float(max_delay))
+    return clamp_delays(distance / velocity, max_delay)
 
 
 def default_position_scale(velocity: float, max_delay: int, dim: int) -> float:
@@ -187,6 +207,14 @@ class NeuronPositions(nn.Module):
         if init not in POSITION_INITS:
             raise ValueError(f"init must be one of {POSITION_INITS}, got {init!r}")
         scale = check_positive("scale", scale, "space units")
+        check_fits(
+            f"NeuronPositions({num_neurons}, dim={dim})",
+            num_neurons * dim,
+            "coordinates",
+            torch.empty((), dtype=dtype).element_size(),
+            device,
+            "use fewer neurons or dimensions",
+        )
         self.num_neurons = num_neurons
         self.dim = dim
         self.init = init

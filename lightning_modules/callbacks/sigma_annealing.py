@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning_modules.callbacks.single_instance import check_single_instance
 from lightning_modules.run_length import planned_epochs, planned_steps
 from spatial_layers import SpatialDelay, delay_layers
+from spatial_layers.arguments import check_positive, is_number
 from spatial_layers.kernels import default_sigma
 
 AnnealSchedule = Literal["exponential", "linear", "cosine"]
@@ -59,12 +60,11 @@ class SigmaAnnealing(Callback):
         schedule: AnnealSchedule = "exponential",
         interval: Literal["step", "epoch"] = "step",
     ) -> None:
-        if start is not None and not (math.isfinite(start) and start > 0):
-            raise ValueError(f"start must be a positive finite number of steps, got {start}")
-        if not (math.isfinite(end) and end > 0):
-            raise ValueError(f"end must be a positive finite number of steps, got {end}")
-        if not 0 < fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        if start is not None:
+            start = check_positive("start", start, "steps")
+        end = check_positive("end", end, "steps")
+        if not (is_number(fraction) and 0 < fraction <= 1):
+            raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
         if interval not in ("step", "epoch"):
             raise ValueError(f"interval must be 'step' or 'epoch', got {interval!r}")
         annealed_sigma(1.0, 1.0, 0.0, schedule)  # validates the schedule name

@@ -53,7 +53,13 @@ import torch
 from torch import Tensor, nn
 
 from spatial_layers import ops
-from spatial_layers.arguments import check_count, check_flag, check_positive, is_number
+from spatial_layers.arguments import (
+    check_count,
+    check_fits,
+    check_flag,
+    check_positive,
+    is_number,
+)
 from spatial_layers.ops import BACKENDS, Backend, resolve_backend
 from spatial_layers.ops.neuron_spec import RESETS, STATE_COUNT
 from spatial_layers.surrogate import ArctanSpike
@@ -182,6 +188,14 @@ class NeuronBase(nn.Module):
         super().__init__()
         if size is not None:
             check_count("size", size, 1, "neurons; None for one shared value")
+            check_fits(
+                f"{type(self).__name__}(size={size})",
+                len(constants) * size,
+                "constants",
+                8,  # drawn in float64 (_fixed_values)
+                "cpu",
+                "use fewer neurons",
+            )
         check_positive("threshold", threshold)
         check_positive("surrogate_alpha", surrogate_alpha)
         check_flag("reset_delay", reset_delay)
@@ -215,9 +229,6 @@ class NeuronBase(nn.Module):
         self.init_hidden = bool(init_hidden)
         self.backend = backend
         self.constant_names = tuple(c.name for c in constants)
-        #: Whether the state dict holds the constants and :meth:`settings` (not for the
-        #: stateless LIF of one constant beta, whose network records its arguments).
-        self.records_settings = bool(persistent)
         self._build_constants(constants, persistent)
         self._state = None
         self._state_backward = False
@@ -319,11 +330,6 @@ class NeuronBase(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         """Nothing to restore: ``load_state_dict`` compared the settings before."""
 
-    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
-        super()._save_to_state_dict(destination, prefix, keep_vars)
-        if not self.records_settings:
-            destination.pop(prefix + "_extra_state", None)
-
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
@@ -346,8 +352,8 @@ class NeuronBase(nn.Module):
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
         if key not in state_dict and key in missing_keys:
-            # Saved before neurons recorded their settings (or by the stateless LIF): the
-            # tensors load as they did then.
+            # Saved before neurons recorded their settings (the one-beta LIF: before it
+            # recorded its beta): the tensors load as they did then.
             missing_keys.remove(key)
 
     # ----------------------------------------------------------------- the state

@@ -151,10 +151,11 @@ class Leaky(NeuronBase):
 
     (the default reset: by subtraction, one step late; ``reset`` and ``reset_delay`` as
     :class:`~spatial_layers.neurons.Synaptic`). With a number ``beta``, no ``size``, no
-    learning and the default reset, the neurons are stateless constants (nothing in the
-    state dict) and run :func:`leaky_sequence`'s op; otherwise the per-neuron op of
-    :mod:`spatial_layers.ops.neurons` with ``beta`` as a buffer or a learnable parameter
-    (see :mod:`spatial_layers.neurons.base`). The numbers are the same either way.
+    learning and the default reset, the neurons are constants (no tensor in the state
+    dict: its record of :meth:`settings` holds ``beta``) and run :func:`leaky_sequence`'s
+    op; otherwise the per-neuron op of :mod:`spatial_layers.ops.neurons` with ``beta`` as
+    a buffer or a learnable parameter (see :mod:`spatial_layers.neurons.base`). The
+    numbers are the same either way, and a state loads only into neurons with its settings.
 
     Args:
         beta: membrane decay per step, in (0, 1] (learnable: (0, 1)), or a [low, high]
@@ -222,6 +223,14 @@ class Leaky(NeuronBase):
 
     def kernel_constants(self, size: int) -> Tensor:
         return self._expanded(self.constant_values(), size)
+
+    def settings(self) -> dict:
+        """:meth:`NeuronBase.settings`, with ``beta`` for the one-beta LIF (whose state
+        dict holds no tensor that would carry it)."""
+        settings = super().settings()
+        if self.legacy:
+            settings["beta"] = self.params.beta
+        return settings
 
     def sequence(
         self, currents: Tensor, state: LeakyState | None = None

@@ -166,7 +166,7 @@ def test_unwritable_destinations_are_one_line_before_any_work(spsnn, trained):
         ("--model.net.init_args.velocity", "-1", "velocity must be a positive finite number"),
         ("--model.net.init_args.velocity", "inf", 'Parser key "velocity"'),
         ("--model.net.init_args.beta", "1.5", "beta (a decay per step) must be a number in (0, 1]"),
-        ("--trainer.callbacks.end", ".inf", "end must be a positive finite number of steps"),
+        ("--trainer.callbacks.end", ".inf", "end must be a positive finite number (steps)"),
     ],
 )
 def test_a_bad_setting_names_itself_before_anything_runs(

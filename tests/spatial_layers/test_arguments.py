@@ -21,6 +21,7 @@ CASES = [
     (lambda: SpatialDelay(3, 2, 4, check_finite="no"), "check_finite must be True or False"),
     (lambda: SpatialDelay(3, 2, 4, velocity=True), "velocity must be a positive finite"),
     (lambda: SpatialDelay(3, 2, 4, velocity="1"), "velocity must be a positive finite"),
+    (lambda: SpatialDelay(3, 2, 4, sigma=True), "sigma must be a positive finite number"),
     (lambda: SpatialDelay(3, 2, 4, dim=True), "dim must be an int >= 1"),
     (lambda: SpatialDelay(3, 2, 4, dim=2.0), "dim must be an int >= 1"),
     (lambda: NeuronPositions(3.0), "num_neurons must be an int >= 1, got 3.0"),
@@ -48,6 +49,33 @@ def test_a_wrong_typed_argument_is_refused_in_one_line_naming_it(build, message)
     with pytest.raises(ValueError, match=message) as error:
         build()
     assert "\n" not in str(error.value)
+
+
+def test_the_sigma_setter_refuses_a_bool_and_takes_numbers():
+    layer = SpatialDelay(3, 2, 4)
+    with pytest.raises(
+        ValueError, match="sigma must be a positive finite number \\(steps\\), got True"
+    ):
+        layer.sigma = True
+    layer.sigma = 2  # an int number of steps
+    assert layer.sigma == 2.0
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        # weights of 10**12 synapses (the check before this one)
+        (lambda: SpatialDelay(10**6, 10**6, 4), r"SpatialDelay\(1000000 -> 1000000\) needs"),
+        (lambda: NeuronPositions(10**11), r"NeuronPositions\(100000000000, dim=2\) needs"),
+        (lambda: NeuronPositions(3, dim=10**12), r"for its 3000000000000 coordinates"),
+        (lambda: Leaky(0.5, size=10**12), r"Leaky\(size=1000000000000\) needs .* constants"),
+        (lambda: SpatialSNN(3, 2, [10**11]), r"NeuronPositions\(100000000000, dim=2\) needs"),
+    ],
+)
+def test_an_absurd_size_is_a_memory_error_naming_it_at_construction(build, message):
+    with pytest.raises(MemoryError, match=message) as error:
+        build()
+    assert "\n" not in str(error.value) and "GiB" in str(error.value)
 
 
 def test_the_checks_pass_right_values_through():

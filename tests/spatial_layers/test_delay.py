@@ -15,6 +15,7 @@ from spatial_layers import (
     delayed_linear,
     use_kernel,
 )
+from spatial_layers.delay import max_delay_limit
 from spatial_layers.finite import NonFiniteInputError
 from tests.helpers.delay import KERNELS, MODES, twin
 
@@ -393,6 +394,35 @@ def test_bad_max_delay(max_delay):
         SpatialDelay(4, 3, max_delay=max_delay)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "limit"),
+    [(torch.float32, 2**24), (torch.float16, 2**11), (torch.bfloat16, 2**8)],
+)
+def test_max_delay_beyond_the_steps_a_dtype_counts_is_refused(dtype, limit):
+    # Above the limit the dtype skips whole steps: limit + 1 would be read as limit or
+    # limit + 2, so the delays could not be those of the coordinates.
+    assert torch.tensor(limit + 1.0, dtype=torch.float64).to(dtype).item() != limit + 1
+    assert torch.tensor(limit - 1.0, dtype=torch.float64).to(dtype).item() == limit - 1
+    assert max_delay_limit(dtype) == limit
+    message = rf"max_delay={limit + 1} steps is more than {dtype} delays can count"
+    with pytest.raises(ValueError, match=message) as error:
+        SpatialDelay(3, 2, max_delay=limit + 1, dtype=dtype)
+    assert "\n" not in str(error.value)
+    SpatialDelay(3, 2, max_delay=limit, dtype=dtype, delays="free")
+
+
+def test_a_layer_cast_below_its_max_delay_refuses_to_run():
+    layer = SpatialDelay(3, 2, max_delay=300).to(torch.bfloat16)
+    with pytest.raises(ValueError, match=r"max_delay=300 steps is more than torch\.bfloat16"):
+        layer(torch.zeros(4, 1, 3, dtype=torch.bfloat16))
+
+
+def test_an_absurd_max_delay_is_refused_at_construction():
+    message = r"max_delay=1000000000 steps .* \(max_delay <= 16777216\)"
+    with pytest.raises(ValueError, match=message):
+        SpatialDelay(3, 2, 10**9)
+
+
 @pytest.mark.parametrize("velocity", [0.0, -1.0, float("inf"), float("nan")])
 def test_bad_velocity(velocity):
     with pytest.raises(ValueError, match="velocity"):
@@ -650,10 +680,16 @@ def test_huge_max_delay_on_a_short_sequence_convolves_t_taps(rng, monkeypatch):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("where", ["forward", "step"])
-def test_a_nan_coordinate_shows_as_nan_never_as_a_finite_delay(kernel, where):
-    layer = SpatialDelay(4, 3, max_delay=5, kernel=kernel)
+@pytest.mark.parametrize("delays", ["spatial", "free"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_parameter_shows_as_nan_never_as_a_finite_delay(kernel, where, delays, bad):
+    # clamp would turn +Inf into max_delay and -Inf into 0: a plausible delay, a finite output.
+    layer = SpatialDelay(4, 3, max_delay=5, kernel=kernel, delays=delays)
     with torch.no_grad():
-        layer.pre.coords[1, 0] = float("nan")
+        if delays == "spatial":
+            layer.pre.coords[1, 0] = bad
+        else:
+            layer.free_delays[:, 1] = bad
     assert torch.isnan(layer.delays()[:, 1]).all() and torch.isfinite(layer.delays()[:, 0]).all()
     x = torch.ones(6, 2, 4)
     y = layer(x) if where == "forward" else torch.stack([layer.step(x_t) for x_t in x])

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from spatial_layers import NeuronPositions, SpatialDelay, distance_to_delay, pairwise_distance
+from spatial_layers.geometry import coordinate_delays
 
 
 def numpy_delays(post: np.ndarray, pre: np.ndarray, velocity: float, max_delay: int) -> np.ndarray:
@@ -163,3 +164,18 @@ def test_a_nan_coordinate_gives_nan_distances_never_zero():
     assert torch.isnan(dist[1]).all()
     dist[0].sum().backward()  # coincident points still have a zero, finite gradient
     torch.testing.assert_close(post.grad[0], torch.tensor([-0.6, -0.8]))
+
+
+def test_an_inf_distance_or_coordinate_gives_a_nan_delay_never_max_delay():
+    inf = float("inf")
+    assert torch.isnan(distance_to_delay(torch.tensor([inf, -inf]), 1.0, 4)).all()
+    # A finite distance over a tiny velocity overflows to Inf: NaN as well, not max_delay.
+    assert torch.isnan(distance_to_delay(torch.tensor([1e30]), 1e-30, 4)).all()
+    assert distance_to_delay(torch.tensor([-1.0, 2.5, 9.0]), 1.0, 4).tolist() == [0.0, 2.5, 4.0]
+    post = torch.tensor([[0.0, 0.0], [inf, 1.0]])
+    pre = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    fused = coordinate_delays(post, pre, 1.0, 4)
+    assert fused[0].tolist() == [0.0, 4.0] and torch.isnan(fused[1]).all()
+    torch.testing.assert_close(
+        fused, distance_to_delay(pairwise_distance(post, pre), 1.0, 4), equal_nan=True
+    )

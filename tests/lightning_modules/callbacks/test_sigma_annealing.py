@@ -27,6 +27,19 @@ def test_annealed_sigma_schedules():
         SigmaAnnealing(end=0.0)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"start": True}, "start must be a positive finite number \\(steps\\), got True"),
+        ({"end": True}, "end must be a positive finite number \\(steps\\), got True"),
+        ({"fraction": True}, "fraction must be a number in \\(0, 1\\], got True"),
+    ],
+)
+def test_a_bool_is_no_width_or_fraction(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        SigmaAnnealing(**arguments)
+
+
 @pytest.mark.parametrize("interval", ["step", "epoch"])
 def test_sigma_annealing_over_a_fit(tmp_path, interval):
     model = SpikingClassifier(SpatialSNN(5, 3, [8], max_delay=12))

@@ -120,12 +120,17 @@ def test_recurrent_loop_matches_recurrent_spatial_lif():
 def test_recurrent_state_dict_has_no_dead_modules():
     """Keys: the 4 populations' coordinates, seen from the positions list and from each
     of the 5 delay layers (pre and post, shared modules), the network's recorded
-    arguments, and nothing else."""
+    arguments, each hidden population's record of its neuron settings (the one-beta
+    LIF's beta among them), and nothing else."""
     net = SpatialSNN(5, 3, [16, 8], max_delay=4, recurrent=True)
     state = net.state_dict()
     coords = [key for key in state if key.endswith("coords")]
     assert len(coords) == 4 + 2 * 5
     assert len({state[key].data_ptr() for key in coords}) == 4
+    assert [key for key in state if ".neuron." in key] == [
+        "hidden.0.neuron._extra_state", "hidden.1.neuron._extra_state"
+    ]  # fmt: skip
+    assert state["hidden.0.neuron._extra_state"]["beta"] == net.params.beta
     assert {key.split(".")[0] for key in state} == {
         "positions", "hidden", "readout", "_extra_state"
     }  # fmt: skip
@@ -146,6 +151,8 @@ def test_a_state_saved_before_the_blocks_loads_into_its_places(recurrent):
     ]
     old = {}
     for key, value in trained.state_dict().items():
+        if key.endswith(".neuron._extra_state"):
+            continue  # the neurons recorded their settings later
         for pattern, target in renames:
             key = re.sub(pattern, target, key)
         old[key] = value
@@ -155,6 +162,16 @@ def test_a_state_saved_before_the_blocks_loads_into_its_places(recurrent):
     for key, value in trained.state_dict().items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(fresh.state_dict()[key], value), key
+
+
+def test_a_state_saved_before_the_neurons_recorded_their_settings_loads():
+    torch.manual_seed(0)
+    trained = SpatialSNN(5, 3, [16, 8], max_delay=4, recurrent=True)
+    state = {k: v for k, v in trained.state_dict().items() if ".neuron." not in k}
+    fresh = SpatialSNN(5, 3, [16, 8], max_delay=4, recurrent=True)
+    fresh.load_state_dict(state)
+    x = spikes()
+    torch.testing.assert_close(fresh(x), trained(x))
 
 
 def test_spiking_output_for_spike_count():

@@ -27,6 +27,12 @@ from spatial_layers import AdaptiveLeaky, Leaky, Synaptic
             "reset_delay=False",
         ),
         (lambda: AdaptiveLeaky(3, scale=10.0), lambda: AdaptiveLeaky(3), "scale=10.0"),
+        # The one-beta LIF holds no tensor: its record carries beta and the rest.
+        (lambda: Leaky(0.5), lambda: Leaky(0.7), r"beta=0.5 \(these neurons: 0.7\)"),
+        (lambda: Leaky(0.5, 2.0), lambda: Leaky(0.5), "threshold=2.0"),
+        (lambda: Leaky(0.5, alpha=5.0), lambda: Leaky(0.5), "surrogate_alpha=5.0"),
+        (lambda: Leaky(0.5, reset="zero"), lambda: Leaky(0.5), "reset='zero'"),
+        (lambda: Leaky(0.5, reset_delay=False), lambda: Leaky(0.5), "reset_delay=False"),
     ],
 )
 def test_a_state_saved_with_other_settings_is_refused_naming_them(saved, built, named):
@@ -51,8 +57,15 @@ def test_a_state_saved_before_the_settings_were_recorded_loads():
     Synaptic(0.8, 0.5, size=3).load_state_dict(state)
 
 
-def test_the_stateless_lif_keeps_an_empty_state_dict():
-    assert Leaky(0.5).state_dict() == {}
+def test_the_one_beta_lif_records_its_settings_and_no_tensor():
+    state = Leaky(0.5, 1.5, alpha=3.0).state_dict()
+    assert list(state) == ["_extra_state"]
+    assert state["_extra_state"] == {
+        "family": "lif", "threshold": 1.5, "surrogate_alpha": 3.0, "reset": "subtract",
+        "reset_delay": True, "beta": 0.5,
+    }  # fmt: skip
+    Leaky(0.5, 1.5, alpha=3.0).load_state_dict(state)
+    Leaky(0.7).load_state_dict({})  # saved before it recorded them: loads as then
 
 
 FAMILIES = [

@@ -85,10 +85,12 @@ BETA_TOLERANCE = 1e-9
 
 #: How the caller says spiking nodes reset when their metadata does not: ``"subtract"``,
 #: the threshold one step late (snnTorch's ``Leaky`` and ``Synaptic``); ``"zero"``, to 0 in
-#: the step of the spike (NIR's own semantics, Norse's cells).
-ResetConvention = Literal["subtract", "zero"]
+#: the step of the spike (NIR's own semantics, Norse's cells; snnTorch's
+#: ``reset_mechanism="zero"``, which spikes alike); ``"none"``, no reset (snnTorch's
+#: ``reset_mechanism="none"``).
+ResetConvention = Literal["subtract", "zero", "none"]
 #: The (reset, reset_delay) each caller's convention stands for.
-CALLER_RESETS = {"subtract": ("subtract", True), "zero": ("zero", False)}
+CALLER_RESETS = {"subtract": ("subtract", True), "zero": ("zero", False), "none": ("none", True)}
 TimeConvention = Literal["nir", "norse"]
 
 
@@ -314,7 +316,7 @@ def parse_graph(
     exporter writes them, :func:`~spatial_layers.nir.conventions.true_tau`).
     """
     if reset not in (None, *CALLER_RESETS):
-        raise ValueError(f"reset must be None, 'subtract' or 'zero', got {reset!r}")
+        raise ValueError(f"reset must be None, 'subtract', 'zero' or 'none', got {reset!r}")
     if convention not in TIME_CONVENTIONS:
         raise ValueError(f"convention must be one of {TIME_CONVENTIONS}, got {convention!r}")
     if convention == "norse" and reset is None:
@@ -734,8 +736,9 @@ def _check_reset(name: str, node: nir.NIRNode, reset: ResetConvention | None) ->
     raise _fail(
         f"{type(node).__name__} {name!r} does not state its reset in its metadata: read it "
         "with reset='zero' for NIR's semantics (to v_reset = 0 in the step of the spike, as "
-        "Norse's cells), or with reset='subtract' for the threshold subtracted one step late "
-        "(snnTorch's Leaky and Synaptic, whose export_to_nir does not record it)"
+        "Norse's cells; snnTorch's reset_mechanism='zero'), with reset='subtract' for the "
+        "threshold subtracted one step late (snnTorch's Leaky and Synaptic, whose "
+        "export_to_nir does not record it), or with reset='none' for no reset"
     )
 
 

@@ -325,6 +325,11 @@ def parse_graph(
     dt = _resolve_dt(metadata, dt)
     nodes = dict(graph.nodes)
     for name, node in nodes.items():
+        if node is None:
+            raise _fail(
+                f"node {name!r} is None: its exporter wrote no node for that module (Norse's "
+                "to_nir writes None for an LICell: use LIBoxCell for a leaky readout)"
+            )
         if not isinstance(node, SUPPORTED_NODES):
             supported = ", ".join(kind.__name__ for kind in SUPPORTED_NODES)
             raise _fail(

@@ -404,3 +404,13 @@ def test_snntorch_leaky_with_a_zero_or_no_reset_runs_as_snntorch_runs_it(mechani
     assert 0.05 < float(ours.hidden_spikes[0].mean()) < 0.6 and ours.spikes.any()
     assert int((ours.hidden_spikes[0] != torch.stack(hidden)).sum()) == 0
     assert int((ours.spikes != spikes).sum()) == 0
+
+
+def test_a_node_norse_could_not_export_is_named_with_the_fix():
+    norse = pytest.importorskip("norse.torch")
+    module = norse.SequentialState(
+        torch.nn.Linear(4, 6), norse.LIFBoxCell(), torch.nn.Linear(6, 3), norse.LICell()
+    )
+    graph = norse.to_nir(module, torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"node '3' is None: .*use LIBoxCell"):
+        from_nir(graph, dt=1e-3, convention="norse")

@@ -150,8 +150,13 @@ def resolve_target(target: Path) -> tuple[Path, Path | None]:
 def _check(args: argparse.Namespace) -> None:
     if args.nulls < 0:
         raise ValueError(f"--nulls must be >= 0, got {args.nulls}")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(
+            f"--out {args.out} is a file: give the folder to write analysis.json and the "
+            "figures into"
+        )
     if args.out is not None and not args.out.is_dir():
-        raise ValueError(f"--out {args.out}: no such folder")
+        raise ValueError(f"--out {args.out}: no such folder (create it first)")
 
 
 def _analyze(args: argparse.Namespace) -> dict[str, Any]:

@@ -141,6 +141,9 @@ def delay_fractions(raw_delays: np.ndarray, max_delay: int) -> dict[str, Any]:
         ``clamped_low`` / ``clamped_high``: fractions beyond the range (raw < 0, raw >
         ``max_delay``), clamped by the layer: saturated, they get no delay gradient;
         ``mean``: the mean clamped delay in steps. NaN fractions for no synapses.
+        With ``max_delay`` 0 the range is the single step 0: ``zero`` is 1 (every synapse
+        acts at once) and ``max``, which would say the same delays saturate the range, is
+        NaN, undefined, with the reason under ``unavailable["max"]``.
 
     Example:
         >>> delay_fractions(np.array([-1.0, 0.3, 2.0, 9.8, 12.0]), 10)["clamped_high"]
@@ -151,10 +154,16 @@ def delay_fractions(raw_delays: np.ndarray, max_delay: int) -> dict[str, Any]:
         nan = float("nan")
         return dict.fromkeys(("zero", "max", "clamped_low", "clamped_high", "mean"), nan)
     clamped = np.clip(raw, 0.0, float(max_delay))
-    return {
+    fractions: dict[str, Any] = {
         "zero": float((clamped < 0.5).mean()),
         "max": float((clamped >= max_delay - 0.5).mean()),
         "clamped_low": float((raw < 0).mean()),
         "clamped_high": float((raw > max_delay).mean()),
         "mean": float(clamped.mean()),
     }
+    if max_delay <= 0:  # 0 is both ends of the range: "at the maximum" is not saturation
+        fractions["max"] = float("nan")
+        fractions["unavailable"] = {
+            "max": "undefined: max_delay is 0, every delay is 0 steps and none can saturate"
+        }
+    return fractions

@@ -359,7 +359,11 @@ class SpatialSNN(nn.Module):
         )
         spiking = None
         if spiking_output:
-            spiking = self.params if neuron == "lif" else self.make_neuron(num_classes, beta=None)
+            # the LIF constants run the default reset only (leaky_sequence): another reset
+            # needs the neuron module, as the other families do
+            resets = {k: self.neuron_arguments[k] for k in ("reset", "reset_delay")}
+            plain = neuron == "lif" and resets == FAMILY_DEFAULTS["lif"]
+            spiking = self.params if plain else self.make_neuron(num_classes, beta=None)
         self.readout = LeakyReadout(feedforward[-1], readout_beta, spiking=spiking, backend=backend)
         self.dropout = SpikeDropout(dropout)
         self._hardware_profile: str | None = None

@@ -146,6 +146,7 @@ from spatial_layers.nir.reader import (
     build_network,
     parse_graph,
     read_graph_file,
+    scalar,
 )
 
 OUTPUT_NODE = "output"
@@ -425,7 +426,7 @@ def graph_summary(graph: nir.NIRGraph) -> dict[str, int | float]:
     ``min_delay`` / ``max_delay`` range over the branches, in steps of the
     graph's ``dt`` (a branch without a Delay node has delay 0).
     """
-    dt = float(graph.metadata.get("dt", 1.0))
+    dt = scalar("the graph's metadata 'dt'", graph.metadata.get("dt", 1.0))
     sources = {target: source for source, target in graph.edges}
     steps = []
     for name, node in graph.nodes.items():

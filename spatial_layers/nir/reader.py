@@ -85,15 +85,89 @@ BETA_TOLERANCE = 1e-9
 
 #: How the caller says spiking nodes reset when their metadata does not: ``"subtract"``,
 #: the threshold one step late (snnTorch's ``Leaky`` and ``Synaptic``); ``"zero"``, to 0 in
-#: the step of the spike (NIR's own semantics, Norse's cells).
-ResetConvention = Literal["subtract", "zero"]
+#: the step of the spike (NIR's own semantics, Norse's cells; snnTorch's
+#: ``reset_mechanism="zero"``, which spikes alike); ``"none"``, no reset (snnTorch's
+#: ``reset_mechanism="none"``).
+ResetConvention = Literal["subtract", "zero", "none"]
 #: The (reset, reset_delay) each caller's convention stands for.
-CALLER_RESETS = {"subtract": ("subtract", True), "zero": ("zero", False)}
+CALLER_RESETS = {"subtract": ("subtract", True), "zero": ("zero", False), "none": ("none", True)}
 TimeConvention = Literal["nir", "norse"]
 
 
 def _fail(message: str) -> ValueError:
     return ValueError(f"cannot import the NIR graph: {message}")
+
+
+# ---------------------------------------------------------- values
+# Every number the reader takes from a graph (node parameters, weights, delays, metadata)
+# goes through :func:`numbers`: a bool, a complex number, text or a Python object is
+# refused, naming where it sits, rather than read as something else (True as 1, a complex
+# weight without its imaginary part, "0.9" as 0.9).
+_KINDS = {"b": "booleans", "c": "complex numbers", "U": "text", "S": "bytes", "O": "objects"}
+
+
+def numbers(where: str, value, shapes: tuple[tuple[int, ...], ...] | None = None) -> np.ndarray:
+    """``value`` as an array of real, finite numbers of one of ``shapes`` (any shape for
+    None); ``where`` names it in the error (e.g. ``"weight of node 'fc'"``)."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:  # ragged nested lists
+        raise _fail(f"{where} is not an array of numbers ({error})") from None
+    if array.dtype.kind not in "iuf":
+        kind = _KINDS.get(array.dtype.kind, f"dtype {array.dtype}")
+        raise _fail(f"{where} holds {kind} ({_shown(array)}); it must be real numbers")
+    if shapes is not None and array.shape not in shapes:
+        expected = " or ".join(str(shape) for shape in shapes)
+        raise _fail(f"{where} has shape {array.shape}, expected {expected}")
+    if not np.isfinite(array).all():
+        raise _fail(f"{where} holds non-finite values; it must be finite numbers")
+    return array
+
+
+def _shown(value) -> str:
+    """``value`` in a few characters on one line: a single value, else its type and shape."""
+    if isinstance(value, np.ndarray):
+        if value.size == 1:
+            item = repr(value.reshape(-1)[0].item())
+            return item if value.shape == () else f"{item} in an array of shape {value.shape}"
+        return f"a {value.dtype} array of shape {value.shape}"
+    shown = repr(value)
+    return shown if len(shown) <= 40 and "\n" not in shown else f"a {type(value).__name__}"
+
+
+def scalar(where: str, value) -> float:
+    """A real, finite number (a 0-d or one-element array too)."""
+    return float(numbers(where, value, ((), (1,))).reshape(-1)[0])
+
+
+def count(where: str, value) -> int:
+    """A whole number >= 0 (a float holding one too)."""
+    number = scalar(where, value)
+    if number < 0 or number != round(number):
+        raise _fail(f"{where} is {number:g}; it must be a whole number >= 0")
+    return int(number)
+
+
+def text(where: str, value) -> str:
+    """A string (bytes as UTF-8, a 0-d string array)."""
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "US":
+        value = value.item()
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            pass
+    if not isinstance(value, str):
+        raise _fail(f"{where} is {_shown(value)}; it must be text")
+    return str(value)
+
+
+def node_metadata(name: str, node: nir.NIRNode) -> dict:
+    """A node's metadata dict ({} for None)."""
+    metadata = node.metadata if node.metadata is not None else {}
+    if not isinstance(metadata, dict):
+        raise _fail(f"the metadata of node {name!r} is {_shown(metadata)}; it must be a dict")
+    return metadata
 
 
 class NeuronConstants(NamedTuple):
@@ -163,11 +237,11 @@ class Connection:
         if isinstance(node, nir.Affine):
             bias = _array(name, "bias", node.bias, (weight.shape[0],))
             self.bias = bias if self.bias is None else self.bias + bias
-        metadata = node.metadata or {}
+        metadata = node_metadata(name, node)
         if "sign" in metadata:
             self.sign = _array(name, "sign metadata", metadata["sign"], (weight.shape[1],))
         if "layer" in metadata:
-            self.layer = str(metadata["layer"])
+            self.layer = text(f"metadata 'layer' of node {name!r}", metadata["layer"])
         self.branches.append(name)
 
 
@@ -242,7 +316,7 @@ def parse_graph(
     exporter writes them, :func:`~spatial_layers.nir.conventions.true_tau`).
     """
     if reset not in (None, *CALLER_RESETS):
-        raise ValueError(f"reset must be None, 'subtract' or 'zero', got {reset!r}")
+        raise ValueError(f"reset must be None, 'subtract', 'zero' or 'none', got {reset!r}")
     if convention not in TIME_CONVENTIONS:
         raise ValueError(f"convention must be one of {TIME_CONVENTIONS}, got {convention!r}")
     if convention == "norse" and reset is None:
@@ -251,6 +325,11 @@ def parse_graph(
     dt = _resolve_dt(metadata, dt)
     nodes = dict(graph.nodes)
     for name, node in nodes.items():
+        if node is None:
+            raise _fail(
+                f"node {name!r} is None: its exporter wrote no node for that module (Norse's "
+                "to_nir writes None for an LICell: use LIBoxCell for a leaky readout)"
+            )
         if not isinstance(node, SUPPORTED_NODES):
             supported = ", ".join(kind.__name__ for kind in SUPPORTED_NODES)
             raise _fail(
@@ -300,11 +379,16 @@ def _resolve_dt(metadata: dict, dt: float | None) -> float:
     stored = metadata.get("dt")
     if stored is None and dt is None:
         raise _fail("the graph has no 'dt' in its metadata; pass dt= (seconds per step)")
-    if stored is not None and dt is not None and not np.isclose(float(stored), dt, rtol=1e-12):
-        raise _fail(f"dt={dt} given, but the graph was exported with dt={float(stored)}")
-    value = float(stored if stored is not None else dt)
-    if not (np.isfinite(value) and value > 0):
-        raise _fail(f"dt must be a positive number of seconds, got {value}")
+    if dt is not None:
+        dt = scalar("the argument dt", dt)
+    if stored is not None:
+        stored = scalar("the graph's metadata 'dt'", stored)
+    if stored is not None and dt is not None and not np.isclose(stored, dt, rtol=1e-12):
+        raise _fail(f"dt={dt} given, but the graph was exported with dt={stored}")
+    value = stored if stored is not None else dt
+    if value <= 0:
+        what = "the graph's metadata 'dt'" if stored is not None else "the argument dt"
+        raise _fail(f"{what} is {value}; it must be a positive number of seconds")
     return value
 
 
@@ -390,7 +474,10 @@ def _check_wiring(
 
 def _flat_size(shape) -> int | None:
     """C of a shape [C] or [1, C] (NIR writers add a batch axis of 1), else None."""
-    shape = np.asarray(shape).astype(int).tolist() if shape is not None else None
+    array = np.asarray(shape) if shape is not None else None
+    if array is None or array.dtype.kind not in "iu":  # not whole numbers (2.5, True, "7")
+        return None
+    shape = array.tolist()
     if not isinstance(shape, list) or not shape or any(n != 1 for n in shape[:-1]):
         return None
     return shape[-1] if len(shape) <= 2 and shape[-1] >= 1 else None
@@ -437,12 +524,7 @@ def _check_output_size(node: nir.Output, name: str, size: int) -> None:
 
 
 def _array(name: str, what: str, value, shape: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(value)
-    if array.shape != shape:
-        raise _fail(f"{what} of node {name!r} has shape {array.shape}, expected {shape}")
-    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
-        raise _fail(f"{what} of node {name!r} must be finite numbers")
-    return array
+    return numbers(f"{what} of node {name!r}", value, (shape,))
 
 
 def _delay_steps(name: str, node: nir.Delay, dt: float, size: int) -> np.ndarray:
@@ -533,9 +615,10 @@ def _chain(
 
 
 def _uniform(name: str, node: nir.NIRNode, parameter: str) -> float:
-    values = np.asarray(getattr(node, parameter), dtype=np.float64)
-    if values.size == 0 or not np.isfinite(values).all():
-        raise _fail(f"{parameter} of {name!r} must be finite numbers")
+    where = f"{parameter} of {type(node).__name__} {name!r}"
+    values = numbers(where, getattr(node, parameter)).astype(np.float64)
+    if values.size == 0:
+        raise _fail(f"{where} is empty; it must hold a number")
     if (values != values.flat[0]).any():
         raise _fail(
             f"{type(node).__name__} {name!r} has per-neuron different {parameter} (from "
@@ -578,7 +661,7 @@ def _neuron_constants(
     convention: TimeConvention = "nir",
 ) -> NeuronConstants:
     kind = type(node).__name__
-    metadata = node.metadata or {}
+    metadata = node_metadata(name, node)
     beta, alpha = 1.0, None
     if isinstance(node, nir.LIF | nir.LI | nir.CubaLIF):
         if _uniform(name, node, "v_leak") != 0:
@@ -587,13 +670,13 @@ def _neuron_constants(
                       convention)  # fmt: skip
     if isinstance(node, nir.CubaLIF):
         alpha = _decay(name, node, "tau_syn", dt, convention)
-        stored = metadata.get("alpha")
-        if stored is not None and abs(float(stored) - alpha) <= BETA_TOLERANCE:
-            alpha = float(stored)
+        stored = _stored_decay(name, metadata, "alpha")
+        if stored is not None and abs(stored - alpha) <= BETA_TOLERANCE:
+            alpha = stored
     neuron_input_gain(name, node, dt, convention)  # checked here, folded into the weights later
-    stored = metadata.get("beta")
-    if stored is not None and abs(float(stored) - beta) <= BETA_TOLERANCE:
-        beta = float(stored)  # the exact float the network was trained with
+    stored = _stored_decay(name, metadata, "beta")
+    if stored is not None and abs(stored - beta) <= BETA_TOLERANCE:
+        beta = stored  # the exact float the network was trained with
     family = "cuba" if isinstance(node, nir.CubaLIF) else "lif"
     if not isinstance(node, SPIKING_NODES):
         return NeuronConstants(beta, None, family, alpha)
@@ -604,6 +687,17 @@ def _neuron_constants(
         raise _fail(f"{kind} {name!r} has v_reset != 0; spsnn's neurons reset to 0 or subtract")
     mechanism, delay = _check_reset(name, node, reset)
     return NeuronConstants(beta, threshold, family, alpha, mechanism, delay)
+
+
+def _stored_decay(name: str, metadata: dict, key: str) -> float | None:
+    """The exact decay a node's metadata records (one number, or one per neuron, equal)."""
+    if metadata.get(key) is None:
+        return None
+    where = f"metadata {key!r} of node {name!r}"
+    values = numbers(where, metadata[key]).astype(np.float64).reshape(-1)
+    if values.size == 0 or (values != values[0]).any():
+        raise _fail(f"{where} must be one number or one per neuron, all equal")
+    return float(values[0])
 
 
 def _decay(name: str, node: nir.NIRNode, parameter: str, dt: float, convention: str) -> float:
@@ -627,8 +721,13 @@ def _decay(name: str, node: nir.NIRNode, parameter: str, dt: float, convention: 
 
 def _check_reset(name: str, node: nir.NIRNode, reset: ResetConvention | None) -> tuple[str, bool]:
     """The (reset, reset_delay) a spiking node states in its metadata, or the caller's."""
-    metadata = node.metadata or {}
-    stated = (metadata.get("reset"), metadata.get("reset_timing"))
+    metadata = node_metadata(name, node)
+    stated = tuple(
+        None
+        if metadata.get(key) is None
+        else text(f"metadata {key!r} of node {name!r}", metadata[key])
+        for key in ("reset", "reset_timing")
+    )
     if stated[0] in RESETS and stated[1] in RESET_TIMINGS:
         return str(stated[0]), RESET_TIMINGS[stated[1]]
     if "reset" not in metadata and reset is not None:
@@ -642,8 +741,9 @@ def _check_reset(name: str, node: nir.NIRNode, reset: ResetConvention | None) ->
     raise _fail(
         f"{type(node).__name__} {name!r} does not state its reset in its metadata: read it "
         "with reset='zero' for NIR's semantics (to v_reset = 0 in the step of the spike, as "
-        "Norse's cells), or with reset='subtract' for the threshold subtracted one step late "
-        "(snnTorch's Leaky and Synaptic, whose export_to_nir does not record it)"
+        "Norse's cells; snnTorch's reset_mechanism='zero'), with reset='subtract' for the "
+        "threshold subtracted one step late (snnTorch's Leaky and Synaptic, whose "
+        "export_to_nir does not record it), or with reset='none' for no reset"
     )
 
 
@@ -686,12 +786,14 @@ def _mask(connection: Connection, layer_records: dict) -> np.ndarray:
     stored = record.get("mask") if isinstance(record, dict) else None
     if stored is None:
         return connection.active
+    where = f"the mask metadata of layer {connection.layer!r}"
     mask = np.asarray(stored)
+    if mask.dtype.kind != "b":
+        mask = numbers(where, mask)
+        if not np.isin(mask, (0, 1)).all():
+            raise _fail(f"{where} holds values other than 0 and 1; it must be a 0/1 mask")
     if mask.shape != connection.active.shape:
-        raise _fail(
-            f"the mask metadata of layer {connection.layer!r} has shape {mask.shape}, its "
-            f"weights {connection.active.shape}"
-        )
+        raise _fail(f"{where} has shape {mask.shape}, its weights {connection.active.shape}")
     mask = mask.astype(bool)
     if (connection.active & ~mask).any():
         raise _fail(f"layer {connection.layer!r} has non-zero weights outside its mask metadata")
@@ -717,10 +819,10 @@ def _remove_latency(connection: Connection) -> None:
 
 
 def _coords(name: str, node: nir.NIRNode, size: int) -> np.ndarray | None:
-    coords = (node.metadata or {}).get("coords")
+    coords = node_metadata(name, node).get("coords")
     if coords is None:
         return None
-    coords = np.asarray(coords)
+    coords = numbers(f"coords metadata of {name!r}", coords)
     if coords.ndim != 2 or coords.shape[0] != size:
         raise _fail(f"coords metadata of {name!r} has shape {coords.shape}, expected ({size}, D)")
     return coords
@@ -733,8 +835,16 @@ def build_network(parsed: ParsedNetwork) -> SpatialSNN:
     sizes = [population.size for population in parsed.populations]
     connections = [*parsed.feedforward, *(c for c in parsed.recurrent if c is not None)]
     stored_max = parsed.metadata.get("max_delay")
+    if stored_max is not None:
+        stored_max = count("the graph's metadata 'max_delay'", stored_max)
     largest = max(int(c.delays[c.active].max(initial=0)) for c in connections)
-    max_delay = max(largest, int(stored_max) if stored_max is not None else 0)
+    max_delay = max(largest, stored_max or 0)
+    surrogate_alpha = parsed.metadata.get("surrogate_alpha")
+    surrogate_alpha = (
+        2.0
+        if surrogate_alpha is None
+        else scalar("the graph's metadata 'surrogate_alpha'", surrogate_alpha)
+    )
     default_reset = (hidden.reset, hidden.reset_delay) == (RESET_CONVENTION, True)
     net = SpatialSNN(
         sizes[0],
@@ -749,7 +859,7 @@ def build_network(parsed: ParsedNetwork) -> SpatialSNN:
         reset=None if default_reset else hidden.reset,
         reset_delay=None if default_reset else hidden.reset_delay,
         threshold=hidden.threshold,
-        surrogate_alpha=float(parsed.metadata.get("surrogate_alpha", 2.0)),
+        surrogate_alpha=surrogate_alpha,
         readout_beta=readout.beta,
         recurrent=any(c is not None for c in parsed.recurrent),
         bias=any(c.bias is not None for c in connections),

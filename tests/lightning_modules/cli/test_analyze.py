@@ -95,6 +95,9 @@ def test_errors_are_one_line(tmp_path, capsys):
     cases.append(([str(broken)], "not a readable checkpoint"))
     # Refused at the door, before the checkpoint is read (not after the whole analysis).
     cases.append(([str(broken), "--wandb", "yes"], "--wandb yes: " + str(broken.parent.parent)))
+    # --out must be a folder: a file is named as a file, a missing folder as missing
+    cases.append(([str(broken), "--out", str(broken)], f"--out {broken} is a file: give the"))
+    cases.append(([str(broken), "--out", str(tmp_path / "absent")], "absent: no such folder"))
     for argv, message in cases:
         with pytest.raises(SystemExit) as stopped:
             spsnn(["analyze", *argv])

@@ -148,6 +148,11 @@ def test_no_delays_have_no_lengths():
     assert result["summary"]["wiring_cost"] is None
     assert "needs delays" in result["wiring"]["total"]["wiring_cost"]["unavailable"]
     assert result["wiring"]["total"]["delays"]["zero"] == 1.0
+    # every delay is 0 = max_delay: that is no delay at all, not a saturated range
+    assert result["summary"]["delay_max_fraction"] is None
+    assert "max_delay is 0" in result["wiring"]["total"]["delays"]["unavailable"]["max"]
+    assert result["wiring"]["layers"][0]["delays"]["max"] is None
+    assert analysis.cheap_measures(net, communities=False)["delay_max_fraction"] is None
     assert "needs delays" in result["graph"]["communicability_wiring_cost"]["unavailable"]
 
 

@@ -64,6 +64,13 @@ def test_delay_histogram_and_fractions():
     assert np.isnan(wiring.delay_fractions(np.zeros(0), 10)["zero"])
 
 
+def test_the_fraction_at_max_delay_is_undefined_when_max_delay_is_0():
+    fractions = wiring.delay_fractions(np.zeros(4), 0)
+    assert fractions["zero"] == 1.0 and fractions["clamped_high"] == 0.0
+    assert np.isnan(fractions["max"]) and "max_delay is 0" in fractions["unavailable"]["max"]
+    assert "unavailable" not in wiring.delay_fractions(np.zeros(4), 1)
+
+
 def test_mismatched_or_non_finite_inputs_are_refused():
     with pytest.raises(ValueError, match="differ in size"):
         wiring.wiring_cost(np.ones(3), np.ones(2))

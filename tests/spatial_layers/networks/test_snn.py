@@ -184,6 +184,37 @@ def test_spiking_output_for_spike_count():
     assert set(out.spikes.unique().tolist()) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize(
+    ("reset", "reset_delay"), [("zero", False), ("zero", True), ("none", True), ("subtract", False)]
+)
+def test_a_spiking_lif_readout_resets_as_the_network_says(reset, reset_delay):
+    """The readout of SpatialSNN(reset=..., spiking_output=True) against a hand-written
+    Euler step of the readout's currents (it subtracted one step late, whatever reset said)."""
+    torch.manual_seed(0)
+    net = SpatialSNN(4, 3, [6], delays="none", max_delay=0, reset=reset, init_gain=4.0,
+                     reset_delay=reset_delay, spiking_output=True, readout_beta=0.8)  # fmt: skip
+    net.eval()
+    x = (torch.rand(40, 5, 4, generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    with torch.no_grad():
+        out = net.run(x)
+        layer = net.layers[-1]
+        currents = out.hidden_spikes[-1] @ layer.effective_weight().T
+    threshold = float(net.params.threshold)
+    membrane, expected = torch.zeros(5, 3), []
+    for current in currents:
+        v = 0.8 * membrane + current
+        if reset_delay:
+            before = (membrane > threshold).float()
+            v = {"subtract": v - before * threshold, "zero": v * (1 - before), "none": v}[reset]
+            spikes, membrane = (v > threshold).float(), v
+        else:
+            spikes = (v > threshold).float()
+            membrane = {"subtract": v - spikes * threshold, "zero": v * (1 - spikes)}[reset]
+        expected.append(spikes)
+    expected = torch.stack(expected)
+    assert float(expected.mean()) > 0.005 and int((out.spikes != expected).sum()) == 0
+
+
 @pytest.mark.parametrize("recurrent", [False, True])
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_no_state_leaks_between_batches(recurrent, batch_norm):

@@ -268,3 +268,149 @@ def test_a_graph_of_norse_s_exporter_is_read_up_to_its_reset():
     for layer, linear in zip(net.layers, (module[0], module[2]), strict=True):
         torch.testing.assert_close(layer.weight, linear.weight * gain, rtol=1e-6, atol=0)
         torch.testing.assert_close(layer.bias, linear.bias * gain, rtol=1e-6, atol=0)
+
+
+def with_metadata(**changes) -> nir.NIRGraph:
+    graph = graph_of()
+    return rebuilt(graph, metadata={**graph.metadata, **changes})
+
+
+def with_node_metadata(node: str, **changes) -> nir.NIRGraph:
+    graph = graph_of()
+    graph.nodes[node].metadata.update(changes)
+    return graph
+
+
+def with_weight(weight) -> nir.NIRGraph:
+    graph = graph_of()
+    graph.nodes["layers_0_linear0"] = nir.Linear(
+        weight=weight(graph.nodes["layers_0_linear0"].weight),
+        metadata=graph.nodes["layers_0_linear0"].metadata,
+    )
+    return graph
+
+
+@pytest.mark.parametrize(
+    ("graph", "message"),
+    [
+        # graph metadata: True is not 1 s, "x" is not a number, a max_delay is whole
+        (lambda: with_metadata(dt=True), r"metadata 'dt' holds booleans \(True\)"),
+        (lambda: with_metadata(dt="x"), r"metadata 'dt' holds text"),
+        (lambda: with_metadata(dt=1e-3 + 1e-4j), r"metadata 'dt' holds complex numbers"),
+        (lambda: with_metadata(dt=np.array([1e-3, 1e-3])), r"'dt' has shape \(2,\)"),
+        (lambda: with_metadata(surrogate_alpha="x"), r"metadata 'surrogate_alpha' holds text"),
+        (lambda: with_metadata(surrogate_alpha=True), r"'surrogate_alpha' holds booleans"),
+        (lambda: with_metadata(max_delay=2.7), r"'max_delay' is 2.7; it must be a whole"),
+        (lambda: with_metadata(max_delay=True), r"'max_delay' holds booleans"),
+        # node metadata: named by node and key
+        (lambda: with_node_metadata("hidden_0", beta="x"), r"'beta' of node 'hidden_0' holds text"),
+        (
+            lambda: with_node_metadata("hidden_1", beta=True),
+            r"'beta' of node 'hidden_1' holds bool",
+        ),
+        (
+            lambda: with_node_metadata("hidden_0", beta=np.array([0.9, 0.8])),
+            r"'beta' of node 'hidden_0' must be one number or one per neuron, all equal",
+        ),
+        (
+            lambda: with_node_metadata("hidden_0", coords=np.full((7, 2), np.nan)),
+            r"coords metadata of 'hidden_0' holds non-finite values",
+        ),
+        (
+            lambda: with_node_metadata("hidden_0", reset=np.array(["subtract"])),
+            r"'reset' of node 'hidden_0' is 'subtract' in an array of shape \(1,\); it must be",
+        ),
+        (lambda: with_node_metadata("hidden_0", coords=np.ones((7, 2), complex)), "complex"),
+        # arrays: complex weights lose nothing silently, text is not parsed, bools are not 1
+        (lambda: with_weight(lambda w: w + 0j), r"weight of node 'layers_0_linear0' holds complex"),
+        (lambda: with_weight(lambda w: w.astype(str)), r"'layers_0_linear0' holds text"),
+    ],
+)
+def test_metadata_and_arrays_that_are_not_real_numbers_are_refused_naming_node_and_key(
+    graph, message
+):
+    with pytest.raises(ValueError, match=message) as error:
+        from_nir(graph())
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda n: setattr(n, "tau", n.tau.astype(str)), r"tau of LIF 'hidden_0' holds text"),
+        (lambda n: setattr(n, "tau", n.tau + 0j), r"tau of LIF 'hidden_0' holds complex"),
+        (
+            lambda n: setattr(n, "v_threshold", n.v_threshold > 0),
+            r"v_threshold of LIF 'hidden_0' holds booleans",
+        ),
+    ],
+)
+def test_neuron_parameters_that_are_not_real_numbers_are_refused(change, message):
+    graph = graph_of()
+    change(graph.nodes["hidden_0"])
+    with pytest.raises(ValueError, match=message):
+        from_nir(graph)
+
+
+def test_a_mask_of_other_values_than_0_and_1_is_refused():
+    graph = graph_of()
+    record = graph.metadata["layers"]["layers_0"]
+    record["mask"] = np.asarray(record["mask"]) * 0.5
+    with pytest.raises(ValueError, match=r"mask metadata of layer 'layers_0' holds values other"):
+        from_nir(graph)
+
+
+def test_a_one_element_dt_and_per_neuron_equal_beta_metadata_read_as_their_number():
+    graph = graph_of()
+    reference = from_nir(graph)
+    size = graph.nodes["hidden_0"].tau.shape[0]
+    beta = graph.nodes["hidden_0"].metadata["beta"]
+    graph.nodes["hidden_0"].metadata["beta"] = np.full(size, beta)
+    graph.nodes["hidden_1"].metadata["beta"] = np.full(size, beta)
+    net = from_nir(rebuilt(graph, metadata={**graph.metadata, "dt": np.array([1e-3])}))
+    assert net.params.beta == reference.params.beta  # the stored float, exactly
+    x = spike_input(seed=3)
+    assert torch.equal(net.run(x).membrane, reference.run(x).membrane)
+
+
+@pytest.mark.parametrize("mechanism", ["zero", "none"])
+def test_snntorch_leaky_with_a_zero_or_no_reset_runs_as_snntorch_runs_it(mechanism):
+    """snnTorch's reset_mechanism='zero' zeroes the membrane before the next step's decay:
+    the spikes of a reset to 0 in the step of the spike (reset='zero'); 'none': reset='none'.
+    Hidden and spiking readout, 0 mismatches against snnTorch's own run."""
+    snn = pytest.importorskip("snntorch")
+    export_nir = pytest.importorskip("snntorch.export_nir")
+    import spatial_layers
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 6),
+        snn.Leaky(beta=torch.full((6,), 0.9), threshold=torch.ones(6), init_hidden=True,
+                  reset_mechanism=mechanism),
+        torch.nn.Linear(6, 3),
+        snn.Leaky(beta=torch.full((3,), 0.9), threshold=torch.ones(3), init_hidden=True,
+                  output=True, reset_mechanism=mechanism),
+    )  # fmt: skip
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+    imported = from_nir(export_nir.export_to_nir(net, torch.zeros(4)), dt=1e-4, reset=mechanism)
+    x = (torch.rand(60, 8, 4, generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    hidden = []
+    net[1].register_forward_hook(lambda module, args, out: hidden.append(out))
+    spatial_layers.reset(net)
+    with torch.no_grad():
+        spikes = torch.stack([net(x_t)[0] for x_t in x])
+        ours = imported.run(x)
+    assert 0.05 < float(ours.hidden_spikes[0].mean()) < 0.6 and ours.spikes.any()
+    assert int((ours.hidden_spikes[0] != torch.stack(hidden)).sum()) == 0
+    assert int((ours.spikes != spikes).sum()) == 0
+
+
+def test_a_node_norse_could_not_export_is_named_with_the_fix():
+    norse = pytest.importorskip("norse.torch")
+    module = norse.SequentialState(
+        torch.nn.Linear(4, 6), norse.LIFBoxCell(), torch.nn.Linear(6, 3), norse.LICell()
+    )
+    graph = norse.to_nir(module, torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"node '3' is None: .*use LIBoxCell"):
+        from_nir(graph, dt=1e-3, convention="norse")

@@ -429,6 +429,11 @@ def test_a_frame_transform_is_refused_at_construction(tmp_path, fit):
             "data: NoneInputs.num_inputs is None, which spsnn links into "
             "model.net.init_args.num_inputs: it must be an int >= 1",
         ),
+        (
+            "ZeroSteps",  # before: "0 does not conform to restriction v>0", naming neither
+            "data: ZeroSteps.num_steps is 0, which spsnn links into model.num_steps: it must "
+            "be an int >= 1, known when the DataModule is built (before setup)",
+        ),
     ],
 )
 def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name, message):
@@ -460,9 +465,30 @@ def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name,
             "Int32Labels",  # an internal error (RuntimeError in cross_entropy) before
             "the labels of a train batch are torch.int32, not torch.long class ids",
         ),
+        (
+            "LongerBatches",  # trained before, and the checkpoint recorded num_steps=10
+            "the spikes of a sanity_check batch have 13 time steps (shape (8, 13, 5)), but the "
+            "data module declares num_steps=10: the data module must give (B, T, C) spikes "
+            "with T = its num_steps and C = its num_inputs",
+        ),
+        (
+            "WiderBatches",
+            "the spikes of a sanity_check batch have 7 channels (shape (8, 10, 7)), but the "
+            "network takes num_inputs=5 (the data module's)",
+        ),
+        (
+            "EmptySplits",  # "`Trainer.fit` stopped: No training batches." and exit 0 before
+            "data: EmptySplits.train_dataloader() gives 0 samples (its train split); "
+            "EmptySplits.val_dataloader() gives 0 samples (its validation split): fit would "
+            "run on no sample; give that split of the data module samples",
+        ),
+        (
+            "EmptyVal",  # refused only after a trained epoch before (no val_acc to monitor)
+            "data: EmptyVal.val_dataloader() gives 0 samples (its validation split): fit",
+        ),
     ],
 )
-def test_a_user_datamodule_with_labels_that_are_not_class_ids(tmp_path, spsnn, name, message):
+def test_a_user_datamodule_with_batches_that_are_refused(tmp_path, spsnn, name, message):
     config = {
         "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path),
                     "enable_progress_bar": False},

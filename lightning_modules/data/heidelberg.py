@@ -85,6 +85,7 @@ from lightning_modules.data.hsd_format import (
     HeidelbergFileError,
     check_header,
     iter_checked_events,
+    time_unit_guess,
 )
 from lightning_modules.data.hsd_layout import (
     DATA_URL,
@@ -625,12 +626,13 @@ class HeidelbergDataModule(SplitDataModule):
         causes = []
         latest = counts["latest_event_s"]
         if lost["after_window"]:
+            unit = None if latest is None else time_unit_guess(latest, window_s)
             causes.append(
                 f"the window is {window_s:g} s (num_steps={self.num_steps} x "
                 f"time_bin_ms={self.time_bin_ms:g}) and the latest event is at {latest:g} s"
                 + (
-                    ": are the times in milliseconds? SHD/SSC store seconds"
-                    if latest is not None and latest > 100 * window_s
+                    f": are the times in {unit[0]}? SHD/SSC store seconds"
+                    if unit is not None
                     else "; raise num_steps or time_bin_ms to keep them"
                 )
             )

@@ -249,6 +249,34 @@ def test_two_dimensional_times(tmp_path, fit):
     )
 
 
+@pytest.mark.parametrize(
+    ("scale", "shown"),
+    [
+        (1e6, "up to 898925 in the first samples: microseconds?; SHD/SSC store float "
+              "seconds: write times / 1e6 as floats"),  # said "milliseconds?" before
+        (1e3, "up to 898 in the first samples: milliseconds?; SHD/SSC store float seconds: "
+              "write times / 1000 as floats"),
+    ],
+)  # fmt: skip
+def test_integer_times_in_another_unit_name_it(tmp_path, fit, scale, shown):
+    data, train, _ = shd(tmp_path)
+    times = [
+        np.asarray(t.astype(np.float64) * scale, np.int64) for t in read_file(train)["spikes/times"]
+    ]
+    edit(train, spikes__times=times)
+    assert_refused(
+        fit(data),
+        f"{train}: '/spikes/times' must hold float event times in seconds, got integers "
+        f"(int64), {shown}",
+    )
+
+
+def test_test_times_in_microseconds(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    edit(test, spikes__times=[t.astype(np.float64) * 1e6 for t in read_file(test)["spikes/times"]])
+    assert_refused(fit(data), "the latest event is at 899902 s: are the times in microseconds?")
+
+
 def test_times_as_integers_are_refused(tmp_path, fit):
     """Whole seconds would bin every event of a sample at 0 s: refused, not truncated."""
     data, train, _ = shd(tmp_path)

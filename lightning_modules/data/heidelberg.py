@@ -81,6 +81,7 @@ from lightning_modules.data.event_transforms import (
 )
 from lightning_modules.data.hsd_format import (
     NUM_UNITS,
+    SAMPLE_SECONDS,
     HeidelbergFile,
     HeidelbergFileError,
     check_header,
@@ -626,7 +627,8 @@ class HeidelbergDataModule(SplitDataModule):
         causes = []
         latest = counts["latest_event_s"]
         if lost["after_window"]:
-            unit = None if latest is None else time_unit_guess(latest, window_s)
+            # against the samples' length, not the window: a short window is no sign of a unit
+            unit = None if latest is None else time_unit_guess(latest, SAMPLE_SECONDS)
             causes.append(
                 f"the window is {window_s:g} s (num_steps={self.num_steps} x "
                 f"time_bin_ms={self.time_bin_ms:g}) and the latest event is at {latest:g} s"

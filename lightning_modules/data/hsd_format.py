@@ -85,6 +85,9 @@ class HeidelbergFile:
         return len(self.labels)
 
 
+SAMPLE_SECONDS = 1.0
+"""About how long an SHD/SSC sample lasts (seconds): what times in seconds reach."""
+
 TIME_UNITS = (("microseconds", 1e6), ("milliseconds", 1e3))
 """Units event times are mistakenly written in, and their size in seconds' terms."""
 
@@ -168,7 +171,7 @@ def _integer_times(path: Path, times: h5py.Dataset) -> HeidelbergFileError:
     except Exception:  # unreadable events are reported by the event checks' own message
         latest = 0
     problem = f"{times.name!r} must hold float event times in seconds, got integers ({base})"
-    unit = time_unit_guess(latest, 1.0)
+    unit = time_unit_guess(latest, SAMPLE_SECONDS)
     if unit is None:
         return _fail(
             path,
@@ -395,7 +398,7 @@ def _check_chunk(
         )
     odd = np.flatnonzero((all_t < 0) | (all_t >= MAX_TIME_S))
     if odd.size:
-        unit = time_unit_guess(all_t.max(), 1.0) if all_t[odd[0]] >= 0 else None
+        unit = time_unit_guess(all_t.max(), SAMPLE_SECONDS) if all_t[odd[0]] >= 0 else None
         raise _fail(
             path,
             f"{odd.size} event times outside [0, {MAX_TIME_S:g}) s ({all_t[odd[0]]} in sample "

@@ -242,6 +242,77 @@ def label_problem(labels: object, num_classes: int, batch_size: int | None) -> s
     )
 
 
+def spikes_problem(spikes: object, num_steps: int | None, num_inputs: int) -> str | None:
+    """What is wrong with a batch's spikes, or None: they must be a (B, T, C) tensor with
+    ``T = num_steps`` (the data module's declared one, which the checkpoint records; not
+    checked when None) and ``C = num_inputs`` (the network's).
+
+    >>> spikes_problem(torch.zeros(8, 13, 5), 10, 5)
+    'have 13 time steps (shape (8, 13, 5)), but the data module declares num_steps=10'
+    """
+    if not isinstance(spikes, Tensor):
+        return f"are a {type(spikes).__name__}, not a (B, T, C) tensor"
+    shape = tuple(spikes.shape)
+    if spikes.ndim != 3:
+        steps = "T" if num_steps is None else num_steps
+        return f"have shape {shape}, not (B, T={steps}, C={num_inputs})"
+    if num_steps is not None and shape[1] != num_steps:
+        return (
+            f"have {shape[1]} time steps (shape {shape}), but the data module declares "
+            f"num_steps={num_steps}"
+        )
+    if shape[2] != num_inputs:
+        return (
+            f"have {shape[2]} channels (shape {shape}), but the network takes "
+            f"num_inputs={num_inputs} (the data module's)"
+        )
+    return None
+
+
+#: Lightning stage -> (split, loop attribute of the Trainer, its limit_*_batches attribute).
+_STAGE_LOADERS = {
+    "fit": (("train", "fit_loop", "limit_train_batches"),
+            ("validation", "validate_loop", "limit_val_batches")),
+    "validate": (("validation", "validate_loop", "limit_val_batches"),),
+    "test": (("test", "test_loop", "limit_test_batches"),),
+    "predict": (("predict", "predict_loop", "limit_predict_batches"),),
+}  # fmt: skip
+
+
+def empty_loaders(trainer: L.Trainer, stage: str) -> list[str]:
+    """The loaders the ``stage`` will run that hold no sample (or no batch), as
+    ``"<owner>.<split>_dataloader()"`` with what it holds; Lightning would skip them and
+    go on (``fit`` with no training batch ends at once, exit status 0; an empty validation
+    split leaves ``val_acc`` unlogged until the end of the first epoch). Loaders without a
+    length (iterable datasets) and splits the trainer limits to 0 batches are not checked."""
+    empty = []
+    for split, loop_name, limit_name in _STAGE_LOADERS.get(stage, ()):
+        loop = getattr(trainer, loop_name, None)
+        if stage == "fit" and split == "validation":
+            loop = trainer.fit_loop.epoch_loop.val_loop
+        source = getattr(loop, "_data_source", None)
+        if source is None or getattr(trainer, limit_name, 1) == 0 or not source.is_defined():
+            continue
+        loaders = source.dataloader()
+        if isinstance(loaders, dict):
+            loaders = list(loaders.values())
+        elif not isinstance(loaders, list | tuple):
+            loaders = [loaders]
+        owner = source.instance
+        name = "the Trainer's" if owner is None else type(owner).__qualname__
+        for loader in loaders:
+            dataset = getattr(loader, "dataset", None)
+            try:
+                samples = len(dataset) if dataset is not None else None
+                batches = len(loader)
+            except TypeError:  # no length: an iterable dataset, known only when iterated
+                continue
+            if not samples or not batches:
+                held = f"{samples} samples" if samples is not None else f"{batches} batches"
+                empty.append(f"{name}.{source.name}() gives {held} (its {split} split)")
+    return empty
+
+
 def _input_settings(trainer: L.Trainer | None) -> dict | None:
     """The ``input_settings`` of the trainer's data module, or None (no trainer, no data
     module, or one that does not define them)."""
@@ -474,13 +545,20 @@ class SpikingClassifier(L.LightningModule):
         self._graphed = None  # frees the graphs' memory pool
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Refuses a batch with NaN or Inf input, or labels that are not class ids in
-        ``[0, num_classes)`` (:func:`label_problem`), while it is still on the host (no GPU
-        sync), naming the split and where in the batch; CUDA-side input is checked by the
-        network's flags (:mod:`spatial_layers.finite`)."""
+        """Refuses a batch whose spikes are not (B, T, C) with the declared T and the
+        network's C (:func:`spikes_problem`), with NaN or Inf input, or with labels that
+        are not class ids in ``[0, num_classes)`` (:func:`label_problem`), while it is still
+        on the host (no GPU sync), naming the split and where in the batch; CUDA-side input
+        is checked by the network's flags (:mod:`spatial_layers.finite`)."""
         spikes = batch[0] if isinstance(batch, tuple | list) else batch
         stage = self.trainer.state.stage
         split = "a" if stage is None else f"a {stage.value}"
+        problem = spikes_problem(spikes, self._declared_steps(), self.net.num_inputs)
+        if problem is not None:
+            raise ValueError(
+                f"the spikes of {split} batch {problem}: the data module must give (B, T, C) "
+                "spikes with T = its num_steps and C = its num_inputs"
+            )
         if isinstance(spikes, Tensor) and not spikes.is_cuda and spikes.is_floating_point():
             found = describe_nonfinite(spikes)
             if found is not None:
@@ -497,6 +575,27 @@ class SpikingClassifier(L.LightningModule):
                     "(spikes, labels) with labels int64 class ids 0..num_classes-1"
                 )
         return batch
+
+    def _declared_steps(self) -> int | None:
+        """T the batches must have: this module's ``num_steps`` (the CLI links the data
+        module's), else the attached data module's, else None (not checked)."""
+        steps = self.hparams.get("num_steps")
+        if steps is None:
+            trainer = self._attached_trainer()
+            steps = getattr(getattr(trainer, "datamodule", None), "num_steps", None)
+        return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+
+    def setup(self, stage: str) -> None:
+        """Refuses a stage whose loaders hold no sample (:func:`empty_loaders`), before it
+        runs: Lightning would skip them, and ``fit`` would end having trained on nothing."""
+        trainer = self._attached_trainer()
+        stage = str(getattr(stage, "value", stage))  # Lightning passes its TrainerFn
+        empty = [] if trainer is None else empty_loaders(trainer, stage)
+        if empty:
+            raise ValueError(
+                f"data: {'; '.join(empty)}: {stage} would run on no sample; give that split "
+                "of the data module samples"
+            )
 
     def on_train_batch_end(self, outputs, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Stops training when an optimizer step made a parameter NaN or Inf, or non-finite

@@ -107,7 +107,8 @@ DATA_LINKS = {
     "num_steps": "model.num_steps",
 }
 #: The links of :data:`DATA_LINKS` the network cannot do without: a data module that lacks
-#: one, or gives no positive int, is refused naming it (:func:`data_attribute`).
+#: one is refused naming it; one that gives any of them as no positive int too
+#: (:func:`data_attribute`).
 REQUIRED_DATA_ATTRIBUTES = ("num_inputs", "num_classes")
 #: Lightning's ``ckpt_path`` values that name no file ("last": the newest in the run's folder).
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
@@ -171,11 +172,11 @@ class SpsnnCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for name, target in DATA_LINKS.items():
-            if name in REQUIRED_DATA_ATTRIBUTES:  # checked: the whole data module is the source
-                compute = functools.partial(data_attribute, name=name, target=target)
-                parser.link_arguments("data", target, compute_fn=compute, apply_on="instantiate")
-            else:
-                parser.link_arguments(f"data.{name}", target, apply_on="instantiate")
+            # Every link checked, the whole data module its source: a bad value is refused
+            # naming the DataModule and the attribute, not by the target's type alone.
+            required = name in REQUIRED_DATA_ATTRIBUTES
+            compute = functools.partial(data_attribute, name=name, target=target, required=required)
+            parser.link_arguments("data", target, compute_fn=compute, apply_on="instantiate")
         parser.add_class_arguments(RunOptions, "run")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
@@ -526,11 +527,13 @@ class ResolvedConfigWandbLogger(WandbLogger):
         """Logs nothing: the run config is the CLI's resolved config."""
 
 
-def data_attribute(data: object, *, name: str, target: str) -> int:
+def data_attribute(data: object, *, name: str, target: str, required: bool = True) -> int | None:
     """``data.<name>``, which the CLI links into ``target``; a ValueError naming the data
-    module, the attribute and the fix when it is missing or not a positive int (before
-    the model is built)."""
+    module, the attribute and the fix when it is missing (None where not ``required``:
+    absent or None) or not a positive int (before the model is built)."""
     owner = type(data).__qualname__
+    if not required and getattr(data, name, None) is None:
+        return None
     if not hasattr(data, name):
         raise ValueError(
             f"data: {owner} has no attribute {name!r}, which spsnn links into {target}: "

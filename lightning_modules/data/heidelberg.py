@@ -73,16 +73,20 @@ from lightning_modules.data.binned_cache import (
 from lightning_modules.data.encoding import binned_event_indices, num_binned_channels
 from lightning_modules.data.event_transforms import (
     EVENT_DTYPE,
+    TransformIdentityError,
     seeded_numpy,
     transform_description,
     transform_events,
+    transform_fingerprint,
 )
 from lightning_modules.data.hsd_format import (
     NUM_UNITS,
+    SAMPLE_SECONDS,
     HeidelbergFile,
     HeidelbergFileError,
     check_header,
     iter_checked_events,
+    time_unit_guess,
 )
 from lightning_modules.data.hsd_layout import (
     DATA_URL,
@@ -294,8 +298,11 @@ class HeidelbergDataModule(SplitDataModule):
             ``p`` = 1) and must return events of that kind; frame transforms
             (``ToFrame``) are refused, since spsnn bins. It runs once per sample when a
             file is binned (not per epoch): a random transform is one fixed draw, seeded
-            by ``seed`` and the file. Its ``repr`` is part of the cache key and of
-            ``input_settings``.
+            by ``seed`` and the file. Its ``repr`` (``module.name`` for a function) is part
+            of ``input_settings``; the cache key holds what it computes
+            (:func:`~lightning_modules.data.event_transforms.transform_fingerprint`: code,
+            parameters, values read), and one that holds state spsnn cannot record (a
+            random generator of its own, an open file) is refused unless ``cache=False``.
         cache: keep binned files on disk and read them back when every setting matches.
         cache_dir: folder of the cache; default ``spsnn_cache/`` beside the data files.
         val_file: the file split validation reads (``"valid"``: SSC's official
@@ -353,6 +360,19 @@ class HeidelbergDataModule(SplitDataModule):
         self.transform = transform
         self.transform_text = transform_description(transform)
         self.cache = cache
+        # What the transform computes (its code, parameters, the values it reads): a cache
+        # key by its name alone would serve an edited function the bins of the old one.
+        self.transform_code = None
+        if cache and transform is not None:
+            try:
+                self.transform_code = transform_fingerprint(transform)
+            except TransformIdentityError as error:
+                raise ValueError(
+                    f"transform {self.transform_text} cannot be cached: {error}, so a cached "
+                    "binning could not tell when the transform changes; set cache=False (it "
+                    "bins again in every run), or keep only data (numbers, arrays, tonic "
+                    "transforms) in what the transform reads"
+                ) from None
         # Speaker ids held out for validation, once setup() has made a held-out split.
         self.val_speakers: np.ndarray | None = None
         required = ("train", "test") if val_file is None else ("train", val_file, "test")
@@ -415,7 +435,11 @@ class HeidelbergDataModule(SplitDataModule):
             "transform": self.transform_text,
         }
         if self.transform is not None:
-            key |= {"transform_seed": self._transform_seed(split), "tonic": tonic.__version__}
+            key |= {
+                "transform_seed": self._transform_seed(split),
+                "transform_code": self.transform_code,
+                "tonic": tonic.__version__,
+            }
         return key
 
     def _transform_seed(self, split: str) -> int:
@@ -603,12 +627,14 @@ class HeidelbergDataModule(SplitDataModule):
         causes = []
         latest = counts["latest_event_s"]
         if lost["after_window"]:
+            # against the samples' length, not the window: a short window is no sign of a unit
+            unit = None if latest is None else time_unit_guess(latest, SAMPLE_SECONDS)
             causes.append(
                 f"the window is {window_s:g} s (num_steps={self.num_steps} x "
                 f"time_bin_ms={self.time_bin_ms:g}) and the latest event is at {latest:g} s"
                 + (
-                    ": are the times in milliseconds? SHD/SSC store seconds"
-                    if latest is not None and latest > 100 * window_s
+                    f": are the times in {unit[0]}? SHD/SSC store seconds"
+                    if unit is not None
                     else "; raise num_steps or time_bin_ms to keep them"
                 )
             )

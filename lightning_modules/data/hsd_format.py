@@ -85,6 +85,23 @@ class HeidelbergFile:
         return len(self.labels)
 
 
+SAMPLE_SECONDS = 1.0
+"""About how long an SHD/SSC sample lasts (seconds): what times in seconds reach."""
+
+TIME_UNITS = (("microseconds", 1e6), ("milliseconds", 1e3))
+"""Units event times are mistakenly written in, and their size in seconds' terms."""
+
+
+def time_unit_guess(latest: float, expected_s: float) -> tuple[str, float] | None:
+    """The unit (name, per second) times seem to be in when their latest is ``latest`` where
+    seconds would give at most about ``expected_s``; None when it is not far off (the
+    nearest unit on a log scale, from 30x the expected on)."""
+    if not latest > 30 * expected_s:
+        return None
+    ratio = latest / expected_s
+    return min(TIME_UNITS, key=lambda unit: abs(np.log10(ratio / unit[1])))
+
+
 def _fail(path: Path, problem: str, fix: str | None = None) -> HeidelbergFileError:
     return HeidelbergFileError(f"{path}: {problem}; {fix or FORMAT_HINT}")
 
@@ -141,6 +158,31 @@ def _keys(f: h5py.File) -> str:
 def _kind(dtype: np.dtype) -> str:
     return {"f": "floats", "i": "integers", "u": "integers", "b": "booleans"}.get(
         dtype.kind, f"{dtype} values"
+    )
+
+
+def _integer_times(path: Path, times: h5py.Dataset) -> HeidelbergFileError:
+    """The error for integer event times, saying which unit they look like (from the first
+    samples' largest)."""
+    base = h5py.check_vlen_dtype(times.dtype)
+    try:
+        first = [np.asarray(t) for t in times[:256]]
+        latest = max((int(t.max()) for t in first if t.size), default=0)
+    except Exception:  # unreadable events are reported by the event checks' own message
+        latest = 0
+    problem = f"{times.name!r} must hold float event times in seconds, got integers ({base})"
+    unit = time_unit_guess(latest, SAMPLE_SECONDS)
+    if unit is None:
+        return _fail(
+            path,
+            problem,
+            "whole seconds would put every event of a sample at 0 s, 1 s, ...: write the "
+            "times as floats in seconds",
+        )
+    return _fail(
+        path,
+        f"{problem}, up to {latest} in the first samples: {unit[0]}?",
+        f"SHD/SSC store float seconds: write times / {unit[1]:g} as floats".replace("e+0", "e"),
     )
 
 
@@ -235,8 +277,11 @@ def check_header(
     with _open(path) as f:
         times = _dataset(path, f, "spikes/times")
         units = _dataset(path, f, "spikes/units")
-        # Seconds as integers would put every event of a sample at 0 s, 1 s, ...: refused.
-        _check_vlen(path, times, "f", "float event times in seconds")
+        # Seconds as integers would put every event of a sample at 0 s, 1 s, ...: refused,
+        # and times in another unit named as such.
+        _check_vlen(path, times, "fiu", "float event times in seconds")
+        if h5py.check_vlen_dtype(times.dtype).kind in "iu":
+            raise _integer_times(path, times)
         _check_vlen(path, units, "iu", "integer unit ids")
         n = len(times)
         if len(units) != n:
@@ -343,16 +388,26 @@ def _check_chunk(
     sample = np.repeat(np.arange(start, start + len(times)), lengths_t)
     all_t = np.concatenate(times).astype(np.float64)
     all_u = np.concatenate(units)
-    checks = (  # (events at fault, their values, what they are, the fix)
+    checks = (  # (events at fault, their values, what they are, the fix given the first)
         (~np.isfinite(all_t), all_t, "event times are NaN or infinite",
-         "the file is damaged: copy or extract it again"),
+         lambda first: "the file is damaged: copy or extract it again"),
         ((all_t < 0) | (all_t >= MAX_TIME_S), all_t, f"event times outside [0, {MAX_TIME_S:g}) s",
-         "times are seconds from the sample onset: is the file in the SHD/SSC format?"),
+         lambda first: _time_window_fix(all_t, first)),
         ((all_u < 0) | (all_u >= num_units), all_u, f"unit ids outside [0, {num_units})",
-         f"SHD/SSC record {num_units} units: is it the right file?"),
+         lambda first: f"SHD/SSC record {num_units} units: is it the right file?"),
     )  # fmt: skip
     for at_fault, values, what, fix in checks:
         odd = np.flatnonzero(at_fault)
         if odd.size:
             first = odd[0]
-            raise _fail(path, f"{odd.size} {what} ({values[first]} in sample {sample[first]})", fix)
+            raise _fail(
+                path, f"{odd.size} {what} ({values[first]} in sample {sample[first]})", fix(first)
+            )
+
+
+def _time_window_fix(times: np.ndarray, first: int) -> str:
+    """The fix for finite event times outside the window, ``times[first]`` the first."""
+    unit = time_unit_guess(times.max(), SAMPLE_SECONDS) if times[first] >= 0 else None
+    if unit is None:
+        return "times are seconds from the sample onset: is the file in the SHD/SSC format?"
+    return f"times are seconds from the sample onset: are they in {unit[0]}? SHD/SSC store seconds"

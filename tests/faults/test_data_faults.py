@@ -249,6 +249,45 @@ def test_two_dimensional_times(tmp_path, fit):
     )
 
 
+@pytest.mark.parametrize(
+    ("scale", "shown"),
+    [
+        (1e6, "up to 898925 in the first samples: microseconds?; SHD/SSC store float "
+              "seconds: write times / 1e6 as floats"),  # said "milliseconds?" before
+        (1e3, "up to 898 in the first samples: milliseconds?; SHD/SSC store float seconds: "
+              "write times / 1000 as floats"),
+    ],
+)  # fmt: skip
+def test_integer_times_in_another_unit_name_it(tmp_path, fit, scale, shown):
+    data, train, _ = shd(tmp_path)
+    times = [
+        np.asarray(t.astype(np.float64) * scale, np.int64) for t in read_file(train)["spikes/times"]
+    ]
+    edit(train, spikes__times=times)
+    assert_refused(
+        fit(data),
+        f"{train}: '/spikes/times' must hold float event times in seconds, got integers "
+        f"(int64), {shown}",
+    )
+
+
+def test_test_times_in_microseconds(tmp_path, fit):
+    data, _, test = shd(tmp_path)
+    edit(test, spikes__times=[t.astype(np.float64) * 1e6 for t in read_file(test)["spikes/times"]])
+    assert_refused(fit(data), "the latest event is at 899902 s: are the times in microseconds?")
+
+
+def test_a_window_shorter_than_the_samples_is_not_blamed_on_the_unit(tmp_path, fit):
+    """A 10 ms window (num_steps=1) on 0.9 s samples asked "are the times in milliseconds?"."""
+    data, train, _ = shd(tmp_path)
+    assert_refused(
+        fit(data, num_steps=1),
+        f"SHD train split ({train}): binning keeps 16 of its 1320 events (98.8 % lost: 1304 "
+        "after window); the window is 0.01 s (num_steps=1 x time_bin_ms=10) and the latest "
+        "event is at 0.898925 s; raise num_steps or time_bin_ms to keep them; 20 of 33 samples",
+    )
+
+
 def test_times_as_integers_are_refused(tmp_path, fit):
     """Whole seconds would bin every event of a sample at 0 s: refused, not truncated."""
     data, train, _ = shd(tmp_path)
@@ -429,6 +468,11 @@ def test_a_frame_transform_is_refused_at_construction(tmp_path, fit):
             "data: NoneInputs.num_inputs is None, which spsnn links into "
             "model.net.init_args.num_inputs: it must be an int >= 1",
         ),
+        (
+            "ZeroSteps",  # before: "0 does not conform to restriction v>0", naming neither
+            "data: ZeroSteps.num_steps is 0, which spsnn links into model.num_steps: it must "
+            "be an int >= 1, known when the DataModule is built (before setup)",
+        ),
     ],
 )
 def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name, message):
@@ -460,9 +504,30 @@ def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name,
             "Int32Labels",  # an internal error (RuntimeError in cross_entropy) before
             "the labels of a train batch are torch.int32, not torch.long class ids",
         ),
+        (
+            "LongerBatches",  # trained before, and the checkpoint recorded num_steps=10
+            "the spikes of a sanity_check batch have 13 time steps (shape (8, 13, 5)), but the "
+            "data module declares num_steps=10: the data module must give (B, T, C) spikes "
+            "with T = its num_steps and C = its num_inputs",
+        ),
+        (
+            "WiderBatches",
+            "the spikes of a sanity_check batch have 7 channels (shape (8, 10, 7)), but the "
+            "network takes num_inputs=5 (the data module's)",
+        ),
+        (
+            "EmptySplits",  # "`Trainer.fit` stopped: No training batches." and exit 0 before
+            "data: EmptySplits.train_dataloader() gives 0 samples (its train split); "
+            "EmptySplits.val_dataloader() gives 0 samples (its validation split): fit would "
+            "run on no sample; give that split of the data module samples",
+        ),
+        (
+            "EmptyVal",  # refused only after a trained epoch before (no val_acc to monitor)
+            "data: EmptyVal.val_dataloader() gives 0 samples (its validation split): fit",
+        ),
     ],
 )
-def test_a_user_datamodule_with_labels_that_are_not_class_ids(tmp_path, spsnn, name, message):
+def test_a_user_datamodule_with_batches_that_are_refused(tmp_path, spsnn, name, message):
     config = {
         "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path),
                     "enable_progress_bar": False},

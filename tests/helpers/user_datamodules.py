@@ -46,3 +46,57 @@ class Int32Labels(IgnoredLabels):
     def train_dataloader(self):
         data = TensorDataset(torch.rand(16, 10, 5), torch.randint(0, 3, (16,), dtype=torch.int32))
         return DataLoader(data, batch_size=8)
+
+
+class ZeroSteps(IgnoredLabels):
+    """``num_steps = 0``: refused before as a bare ``0 does not conform to restriction v>0``."""
+
+    def __init__(self):
+        super().__init__()
+        self.num_steps = 0
+
+
+class Batches(IgnoredLabels):
+    """Declares T = 10, C = 5 and 3 classes; serves ``samples`` samples of shape ``shape`` in
+    every split."""
+
+    samples = 16
+    shape = (10, 5)
+
+    def _loader(self):
+        x = torch.rand(self.samples, *self.shape)
+        return DataLoader(TensorDataset(x, torch.randint(0, 3, (self.samples,))), batch_size=8)
+
+    def train_dataloader(self):
+        return self._loader()
+
+    def val_dataloader(self):
+        return self._loader()
+
+    def test_dataloader(self):
+        return self._loader()
+
+
+class EmptySplits(Batches):
+    """Every split empty: ``fit`` ended with "No training batches" and exit status 0."""
+
+    samples = 0
+
+
+class EmptyVal(Batches):
+    """An empty validation split: ``val_acc`` is never logged."""
+
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(torch.rand(0, 10, 5), torch.zeros(0, dtype=torch.long)))
+
+
+class LongerBatches(Batches):
+    """Declares num_steps = 10, serves 13 steps: trained, and the checkpoint said 10."""
+
+    shape = (13, 5)
+
+
+class WiderBatches(Batches):
+    """Declares num_inputs = 5, serves 7 channels."""
+
+    shape = (10, 7)

@@ -3,6 +3,7 @@ damaged, written atomically, optional."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 
@@ -138,3 +139,73 @@ def test_an_unwritable_cache_costs_a_warning_not_the_run(shd_dir, tmp_path):
 def test_cache_must_be_a_bool(shd_dir):
     with pytest.raises(TypeError, match="cache must be true or false, got 'no'"):
         SHDDataModule(shd_dir, cache="no")
+
+
+# ------------------------------------------------ transforms the user edits
+TRANSFORMS = '''
+import numpy as np
+
+SHIFT_US = {shift}
+
+
+def helper(times):
+    return times + SHIFT_US
+
+
+def shift(events):
+    """Moves every event later: what it computes is all in its code and what it reads."""
+    events = events.copy()
+    events["t"] = {body}
+    return events
+'''
+
+
+def user_transform(folder, monkeypatch, shift=0, body="helper(events['t'])"):
+    """``user_transforms.shift`` loaded from a module file written now (as a user's edited
+    module is imported by a new run: same name, new code)."""
+    monkeypatch.setattr("sys.dont_write_bytecode", True)
+    path = folder / "user_transforms.py"
+    path.write_text(TRANSFORMS.format(shift=shift, body=body))
+    spec = importlib.util.spec_from_file_location("user_transforms", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.shift
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"body": "helper(events['t']) + 200_000"},  # the function's own body
+        {"shift": 300_000},  # a module constant its helper reads
+    ],
+)
+def test_an_edited_transform_function_is_binned_again(shd_dir, tmp_path, monkeypatch, edit):
+    """Keyed by ``module.name`` alone, the second module read the first one's bins back."""
+    before = dense(SHDDataModule(shd_dir, transform=user_transform(tmp_path, monkeypatch)))
+    edited = user_transform(tmp_path, monkeypatch, **edit)
+    after = dense(SHDDataModule(shd_dir, transform=edited))
+    assert torch.equal(after, dense(SHDDataModule(shd_dir, transform=edited, cache=False)))
+    assert not torch.equal(before, after)
+    assert len(entries(shd_dir)) == 2
+    unchanged = user_transform(tmp_path, monkeypatch, **edit)  # the same code again: cached
+    no_binning(monkeypatch)
+    assert torch.equal(dense(SHDDataModule(shd_dir, transform=unchanged)), after)
+
+
+def test_a_transform_with_state_spsnn_cannot_record_is_not_cached(shd_dir):
+    generator = np.random.default_rng(0)
+
+    def drop_half(events):
+        return events[generator.random(len(events)) < 0.5]
+
+    name = f"{__name__}.test_a_transform_with_state_spsnn_cannot_record_is_not_cached"
+    with pytest.raises(ValueError) as refused:
+        SHDDataModule(shd_dir, transform=drop_half)
+    assert str(refused.value) == (
+        f"transform {name}.<locals>.drop_half cannot be cached: {name}.<locals>.drop_half's "
+        "closure is a numpy.random._generator.Generator, whose state spsnn cannot record, so "
+        "a cached binning could not tell when the transform changes; set cache=False (it "
+        "bins again in every run), or keep only data (numbers, arrays, tonic transforms) in "
+        "what the transform reads"
+    )
+    SHDDataModule(shd_dir, transform=drop_half, cache=False)  # the fix named works

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spatial_layers.arguments import check_count, check_fits, check_flag, check_positive
+from spatial_layers.arguments import check_count, check_fits, check_flag, check_positive, is_int
 from spatial_layers.constraints import WeightConstraints
 from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import (
@@ -52,8 +52,8 @@ DELAY_MODES: tuple[str, ...] = ("spatial", "free", "none")
 def _population_size(population: NeuronPositions | int, role: str) -> int:
     if isinstance(population, NeuronPositions):
         return population.num_neurons
-    if isinstance(population, int) and not isinstance(population, bool) and population >= 1:
-        return population
+    if is_int(population) and population >= 1:
+        return int(population)
     raise TypeError(f"{role} must be a NeuronPositions or a positive int, got {population!r}")
 
 
@@ -207,7 +207,7 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         super().__init__()
         in_features = _population_size(pre, "pre")
         out_features = _population_size(post, "post")
-        check_count("max_delay", max_delay, 0, "steps")
+        max_delay = check_count("max_delay", max_delay, 0, "steps")
         check_max_delay(max_delay, dtype or torch.get_default_dtype())
         velocity = check_positive("velocity", velocity, "space units per step")
         for flag, value in (

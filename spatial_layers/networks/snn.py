@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
@@ -37,7 +38,7 @@ from torch import Tensor, nn
 
 from spatial_layers import hardware
 from spatial_layers.accounting import ParameterCount, count_parameters
-from spatial_layers.arguments import check_flag, is_number
+from spatial_layers.arguments import check_count, check_flag, check_positive, is_number
 from spatial_layers.delay import DelayMode, SpatialDelay, delay_layers
 from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import DelayMethod
@@ -90,8 +91,8 @@ def swap_time_and_batch(output: SNNOutput) -> SNNOutput:
 def plain_value(value: object) -> object:
     """A config value as builtin types: bool, int, float, str, None, or a list of them.
 
-    A config may pass int and float subclasses (a parser's restricted numbers, numpy
-    scalars are refused), which a ``weights_only`` checkpoint cannot hold.
+    A config may pass int and float subclasses (a parser's restricted numbers) and numpy
+    scalars (a value read from an array), which a ``weights_only`` checkpoint cannot hold.
 
     >>> class Count(int): ...
     >>> plain_value((Count(3), 2.5)), type(plain_value(Count(3)))
@@ -99,8 +100,8 @@ def plain_value(value: object) -> object:
     """
     if value is None or isinstance(value, bool):
         return value
-    for kind in (int, float, str):
-        if isinstance(value, kind):
+    for kind, numbers_kind in ((int, numbers.Integral), (float, numbers.Real), (str, str)):
+        if isinstance(value, numbers_kind):
             return kind(value)
     if isinstance(value, list | tuple):
         return [plain_value(item) for item in value]
@@ -588,9 +589,7 @@ def _check_arguments(arguments: dict) -> None:
     if arguments["delays"] == "spatial":
         counts["dim"] = 1
     for name, smallest in counts.items():
-        value = arguments[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-            raise ValueError(f"{name} must be an int >= {smallest}, got {value!r}")
+        check_count(name, arguments[name], smallest)
     sizes = arguments["hidden_sizes"]
     counts_ok = isinstance(sizes, list) and all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes
@@ -601,9 +600,7 @@ def _check_arguments(arguments: dict) -> None:
     if arguments["position_scale"] is not None:
         positive.append("position_scale")
     for name in positive:
-        value = arguments[name]
-        if not (is_number(value) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        check_positive(name, arguments[name])
     family = arguments["neuron"]
     if family not in NEURON_FAMILIES:
         raise ValueError(f"neuron must be one of {NEURON_FAMILIES}, got {family!r}")

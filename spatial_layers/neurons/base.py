@@ -92,8 +92,8 @@ class ConstantSpec(NamedTuple):
 
 
 def is_range(value: ConstantValue) -> bool:
-    """A [low, high] range (a tensor of values is not one)."""
-    return not isinstance(value, int | float | Tensor)
+    """A [low, high] range (a number or a tensor of values is not one)."""
+    return not (is_number(value) or isinstance(value, Tensor))
 
 
 def is_per_neuron(value: ConstantValue) -> bool:
@@ -103,7 +103,7 @@ def is_per_neuron(value: ConstantValue) -> bool:
 
 def check_constant_kind(spec: ConstantSpec) -> None:
     """ValueError naming the argument unless its value is a number (not a bool), a
-    [low, high] list or tuple, or a tensor (a string or a numpy float32 is none of them)."""
+    [low, high] list or tuple, or a tensor (a string or a bool is none of them)."""
     value = spec.value
     if not (is_number(value) or isinstance(value, list | tuple | Tensor)):
         raise ValueError(
@@ -122,7 +122,7 @@ def check_constant(spec: ConstantSpec) -> tuple[float, float]:
         low, high = float(value.min()), float(value.max())
     elif is_range(value):
         pair = list(value)
-        if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair):
+        if len(pair) != 2 or not all(is_number(v) for v in pair):
             raise ValueError(f"{name} must be a number or a [low, high] pair, got {value!r}")
         low, high = (float(v) for v in pair)
         if not low <= high:
@@ -187,7 +187,7 @@ class NeuronBase(nn.Module):
     ) -> None:
         super().__init__()
         if size is not None:
-            check_count("size", size, 1, "neurons; None for one shared value")
+            size = check_count("size", size, 1, "neurons; None for one shared value")
             check_fits(
                 f"{type(self).__name__}(size={size})",
                 len(constants) * size,

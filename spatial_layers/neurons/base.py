@@ -330,18 +330,18 @@ class NeuronBase(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         """Nothing to restore: ``load_state_dict`` compared the settings before."""
 
+    def _setting_differences(self, saved: dict, state_dict: dict, prefix: str) -> list[str]:
+        """What the ``saved`` settings (and the state under ``prefix``) hold that these
+        neurons do not, one phrase each: ``name=saved (these neurons: value)``."""
+        return setting_differences(saved, self.settings())
+
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
         key = prefix + "_extra_state"
         saved = state_dict.get(key)
         if isinstance(saved, dict):
-            built = self.settings()
-            differences = [
-                f"{name}={saved.get(name)!r} (these neurons: {value!r})"
-                for name, value in built.items()
-                if saved.get(name) != value
-            ]
+            differences = self._setting_differences(saved, state_dict, prefix)
             if differences:
                 error_msgs.append(
                     f"{prefix.rstrip('.') or type(self).__name__}: the state was saved by "
@@ -517,6 +517,16 @@ def _fixed_values(spec: ConstantSpec, low: float, high: float, columns: int) -> 
         tau_low, tau_high = time_constant(low), time_constant(high)
         return torch.exp(-1.0 / (tau_low + (tau_high - tau_low) * fraction))
     return low + (high - low) * fraction
+
+
+def setting_differences(saved: dict, built: dict) -> list[str]:
+    """``name=saved (these neurons: value)`` for each of the ``built`` settings that the
+    ``saved`` ones hold otherwise."""
+    return [
+        f"{name}={saved.get(name)!r} (these neurons: {value!r})"
+        for name, value in built.items()
+        if saved.get(name) != value
+    ]
 
 
 def reset_membrane(value: Tensor, spike: Tensor, threshold: float, reset: str) -> Tensor:

@@ -134,10 +134,13 @@ def check_fits(
 ) -> None:
     """MemoryError naming the size when ``count`` ``unit`` of ``bytes_each`` bytes cannot fit
     in ``device``'s memory: at construction, instead of an allocator failure (or the process
-    killed while the tensor is filled) later. Nothing is checked where the memory is unknown.
+    killed while the tensor is filled) later. Nothing is checked where the memory is unknown,
+    nor while ``torch.compile`` or ``torch.export`` traces (the sizes may be symbolic there).
 
     >>> check_fits("NeuronPositions(10, dim=2)", 20, "coordinates", 4, "cpu", "use fewer")
     """
+    if torch.compiler.is_compiling():
+        return
     needed = count * bytes_each
     available = memory_bytes(device)
     if available is not None and needed > available:

@@ -102,12 +102,18 @@ def test_numpy_scalars_are_ints_and_numbers_and_come_back_as_python_ones():
     count, number = check_count("size", np.int64(3), 1), check_positive("v", np.float32(0.5))
     assert (count, type(count), number, type(number)) == (3, int, 0.5, float)
     assert type(check_seed("seed", np.uint32(7))) is int
-    assert type(plain_value([np.int64(3), np.float32(0.5)])[0]) is int
     positions = NeuronPositions(np.int64(3), dim=np.int64(2))
     assert positions().shape == (3, 2) and type(positions.num_neurons) is int
+    assert SpatialDelay(np.int64(3), 2, max_delay=np.int64(4)).max_delay == 4
     assert float(Leaky(np.float32(0.5)).constant_values()[0, 0]) == 0.5
-    net = SpatialSNN(np.int64(3), np.int64(2), [np.int64(4)], max_delay=np.int64(3))
-    assert (net.init_args["num_inputs"], type(net.init_args["hidden_sizes"][0])) == (3, int)
+    # SpatialSNN uses its arguments as given and records them: a numpy scalar is named
+    with pytest.raises(
+        ArgumentTypeError, match=r"^max_delay holds np.int64\(3\) \(int64\), not a plain int"
+    ):
+        SpatialSNN(3, 2, [4], max_delay=np.int64(3))
+    with pytest.raises(ValueError, match=r"^hidden_sizes holds np.int64\(4\) \(int64\)"):
+        SpatialSNN(3, 2, [np.int64(4)])
+    assert plain_value("beta", np.float64(0.5)) == 0.5  # a float subclass
 
 
 @pytest.mark.parametrize(

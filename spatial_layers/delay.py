@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spatial_layers.arguments import check_count, check_fits, check_flag, check_positive
+from spatial_layers.arguments import check_count, check_fits, check_flag, check_positive, is_int
 from spatial_layers.constraints import WeightConstraints
 from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import (
@@ -52,8 +52,8 @@ DELAY_MODES: tuple[str, ...] = ("spatial", "free", "none")
 def _population_size(population: NeuronPositions | int, role: str) -> int:
     if isinstance(population, NeuronPositions):
         return population.num_neurons
-    if isinstance(population, int) and not isinstance(population, bool) and population >= 1:
-        return population
+    if is_int(population) and population >= 1:
+        return int(population)
     raise TypeError(f"{role} must be a NeuronPositions or a positive int, got {population!r}")
 
 
@@ -207,7 +207,7 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         super().__init__()
         in_features = _population_size(pre, "pre")
         out_features = _population_size(post, "post")
-        check_count("max_delay", max_delay, 0, "steps")
+        max_delay = check_count("max_delay", max_delay, 0, "steps")
         check_max_delay(max_delay, dtype or torch.get_default_dtype())
         velocity = check_positive("velocity", velocity, "space units per step")
         for flag, value in (
@@ -391,9 +391,25 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         With ``delays="none"`` all of a synapse's weight sits on tap 0 (no
         Gaussian spread, whatever ``kernel`` says), as :meth:`forward` applies it.
         """
+        self.check_fits("kernel", self.out_features * self.in_features, self.max_delay + 1)
         if self.delay_mode == "none":
             return F.pad(self.applied_kernel(), (0, self.max_delay))
         return self.applied_kernel()
+
+    def check_fits(self, tensor: str, rows: int, taps: int) -> None:
+        """MemoryError naming the size when a ``tensor`` of ``rows`` x ``taps`` values (the
+        kernel: C_out x C_in; a step's or chunk's history: B x C_in) cannot fit in the
+        layer's device: before the allocator fails (or the process is killed)."""
+        check_fits(
+            f"SpatialDelay({self.in_features} -> {self.out_features}, max_delay="
+            f"{self.max_delay})'s {tensor}",
+            rows * taps,
+            f"values ({rows} x {taps} taps)",
+            self.weight.element_size(),
+            self.weight.device,
+            "use a smaller max_delay or fewer neurons (a sequence call builds min(T, "
+            "max_delay + 1) taps; kernel(), step() and forward_chunk() all max_delay + 1)",
+        )
 
     def applied_kernel(self, taps: int | None = None) -> Tensor:
         """The kernel ``forward`` convolves with, (C_out, C_in, min(taps, max_delay + 1)).
@@ -403,6 +419,8 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         """
         if self.delay_mode == "none":
             return self.effective_weight()[..., None]
+        built = self.max_delay + 1 if taps is None else min(taps, self.max_delay + 1)
+        self.check_fits("kernel", self.out_features * self.in_features, built)
         if self.kernel_kind == "gauss":  # weights and shape in one autograd node
             return gaussian_kernel(
                 self.delays(),
@@ -520,6 +538,7 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         and gradients are those of the full kernel's first ``taps`` taps. A NaN delay
         makes its synapse's weight NaN, so that it shows (rounding puts it on tap 0).
         """
+        self.check_fits("kernel", self.out_features * self.in_features, taps)
         delays = self.delays()
         weight = torch.where(torch.isnan(delays), delays, self.effective_weight())
         kernel = interpolated_kernel(weight, delays, min(self.max_delay, taps), self.kernel_kind)

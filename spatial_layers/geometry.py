@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from spatial_layers.arguments import check_count, check_fits, check_positive
+from spatial_layers.arguments import check_count, check_fits, check_positive, is_int
 from spatial_layers.vmap_rules import batched_first
 
 PositionInit = Literal["uniform", "normal"]
@@ -197,13 +197,13 @@ class NeuronPositions(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_count("num_neurons", num_neurons, 1)
-        if isinstance(dim, int) and not isinstance(dim, bool) and dim < 1:
+        num_neurons = check_count("num_neurons", num_neurons, 1)
+        if is_int(dim) and dim < 1:
             raise ValueError(
                 f"dim must be >= 1, got {dim}; for a layer without delays use "
                 "SpatialDelay(..., delays='none')"
             )
-        check_count("dim", dim, 1, "coordinates per neuron")
+        dim = check_count("dim", dim, 1, "coordinates per neuron")
         if init not in POSITION_INITS:
             raise ValueError(f"init must be one of {POSITION_INITS}, got {init!r}")
         scale = check_positive("scale", scale, "space units")

@@ -46,8 +46,9 @@ class StreamingDelay:
     """Per-step calls of a delayed layer, the history kept inside (an nn.Module mixin).
 
     The host layer provides ``in_features``, ``max_delay``, ``bias``, ``init_hidden``,
-    ``batch_first``, ``applied_kernel()``, ``_forward_time_major(x)`` (the sequence call)
-    and ``_check(x, rank)`` (shape, device and dtype checks).
+    ``batch_first``, ``applied_kernel()``, ``_forward_time_major(x)`` (the sequence call),
+    ``_check(x, rank)`` (shape, device and dtype checks) and ``check_fits(tensor, rows, taps)``
+    (a size check).
     """
 
     in_features: int
@@ -100,7 +101,9 @@ class StreamingDelay:
         """Streaming mode with explicit state (Norse cell convention)."""
         self._check(x_t, rank=2)
         kernel = self.applied_kernel()
-        if state is not None:
+        if state is None:  # the history the step starts: B x C_in x taps
+            self.check_fits("step history", x_t.shape[0] * self.in_features, kernel.shape[-1])
+        else:
             self._check_state(state, x_t.shape[0], kernel.shape[-1], x_t)
         return delayed_step(x_t, kernel, state, self.bias)
 
@@ -149,6 +152,7 @@ class StreamingDelay:
         taps = self.max_delay + 1
         if state is None:
             y = self._forward_time_major(x)  # checks x
+            self.check_fits("chunk history", x.shape[1] * self.in_features, taps)
             inputs = x
         else:
             self._check(x, rank=3)

@@ -93,10 +93,9 @@ from lightning_modules.cli.config_files import (
     replaced_callbacks,
 )
 from lightning_modules.outputs import check_writable_folder
+from spatial_layers.arguments import MAX_SEED
 
 DEFAULT_SEED = 42
-#: The seeds ``seed_everything`` accepts (numpy's range).
-MAX_SEED = 2**32 - 1
 #: Where Lightning keeps the seed it set, for the processes it launches for other ranks.
 SEED_VARIABLE = "PL_GLOBAL_SEED"
 DEFAULT_ROOT_DIR = "runs"

@@ -96,7 +96,9 @@ from lightning_modules.data.hsd_layout import (
     data_file,
     find_data_files,
 )
-from lightning_modules.data.splits import SplitDataModule, checked_int, checked_number
+from lightning_modules.data.splits import SplitDataModule
+from spatial_layers.arguments import check_count as checked_int
+from spatial_layers.arguments import check_number as checked_number
 
 __all__ = [
     "DATA_URL",

@@ -11,13 +11,11 @@ batches), validation and test in order.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_modules.data.sampling import EpochShuffleSampler
+from spatial_layers.arguments import check_count, check_seed
 
 SPLITS = ("train", "val", "test")
 """Every split a DataModule serves."""
@@ -29,47 +27,6 @@ STAGE_SPLITS = {
     "predict": ("test",),
 }
 """The splits a Lightning stage needs; any other stage (None) takes all."""
-
-
-def checked_int(name: str, value: object, minimum: int | None = None) -> int:
-    """``value`` as an int, if it is one (not a bool) and at least ``minimum``.
-
-    Raises:
-        TypeError: not an int (``num_steps=2.5``, ``batch_size="64"``), naming ``name``.
-        ValueError: below ``minimum``, naming ``name``.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-MAX_SEED = 2**32 - 1
-"""Largest seed every generator spsnn seeds accepts (numpy's ``RandomState``, the Yin-Yang
-generator's, takes 0..2**32 - 1; torch's shuffle adds the epoch to it)."""
-
-
-def checked_seed(name: str, value: object) -> int:
-    """``value`` as a seed: an int in ``[0, MAX_SEED]``.
-
-    Raises:
-        TypeError: not an int, naming ``name``.
-        ValueError: outside the range, naming ``name`` (a generator would refuse it only
-            when the split is built or the first epoch shuffles).
-    """
-    seed = checked_int(name, value)
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{name} must lie in [0, 2**32 - 1] (a seed), got {seed}")
-    return seed
-
-
-def checked_number(name: str, value: object) -> float:
-    """``value`` as a float, if it is a finite real number (not a bool); else a TypeError
-    naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r} ({type(value).__name__})")
-    return float(value)
 
 
 class SplitDataModule(L.LightningDataModule):
@@ -90,10 +47,10 @@ class SplitDataModule(L.LightningDataModule):
 
     def __init__(self, batch_size: int, num_steps: int, seed: int, num_workers: int) -> None:
         super().__init__()
-        self.batch_size = checked_int("batch_size", batch_size, 1)
-        self._num_steps = checked_int("num_steps", num_steps, 1)
-        self.seed = checked_seed("seed", seed)
-        self.num_workers = checked_int("num_workers", num_workers, 0)
+        self.batch_size = check_count("batch_size", batch_size, 1)
+        self._num_steps = check_count("num_steps", num_steps, 1)
+        self.seed = check_seed("seed", seed)
+        self.num_workers = check_count("num_workers", num_workers, 0)
         self.datasets: dict[str, Dataset] = {}
 
     @property

@@ -12,12 +12,10 @@ import torch
 from torch.utils.data import TensorDataset
 
 from lightning_modules.data.encoding import LatencyRounding, latency_encode
-from lightning_modules.data.splits import (
-    SplitDataModule,
-    checked_int,
-    checked_number,
-    checked_seed,
-)
+from lightning_modules.data.splits import SplitDataModule
+from spatial_layers.arguments import check_count as checked_int
+from spatial_layers.arguments import check_number as checked_number
+from spatial_layers.arguments import check_seed as checked_seed
 
 CLASS_NAMES = ("yin", "yang", "dot")
 """Names of the class ids 0, 1, 2 as the published data set gives them."""

@@ -37,7 +37,13 @@ from torch import Tensor, nn
 
 from spatial_layers import hardware
 from spatial_layers.accounting import ParameterCount, count_parameters
-from spatial_layers.arguments import check_flag, is_number
+from spatial_layers.arguments import (
+    ArgumentTypeError,
+    check_count,
+    check_flag,
+    check_positive,
+    is_number,
+)
 from spatial_layers.delay import DelayMode, SpatialDelay, delay_layers
 from spatial_layers.finite import check_input, register_flag
 from spatial_layers.functional import DelayMethod
@@ -87,14 +93,15 @@ def swap_time_and_batch(output: SNNOutput) -> SNNOutput:
     )
 
 
-def plain_value(value: object) -> object:
+def plain_value(name: str, value: object) -> object:
     """A config value as builtin types: bool, int, float, str, None, or a list of them.
 
-    A config may pass int and float subclasses (a parser's restricted numbers, numpy
-    scalars are refused), which a ``weights_only`` checkpoint cannot hold.
+    A config may pass int and float subclasses (a parser's restricted numbers), which a
+    ``weights_only`` checkpoint cannot hold. Anything else (a numpy int or float32, which
+    the network would use as given) is an :class:`ArgumentTypeError` naming ``name``.
 
     >>> class Count(int): ...
-    >>> plain_value((Count(3), 2.5)), type(plain_value(Count(3)))
+    >>> plain_value("sizes", (Count(3), 2.5)), type(plain_value("size", Count(3)))
     ([3, 2.5], <class 'int'>)
     """
     if value is None or isinstance(value, bool):
@@ -103,8 +110,11 @@ def plain_value(value: object) -> object:
         if isinstance(value, kind):
             return kind(value)
     if isinstance(value, list | tuple):
-        return [plain_value(item) for item in value]
-    raise TypeError(f"not a plain config value: {value!r} ({type(value).__name__})")
+        return [plain_value(name, item) for item in value]
+    raise ArgumentTypeError(
+        f"{name} holds {value!r} ({type(value).__name__}), not a plain int, float, str, bool "
+        "or list: SpatialSNN records its arguments to rebuild itself; pass int(...) or float(...)"
+    )
 
 
 #: Where the state dict of networks saved before the blocks (spsnn 0.1.0) kept its layers.
@@ -290,7 +300,7 @@ class SpatialSNN(nn.Module):
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         #: The constructor's arguments as plain data, by name: what rebuilds this network.
-        self.init_args = {name: plain_value(value) for name, value in arguments.items()}
+        self.init_args = {name: plain_value(name, value) for name, value in arguments.items()}
         _check_arguments(self.init_args)
         hidden_sizes = list(hidden_sizes)
         if readout_beta is None:
@@ -588,9 +598,7 @@ def _check_arguments(arguments: dict) -> None:
     if arguments["delays"] == "spatial":
         counts["dim"] = 1
     for name, smallest in counts.items():
-        value = arguments[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-            raise ValueError(f"{name} must be an int >= {smallest}, got {value!r}")
+        check_count(name, arguments[name], smallest)
     sizes = arguments["hidden_sizes"]
     counts_ok = isinstance(sizes, list) and all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes
@@ -601,9 +609,7 @@ def _check_arguments(arguments: dict) -> None:
     if arguments["position_scale"] is not None:
         positive.append("position_scale")
     for name in positive:
-        value = arguments[name]
-        if not (is_number(value) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        check_positive(name, arguments[name])
     family = arguments["neuron"]
     if family not in NEURON_FAMILIES:
         raise ValueError(f"neuron must be one of {NEURON_FAMILIES}, got {family!r}")

@@ -92,8 +92,8 @@ class ConstantSpec(NamedTuple):
 
 
 def is_range(value: ConstantValue) -> bool:
-    """A [low, high] range (a tensor of values is not one)."""
-    return not isinstance(value, int | float | Tensor)
+    """A [low, high] range (a number or a tensor of values is not one)."""
+    return not (is_number(value) or isinstance(value, Tensor))
 
 
 def is_per_neuron(value: ConstantValue) -> bool:
@@ -103,7 +103,7 @@ def is_per_neuron(value: ConstantValue) -> bool:
 
 def check_constant_kind(spec: ConstantSpec) -> None:
     """ValueError naming the argument unless its value is a number (not a bool), a
-    [low, high] list or tuple, or a tensor (a string or a numpy float32 is none of them)."""
+    [low, high] list or tuple, or a tensor (a string or a bool is none of them)."""
     value = spec.value
     if not (is_number(value) or isinstance(value, list | tuple | Tensor)):
         raise ValueError(
@@ -122,7 +122,7 @@ def check_constant(spec: ConstantSpec) -> tuple[float, float]:
         low, high = float(value.min()), float(value.max())
     elif is_range(value):
         pair = list(value)
-        if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair):
+        if len(pair) != 2 or not all(is_number(v) for v in pair):
             raise ValueError(f"{name} must be a number or a [low, high] pair, got {value!r}")
         low, high = (float(v) for v in pair)
         if not low <= high:
@@ -187,7 +187,7 @@ class NeuronBase(nn.Module):
     ) -> None:
         super().__init__()
         if size is not None:
-            check_count("size", size, 1, "neurons; None for one shared value")
+            size = check_count("size", size, 1, "neurons; None for one shared value")
             check_fits(
                 f"{type(self).__name__}(size={size})",
                 len(constants) * size,
@@ -330,18 +330,18 @@ class NeuronBase(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         """Nothing to restore: ``load_state_dict`` compared the settings before."""
 
+    def _setting_differences(self, saved: dict, state_dict: dict, prefix: str) -> list[str]:
+        """What the ``saved`` settings (and the state under ``prefix``) hold that these
+        neurons do not, one phrase each: ``name=saved (these neurons: value)``."""
+        return setting_differences(saved, self.settings())
+
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
         key = prefix + "_extra_state"
         saved = state_dict.get(key)
         if isinstance(saved, dict):
-            built = self.settings()
-            differences = [
-                f"{name}={saved.get(name)!r} (these neurons: {value!r})"
-                for name, value in built.items()
-                if saved.get(name) != value
-            ]
+            differences = self._setting_differences(saved, state_dict, prefix)
             if differences:
                 error_msgs.append(
                     f"{prefix.rstrip('.') or type(self).__name__}: the state was saved by "
@@ -517,6 +517,16 @@ def _fixed_values(spec: ConstantSpec, low: float, high: float, columns: int) -> 
         tau_low, tau_high = time_constant(low), time_constant(high)
         return torch.exp(-1.0 / (tau_low + (tau_high - tau_low) * fraction))
     return low + (high - low) * fraction
+
+
+def setting_differences(saved: dict, built: dict) -> list[str]:
+    """``name=saved (these neurons: value)`` for each of the ``built`` settings that the
+    ``saved`` ones hold otherwise."""
+    return [
+        f"{name}={saved.get(name)!r} (these neurons: {value!r})"
+        for name, value in built.items()
+        if saved.get(name) != value
+    ]
 
 
 def reset_membrane(value: Tensor, spike: Tensor, threshold: float, reset: str) -> Tensor:

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from torch import Tensor
 
 from spatial_layers import ops
+from spatial_layers.arguments import is_number
 from spatial_layers.neurons.base import (
     ConstantSpec,
     ConstantValue,
@@ -27,6 +28,7 @@ from spatial_layers.neurons.base import (
     Reset,
     check_currents,
     membrane_step,
+    setting_differences,
 )
 from spatial_layers.ops import Backend, resolve_backend
 from spatial_layers.surrogate import ArctanSpike
@@ -199,7 +201,7 @@ class Leaky(NeuronBase):
         backend: Backend = "auto",
     ) -> None:
         legacy = (
-            isinstance(beta, int | float)
+            is_number(beta)
             and size is None
             and not learn_beta
             and reset == "subtract"
@@ -231,6 +233,26 @@ class Leaky(NeuronBase):
         if self.legacy:
             settings["beta"] = self.params.beta
         return settings
+
+    def _setting_differences(self, saved: dict, state_dict: dict, prefix: str) -> list[str]:
+        # The one-beta LIF records beta in its settings, the others as tensors (values, or
+        # raw when learned): a state of the other layout is named as such, with the fix
+        # (compared as settings alone, it read as beta=None against a number).
+        tensors = [state_dict[prefix + k] for k in ("values", "raw") if prefix + k in state_dict]
+        if bool(tensors) != self.legacy:
+            return super()._setting_differences(saved, state_dict, prefix)
+        if self.legacy:
+            size = tensors[0].shape[-1]
+            layout = (
+                f"per-neuron constants for {size} neurons (these neurons: one constant "
+                f"beta={self.params.beta}; build them with size={size})"
+            )
+        else:
+            layout = (
+                f"one constant beta={saved.get('beta')!r} (these neurons: per-neuron constants; "
+                "build them with a number beta and no size, learn_beta=False)"
+            )
+        return [layout, *setting_differences(saved, NeuronBase.settings(self))]
 
     def sequence(
         self, currents: Tensor, state: LeakyState | None = None

@@ -24,6 +24,7 @@ from spatial_layers.hardware.loihi2.reference import (
     Program,
 )
 from spatial_layers.hardware.loihi2.report import loihi2_report
+from spatial_layers.nir.reader import count, integer, resolve_dt, text
 
 
 def load_program(graph: nir.NIRGraph | str | Path) -> Program:
@@ -41,11 +42,14 @@ def load_program(graph: nir.NIRGraph | str | Path) -> Program:
             "not a graph exported for Loihi 2 (metadata target != 'loihi2'): "
             "write it with spsnn export --target loihi2"
         )
-    dt = float(metadata["dt"])
+    dt = resolve_dt(metadata, None)
     inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
     if inputs != [INPUT]:
         raise ValueError(f"expected one Input node named {INPUT!r}, got {inputs}")
-    payload_bits = int(graph.nodes[INPUT].metadata["loihi2"]["payload_fraction_bits"])
+    payload_bits = count(
+        "payload_fraction_bits of the Input node",
+        graph.nodes[INPUT].metadata["loihi2"]["payload_fraction_bits"],
+    )
     predecessor = {target: source for source, target in graph.edges}
     successor = {source: target for source, target in graph.edges}
     populations = {
@@ -88,17 +92,17 @@ def _population(name: str, node: nir.NIRNode) -> Population:
     spiking = isinstance(node, nir.LIF | nir.IF | nir.CubaLIF)
     if spiking != (mantissa is not None):
         raise ValueError(f"{name}: a spiking node needs a threshold mantissa, others none")
-    shift = int(record["threshold_shift"])
+    shift = count(f"threshold_shift of node {name!r}", record["threshold_shift"])
     current_decay = record.get("current_decay")
     if isinstance(node, nir.CubaLIF) != (current_decay is not None):
         raise ValueError(f"{name}: a CubaLIF node needs a current decay du, others none")
     return Population(
         name,
         int(np.size(node.r)),
-        int(record["fraction_bits"]),
-        int(record["decay"]),
-        None if mantissa is None else int(mantissa) << shift,
-        None if current_decay is None else int(current_decay),
+        count(f"fraction_bits of node {name!r}", record["fraction_bits"]),
+        count(f"decay of node {name!r}", record["decay"]),
+        None if mantissa is None else count(f"threshold_mantissa of {name!r}", mantissa) << shift,
+        None if current_decay is None else count(f"current_decay of {name!r}", current_decay),
     )
 
 
@@ -111,14 +115,14 @@ def _branch(
     target: Population,
     payload_bits: int,
 ) -> Branch:
-    layer = str(node.metadata["layer"])
+    layer = text(f"layer of node {name!r}", node.metadata["layer"])
     record = metadata["layers"][layer]
     weight = np.asarray(node.weight, dtype=np.float64)
     if "scale_exponent" not in record:  # an all-zero layer
         if np.any(weight):
             raise ValueError(f"{name}: non-zero weights without a scale exponent")
         return Branch(layer, source, target.name, delay, np.zeros(weight.shape, np.int64), 0)
-    exponent = int(record["scale_exponent"])
+    exponent = integer(f"scale_exponent of layer {layer!r}", record["scale_exponent"])
     mantissas = weight / 2.0**exponent
     whole = np.array_equal(mantissas, np.rint(mantissas))
     if not whole or np.abs(mantissas).max() > MANTISSA_LIMIT:
@@ -127,7 +131,8 @@ def _branch(
             f"times 2**{exponent}"
         )
     shift = exponent - payload_bits + target.fraction_bits
-    if shift not in SHIFTS or shift != int(record["weight_exponent"]) + 6:
+    weight_exponent = integer(f"weight_exponent of layer {layer!r}", record["weight_exponent"])
+    if shift not in SHIFTS or shift != weight_exponent + 6:
         raise ValueError(
             f"{name}: shift {shift} (weight exponent {record['weight_exponent']}) outside 0..13"
         )
@@ -155,5 +160,5 @@ def _update_order(source: str, populations: dict, branches: list[Branch]) -> lis
 def graph_report(graph: nir.NIRGraph) -> dict[str, Any]:
     """:func:`~spatial_layers.hardware.loihi2.report.loihi2_report` of an exported graph."""
     metadata = graph.metadata
-    clipped = int(metadata.get("clipped_synapses", 0))
+    clipped = count("the graph's metadata 'clipped_synapses'", metadata.get("clipped_synapses", 0))
     return loihi2_report(load_program(graph), metadata["layers"], clipped)

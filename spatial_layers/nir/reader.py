@@ -140,12 +140,18 @@ def scalar(where: str, value) -> float:
     return float(numbers(where, value, ((), (1,))).reshape(-1)[0])
 
 
+def integer(where: str, value, smallest: int | None = None) -> int:
+    """A whole number (a float holding one too), at least ``smallest`` where given."""
+    number = scalar(where, value)
+    if number != round(number) or (smallest is not None and number < smallest):
+        bound = "" if smallest is None else f" >= {smallest}"
+        raise _fail(f"{where} is {number:g}; it must be a whole number{bound}")
+    return int(number)
+
+
 def count(where: str, value) -> int:
     """A whole number >= 0 (a float holding one too)."""
-    number = scalar(where, value)
-    if number < 0 or number != round(number):
-        raise _fail(f"{where} is {number:g}; it must be a whole number >= 0")
-    return int(number)
+    return integer(where, value, 0)
 
 
 def text(where: str, value) -> str:
@@ -322,7 +328,7 @@ def parse_graph(
     if convention == "norse" and reset is None:
         reset = "zero"  # Norse's cells reset to v_reset in the step of the spike
     metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
-    dt = _resolve_dt(metadata, dt)
+    dt = resolve_dt(metadata, dt)
     nodes = dict(graph.nodes)
     for name, node in nodes.items():
         if node is None:
@@ -375,7 +381,7 @@ def parse_graph(
     return ParsedNetwork(populations, feedforward, recurrent, metadata, dt, convention)
 
 
-def _resolve_dt(metadata: dict, dt: float | None) -> float:
+def resolve_dt(metadata: dict, dt: float | None) -> float:
     stored = metadata.get("dt")
     if stored is None and dt is None:
         raise _fail("the graph has no 'dt' in its metadata; pass dt= (seconds per step)")

@@ -732,3 +732,33 @@ def test_bad_method_is_refused_naming_the_choices():
     assert SpatialDelay(4, 3, max_delay=2, delays="none", method="linear")(
         torch.zeros(5, 1, 4)
     ).shape == (5, 1, 3)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        # each allocated C_out x C_in x (max_delay + 1), or B x C_in x (max_delay + 1), unchecked
+        (
+            lambda: SpatialDelay(700, 256, max_delay=2**24).kernel(),
+            r"\)'s kernel needs .* GiB for its 3006477286400 values \(179200 x 16777217 taps\)",
+        ),
+        (
+            lambda: SpatialDelay(700, 256, max_delay=2**24).step(torch.rand(1, 700)),
+            r"^SpatialDelay\(700 -> 256, max_delay=16777216\)'s kernel needs",
+        ),
+        (
+            lambda: SpatialDelay(4, 3, max_delay=2**20).step(torch.rand(10**6, 4)),
+            r"'s step history needs .* GiB for its 4194308000000 values \(4000000 x 1048577",
+        ),
+        (
+            lambda: SpatialDelay(700, 4, max_delay=2**24).forward_chunk(torch.rand(3, 1, 700)),
+            r"'s chunk history needs .* \(700 x 16777217 taps\)",
+        ),
+    ],
+)
+def test_a_tensor_too_large_for_the_device_is_a_memory_error_naming_its_size(call, message):
+    with pytest.raises(MemoryError, match=message) as error:
+        call()
+    assert "\n" not in str(error.value) and "use a smaller max_delay" in str(error.value)
+    # the sequence call builds only min(T, max_delay + 1) taps: it runs
+    assert SpatialDelay(700, 256, max_delay=2**24)(torch.rand(5, 1, 700)).shape == (5, 1, 256)

@@ -193,7 +193,7 @@ def test_print_config_shows_linked_defaults(tiny_yaml, cli_argv, capsys):
         ("trainer.max_epoch", 3, ["max_epoch"]),  # unknown trainer key
         ("summary.test_ckpt", "best_test", ["summary.test_ckpt"]),  # no selection on test
         # refused by a constructor, not the parser: its own message, without a traceback
-        ("data.init_args.batch_size", 0, ["could not build", "batch_size must be >= 1"]),
+        ("data.init_args.batch_size", 0, ["could not build", "batch_size must be an int >= 1"]),
         ("model.net.init_args.dropout", 1.0, ["could not build", "dropout must be in [0, 1)"]),
         # spatial delays that all clamp to 0: coordinates that could never learn
         ("model.net.init_args.max_delay", 0, ["could not build", "max_delay=0", "delays='none'"]),

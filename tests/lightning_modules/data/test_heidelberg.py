@@ -295,10 +295,10 @@ def test_full_fit_and_test_on_tiny_shd_files(shd_dir):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"channel_bin": 2.5}, TypeError, r"channel_bin must be an int, got 2.5"),
-        ({"batch_size": "64"}, TypeError, r"batch_size must be an int, got '64'"),
+        ({"channel_bin": 2.5}, TypeError, r"channel_bin must be an int >= 1, got 2.5"),
+        ({"batch_size": "64"}, TypeError, r"batch_size must be an int >= 1, got '64'"),
         ({"time_bin_ms": "10"}, TypeError, r"time_bin_ms must be a finite number"),
-        ({"num_steps": 0}, ValueError, r"num_steps must be >= 1, got 0"),
+        ({"num_steps": 0}, ValueError, r"num_steps must be an int >= 1, got 0"),
         ({"seed": -1}, ValueError, r"seed must lie in \[0, 2\*\*32 - 1\] \(a seed\), got -1"),
         # torch's shuffle refused it only at the first epoch ("Overflow when unpacking long")
         ({"seed": 2**64}, ValueError, r"seed must lie in \[0, 2\*\*32 - 1\]"),

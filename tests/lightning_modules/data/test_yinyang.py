@@ -156,9 +156,9 @@ def test_bad_arguments_fail_at_construction(kwargs, match):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"num_steps": 2.5}, r"num_steps must be an int, got 2.5 \(float\)"),
-        ({"batch_size": "64"}, r"batch_size must be an int, got '64' \(str\)"),
-        ({"train_size": True}, r"train_size must be an int, got True \(bool\)"),
+        ({"num_steps": 2.5}, r"num_steps must be an int >= 1, got 2.5 \(float\)"),
+        ({"batch_size": "64"}, r"batch_size must be an int >= 1, got '64' \(str\)"),
+        ({"train_size": True}, r"train_size must be an int >= 1, got True \(bool\)"),
         ({"val_seed": 4.0}, r"val_seed must be an int"),
         ({"t_max": "40"}, r"t_max must be a finite number, got '40' \(str\)"),
         ({"bias_step": 0.5}, r"bias_step must be an int"),

@@ -95,3 +95,30 @@ def test_a_sequence_of_no_steps_gives_empty_outputs_and_keeps_the_state(make, ba
 def test_integer_or_bool_currents_are_refused_naming_the_fix(neuron, dtype):
     with pytest.raises(ValueError, match=f"currents must be floating point, got {dtype}"):
         neuron(torch.ones(4, 2, 3, dtype=dtype))
+
+
+@pytest.mark.parametrize(
+    ("saved", "built", "named"),
+    [
+        # read as "beta=None (these neurons: 0.5)" before: no hint of size=
+        (
+            lambda: Leaky([0.3, 0.8], size=3),
+            lambda: Leaky(0.5),
+            r"per-neuron constants for 3 neurons \(these neurons: one constant beta=0.5; "
+            r"build them with size=3\)",
+        ),
+        (lambda: Leaky(0.5, size=4, learn_beta=True), lambda: Leaky(0.5), "with size=4"),
+        # the reverse was a bare 'Missing key(s) in state_dict: "values"'
+        (
+            lambda: Leaky(0.5),
+            lambda: Leaky([0.3, 0.8], size=3),
+            r"one constant beta=0.5 \(these neurons: per-neuron constants; build them with a "
+            r"number beta and no size",
+        ),
+        (lambda: Leaky(0.5), lambda: Leaky(0.5, reset="zero"), r"one constant .*reset='subtract'"),
+    ],
+)
+def test_a_one_beta_state_and_a_per_neuron_one_name_the_layout_and_the_fix(saved, built, named):
+    with pytest.raises(RuntimeError, match=named) as error:
+        built().load_state_dict(saved().state_dict())
+    assert "beta=None" not in str(error.value) and "Missing key" not in str(error.value)

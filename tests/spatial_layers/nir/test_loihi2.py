@@ -77,3 +77,27 @@ def test_delays_above_62_are_refused_or_clipped_and_counted():
         to_nir(net, target="loihi2", max_delay=63)
     with pytest.raises(ValueError, match="8-bit weights"):
         to_nir(profile_net(), target="loihi2", weight_bits=4)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # read with float()/int() before: "0.001" parsed, True as 1 s, 2.5 clipped synapses as 2
+        (lambda g: g.metadata.update(dt="0.001"), "metadata 'dt' holds text"),
+        (lambda g: g.metadata.update(dt=True), "metadata 'dt' holds booleans"),
+        (lambda g: g.metadata.update(dt=0.0), "metadata 'dt' is 0.0; it must be a positive"),
+        (lambda g: g.metadata.update(clipped_synapses=2.5), "'clipped_synapses' is 2.5; it must"),
+        (lambda g: g.metadata.update(clipped_synapses=True), "'clipped_synapses' holds booleans"),
+        (lambda g: g.metadata.update(clipped_synapses="6"), "'clipped_synapses' holds text"),
+        (
+            lambda g: g.nodes["input"].metadata["loihi2"].update(payload_fraction_bits=6.5),
+            "payload_fraction_bits of the Input node is 6.5",
+        ),
+    ],
+)
+def test_a_malformed_metadata_value_is_refused_naming_it(edit, message):
+    graph = to_nir(profile_net(), target="loihi2")
+    edit(graph)
+    with pytest.raises(ValueError, match=message) as error:
+        graph_report(graph)
+    assert "\n" not in str(error.value)

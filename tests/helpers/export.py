@@ -228,3 +228,21 @@ def run_imported(graph: nir.NIRGraph, node_map, x: torch.Tensor) -> tuple[torch.
             output, state = net(x_t, state)
             outputs.append(output)
     return torch.stack(outputs), [torch.stack(spikes[name]) for name in hidden]
+
+
+def assert_runs_as_snntorch(
+    net: torch.nn.Sequential, imported: SpatialSNN, x: torch.Tensor
+) -> None:
+    """``imported`` (``from_nir`` of snnTorch's export of ``net``: Linear, hidden neurons,
+    Linear, output neurons, all ``init_hidden``) gives snnTorch's own hidden and output spikes
+    on the (T, B, C) input ``x``, with 0 mismatches, and the hidden layer is neither silent
+    nor saturated (so the comparison says something)."""
+    hidden = []
+    net[1].register_forward_hook(lambda module, args, out: hidden.append(out))
+    spatial_layers.reset(net)
+    with torch.no_grad():
+        spikes = torch.stack([net(x_t)[0] for x_t in x])
+        ours = imported.run(x)
+    assert 0.05 < float(ours.hidden_spikes[0].mean()) < 0.6 and ours.spikes.any()
+    assert int((ours.hidden_spikes[0] != torch.stack(hidden)).sum()) == 0
+    assert int((ours.spikes != spikes).sum()) == 0

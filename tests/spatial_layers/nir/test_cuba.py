@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-import spatial_layers
 from spatial_layers.networks import SpatialSNN
 from spatial_layers.networks.deploy import deployment_network
 from spatial_layers.nir import from_nir, norse_node_map, snntorch_node_map, to_nir
-from tests.helpers.export import run_imported
+from tests.helpers.export import assert_runs_as_snntorch, run_imported
 
 nirtorch = pytest.importorskip("nirtorch")
 
@@ -102,15 +101,7 @@ def test_a_graph_of_snntorch_s_synaptic_runs_as_snntorch_runs_it():
     imported = from_nir(graph, dt=1e-4, reset="subtract")
     assert imported.neuron_family == "cuba" and imported.spiking_output
     x = spikes_in(steps=60, batch=8, rate=0.4)
-    hidden = []
-    net[1].register_forward_hook(lambda module, args, out: hidden.append(out))
-    spatial_layers.reset(net)
-    with torch.no_grad():
-        spikes = torch.stack([net(x_t)[0] for x_t in x])
-        ours = imported.run(x)
-    assert 0.05 < float(ours.hidden_spikes[0].mean()) < 0.6 and ours.spikes.any()
-    assert int((ours.hidden_spikes[0] != torch.stack(hidden)).sum()) == 0
-    assert int((ours.spikes != spikes).sum()) == 0
+    assert_runs_as_snntorch(net, imported, x)
 
 
 def norse_network(cell: str):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from spatial_layers.nir import from_nir, to_nir
-from tests.helpers.export import make_net, rounded, spike_input
+from tests.helpers.export import assert_runs_as_snntorch, make_net, rounded, spike_input
 
 
 def graph_of(case: str = "spatial", **kwargs) -> nir.NIRGraph:
@@ -380,7 +380,6 @@ def test_snntorch_leaky_with_a_zero_or_no_reset_runs_as_snntorch_runs_it(mechani
     Hidden and spiking readout, 0 mismatches against snnTorch's own run."""
     snn = pytest.importorskip("snntorch")
     export_nir = pytest.importorskip("snntorch.export_nir")
-    import spatial_layers
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(
@@ -395,15 +394,7 @@ def test_snntorch_leaky_with_a_zero_or_no_reset_runs_as_snntorch_runs_it(mechani
         net[0].weight.mul_(3.0)
     imported = from_nir(export_nir.export_to_nir(net, torch.zeros(4)), dt=1e-4, reset=mechanism)
     x = (torch.rand(60, 8, 4, generator=torch.Generator().manual_seed(1)) < 0.4).float()
-    hidden = []
-    net[1].register_forward_hook(lambda module, args, out: hidden.append(out))
-    spatial_layers.reset(net)
-    with torch.no_grad():
-        spikes = torch.stack([net(x_t)[0] for x_t in x])
-        ours = imported.run(x)
-    assert 0.05 < float(ours.hidden_spikes[0].mean()) < 0.6 and ours.spikes.any()
-    assert int((ours.hidden_spikes[0] != torch.stack(hidden)).sum()) == 0
-    assert int((ours.spikes != spikes).sum()) == 0
+    assert_runs_as_snntorch(net, imported, x)
 
 
 def test_a_node_norse_could_not_export_is_named_with_the_fix():

@@ -92,7 +92,7 @@ from lightning_modules.cli.config_files import (
     integer_literals,
     replaced_callbacks,
 )
-from lightning_modules.outputs import check_writable_folder
+from lightning_modules.outputs import TRIAL_RUN_NOTE, check_writable_folder
 
 DEFAULT_SEED = 42
 #: The seeds ``seed_everything`` accepts (numpy's range).
@@ -476,14 +476,18 @@ class SpsnnCLI(LightningCLI):
         if self._run_options().wandb_log_model and trainer.is_global_zero:
             _log_model(trainer, summary)
         _finish_wandb(trainer, summary)
+        _note_trial(trainer)
 
     def after_validate(self) -> None:
         _finish_wandb(self.trainer)
+        _note_trial(self.trainer)
 
     def after_test(self) -> None:
         _finish_wandb(self.trainer)
+        _note_trial(self.trainer)
 
     def after_predict(self) -> None:
+        _note_trial(self.trainer)
         (writer,) = [c for c in self.trainer.callbacks if isinstance(c, PredictionWriter)]
         if self.trainer.is_global_zero and writer.path is not None:
             print(f"spsnn: predictions written to {writer.path}", flush=True)
@@ -656,6 +660,12 @@ def _remove_made_folders(folder: Path | None, existing: Path) -> None:
         folder = folder.parent
 
 
+def _note_trial(trainer: Trainer) -> None:
+    """Says that a ``fast_dev_run`` wrote nothing (:data:`TRIAL_RUN_NOTE`)."""
+    if trainer.fast_dev_run:
+        _notice(TRIAL_RUN_NOTE)
+
+
 @rank_zero_only
 def _notice(text: str) -> None:
     """One line on stderr (rank zero only): what the command does that the user may not expect."""
@@ -722,7 +732,8 @@ def _print_result(summary: RunSummary) -> None:
         f"\n{line}\n"
         f"spsnn: {test_text}  ({which}, {result['epochs']} epochs, {val_text}, "
         f"{result['n_params']} parameters)\n"
-        f"       wall time {result['wall_time_s']:.1f} s; summary: {summary.path}\n{line}",
+        f"       wall time {result['wall_time_s']:.1f} s; summary: "
+        f"{summary.path or 'not written'}\n{line}",
         flush=True,
     )
 

@@ -391,3 +391,28 @@ def test_an_output_under_a_file_says_it_is_a_file(spsnn, trained, tmp_path):
     assert outcome.line == (
         f"spsnn export: error: {a_file / 'out.nir'}: {a_file} is a file, not a folder"
     )
+
+
+# --- trial runs ----------------------------------------------------------------------
+
+
+def test_a_fast_dev_run_writes_nothing_a_report_reads_and_says_so(spsnn, config_file, trained):
+    """Lightning gives a fast_dev_run no logger: summary.json and the plots went into the
+    root folder itself (run_name ""), and spsnn report listed a few batches as a run."""
+    config = config_file()
+    root = Path(yaml.safe_load(config.read_text())["trainer"]["default_root_dir"])
+    note = (
+        "spsnn: --trainer.fast_dev_run: a trial of a few batches, not a run: nothing was "
+        "written (no summary.json, plots, checkpoints or predictions; spsnn report will not "
+        "list it)"
+    )
+    outcome = spsnn("fit", "--config", config, "--trainer.fast_dev_run", "true")
+    assert outcome.code == 0, outcome.err
+    assert outcome.line == note and "summary: not written" in outcome.out
+    assert not root.exists() or not any(root.rglob("*"))
+    _, run, last = trained
+    outcome = spsnn(
+        "predict", "--config", config, "--ckpt_path", last, "--trainer.fast_dev_run", "1"
+    )
+    assert outcome.code == 0 and outcome.line == note
+    assert not list(run.parent.rglob("predictions*.csv"))

@@ -215,6 +215,18 @@ class SpsnnCLI(LightningCLI):
         configs = [c for c in section.get("config") or [] if c is not None]
         return Path(str(configs[-1])).stem if configs else "spsnn"
 
+    def _set_seed(self) -> None:
+        """Seeds as LightningCLI does; ``--seed_everything false`` also clears the seed a
+        previous run left in this process's environment (:data:`SEED_VARIABLE`), which
+        summary.json would record as this run's: the run is unseeded (seed null)."""
+        section = self._section(self.config)
+        if section.get("seed_everything") is False:
+            for name in (SEED_VARIABLE, "PL_SEED_WORKERS"):
+                os.environ.pop(name, None)
+            _notice("--seed_everything false: an unseeded run (seed null in summary.json)")
+            return
+        super()._set_seed()
+
     # ------------------------------------------------------------- files
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parses as LightningCLI does, refusing before anything is built:

@@ -416,3 +416,29 @@ def test_a_fast_dev_run_writes_nothing_a_report_reads_and_says_so(spsnn, config_
     )
     assert outcome.code == 0 and outcome.line == note
     assert not list(run.parent.rglob("predictions*.csv"))
+
+
+def test_an_unseeded_run_records_no_seed_and_report_flags_it(
+    spsnn, config_file, tmp_path, monkeypatch
+):
+    """--seed_everything false recorded a seed left in the environment (PL_GLOBAL_SEED, set
+    by an earlier run in this process), and spsnn report crashed sorting a null seed."""
+    monkeypatch.setenv("PL_GLOBAL_SEED", "123")  # what an earlier seeded run leaves
+    config = config_file()
+    short = ("--trainer.max_epochs", "1", "--run.name", "r")
+    outcome = spsnn("fit", "--config", config, "--seed_everything", "false", *short)
+    assert outcome.code == 0, outcome.err
+    assert "spsnn: --seed_everything false: an unseeded run (seed null in summary.json)" in (
+        outcome.err
+    )
+    (run,) = (tmp_path / "runs" / "r").glob("version_*")
+    assert json.loads((run / "summary.json").read_text())["seed"] is None
+    assert spsnn("fit", "--config", config, *short).code == 0  # seed 7
+    outcome = spsnn("report", tmp_path / "runs")
+    assert outcome.code == 0, outcome.err
+    (row,) = [line for line in outcome.out.splitlines() if line.startswith("| r ")]
+    assert row.startswith("| r | 2 | 7, unseeded | ")
+    assert outcome.line == (
+        "spsnn report: 'r' has 1 unseeded run(s) (--seed_everything false: seed null), "
+        "which nobody can repeat"
+    )

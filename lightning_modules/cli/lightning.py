@@ -61,6 +61,7 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
+from lightning.fabric.connector import _convert_precision_to_unified_args
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
@@ -430,6 +431,12 @@ class SpsnnCLI(LightningCLI):
         except MisconfigurationException as error:  # max_epochs=-5, an absent accelerator...
             _remove_made_folders(getattr(self, "_made_run_dir", None), existing)
             self.parser.error(f"trainer: {' '.join(str(error).split())}")
+        swapped = _swapped_precision(
+            self._section(self.config)["trainer"].get("precision"), trainer
+        )
+        if swapped is not None:
+            _remove_made_folders(getattr(self, "_made_run_dir", None), existing)
+            self.parser.error(swapped)
         # LearningRateMonitor refuses a trainer without loggers; one the user added is kept
         monitored = any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
         if trainer.loggers and not monitored:
@@ -670,6 +677,26 @@ def _remove_made_folders(folder: Path | None, existing: Path) -> None:
     while folder != existing and existing in folder.parents and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent
+
+
+def _swapped_precision(asked: Any, trainer: Trainer) -> str | None:
+    """A refusal where the Trainer runs another precision than ``asked`` (``16`` on a CPU
+    runs ``bf16-mixed``, with a warning), which config.yaml would record; None where it
+    runs what was asked (its aliases included: ``16`` is ``16-mixed``)."""
+    if asked is None:
+        return None
+    try:
+        unified = _convert_precision_to_unified_args(asked)
+    except ValueError:
+        return None  # Lightning refuses it itself
+    ran = getattr(trainer, "precision", unified)
+    if ran == unified:
+        return None
+    return (
+        f"trainer.precision {asked}: Lightning would run {ran} on this "
+        f"{type(trainer.accelerator).__name__} instead, and config.yaml would say {asked}; "
+        f"give --trainer.precision {ran} (or 32-true)"
+    )
 
 
 def _note_trial(trainer: Trainer) -> None:

@@ -442,3 +442,28 @@ def test_an_unseeded_run_records_no_seed_and_report_flags_it(
         "spsnn report: 'r' has 1 unseeded run(s) (--seed_everything false: seed null), "
         "which nobody can repeat"
     )
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out"])
+def test_export_to_a_file_not_named_as_nir_is_refused(name, spsnn, trained, tmp_path):
+    """NIR files are HDF5: `spsnn export CKPT out.txt` wrote HDF5 under a text name."""
+    _, _, last = trained
+    outcome = spsnn("export", last, tmp_path / name)
+    assert outcome.code == 2
+    assert outcome.line == (
+        f"spsnn export: error: {tmp_path / name}: a NIR file is HDF5 and is named *.nir (or "
+        f".h5, .hdf5); give e.g. {tmp_path / 'out.nir'}"
+    )
+    assert not (tmp_path / name).exists()
+
+
+def test_precision_16_on_a_cpu_is_refused_naming_what_would_run(spsnn, config_file, tmp_path):
+    """Lightning runs `precision 16` on a CPU as bf16-mixed (a warning), while config.yaml
+    recorded 16."""
+    outcome = spsnn("fit", "--config", config_file(), "--trainer.precision", "16")
+    assert outcome.code == 2
+    assert outcome.line == (
+        "error: trainer.precision 16: Lightning would run bf16-mixed on this CPUAccelerator "
+        "instead, and config.yaml would say 16; give --trainer.precision bf16-mixed (or 32-true)"
+    )
+    assert not (tmp_path / "runs").exists()

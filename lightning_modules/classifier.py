@@ -29,6 +29,7 @@ from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_modules.checkpoints import input_differences, nonfinite_tensors
+from lightning_modules.data.sampling import evaluation_sampler_problem
 from lightning_modules.run_length import planned_steps
 from spatial_layers import (
     NeuronPositions,
@@ -647,7 +648,33 @@ class SpikingClassifier(L.LightningModule):
     def _restore_train_kernel(self) -> None:
         self._eval_kernel.close()
 
-    on_validation_start = on_test_start = on_predict_start = _use_eval_kernel
+    def on_validation_start(self) -> None:
+        self._check_evaluation_loaders("val")
+        self._use_eval_kernel()
+
+    def on_test_start(self) -> None:
+        self._check_evaluation_loaders("test")
+        self._use_eval_kernel()
+
+    def on_predict_start(self) -> None:
+        self._check_evaluation_loaders("predict")
+        self._use_eval_kernel()
+
+    def _check_evaluation_loaders(self, split: str) -> None:
+        """Refuses an evaluation whose loader shares the split among devices by repeating or
+        dropping samples (:func:`~lightning_modules.data.sampling.evaluation_sampler_problem`):
+        its metrics would count another number of samples than the split has."""
+        trainer = self.trainer
+        if trainer.world_size <= 1:
+            return
+        loaders = getattr(trainer, f"{split}_dataloaders", None)
+        if isinstance(loaders, dict):
+            loaders = list(loaders.values())
+        for loader in loaders if isinstance(loaders, list | tuple) else [loaders]:
+            problem = evaluation_sampler_problem(loader, split)
+            if problem is not None:
+                raise ValueError(problem)
+
     on_validation_end = on_test_end = on_predict_end = _restore_train_kernel
 
     # -------------------------------------------------------- checkpoints

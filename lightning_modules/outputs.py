@@ -1,9 +1,29 @@
-"""Where the commands write: a folder is checked by writing to it, before any work."""
+"""Where the commands write: a folder is checked by writing to it, before any work; a
+trial run (``fast_dev_run``) writes no run files at all."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
+
+#: What a run that writes nothing tells its user (:func:`run_folder`).
+TRIAL_RUN_NOTE = (
+    "--trainer.fast_dev_run: a trial of a few batches, not a run: nothing was written "
+    "(no summary.json, plots, checkpoints or predictions; spsnn report will not list it)"
+)
+
+
+def run_folder(trainer: Any) -> Path | None:
+    """The folder of the trainer's run (``trainer.log_dir``, else ``default_root_dir``),
+    where the callbacks write summary.json, plots and predictions; every rank must ask
+    (``log_dir`` is a collective). None for a ``fast_dev_run``: Lightning gives that trial
+    no logger and no run folder, so its files would land in ``default_root_dir`` itself,
+    where ``spsnn report`` would take a few batches for a run and the next trial would
+    overwrite them."""
+    if getattr(trainer, "fast_dev_run", False):
+        return None
+    return Path(trainer.log_dir or trainer.default_root_dir)
 
 
 def check_writable_folder(folder: Path, what: str) -> None:

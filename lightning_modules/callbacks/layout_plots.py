@@ -8,6 +8,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 
+from lightning_modules.outputs import run_folder
 from lightning_modules.summary import save_plots
 
 
@@ -31,14 +32,9 @@ class LayoutPlots(Callback):
         self.top_k = top_k
         self.saved: list[Path] = []
 
-    @staticmethod
-    def run_dir(trainer: L.Trainer) -> Path:
-        """The run directory; every rank must ask (``trainer.log_dir`` is a collective)."""
-        return Path(trainer.log_dir or trainer.default_root_dir)
-
     def _save(self, trainer: L.Trainer, pl_module: L.LightningModule, suffix: str) -> None:
-        run_dir = self.run_dir(trainer)
-        if trainer.is_global_zero:
+        run_dir = run_folder(trainer)  # every rank must ask; None: a trial run
+        if trainer.is_global_zero and run_dir is not None:
             self._write(trainer, pl_module, run_dir, suffix)
 
     def _write(self, trainer, pl_module, run_dir: Path, suffix: str) -> None:

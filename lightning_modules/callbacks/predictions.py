@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from lightning_modules.classifier import Prediction
+from lightning_modules.outputs import run_folder
 from spatial_layers.finite import raise_if_nonfinite
 
 
@@ -52,6 +53,8 @@ class PredictionWriter(BasePredictionWriter):
             )
         rows = _rows(predictions, batch_indices[0])
         self.path = self._target(trainer)
+        if self.path is None:
+            return  # a trial run (fast_dev_run) writes nothing
         self.path.parent.mkdir(parents=True, exist_ok=True)
         classes = len(rows[0]) - 3 if rows else 0
         with open(self.path, "w", newline="") as handle:
@@ -61,8 +64,11 @@ class PredictionWriter(BasePredictionWriter):
             )
             writer.writerows(rows)
 
-    def _target(self, trainer: L.Trainer) -> Path:
-        path = Path(trainer.log_dir or trainer.default_root_dir) / self.filename
+    def _target(self, trainer: L.Trainer) -> Path | None:
+        folder = run_folder(trainer)
+        if folder is None:
+            return None
+        path = folder / self.filename
         if trainer.world_size > 1:
             path = path.with_name(f"{path.stem}.rank{trainer.global_rank}{path.suffix}")
         return path

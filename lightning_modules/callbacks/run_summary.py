@@ -13,7 +13,8 @@ fit`` runs one) adds its ``test_acc`` and rewrites the file. A peer callback wit
 ``summary_fields()`` method adds what it returns (``LayoutAnalysis``: the layout
 measures under ``"analysis"``). ``spsnn report`` makes its tables from these files.
 ``wall_time_s`` counts from the fit's callback setup (after the data module's) to the
-file's last write.
+file's last write. A ``fast_dev_run`` writes no file
+(:func:`~lightning_modules.outputs.run_folder`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_modules.callbacks.last_checkpoint import LastCheckpoint
+from lightning_modules.outputs import run_folder
 from lightning_modules.summary import model_summary, write_summary
 
 #: The metric a best-validation checkpoint is chosen by.
@@ -75,7 +77,7 @@ class RunSummary(Callback):
             self.summary = self.path = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # a collective: all ranks
+        run_dir = run_folder(trainer)  # a collective: all ranks; None: a trial run
         checkpoint = self.test_checkpoint(trainer)
         if self.test_ckpt == "best_val":
             val_acc = _as_float(_best_validation(trainer).best_model_score)
@@ -94,7 +96,7 @@ class RunSummary(Callback):
             "checkpoint": checkpoint,
             "seed": None if seed is None else int(seed),
             "run_name": trainer.logger.name if trainer.logger is not None else None,
-            "run_dir": str(run_dir),
+            "run_dir": None if run_dir is None else str(run_dir),
             "net": pl_module.hparams.get("net"),
             "resumed_from": trainer.ckpt_path,
             "data_events": _data_events(trainer),
@@ -117,11 +119,12 @@ class RunSummary(Callback):
             )
             return
         self.summary["test_acc"] = _as_float(trainer.callback_metrics.get("test_acc"))
-        self._write(trainer, Path(self.summary["run_dir"]))
+        run_dir = self.summary["run_dir"]
+        self._write(trainer, None if run_dir is None else Path(run_dir))
 
-    def _write(self, trainer: L.Trainer, run_dir: Path) -> None:
+    def _write(self, trainer: L.Trainer, run_dir: Path | None) -> None:
         self.summary["wall_time_s"] = round(time.perf_counter() - self._started, 2)
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and run_dir is not None:
             self.path = write_summary(run_dir / self.filename, self.summary)
 
 

@@ -209,13 +209,23 @@ def _evaluate_profile(
     return result
 
 
+#: The names a NIR file may have (NIR files are HDF5).
+NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
+
+
 def check_output_file(path: Path, checkpoint: Path, *, force: bool = False) -> None:
     """Raises ValueError (one line naming ``path``) unless the export may write there: not a
-    folder, not the checkpoint itself, in a writable folder, and new unless ``force``."""
+    folder, named as a NIR file (:data:`NIR_SUFFIXES`), not the checkpoint itself, in a
+    writable folder, and new unless ``force``."""
     if path.is_dir():
         raise ValueError(f"{path}: a directory; give the file to write, e.g. {path / 'model.nir'}")
     if path.exists() and checkpoint.exists() and path.samefile(checkpoint):
         raise ValueError(f"{path} is the checkpoint itself: give another file to write")
+    if path.suffix.lower() not in NIR_SUFFIXES:
+        raise ValueError(
+            f"{path}: a NIR file is HDF5 and is named *.nir (or .h5, .hdf5); give e.g. "
+            f"{path.with_suffix('.nir')}"
+        )
     check_writable_folder(path.parent, str(path))
     if path.exists() and not force:
         raise ValueError(f"{path} exists: give another file, or --force to overwrite it")

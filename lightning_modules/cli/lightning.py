@@ -61,6 +61,7 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
+from lightning.fabric.connector import _convert_precision_to_unified_args
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
@@ -92,7 +93,7 @@ from lightning_modules.cli.config_files import (
     integer_literals,
     replaced_callbacks,
 )
-from lightning_modules.outputs import check_writable_folder
+from lightning_modules.outputs import TRIAL_RUN_NOTE, check_writable_folder
 from spatial_layers.arguments import MAX_SEED
 
 DEFAULT_SEED = 42
@@ -214,6 +215,18 @@ class SpsnnCLI(LightningCLI):
             return owner.parent.name
         configs = [c for c in section.get("config") or [] if c is not None]
         return Path(str(configs[-1])).stem if configs else "spsnn"
+
+    def _set_seed(self) -> None:
+        """Seeds as LightningCLI does; ``--seed_everything false`` also clears the seed a
+        previous run left in this process's environment (:data:`SEED_VARIABLE`), which
+        summary.json would record as this run's: the run is unseeded (seed null)."""
+        section = self._section(self.config)
+        if section.get("seed_everything") is False:
+            for name in (SEED_VARIABLE, "PL_SEED_WORKERS"):
+                os.environ.pop(name, None)
+            _notice("--seed_everything false: an unseeded run (seed null in summary.json)")
+            return
+        super()._set_seed()
 
     # ------------------------------------------------------------- files
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -418,6 +431,12 @@ class SpsnnCLI(LightningCLI):
         except MisconfigurationException as error:  # max_epochs=-5, an absent accelerator...
             _remove_made_folders(getattr(self, "_made_run_dir", None), existing)
             self.parser.error(f"trainer: {' '.join(str(error).split())}")
+        swapped = _swapped_precision(
+            self._section(self.config)["trainer"].get("precision"), trainer
+        )
+        if swapped is not None:
+            _remove_made_folders(getattr(self, "_made_run_dir", None), existing)
+            self.parser.error(swapped)
         # LearningRateMonitor refuses a trainer without loggers; one the user added is kept
         monitored = any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
         if trainer.loggers and not monitored:
@@ -476,14 +495,18 @@ class SpsnnCLI(LightningCLI):
         if self._run_options().wandb_log_model and trainer.is_global_zero:
             _log_model(trainer, summary)
         _finish_wandb(trainer, summary)
+        _note_trial(trainer)
 
     def after_validate(self) -> None:
         _finish_wandb(self.trainer)
+        _note_trial(self.trainer)
 
     def after_test(self) -> None:
         _finish_wandb(self.trainer)
+        _note_trial(self.trainer)
 
     def after_predict(self) -> None:
+        _note_trial(self.trainer)
         (writer,) = [c for c in self.trainer.callbacks if isinstance(c, PredictionWriter)]
         if self.trainer.is_global_zero and writer.path is not None:
             print(f"spsnn: predictions written to {writer.path}", flush=True)
@@ -658,6 +681,32 @@ def _remove_made_folders(folder: Path | None, existing: Path) -> None:
         folder = folder.parent
 
 
+def _swapped_precision(asked: Any, trainer: Trainer) -> str | None:
+    """A refusal where the Trainer runs another precision than ``asked`` (``16`` on a CPU
+    runs ``bf16-mixed``, with a warning), which config.yaml would record; None where it
+    runs what was asked (its aliases included: ``16`` is ``16-mixed``)."""
+    if asked is None:
+        return None
+    try:
+        unified = _convert_precision_to_unified_args(asked)
+    except ValueError:
+        return None  # Lightning refuses it itself
+    ran = getattr(trainer, "precision", unified)
+    if ran == unified:
+        return None
+    return (
+        f"trainer.precision {asked}: Lightning would run {ran} on this "
+        f"{type(trainer.accelerator).__name__} instead, and config.yaml would say {asked}; "
+        f"give --trainer.precision {ran} (or 32-true)"
+    )
+
+
+def _note_trial(trainer: Trainer) -> None:
+    """Says that a ``fast_dev_run`` wrote nothing (:data:`TRIAL_RUN_NOTE`)."""
+    if trainer.fast_dev_run:
+        _notice(TRIAL_RUN_NOTE)
+
+
 @rank_zero_only
 def _notice(text: str) -> None:
     """One line on stderr (rank zero only): what the command does that the user may not expect."""
@@ -724,7 +773,8 @@ def _print_result(summary: RunSummary) -> None:
         f"\n{line}\n"
         f"spsnn: {test_text}  ({which}, {result['epochs']} epochs, {val_text}, "
         f"{result['n_params']} parameters)\n"
-        f"       wall time {result['wall_time_s']:.1f} s; summary: {summary.path}\n{line}",
+        f"       wall time {result['wall_time_s']:.1f} s; summary: "
+        f"{summary.path or 'not written'}\n{line}",
         flush=True,
     )
 

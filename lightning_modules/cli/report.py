@@ -6,7 +6,8 @@ directories and groups the runs by run name and resolved configuration (the run'
 the LIF backend, ...; :data:`NOT_CONFIGURATION`): runs of one name that differ in
 anything else (epochs, data sizes, devices, ...) are separate rows, each labelled with
 what sets it apart. One Markdown row per group: the median test accuracy over the runs
-and its spread (min-max), the seeds (a seed that appears twice is flagged), the
+and its spread (min-max), the seeds (a seed that appears twice is flagged, and so are
+unseeded runs, ``--seed_everything false``: seed null, which nothing can repeat), the
 trainable parameter counts and the median wall time. Where runs have layout measures
 (``analysis.json`` beside their summary, from ``spsnn analyze``; else the ``analysis``
 entry that the ``LayoutAnalysis`` callback puts in ``summary.json``), the table adds
@@ -82,7 +83,7 @@ class GroupRow:
     Attributes:
         run: run name.
         runs: number of summaries found.
-        seeds: their seeds, sorted.
+        seeds: their seeds, sorted (the seeded runs').
         test_median, test_min, test_max: test accuracy, fractions in [0, 1].
         val_median: validation accuracy, fraction, over the runs that validated (None: none
             did, e.g. ``limit_val_batches: 0``); val_runs: how many did.
@@ -91,6 +92,7 @@ class GroupRow:
         sparsity: fraction of absent synapses.
         wall_time_median_s: median ``spsnn fit`` wall time, seconds.
         test_acc_epoch: ``"last"`` or ``"best_val"`` (mixed groups are refused).
+        unseeded: runs without a seed (``--seed_everything false``: ``seed`` null).
         layout: by key of :data:`LAYOUT_COLUMNS`, ``(median, runs with it)`` over the
             runs that have the measure (absent keys: no run has it).
     """
@@ -111,6 +113,7 @@ class GroupRow:
     test_acc_epoch: str
     layout: dict[str, tuple[float, int]] = field(default_factory=dict)
     val_runs: int = 0
+    unseeded: int = 0
 
 
 def find_summaries(roots: Iterable[str | Path]) -> list[dict[str, Any]]:
@@ -227,7 +230,8 @@ def group_rows(summaries: Sequence[dict[str, Any]]) -> list[GroupRow]:
             GroupRow(
                 run=label,
                 runs=len(runs),
-                seeds=tuple(sorted(run["seed"] for run in runs)),
+                seeds=tuple(sorted(run["seed"] for run in runs if run["seed"] is not None)),
+                unseeded=sum(run["seed"] is None for run in runs),
                 test_median=statistics.median(tests),
                 test_min=min(tests),
                 test_max=max(tests),
@@ -290,12 +294,7 @@ def markdown_table(rows: Sequence[GroupRow]) -> str:
         cells = (
             row.run,
             str(row.runs),
-            ", ".join(map(str, row.seeds))
-            + (
-                f" (repeated: {', '.join(map(str, repeated_seeds(row)))})"
-                if repeated_seeds(row)
-                else ""
-            ),
+            _seeds_cell(row),
             f"{100 * row.test_median:.2f}",
             f"{100 * row.test_min:.2f} - {100 * row.test_max:.2f}",
             *(_layout_cell(row, key) for _, key in layout),
@@ -309,6 +308,15 @@ def markdown_table(rows: Sequence[GroupRow]) -> str:
         )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _seeds_cell(row: GroupRow) -> str:
+    """The seeds, then how many runs were unseeded and which seeds repeat, if any."""
+    cell = ", ".join([*map(str, row.seeds), *(["unseeded"] if row.unseeded == 1 else [])])
+    if row.unseeded > 1:
+        cell += (", " if row.seeds else "") + f"unseeded x{row.unseeded}"
+    repeated = repeated_seeds(row)
+    return cell + (f" (repeated: {', '.join(map(str, repeated))})" if repeated else "")
 
 
 def _layout_cell(row: GroupRow, key: str) -> str:
@@ -354,6 +362,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(
                 f"spsnn report: {row.run!r} counts seeds {repeated_seeds(row)} more than once "
                 "(the same run found twice, or runs that differ in nothing but their folder)",
+                file=sys.stderr,
+            )
+        if row.unseeded:
+            print(
+                f"spsnn report: {row.run!r} has {row.unseeded} unseeded run(s) "
+                "(--seed_everything false: seed null), which nobody can repeat",
                 file=sys.stderr,
             )
     if args.json:

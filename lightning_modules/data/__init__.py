@@ -17,7 +17,11 @@ from lightning_modules.data.heidelberg import (
     split_train_val,
 )
 from lightning_modules.data.hsd_format import HeidelbergFileError, check_header
-from lightning_modules.data.sampling import EpochShuffleSampler
+from lightning_modules.data.sampling import (
+    EpochShuffleSampler,
+    UnpaddedDistributedSampler,
+    evaluation_sampler_problem,
+)
 from lightning_modules.data.splits import SplitDataModule
 from lightning_modules.data.synthetic import make_synthetic_heidelberg, write_heidelberg_file
 from lightning_modules.data.yinyang import YinYangDataModule, make_yinyang
@@ -30,9 +34,11 @@ __all__ = [
     "SHDDataModule",
     "SSCDataModule",
     "SplitDataModule",
+    "UnpaddedDistributedSampler",
     "YinYangDataModule",
     "bin_events",
     "check_header",
+    "evaluation_sampler_problem",
     "event_bin_indices",
     "find_data_files",
     "latency_encode",

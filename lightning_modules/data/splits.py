@@ -6,15 +6,16 @@ decides which splits a stage needs, builds each once, and serves them in
 batches: the training split reshuffled every epoch by
 :class:`~lightning_modules.data.sampling.EpochShuffleSampler` (an order that
 depends on ``seed`` and the epoch only, so resumed and DDP runs see the same
-batches), validation and test in order.
+batches), validation and test in order; under DDP each rank evaluates its own share of
+them, every sample once (:class:`~lightning_modules.data.sampling.UnpaddedDistributedSampler`).
 """
 
 from __future__ import annotations
 
 import lightning as L
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lightning_modules.data.sampling import EpochShuffleSampler
+from lightning_modules.data.sampling import EpochShuffleSampler, UnpaddedDistributedSampler
 from spatial_layers.arguments import check_count, check_seed
 
 SPLITS = ("train", "val", "test")
@@ -93,7 +94,13 @@ class SplitDataModule(L.LightningDataModule):
         if split not in self.datasets:
             self.build_split(split)
         dataset = self.datasets[split]
-        sampler = EpochShuffleSampler(len(dataset), self.seed) if split == "train" else None
+        sampler: Sampler | None = None
+        if split == "train":
+            sampler = EpochShuffleSampler(len(dataset), self.seed)
+        else:  # Lightning's DistributedSampler would repeat samples to even out the ranks
+            shards = self._shards()
+            if shards is not None:
+                sampler = UnpaddedDistributedSampler(dataset, **shards)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -102,16 +109,25 @@ class SplitDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def _shards(self) -> dict[str, int] | None:
+        """``num_replicas`` and ``rank`` of this process when a Trainer runs it on several
+        devices, else None."""
+        trainer = getattr(self, "trainer", None)
+        kwargs = getattr(trainer, "distributed_sampler_kwargs", None) if trainer else None
+        if not kwargs or kwargs.get("num_replicas", 1) <= 1:
+            return None
+        return {"num_replicas": kwargs["num_replicas"], "rank": kwargs["rank"]}
+
     def train_dataloader(self) -> DataLoader:
         """The training split, reshuffled every epoch (order set by ``seed`` and the epoch)."""
         return self._loader("train")
 
     def val_dataloader(self) -> DataLoader:
-        """The validation split, in order."""
+        """The validation split, in order (under DDP: this rank's share, each sample once)."""
         return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        """The test split, in order."""
+        """The test split, in order (under DDP: this rank's share, each sample once)."""
         return self._loader("test")
 
     def predict_dataloader(self) -> DataLoader:

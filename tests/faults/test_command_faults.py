@@ -391,3 +391,79 @@ def test_an_output_under_a_file_says_it_is_a_file(spsnn, trained, tmp_path):
     assert outcome.line == (
         f"spsnn export: error: {a_file / 'out.nir'}: {a_file} is a file, not a folder"
     )
+
+
+# --- trial runs ----------------------------------------------------------------------
+
+
+def test_a_fast_dev_run_writes_nothing_a_report_reads_and_says_so(spsnn, config_file, trained):
+    """Lightning gives a fast_dev_run no logger: summary.json and the plots went into the
+    root folder itself (run_name ""), and spsnn report listed a few batches as a run."""
+    config = config_file()
+    root = Path(yaml.safe_load(config.read_text())["trainer"]["default_root_dir"])
+    note = (
+        "spsnn: --trainer.fast_dev_run: a trial of a few batches, not a run: nothing was "
+        "written (no summary.json, plots, checkpoints or predictions; spsnn report will not "
+        "list it)"
+    )
+    outcome = spsnn("fit", "--config", config, "--trainer.fast_dev_run", "true")
+    assert outcome.code == 0, outcome.err
+    assert outcome.line == note and "summary: not written" in outcome.out
+    assert not root.exists() or not any(root.rglob("*"))
+    _, run, last = trained
+    outcome = spsnn(
+        "predict", "--config", config, "--ckpt_path", last, "--trainer.fast_dev_run", "1"
+    )
+    assert outcome.code == 0 and outcome.line == note
+    assert not list(run.parent.rglob("predictions*.csv"))
+
+
+def test_an_unseeded_run_records_no_seed_and_report_flags_it(
+    spsnn, config_file, tmp_path, monkeypatch
+):
+    """--seed_everything false recorded a seed left in the environment (PL_GLOBAL_SEED, set
+    by an earlier run in this process), and spsnn report crashed sorting a null seed."""
+    monkeypatch.setenv("PL_GLOBAL_SEED", "123")  # what an earlier seeded run leaves
+    config = config_file()
+    short = ("--trainer.max_epochs", "1", "--run.name", "r")
+    outcome = spsnn("fit", "--config", config, "--seed_everything", "false", *short)
+    assert outcome.code == 0, outcome.err
+    assert "spsnn: --seed_everything false: an unseeded run (seed null in summary.json)" in (
+        outcome.err
+    )
+    (run,) = (tmp_path / "runs" / "r").glob("version_*")
+    assert json.loads((run / "summary.json").read_text())["seed"] is None
+    assert spsnn("fit", "--config", config, *short).code == 0  # seed 7
+    outcome = spsnn("report", tmp_path / "runs")
+    assert outcome.code == 0, outcome.err
+    (row,) = [line for line in outcome.out.splitlines() if line.startswith("| r ")]
+    assert row.startswith("| r | 2 | 7, unseeded | ")
+    assert outcome.line == (
+        "spsnn report: 'r' has 1 unseeded run(s) (--seed_everything false: seed null), "
+        "which nobody can repeat"
+    )
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out"])
+def test_export_to_a_file_not_named_as_nir_is_refused(name, spsnn, trained, tmp_path):
+    """NIR files are HDF5: `spsnn export CKPT out.txt` wrote HDF5 under a text name."""
+    _, _, last = trained
+    outcome = spsnn("export", last, tmp_path / name)
+    assert outcome.code == 2
+    assert outcome.line == (
+        f"spsnn export: error: {tmp_path / name}: a NIR file is HDF5 and is named *.nir (or "
+        f".h5, .hdf5); give e.g. {tmp_path / 'out.nir'}"
+    )
+    assert not (tmp_path / name).exists()
+
+
+def test_precision_16_on_a_cpu_is_refused_naming_what_would_run(spsnn, config_file, tmp_path):
+    """Lightning runs `precision 16` on a CPU as bf16-mixed (a warning), while config.yaml
+    recorded 16."""
+    outcome = spsnn("fit", "--config", config_file(), "--trainer.precision", "16")
+    assert outcome.code == 2
+    assert outcome.line == (
+        "error: trainer.precision 16: Lightning would run bf16-mixed on this CPUAccelerator "
+        "instead, and config.yaml would say 16; give --trainer.precision bf16-mixed (or 32-true)"
+    )
+    assert not (tmp_path / "runs").exists()

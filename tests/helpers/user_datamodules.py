@@ -100,3 +100,26 @@ class WiderBatches(Batches):
     """Declares num_inputs = 5, serves 7 channels."""
 
     shape = (10, 7)
+
+
+class OddTestSplit(L.LightningDataModule):
+    """A complete Yin-Yang-shaped DataModule whose test split (17 samples) is not a multiple
+    of 2 devices, with plain loaders: under DDP Lightning's DistributedSampler pads it."""
+
+    def __init__(self):
+        super().__init__()
+        self.num_inputs, self.num_classes, self.num_steps = 5, 3, 12
+
+    def _loader(self, samples: int) -> DataLoader:
+        generator = torch.Generator().manual_seed(samples)
+        spikes = (torch.rand(samples, 12, 5, generator=generator) > 0.8).float()
+        return DataLoader(TensorDataset(spikes, torch.arange(samples) % 3), batch_size=8)
+
+    def train_dataloader(self):
+        return self._loader(16)
+
+    def val_dataloader(self):
+        return self._loader(16)
+
+    def test_dataloader(self):
+        return self._loader(17)

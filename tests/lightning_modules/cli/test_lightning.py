@@ -424,3 +424,54 @@ def test_ddp_two_cpu_processes_keep_ranks_identical(tmp_path):
     (run_dir,) = run_dirs(tmp_path / "runs")
     assert json.loads((run_dir / "summary.json").read_text())["epochs"] == 2
     print(f"DDP fit with 2 CPU processes took {elapsed:.1f} s")
+
+
+def ddp_command(*args: str) -> subprocess.CompletedProcess:
+    """``spsnn ARGS`` in a subprocess from the repository root (Lightning's DDP launcher
+    re-runs the command line for the other ranks), on gloo with one thread per rank."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PL_TORCH_DISTRIBUTED_BACKEND="gloo")
+    env.pop("SPSNN_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_modules.cli", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_ddp_test_counts_every_sample_once(tmp_path, cli_argv):
+    """17 test samples on 2 devices (ranks of 9 and 8 samples, 2 and 1 batches of 8): the
+    test accuracy is the single-device one (Lightning's sampler counted 18, one twice)."""
+    config = tiny_config(tmp_path / "runs")
+    config["data"]["init_args"].update(test_size=17, batch_size=8)
+    path = write_config(tmp_path / "tiny.yaml", config)
+    make_cli(["fit", "--config", str(path)])
+    (run_dir,) = run_dirs(tmp_path / "runs")
+    single = json.loads((run_dir / "summary.json").read_text())["test_acc"]
+    assert round(single * 17) == pytest.approx(single * 17, abs=1e-4)  # k of 17
+    done = ddp_command(
+        "test", "--config", str(path), "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"),
+        "--trainer.devices", "2", "--trainer.strategy", "ddp",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = [line for line in done.stdout.splitlines() if line.split()[:1] == ["test_acc"]]
+    assert float(line.split()[1]) == pytest.approx(single, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_ddp_refuses_a_user_loader_that_pads_the_test_split(tmp_path):
+    """A user's DataModule with plain loaders and 17 test samples on 2 devices: Lightning's
+    DistributedSampler would count 18; the command stops with one line naming the fix."""
+    config = tiny_config(tmp_path / "runs")
+    config["data"] = {"class_path": "tests.helpers.user_datamodules.OddTestSplit"}
+    config["trainer"].update(strategy="ddp", devices=2)
+    path = write_config(tmp_path / "odd.yaml", config)
+    done = ddp_command("test", "--config", str(path), "--ckpt_path", "none")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert (  # every rank says it, their lines may meet
+        "spsnn: error: the test loader's DistributedSampler repeats 1 of its 17 samples to give "
+        "each of 2 devices as many, so test metrics would count 18: build the loader with "
+        "sampler=lightning_modules.data.UnpaddedDistributedSampler(dataset, trainer.world_size, "
+        "trainer.global_rank) (Lightning keeps it; spsnn's DataModules do this), make the split "
+        "a multiple of 2, or evaluate with --trainer.devices 1\n"
+    ) in done.stderr.replace("1spsnn: error", "1\nspsnn: error")

@@ -124,6 +124,12 @@ EMPTY_SAMPLES_ERROR = 0.5
 """Share of a split's samples that may keep no event at all before the split is refused
 (their input is all zeros: times in the wrong unit, or a window that misses them)."""
 
+SPREAD_WARNING = 0.05
+"""Share of the ``num_steps`` time steps a split's events may occupy (all samples
+together) before a warning names ``time_bin_ms``: real SHD/SSC samples span ~1 s, all
+100 steps of the default 10 ms bins; a bin much wider than the samples puts them in a few
+steps. A split whose events all land in one step (of more than one) is refused."""
+
 
 class _LocalFilesOnly:
     """Mixin for tonic's HSD datasets: read the local ``.h5`` file, never download.
@@ -336,6 +342,13 @@ class HeidelbergDataModule(SplitDataModule):
     ) -> None:
         super().__init__(batch_size, num_steps, seed, num_workers)
         channel_bin = checked_int("channel_bin", channel_bin, 1)
+        if channel_bin > NUM_UNITS:
+            raise ValueError(
+                f"channel_bin={channel_bin} is more than the {NUM_UNITS} units of the "
+                f"recording (num_units={NUM_UNITS}): every unit pools into one channel, as "
+                f"with channel_bin={NUM_UNITS}; give channel_bin <= {NUM_UNITS} (5: 140 "
+                "channels)"
+            )
         if checked_number("time_bin_ms", time_bin_ms) <= 0:
             raise ValueError(f"time_bin_ms must be > 0, got {time_bin_ms}")
         if not 0.0 < checked_number("val_fraction", val_fraction) < 1.0:
@@ -606,8 +619,53 @@ class HeidelbergDataModule(SplitDataModule):
         all three; ``summary.json`` records this as ``data_events``."""
         return {split: self.split_events(split) for split in self._rows}
 
+    def occupied_steps(self, split: str) -> int:
+        """How many of the ``num_steps`` time steps hold an event of some sample of the
+        set-up split ``split``."""
+        file_split, rows = self._rows[split]
+        samples = self._loaded[file_split].samples
+        bins = samples.bins.numpy()
+        if rows is not None:
+            chosen = np.zeros(len(samples), dtype=bool)
+            chosen[rows] = True
+            bins = bins[np.repeat(chosen, np.diff(samples.offsets))]
+        return len(np.unique(bins // self.num_inputs))
+
+    def _check_time_spread(self, split: str, counts: dict[str, Any]) -> None:
+        """Refuses a split whose events all land in one time step (of several), warns where
+        they occupy less than :data:`SPREAD_WARNING` of the steps: ``time_bin_ms`` far
+        wider than the samples leaves the network no timing to learn from."""
+        if self.num_steps < 2 or counts["events_kept"] == 0:
+            return
+        occupied = self.occupied_steps(split)
+        if occupied > 1 and occupied >= SPREAD_WARNING * self.num_steps:
+            return
+        latest = counts["latest_event_s"] or 0.0
+        fit = latest * 1000 / self.num_steps
+        message = (
+            f"{self.dataset_name} {split} split ({counts['file']}): its "
+            f"{counts['events_kept']} events land in {occupied} of the num_steps="
+            f"{self.num_steps} time steps of time_bin_ms={self.time_bin_ms:g} (the latest "
+            f"event is at {latest:g} s): the input has "
+            + ("no timing left" if occupied == 1 else "little timing left")
+            + (
+                f"; give time_bin_ms={fit:.3g} to spread {latest:g} s over num_steps="
+                f"{self.num_steps} (SHD/SSC: time_bin_ms=10, num_steps=100)"
+                if fit > 0
+                else "; lower time_bin_ms (SHD/SSC: time_bin_ms=10, num_steps=100)"
+            )
+        )
+        if occupied == 1:
+            raise ValueError(message)
+        rank_zero_warn(f"spsnn: {message}")
+
     def _check_events(self, split: str) -> None:
+        """Refuses or warns about what binning lost, then about how the events spread."""
         counts = self.split_events(split)
+        self._check_lost_events(split, counts)
+        self._check_time_spread(split, counts)
+
+    def _check_lost_events(self, split: str, counts: dict[str, Any]) -> None:
         lost = counts["events_lost"]
         lost_total = sum(lost.values())
         binned, kept = counts["events_binned"], counts["events_kept"]

@@ -288,6 +288,29 @@ def test_a_window_shorter_than_the_samples_is_not_blamed_on_the_unit(tmp_path, f
     )
 
 
+def test_a_time_bin_wider_than_the_samples_is_refused(tmp_path, fit):
+    """time_bin_ms=1e300 put every event in step 0 and trained without a word."""
+    data, train, _ = shd(tmp_path)
+    assert_refused(
+        fit(data, time_bin_ms=1e300),
+        f"SHD train split ({train}): its 1320 events land in 1 of the num_steps=100 time "
+        "steps of time_bin_ms=1e+300 (the latest event is at 0.898925 s): the input has no "
+        "timing left; give time_bin_ms=8.99 to spread 0.898925 s over num_steps=100 (SHD/SSC: "
+        "time_bin_ms=10, num_steps=100)",
+    )
+
+
+def test_a_channel_bin_beyond_the_units_is_refused(tmp_path, fit):
+    """channel_bin=10000 silently meant channel_bin=700 (one channel)."""
+    data, _, _ = shd(tmp_path)
+    assert_refused(
+        fit(data, channel_bin=10000),
+        "channel_bin=10000 is more than the 700 units of the recording (num_units=700): every "
+        "unit pools into one channel, as with channel_bin=700; give channel_bin <= 700 (5: 140 "
+        "channels)",
+    )
+
+
 def test_times_as_integers_are_refused(tmp_path, fit):
     """Whole seconds would bin every event of a sample at 0 s: refused, not truncated."""
     data, train, _ = shd(tmp_path)

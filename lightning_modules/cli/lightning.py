@@ -460,6 +460,10 @@ class SpsnnCLI(LightningCLI):
         )
 
     # ------------------------------------------------------- subcommands
+    def before_fit(self) -> None:
+        """Has ``fit`` check the test split's data too when the run tests after it."""
+        self.model.stages_after_fit = ("test",) if self._run_options().test_after_fit else ()
+
     def after_fit(self) -> None:
         """Tests the summary's checkpoint and prints the test accuracy (``run.test_after_fit``),
         then closes the W&B run with the summary."""

@@ -548,6 +548,12 @@ def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name,
             "EmptyVal",  # refused only after a trained epoch before (no val_acc to monitor)
             "data: EmptyVal.val_dataloader() gives 0 samples (its validation split): fit",
         ),
+        (
+            "EmptyTest",  # refused only after fit trained and saved checkpoints before
+            "data: EmptyTest.test_dataloader() gives 0 samples (its test split): the test "
+            "after fit (run.test_after_fit) would run on no sample; give that split of the "
+            "data module samples, or set run.test_after_fit false",
+        ),
     ],
 )
 def test_a_user_datamodule_with_batches_that_are_refused(tmp_path, spsnn, name, message):

@@ -100,3 +100,11 @@ class WiderBatches(Batches):
     """Declares num_inputs = 5, serves 7 channels."""
 
     shape = (10, 7)
+
+
+class EmptyTest(Batches):
+    """An empty test split only: refused after fit had trained and saved checkpoints (when
+    the test after fit started)."""
+
+    def test_dataloader(self):
+        return DataLoader(TensorDataset(torch.rand(0, 10, 5), torch.zeros(0, dtype=torch.long)))

@@ -96,10 +96,10 @@ def nonfinite_tensors(state: Mapping[str, Any]) -> str | None:
 
 
 def input_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """``data.<setting>: checkpoint X, this run Y`` for every input setting that differs
+    """``data.<setting>: checkpoint X, command Y`` for every input setting that differs
     (``DataModule.input_settings``; a checkpoint without them is not compared)."""
     return [
-        f"data.{key}: checkpoint {saved.get(key, _ABSENT)!r}, this run "
+        f"data.{key}: checkpoint {saved.get(key, _ABSENT)!r}, command "
         f"{current.get(key, _ABSENT)!r}"
         for key in sorted(set(saved) | set(current))
         if saved.get(key, _ABSENT) != current.get(key, _ABSENT)
@@ -139,16 +139,16 @@ def hparams_differences(
     saved: Mapping[str, Any],
     current: Mapping[str, Any],
     skip: Iterable[str] = (),
-    current_name: str = "this run",
+    current_name: str = "command",
 ) -> list[str]:
-    """``model.<key>: checkpoint X, this run Y`` for every model hyperparameter that differs.
+    """``model.<key>: checkpoint X, command Y`` for every model hyperparameter that differs.
 
     Nested keys are dotted (``model.net.init_args.dim``); :data:`RESULT_NEUTRAL_HPARAMS`,
     ``skip`` and keys starting with ``_`` are left out.
 
     >>> hparams_differences({"lr": 0.1, "net": {"init_args": {"dim": 2}}},
     ...                     {"lr": 0.1, "net": {"init_args": {"dim": 3}}})
-    ['model.net.init_args.dim: checkpoint 2, this run 3']
+    ['model.net.init_args.dim: checkpoint 2, command 3']
     """
     ours, theirs = _flat(current), _flat(saved)
     left_out = {*RESULT_NEUTRAL_HPARAMS, *skip}

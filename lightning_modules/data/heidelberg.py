@@ -304,11 +304,13 @@ class HeidelbergDataModule(SplitDataModule):
             ``p`` = 1) and must return events of that kind; frame transforms
             (``ToFrame``) are refused, since spsnn bins. It runs once per sample when a
             file is binned (not per epoch): a random transform is one fixed draw, seeded
-            by ``seed`` and the file. Its ``repr`` (``module.name`` for a function) is part
-            of ``input_settings``; the cache key holds what it computes
+            by ``seed`` and the file. Its ``repr`` (``module.name`` for a function) and
+            what it computes
             (:func:`~lightning_modules.data.event_transforms.transform_fingerprint`: code,
-            parameters, values read), and one that holds state spsnn cannot record (a
-            random generator of its own, an open file) is refused unless ``cache=False``.
+            parameters, values read) are part of ``input_settings`` (a checkpoint is not
+            evaluated with an edited transform) and of the cache key; one that holds state
+            spsnn cannot record (a random generator of its own, an open file) is refused
+            unless ``cache=False``.
         cache: keep binned files on disk and read them back when every setting matches.
         cache_dir: folder of the cache; default ``spsnn_cache/`` beside the data files.
         val_file: the file split validation reads (``"valid"``: SSC's official
@@ -375,17 +377,20 @@ class HeidelbergDataModule(SplitDataModule):
         self.cache = cache
         # What the transform computes (its code, parameters, the values it reads): a cache
         # key by its name alone would serve an edited function the bins of the old one.
+        # Checkpoints record it too (input_settings): evaluating with an edited transform
+        # is refused. None where it cannot be recorded (allowed with cache=False only).
         self.transform_code = None
-        if cache and transform is not None:
+        if transform is not None:
             try:
                 self.transform_code = transform_fingerprint(transform)
             except TransformIdentityError as error:
-                raise ValueError(
-                    f"transform {self.transform_text} cannot be cached: {error}, so a cached "
-                    "binning could not tell when the transform changes; set cache=False (it "
-                    "bins again in every run), or keep only data (numbers, arrays, tonic "
-                    "transforms) in what the transform reads"
-                ) from None
+                if cache:
+                    raise ValueError(
+                        f"transform {self.transform_text} cannot be cached: {error}, so a cached "
+                        "binning could not tell when the transform changes; set cache=False (it "
+                        "bins again in every run), or keep only data (numbers, arrays, tonic "
+                        "transforms) in what the transform reads"
+                    ) from None
         # Speaker ids held out for validation, once setup() has made a held-out split.
         self.val_speakers: np.ndarray | None = None
         required = ("train", "test") if val_file is None else ("train", val_file, "test")
@@ -427,6 +432,7 @@ class HeidelbergDataModule(SplitDataModule):
         }
         if self.transform_text is not None:
             settings["transform"] = self.transform_text
+            settings["transform_fingerprint"] = self.transform_code
         return settings
 
     # ------------------------------------------------------------- reading

@@ -15,6 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from lightning_modules.data.synthetic import make_synthetic_heidelberg
@@ -475,6 +476,41 @@ def test_a_frame_transform_is_refused_at_construction(tmp_path, fit):
         "returned ndarray of shape (10, 1, 700) for a 3-event test sample, not events",
         "not ToFrame",
     )
+
+
+def test_a_checkpoint_is_not_evaluated_with_an_edited_transform(tmp_path, fit, spsnn, monkeypatch):
+    """Checkpoints recorded a transform by its name: evaluating with an edited one (the same
+    name, other events) gave another input in silence. A checkpoint saved before the
+    fingerprint was recorded still evaluates."""
+    from tests.helpers import event_transforms
+
+    data, _, _ = shd(tmp_path)
+    code, _, err, run = fit(data, transform="tests.helpers.event_transforms.shift")
+    assert code == 0, err
+    last = run / "checkpoints" / "last.ckpt"
+    config = tiny_config(tmp_path, data, transform="tests.helpers.event_transforms.shift")
+    test = ("test", "--config", SHD_RECIPE, "--config", config, "--trainer.logger", "false")
+    assert spsnn(*test, "--ckpt_path", last).code == 0
+
+    monkeypatch.setattr(event_transforms, "SHIFT_US", 1000)  # the transform, edited
+    outcome = spsnn(*test, "--ckpt_path", last)
+    assert outcome.code == 2, outcome.err
+    assert outcome.line.startswith(
+        f"error: --ckpt_path {last} holds a network trained on another input than this "
+        "command's data gives: data.transform: tests.helpers.event_transforms.shift computes "
+        "other events than when the checkpoint was trained (its code, parameters or the "
+        "values it reads changed; fingerprint checkpoint "
+    ), outcome.line
+    assert outcome.line.endswith(
+        "): evaluate with the transform as it was, or retrain; give the data settings it "
+        "was trained with (its run's config.yaml)"
+    ), outcome.line
+
+    older = tmp_path / "older.ckpt"  # saved before checkpoints recorded the fingerprint
+    checkpoint = torch.load(last, weights_only=True)
+    del checkpoint["input_settings"]["transform_fingerprint"]
+    torch.save(checkpoint, older)
+    assert spsnn(*test, "--ckpt_path", older).code == 0
 
 
 # ---------------------------------------------------- user DataModules

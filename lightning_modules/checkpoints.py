@@ -95,15 +95,44 @@ def nonfinite_tensors(state: Mapping[str, Any]) -> str | None:
     )
 
 
+#: Input settings that checkpoints record since a later spsnn: a checkpoint saved before
+#: one was recorded is not compared on it (it stays loadable).
+ADDED_INPUT_SETTINGS = ("transform_fingerprint",)
+
+
 def input_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """``data.<setting>: checkpoint X, this run Y`` for every input setting that differs
-    (``DataModule.input_settings``; a checkpoint without them is not compared)."""
-    return [
-        f"data.{key}: checkpoint {saved.get(key, _ABSENT)!r}, this run "
-        f"{current.get(key, _ABSENT)!r}"
-        for key in sorted(set(saved) | set(current))
-        if saved.get(key, _ABSENT) != current.get(key, _ABSENT)
-    ]
+    """``data.<setting>: checkpoint X, command Y`` for every input setting that differs
+    (``DataModule.input_settings``; a checkpoint without them is not compared, nor one
+    without a setting of :data:`ADDED_INPUT_SETTINGS`). A transform of the same name that
+    computes something else (its ``transform_fingerprint``) is named with the fix.
+
+    >>> input_differences({"num_steps": 10, "transform": "m.f", "transform_fingerprint": "ab"},
+    ...                   {"num_steps": 20, "transform": "m.f", "transform_fingerprint": "cd"})
+    ['data.num_steps: checkpoint 10, command 20', 'data.transform: m.f computes other events \
+than when the checkpoint was trained (its code, parameters or the values it reads changed; \
+fingerprint checkpoint ab, command cd): evaluate with the transform as it was, or retrain']
+    """
+    differences = []
+    for key in sorted(set(saved) | set(current)):
+        theirs, ours = saved.get(key, _ABSENT), current.get(key, _ABSENT)
+        if theirs == ours or (key in ADDED_INPUT_SETTINGS and key not in saved):
+            continue
+        if key == "transform_fingerprint":
+            if saved.get("transform") == current.get("transform"):  # else named as transform
+                differences.append(
+                    f"data.transform: {current.get('transform')} computes other events than "
+                    "when the checkpoint was trained (its code, parameters or the values it "
+                    f"reads changed; fingerprint checkpoint {_short(theirs)}, command "
+                    f"{_short(ours)}): evaluate with the transform as it was, or retrain"
+                )
+            continue
+        differences.append(f"data.{key}: checkpoint {theirs!r}, command {ours!r}")
+    return differences
+
+
+def _short(fingerprint: object) -> str:
+    """The first 12 hex digits of a fingerprint; what stands in for one not recorded."""
+    return fingerprint[:12] if isinstance(fingerprint, str) else "(not recorded)"
 
 
 def checkpoint_hparams(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,16 +168,16 @@ def hparams_differences(
     saved: Mapping[str, Any],
     current: Mapping[str, Any],
     skip: Iterable[str] = (),
-    current_name: str = "this run",
+    current_name: str = "command",
 ) -> list[str]:
-    """``model.<key>: checkpoint X, this run Y`` for every model hyperparameter that differs.
+    """``model.<key>: checkpoint X, command Y`` for every model hyperparameter that differs.
 
     Nested keys are dotted (``model.net.init_args.dim``); :data:`RESULT_NEUTRAL_HPARAMS`,
     ``skip`` and keys starting with ``_`` are left out.
 
     >>> hparams_differences({"lr": 0.1, "net": {"init_args": {"dim": 2}}},
     ...                     {"lr": 0.1, "net": {"init_args": {"dim": 3}}})
-    ['model.net.init_args.dim: checkpoint 2, this run 3']
+    ['model.net.init_args.dim: checkpoint 2, command 3']
     """
     ours, theirs = _flat(current), _flat(saved)
     left_out = {*RESULT_NEUTRAL_HPARAMS, *skip}

@@ -469,6 +469,9 @@ class SpikingClassifier(L.LightningModule):
         self._eval_kernel = ExitStack()
         self._graphed: GraphedNetwork | None = None
         self._finite: Tensor | None = None  # parameters finite since the last check
+        #: Stages the run will run on this trainer after ``fit`` (the CLI sets
+        #: ``("test",)`` for ``run.test_after_fit``): ``setup("fit")`` checks their data.
+        self.stages_after_fit: tuple[str, ...] = ()
 
     # ----------------------------------------------------------------- model
     def delay_layers(self) -> list[SpatialDelay]:
@@ -588,15 +591,30 @@ class SpikingClassifier(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         """Refuses a stage whose loaders hold no sample (:func:`empty_loaders`), before it
-        runs: Lightning would skip them, and ``fit`` would end having trained on nothing."""
+        runs: Lightning would skip them, and ``fit`` would end having trained on nothing.
+        ``fit`` checks the loaders of :attr:`stages_after_fit` too (the CLI's test after
+        fit), so that a run is not refused only after it trained."""
         trainer = self._attached_trainer()
         stage = str(getattr(stage, "value", stage))  # Lightning passes its TrainerFn
-        empty = [] if trainer is None else empty_loaders(trainer, stage)
+        if trainer is None:
+            return
+        empty = empty_loaders(trainer, stage)
         if empty:
             raise ValueError(
                 f"data: {'; '.join(empty)}: {stage} would run on no sample; give that split "
                 "of the data module samples"
             )
+        for later in self.stages_after_fit if stage == "fit" else ():
+            try:
+                empty = empty_loaders(trainer, later)
+            except Exception:  # a loader built only in setup(later): checked when it runs
+                continue
+            if empty:
+                raise ValueError(
+                    f"data: {'; '.join(empty)}: the {later} after fit (run.{later}_after_fit) "
+                    "would run on no sample; give that split of the data module samples, "
+                    f"or set run.{later}_after_fit false"
+                )
 
     def on_train_batch_end(self, outputs, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Stops training when an optimizer step made a parameter NaN or Inf, or non-finite

@@ -284,7 +284,7 @@ class SpsnnCLI(LightningCLI):
             net["class_path"] = _import_path(net["class_path"])
         linked = [target.removeprefix("model.") for target in DATA_LINKS.values()]
         taken = section["run"]["use_ckpt_hparams"]
-        name = "config" if taken else "this run"
+        name = "config" if taken else "command"
         differences = hparams_differences(saved, asked, skip=linked, current_name=name)
         if not differences:
             return
@@ -358,7 +358,7 @@ class SpsnnCLI(LightningCLI):
             if differences:
                 self.parser.error(
                     f"--ckpt_path {path} holds a network trained on another input than this "
-                    "data gives:\n  " + "\n  ".join(differences) + "\nGive the data settings "
+                    f"command's data gives: {'; '.join(differences)}; give the data settings "
                     "it was trained with (its run's config.yaml)"
                 )
         state = {**self._checkpoint, "state_dict": dict(self._checkpoint["state_dict"])}
@@ -374,10 +374,10 @@ class SpsnnCLI(LightningCLI):
         own = f"its run's own config ({config})" if config.is_file() else "its run's own config"
         self.parser.error(
             f"--ckpt_path {path} holds a model with other hyperparameters than this command "
-            "asks for:\n  " + "\n  ".join(differences) + f"\nGive {own}, changing only "
-            "trainer options such as --trainer.max_epochs; or add --run.use_ckpt_hparams "
-            "true to run with the checkpoint's values; or, to train these weights under "
-            "another recipe on purpose, see 'Checkpoints and resuming' in docs/training.md"
+            f"asks for: {'; '.join(differences)}; give {own}, changing only trainer options "
+            "such as --trainer.max_epochs, or add --run.use_ckpt_hparams true to run with the "
+            "checkpoint's values (to train these weights under another recipe on purpose, "
+            "see 'Checkpoints and resuming' in docs/training.md)"
         )
 
     # --------------------------------------------------------- instantiate
@@ -478,6 +478,10 @@ class SpsnnCLI(LightningCLI):
         )
 
     # ------------------------------------------------------- subcommands
+    def before_fit(self) -> None:
+        """Has ``fit`` check the test split's data too when the run tests after it."""
+        self.model.stages_after_fit = ("test",) if self._run_options().test_after_fit else ()
+
     def after_fit(self) -> None:
         """Tests the summary's checkpoint and prints the test accuracy (``run.test_after_fit``),
         then closes the W&B run with the summary."""

@@ -126,6 +126,12 @@ EMPTY_SAMPLES_ERROR = 0.5
 """Share of a split's samples that may keep no event at all before the split is refused
 (their input is all zeros: times in the wrong unit, or a window that misses them)."""
 
+SPREAD_WARNING = 0.05
+"""Share of the ``num_steps`` time steps a split's events may occupy (all samples
+together) before a warning names ``time_bin_ms``: real SHD/SSC samples span ~1 s, all
+100 steps of the default 10 ms bins; a bin much wider than the samples puts them in a few
+steps. A split whose events all land in one step (of more than one) is refused."""
+
 
 class _LocalFilesOnly:
     """Mixin for tonic's HSD datasets: read the local ``.h5`` file, never download.
@@ -300,11 +306,13 @@ class HeidelbergDataModule(SplitDataModule):
             ``p`` = 1) and must return events of that kind; frame transforms
             (``ToFrame``) are refused, since spsnn bins. It runs once per sample when a
             file is binned (not per epoch): a random transform is one fixed draw, seeded
-            by ``seed`` and the file. Its ``repr`` (``module.name`` for a function) is part
-            of ``input_settings``; the cache key holds what it computes
+            by ``seed`` and the file. Its ``repr`` (``module.name`` for a function) and
+            what it computes
             (:func:`~lightning_modules.data.event_transforms.transform_fingerprint`: code,
-            parameters, values read), and one that holds state spsnn cannot record (a
-            random generator of its own, an open file) is refused unless ``cache=False``.
+            parameters, values read) are part of ``input_settings`` (a checkpoint is not
+            evaluated with an edited transform) and of the cache key; one that holds state
+            spsnn cannot record (a random generator of its own, an open file) is refused
+            unless ``cache=False``.
         cache: keep binned files on disk and read them back when every setting matches.
         cache_dir: folder of the cache; default ``spsnn_cache/`` beside the data files.
         val_file: the file split validation reads (``"valid"``: SSC's official
@@ -338,6 +346,13 @@ class HeidelbergDataModule(SplitDataModule):
     ) -> None:
         super().__init__(batch_size, num_steps, seed, num_workers)
         channel_bin = checked_int("channel_bin", channel_bin, 1)
+        if channel_bin > NUM_UNITS:
+            raise ValueError(
+                f"channel_bin={channel_bin} is more than the {NUM_UNITS} units of the "
+                f"recording (num_units={NUM_UNITS}): every unit pools into one channel, as "
+                f"with channel_bin={NUM_UNITS}; give channel_bin <= {NUM_UNITS} (5: 140 "
+                "channels)"
+            )
         if checked_number("time_bin_ms", time_bin_ms) <= 0:
             raise ValueError(f"time_bin_ms must be > 0, got {time_bin_ms}")
         if not 0.0 < checked_number("val_fraction", val_fraction) < 1.0:
@@ -364,17 +379,20 @@ class HeidelbergDataModule(SplitDataModule):
         self.cache = cache
         # What the transform computes (its code, parameters, the values it reads): a cache
         # key by its name alone would serve an edited function the bins of the old one.
+        # Checkpoints record it too (input_settings): evaluating with an edited transform
+        # is refused. None where it cannot be recorded (allowed with cache=False only).
         self.transform_code = None
-        if cache and transform is not None:
+        if transform is not None:
             try:
                 self.transform_code = transform_fingerprint(transform)
             except TransformIdentityError as error:
-                raise ValueError(
-                    f"transform {self.transform_text} cannot be cached: {error}, so a cached "
-                    "binning could not tell when the transform changes; set cache=False (it "
-                    "bins again in every run), or keep only data (numbers, arrays, tonic "
-                    "transforms) in what the transform reads"
-                ) from None
+                if cache:
+                    raise ValueError(
+                        f"transform {self.transform_text} cannot be cached: {error}, so a cached "
+                        "binning could not tell when the transform changes; set cache=False (it "
+                        "bins again in every run), or keep only data (numbers, arrays, tonic "
+                        "transforms) in what the transform reads"
+                    ) from None
         # Speaker ids held out for validation, once setup() has made a held-out split.
         self.val_speakers: np.ndarray | None = None
         required = ("train", "test") if val_file is None else ("train", val_file, "test")
@@ -416,6 +434,7 @@ class HeidelbergDataModule(SplitDataModule):
         }
         if self.transform_text is not None:
             settings["transform"] = self.transform_text
+            settings["transform_fingerprint"] = self.transform_code
         return settings
 
     # ------------------------------------------------------------- reading
@@ -608,8 +627,53 @@ class HeidelbergDataModule(SplitDataModule):
         all three; ``summary.json`` records this as ``data_events``."""
         return {split: self.split_events(split) for split in self._rows}
 
+    def occupied_steps(self, split: str) -> int:
+        """How many of the ``num_steps`` time steps hold an event of some sample of the
+        set-up split ``split``."""
+        file_split, rows = self._rows[split]
+        samples = self._loaded[file_split].samples
+        bins = samples.bins.numpy()
+        if rows is not None:
+            chosen = np.zeros(len(samples), dtype=bool)
+            chosen[rows] = True
+            bins = bins[np.repeat(chosen, np.diff(samples.offsets))]
+        return len(np.unique(bins // self.num_inputs))
+
+    def _check_time_spread(self, split: str, counts: dict[str, Any]) -> None:
+        """Refuses a split whose events all land in one time step (of several), warns where
+        they occupy less than :data:`SPREAD_WARNING` of the steps: ``time_bin_ms`` far
+        wider than the samples leaves the network no timing to learn from."""
+        if self.num_steps < 2 or counts["events_kept"] == 0:
+            return
+        occupied = self.occupied_steps(split)
+        if occupied > 1 and occupied >= SPREAD_WARNING * self.num_steps:
+            return
+        latest = counts["latest_event_s"] or 0.0
+        fit = latest * 1000 / self.num_steps
+        message = (
+            f"{self.dataset_name} {split} split ({counts['file']}): its "
+            f"{counts['events_kept']} events land in {occupied} of the num_steps="
+            f"{self.num_steps} time steps of time_bin_ms={self.time_bin_ms:g} (the latest "
+            f"event is at {latest:g} s): the input has "
+            + ("no timing left" if occupied == 1 else "little timing left")
+            + (
+                f"; give time_bin_ms={fit:.3g} to spread {latest:g} s over num_steps="
+                f"{self.num_steps} (SHD/SSC: time_bin_ms=10, num_steps=100)"
+                if fit > 0
+                else "; lower time_bin_ms (SHD/SSC: time_bin_ms=10, num_steps=100)"
+            )
+        )
+        if occupied == 1:
+            raise ValueError(message)
+        rank_zero_warn(f"spsnn: {message}")
+
     def _check_events(self, split: str) -> None:
+        """Refuses or warns about what binning lost, then about how the events spread."""
         counts = self.split_events(split)
+        self._check_lost_events(split, counts)
+        self._check_time_spread(split, counts)
+
+    def _check_lost_events(self, split: str, counts: dict[str, Any]) -> None:
         lost = counts["events_lost"]
         lost_total = sum(lost.values())
         binned, kept = counts["events_binned"], counts["events_kept"]

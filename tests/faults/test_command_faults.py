@@ -60,7 +60,27 @@ def test_a_checkpoint_is_evaluated_only_on_the_input_it_was_trained_on(spsnn, tr
     config, _, last = trained
     outcome = spsnn("test", "--config", config, "--ckpt_path", last, "--data.init_args.t_max", "10")
     assert outcome.code == 2
-    assert "data.t_max: checkpoint 8.0, this run 10.0" in outcome.err
+    assert outcome.line == (
+        f"error: --ckpt_path {last} holds a network trained on another input than this "
+        "command's data gives: data.t_max: checkpoint 8.0, command 10.0; give the data "
+        "settings it was trained with (its run's config.yaml)"
+    )
+
+
+def test_a_checkpoint_of_other_hyperparameters_is_refused_in_one_line(spsnn, trained):
+    """Three lines before (a header, the list, the fix): a user grepping for 'error:' saw
+    only the header."""
+    config, run, last = trained
+    outcome = spsnn("test", "--config", config, "--ckpt_path", last, "--model.lr", "0.5")
+    assert outcome.code == 2
+    assert outcome.line == (
+        f"error: --ckpt_path {last} holds a model with other hyperparameters than this command "
+        "asks for: model.lr: checkpoint 0.01, command 0.5; give its run's own config "
+        f"({run / 'config.yaml'}), changing only trainer options such as "
+        "--trainer.max_epochs, or add --run.use_ckpt_hparams true to run with the "
+        "checkpoint's values (to train these weights under another recipe on purpose, see "
+        "'Checkpoints and resuming' in docs/training.md)"
+    )
 
 
 def test_a_resume_joins_its_runs_name_and_a_schedule_ending_before_its_step_is_refused(

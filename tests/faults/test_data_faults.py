@@ -15,6 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from lightning_modules.data.synthetic import make_synthetic_heidelberg
@@ -288,6 +289,29 @@ def test_a_window_shorter_than_the_samples_is_not_blamed_on_the_unit(tmp_path, f
     )
 
 
+def test_a_time_bin_wider_than_the_samples_is_refused(tmp_path, fit):
+    """time_bin_ms=1e300 put every event in step 0 and trained without a word."""
+    data, train, _ = shd(tmp_path)
+    assert_refused(
+        fit(data, time_bin_ms=1e300),
+        f"SHD train split ({train}): its 1320 events land in 1 of the num_steps=100 time "
+        "steps of time_bin_ms=1e+300 (the latest event is at 0.898925 s): the input has no "
+        "timing left; give time_bin_ms=8.99 to spread 0.898925 s over num_steps=100 (SHD/SSC: "
+        "time_bin_ms=10, num_steps=100)",
+    )
+
+
+def test_a_channel_bin_beyond_the_units_is_refused(tmp_path, fit):
+    """channel_bin=10000 silently meant channel_bin=700 (one channel)."""
+    data, _, _ = shd(tmp_path)
+    assert_refused(
+        fit(data, channel_bin=10000),
+        "channel_bin=10000 is more than the 700 units of the recording (num_units=700): every "
+        "unit pools into one channel, as with channel_bin=700; give channel_bin <= 700 (5: 140 "
+        "channels)",
+    )
+
+
 def test_times_as_integers_are_refused(tmp_path, fit):
     """Whole seconds would bin every event of a sample at 0 s: refused, not truncated."""
     data, train, _ = shd(tmp_path)
@@ -454,6 +478,41 @@ def test_a_frame_transform_is_refused_at_construction(tmp_path, fit):
     )
 
 
+def test_a_checkpoint_is_not_evaluated_with_an_edited_transform(tmp_path, fit, spsnn, monkeypatch):
+    """Checkpoints recorded a transform by its name: evaluating with an edited one (the same
+    name, other events) gave another input in silence. A checkpoint saved before the
+    fingerprint was recorded still evaluates."""
+    from tests.helpers import event_transforms
+
+    data, _, _ = shd(tmp_path)
+    code, _, err, run = fit(data, transform="tests.helpers.event_transforms.shift")
+    assert code == 0, err
+    last = run / "checkpoints" / "last.ckpt"
+    config = tiny_config(tmp_path, data, transform="tests.helpers.event_transforms.shift")
+    test = ("test", "--config", SHD_RECIPE, "--config", config, "--trainer.logger", "false")
+    assert spsnn(*test, "--ckpt_path", last).code == 0
+
+    monkeypatch.setattr(event_transforms, "SHIFT_US", 1000)  # the transform, edited
+    outcome = spsnn(*test, "--ckpt_path", last)
+    assert outcome.code == 2, outcome.err
+    assert outcome.line.startswith(
+        f"error: --ckpt_path {last} holds a network trained on another input than this "
+        "command's data gives: data.transform: tests.helpers.event_transforms.shift computes "
+        "other events than when the checkpoint was trained (its code, parameters or the "
+        "values it reads changed; fingerprint checkpoint "
+    ), outcome.line
+    assert outcome.line.endswith(
+        "): evaluate with the transform as it was, or retrain; give the data settings it "
+        "was trained with (its run's config.yaml)"
+    ), outcome.line
+
+    older = tmp_path / "older.ckpt"  # saved before checkpoints recorded the fingerprint
+    checkpoint = torch.load(last, weights_only=True)
+    del checkpoint["input_settings"]["transform_fingerprint"]
+    torch.save(checkpoint, older)
+    assert spsnn(*test, "--ckpt_path", older).code == 0
+
+
 # ---------------------------------------------------- user DataModules
 @pytest.mark.parametrize(
     ("name", "message"),
@@ -524,6 +583,12 @@ def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name,
         (
             "EmptyVal",  # refused only after a trained epoch before (no val_acc to monitor)
             "data: EmptyVal.val_dataloader() gives 0 samples (its validation split): fit",
+        ),
+        (
+            "EmptyTest",  # refused only after fit trained and saved checkpoints before
+            "data: EmptyTest.test_dataloader() gives 0 samples (its test split): the test "
+            "after fit (run.test_after_fit) would run on no sample; give that split of the "
+            "data module samples, or set run.test_after_fit false",
         ),
     ],
 )

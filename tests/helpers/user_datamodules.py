@@ -123,3 +123,11 @@ class OddTestSplit(L.LightningDataModule):
 
     def test_dataloader(self):
         return self._loader(17)
+
+
+class EmptyTest(Batches):
+    """An empty test split only: refused after fit had trained and saved checkpoints (when
+    the test after fit started)."""
+
+    def test_dataloader(self):
+        return DataLoader(TensorDataset(torch.rand(0, 10, 5), torch.zeros(0, dtype=torch.long)))

@@ -33,8 +33,8 @@ def test_hparams_differences_name_every_key_and_skip_neutral_ones():
     saved = {"lr": 0.01, "cuda_graphs": True, "net": {"init_args": {"dim": 2, "backend": "x"}}}
     current = {"lr": 0.1, "cuda_graphs": False, "net": {"init_args": {"backend": "y"}}}
     assert hparams_differences(saved, current) == [
-        "model.lr: checkpoint 0.01, this run 0.1",
-        "model.net.init_args.dim: checkpoint 2, this run (absent)",
+        "model.lr: checkpoint 0.01, command 0.1",
+        "model.net.init_args.dim: checkpoint 2, command (absent)",
     ]
     assert hparams_differences(saved, current, skip=["lr"], current_name="config") == [
         "model.net.init_args.dim: checkpoint 2, config (absent)"

@@ -272,8 +272,8 @@ def test_ckpt_path_never_silently_replaces_the_config(tmp_path, tiny_yaml, cli_a
     with pytest.raises(SystemExit):
         make_cli(["fit", "--config", str(tiny_yaml), "--ckpt_path", last, *other])
     err = capsys.readouterr().err
-    assert "model.net.init_args.dim: checkpoint 2, this run 3" in err
-    assert "model.lr: checkpoint 0.01, this run 0.1" in err
+    assert "model.net.init_args.dim: checkpoint 2, command 3" in err
+    assert "model.lr: checkpoint 0.01, command 0.1" in err
     assert "--run.use_ckpt_hparams true" in err and str(first / "config.yaml") in err
     assert len(run_dirs(tmp_path / "runs")) == 1  # nothing started
 

@@ -314,3 +314,22 @@ def test_full_fit_and_test_on_tiny_shd_files(shd_dir):
 def test_bad_arguments_name_themselves(shd_dir, kwargs, error, match):
     with pytest.raises(error, match=match):
         SHDDataModule(shd_dir, **kwargs)
+
+
+def test_events_in_a_few_time_steps_warn_naming_time_bin_ms(shd_dir, recwarn):
+    """A 500 ms bin puts 1.2 s samples in 3 of 100 steps; 10 ms bins (SHD's) and 1 ms bins
+    over 1000 steps spread them and say nothing."""
+    for time_bin_ms, num_steps in ((10.0, 100), (1.0, 1000)):
+        SHDDataModule(shd_dir, time_bin_ms=time_bin_ms, num_steps=num_steps, cache=False).setup()
+    assert not [w for w in recwarn if "time steps" in str(w.message)]
+    dm = SHDDataModule(shd_dir, time_bin_ms=500.0, cache=False)
+    dm.setup("fit")
+    warned = [str(w.message) for w in recwarn if "time steps" in str(w.message)]
+    assert len(warned) == 3 and {dm.occupied_steps(s) for s in ("train", "val", "test")} == {3}
+    assert warned[0].startswith(
+        f"spsnn: SHD train split ({shd_dir / 'SHD' / 'shd_train.h5'}): its "
+    ) and warned[0].endswith(
+        "events land in 3 of the num_steps=100 time steps of time_bin_ms=500 (the latest event "
+        "is at 1.20019 s): the input has little timing left; give time_bin_ms=12 to spread "
+        "1.20019 s over num_steps=100 (SHD/SSC: time_bin_ms=10, num_steps=100)"
+    ), warned[0]

@@ -349,24 +349,33 @@ class SpsnnCLI(LightningCLI):
             return
         path = self._section(self.config)["ckpt_path"]
         differences = hparams_differences(checkpoint_hparams(self._checkpoint), self.model.hparams)
+        # What the data links in (num_inputs, ...) is fixed by the data, not by hparams.
+        linked = tuple(f"{target}:" for target in DATA_LINKS.values())
+        if from_data := [difference for difference in differences if difference.startswith(linked)]:
+            self._refuse_input(path, from_data)
         if differences:
             self._refuse_checkpoint(path, differences)
         saved = self._checkpoint.get(INPUT_SETTINGS_KEY)
         current = getattr(self.datamodule, "input_settings", None)
-        if isinstance(saved, dict) and isinstance(current, dict):
-            differences = input_differences(saved, current)
-            if differences:
-                self.parser.error(
-                    f"--ckpt_path {path} holds a network trained on another input than this "
-                    f"command's data gives: {'; '.join(differences)}; give the data settings "
-                    "it was trained with (its run's config.yaml)"
-                )
+        if (
+            isinstance(saved, dict)
+            and isinstance(current, dict)
+            and (differences := input_differences(saved, current))
+        ):
+            self._refuse_input(path, differences)
         state = {**self._checkpoint, "state_dict": dict(self._checkpoint["state_dict"])}
         try:  # the checkpoint's tensors against the model built (Lightning loads them later)
             self.model.on_load_checkpoint(state)
             self.model.load_state_dict(state["state_dict"])
         except (RuntimeError, ValueError) as error:
             self.parser.error(f"--ckpt_path {path}: {' '.join(str(error).split())}")
+
+    def _refuse_input(self, path: str, differences: list[str]) -> None:
+        self.parser.error(
+            f"--ckpt_path {path} holds a network trained on another input than this "
+            f"command's data gives: {'; '.join(differences)}; give the data settings "
+            "it was trained with (its run's config.yaml)"
+        )
 
     def _refuse_checkpoint(self, path: str, differences: list[str]) -> None:
         path = Path(path)

@@ -487,3 +487,18 @@ def test_precision_16_on_a_cpu_is_refused_naming_what_would_run(spsnn, config_fi
         "instead, and config.yaml would say 16; give --trainer.precision bf16-mixed (or 32-true)"
     )
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_checkpoint_of_another_input_width_names_the_data_not_hparams(spsnn, trained):
+    """num_inputs is the data's: the refusal names the data fix, not --run.use_ckpt_hparams
+    (which cannot make 4 channels into 5)."""
+    config, _, last = trained
+    outcome = spsnn(
+        "test", "--config", config, "--ckpt_path", last, "--data.init_args.bias_step", "null"
+    )
+    assert outcome.code == 2
+    assert outcome.line.startswith(
+        f"error: --ckpt_path {last} holds a network trained on another input than this "
+        "command's data gives: model.net.init_args.num_inputs: checkpoint 5, command 4"
+    ), outcome.line
+    assert "use_ckpt_hparams" not in outcome.line

@@ -56,7 +56,7 @@ import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, NoReturn
 
 import yaml
 from jsonargparse import Namespace
@@ -93,6 +93,7 @@ from lightning_modules.cli.config_files import (
     integer_literals,
     replaced_callbacks,
 )
+from lightning_modules.cli.parse_errors import one_line
 from lightning_modules.outputs import TRIAL_RUN_NOTE, check_writable_folder
 from spatial_layers.arguments import MAX_SEED
 
@@ -155,10 +156,51 @@ class RunOptions:
 
 
 class SpsnnArgumentParser(LightningArgumentParser):
-    """LightningCLI's parser, with ``--weights_only`` defaulting to True in every subcommand.
+    """LightningCLI's parser, with ``--weights_only`` defaulting to True in every subcommand
+    (a checkpoint then loads as plain tensors and containers, never as code), whose errors
+    are one line (:meth:`error`)."""
 
-    A checkpoint then loads as plain tensors and containers, never as code.
-    """
+    #: The command line being parsed and its ``--config`` files (set by
+    #: :meth:`SpsnnCLI.parse_arguments`), for the error line to name where a key is given.
+    argv: ClassVar[list[str]] = []
+    configs: ClassVar[list[Path]] = []
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """Ends the command with ``spsnn SUBCOMMAND: error: <one line>`` on stderr and exit
+        status 2: jsonargparse's nested message made one line naming the key, the value and
+        what is valid (:func:`~lightning_modules.cli.parse_errors.one_line`), without the
+        usage text (``--help`` gives it). A parser that raises instead of exiting (the
+        nested parsers jsonargparse makes for a class's arguments) raises as before;
+        ``SPSNN_DEBUG=1`` or ``--debug`` gives jsonargparse's own message and usage."""
+        from lightning_modules.cli import debug_requested
+
+        if not self.exit_on_error or debug_requested():
+            super().error(message, ex)
+        subcommand = self._subcommand_name()
+        parser = self._subcommand_parser(subcommand)
+        types = {a.dest: getattr(a, "_typehint", None) for a in parser._actions}
+        line = one_line(
+            message, list(types), SpsnnArgumentParser.argv, SpsnnArgumentParser.configs, types
+        )
+        command = " ".join(["spsnn", *([subcommand] if subcommand else [])])
+        print(f"{command}: error: {line}", file=sys.stderr, flush=True)
+        self.exit(2)
+
+    def _subcommand_name(self) -> str | None:
+        """The subcommand this parser parses (``spsnn [options] fit``), or that the command
+        line names where this is the parser of all of them."""
+        words = self.prog.replace("[options]", "").split()
+        if len(words) > 1:
+            return words[-1]
+        action = self._subcommands_action
+        names = action._name_parser_map if action is not None else {}
+        return next((arg for arg in SpsnnArgumentParser.argv if arg in names), None)
+
+    def _subcommand_parser(self, subcommand: str | None) -> LightningArgumentParser:
+        action = self._subcommands_action
+        if subcommand is None or action is None:
+            return self
+        return action._name_parser_map.get(subcommand, self)
 
     def add_method_arguments(self, *args: Any, **kwargs: Any) -> list[str]:
         added = super().add_method_arguments(*args, **kwargs)
@@ -251,6 +293,7 @@ class SpsnnCLI(LightningCLI):
         """
         argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
         configs = _config_files(argv)
+        SpsnnArgumentParser.argv, SpsnnArgumentParser.configs = argv, configs
         for path in configs:
             try:
                 check_config_file(path)

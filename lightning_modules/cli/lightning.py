@@ -526,15 +526,17 @@ class SpsnnCLI(LightningCLI):
         then closes the W&B run with the summary."""
         trainer = self.trainer
         (summary,) = [c for c in trainer.callbacks if isinstance(c, RunSummary)]
+        trial = bool(trainer.fast_dev_run)
         if not trainer.interrupted and self._run_options().test_after_fit:
             trainer.test(
                 self.model,
                 datamodule=self.datamodule,
                 ckpt_path=summary.test_checkpoint(trainer),
                 weights_only=True,
+                verbose=not trial,  # a trial's accuracy is no result: not shown
             )
             if trainer.is_global_zero:
-                _print_result(summary)
+                _print_trial(trainer) if trial else _print_result(summary)
         if self._run_options().wandb_log_model and trainer.is_global_zero:
             _log_model(trainer, summary)
         _finish_wandb(trainer, summary)
@@ -803,6 +805,17 @@ def _config_files(argv: list[str] | tuple[str, ...]) -> list[Path]:
     ]
     paths += [arg.removeprefix("--config=") for arg in argv if str(arg).startswith("--config=")]
     return [Path(path) for path in paths if Path(path).is_file()]
+
+
+def _print_trial(trainer: Trainer) -> None:
+    """What a ``fast_dev_run`` did after ``fit`` in place of the result box: no accuracy,
+    which a few batches would give and someone could copy as a result."""
+    batches = int(trainer.fast_dev_run)
+    print(
+        f"spsnn: fast_dev_run trial: fit and test ran {batches} batch{'es' * (batches > 1)} "
+        "each; no accuracy is reported (a trial's is no result)",
+        flush=True,
+    )
 
 
 def _print_result(summary: RunSummary) -> None:

@@ -165,6 +165,12 @@ class SpsnnArgumentParser(LightningArgumentParser):
     argv: ClassVar[list[str]] = []
     configs: ClassVar[list[Path]] = []
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # ``--trainer.max_epoch 3`` was taken as --trainer.max_epochs with only a deprecation
+        # warning (and ``--model.peak`` as --model.peak_lr): an option is its full name.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """Ends the command with ``spsnn SUBCOMMAND: error: <one line>`` on stderr and exit
         status 2: jsonargparse's nested message made one line naming the key, the value and

@@ -593,3 +593,14 @@ def test_spsnn_debug_shows_jsonargparse_s_message_and_a_value_it_cannot_read_is_
         "spsnn: error: SPSNN_DEBUG=maybe: give SPSNN_DEBUG=1 to see tracebacks, or 0 (or "
         "unset it) for one-line errors"
     )
+
+
+def test_an_abbreviated_option_is_refused_naming_the_full_one(spsnn, config_file, tmp_path):
+    """``--trainer.max_epoch 3`` ran as --trainer.max_epochs 3 (argparse's abbreviations,
+    deprecated by jsonargparse): a typo could silently set another option."""
+    outcome = spsnn("fit", "--config", config_file(), "--trainer.max_epoch", "3")
+    assert outcome.code == 2 and outcome.line.startswith(
+        "spsnn fit: error: trainer has no argument 'max_epoch' (trainer takes: "
+    )
+    assert outcome.line.endswith("; did you mean 'max_epochs'?)")
+    assert not (tmp_path / "runs").exists()

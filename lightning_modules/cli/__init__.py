@@ -111,11 +111,16 @@ def main(args: list[str] | None = None) -> None:
     with one line that says it is spsnn's fault, and status 1. ``SPSNN_DEBUG=1``
     or ``--debug`` shows the traceback instead.
     """
+    global _debug
     argv = list(sys.argv[1:] if args is None else args)
-    debug = "--debug" in argv or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    _debug = "--debug" in argv
     if "--debug" in argv:
         argv.remove("--debug")
         args = argv
+    try:
+        debug = debug_requested()
+    except ValueError as error:
+        _fail(error)
     if debug:
         _run(args)
         return
@@ -135,6 +140,26 @@ def main(args: list[str] | None = None) -> None:
         )
     except Exception as error:  # a bug of spsnn's unless a user's: one line, and how to see more
         _fail(error, internal=not isinstance(error, user_errors()))
+
+
+#: ``--debug`` was on the command line (set by :func:`main`).
+_debug = False
+#: Values of :data:`DEBUG_VARIABLE` that turn tracebacks on and off (in lower case).
+DEBUG_ON = ("1", "true", "yes", "on")
+DEBUG_OFF = ("", "0", "false", "no", "off")
+
+
+def debug_requested() -> bool:
+    """Whether the command shows tracebacks (and jsonargparse's whole message): ``--debug``
+    or :data:`DEBUG_VARIABLE` set to one of :data:`DEBUG_ON`. Another value of the variable
+    is a ValueError naming it (``SPSNN_DEBUG=false`` used to turn tracebacks on)."""
+    value = os.environ.get(DEBUG_VARIABLE, "").strip().lower()
+    if value not in DEBUG_ON + DEBUG_OFF:
+        raise ValueError(
+            f"{DEBUG_VARIABLE}={os.environ[DEBUG_VARIABLE]}: give {DEBUG_VARIABLE}=1 to see "
+            f"tracebacks, or 0 (or unset it) for one-line errors"
+        )
+    return _debug or value in DEBUG_ON
 
 
 def _fail(error: BaseException | str, *, internal: bool = False) -> None:

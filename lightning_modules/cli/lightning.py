@@ -56,7 +56,7 @@ import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, NoReturn
 
 import yaml
 from jsonargparse import Namespace
@@ -93,6 +93,7 @@ from lightning_modules.cli.config_files import (
     integer_literals,
     replaced_callbacks,
 )
+from lightning_modules.cli.parse_errors import one_line
 from lightning_modules.outputs import TRIAL_RUN_NOTE, check_writable_folder
 from spatial_layers.arguments import MAX_SEED
 
@@ -155,10 +156,57 @@ class RunOptions:
 
 
 class SpsnnArgumentParser(LightningArgumentParser):
-    """LightningCLI's parser, with ``--weights_only`` defaulting to True in every subcommand.
+    """LightningCLI's parser, with ``--weights_only`` defaulting to True in every subcommand
+    (a checkpoint then loads as plain tensors and containers, never as code), whose errors
+    are one line (:meth:`error`)."""
 
-    A checkpoint then loads as plain tensors and containers, never as code.
-    """
+    #: The command line being parsed and its ``--config`` files (set by
+    #: :meth:`SpsnnCLI.parse_arguments`), for the error line to name where a key is given.
+    argv: ClassVar[list[str]] = []
+    configs: ClassVar[list[Path]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # ``--trainer.max_epoch 3`` was taken as --trainer.max_epochs with only a deprecation
+        # warning (and ``--model.peak`` as --model.peak_lr): an option is its full name.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """Ends the command with ``spsnn SUBCOMMAND: error: <one line>`` on stderr and exit
+        status 2: jsonargparse's nested message made one line naming the key, the value and
+        what is valid (:func:`~lightning_modules.cli.parse_errors.one_line`), without the
+        usage text (``--help`` gives it). A parser that raises instead of exiting (the
+        nested parsers jsonargparse makes for a class's arguments) raises as before;
+        ``SPSNN_DEBUG=1`` or ``--debug`` gives jsonargparse's own message and usage."""
+        from lightning_modules.cli import debug_requested
+
+        if not self.exit_on_error or debug_requested():
+            super().error(message, ex)
+        subcommand = self._subcommand_name()
+        parser = self._subcommand_parser(subcommand)
+        types = {a.dest: getattr(a, "_typehint", None) for a in parser._actions}
+        line = one_line(
+            message, list(types), SpsnnArgumentParser.argv, SpsnnArgumentParser.configs, types
+        )
+        command = " ".join(["spsnn", *([subcommand] if subcommand else [])])
+        print(f"{command}: error: {line}", file=sys.stderr, flush=True)
+        self.exit(2)
+
+    def _subcommand_name(self) -> str | None:
+        """The subcommand this parser parses (``spsnn [options] fit``), or that the command
+        line names where this is the parser of all of them."""
+        words = self.prog.replace("[options]", "").split()
+        if len(words) > 1:
+            return words[-1]
+        action = self._subcommands_action
+        names = action._name_parser_map if action is not None else {}
+        return next((arg for arg in SpsnnArgumentParser.argv if arg in names), None)
+
+    def _subcommand_parser(self, subcommand: str | None) -> LightningArgumentParser:
+        action = self._subcommands_action
+        if subcommand is None or action is None:
+            return self
+        return action._name_parser_map.get(subcommand, self)
 
     def add_method_arguments(self, *args: Any, **kwargs: Any) -> list[str]:
         added = super().add_method_arguments(*args, **kwargs)
@@ -251,6 +299,7 @@ class SpsnnCLI(LightningCLI):
         """
         argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
         configs = _config_files(argv)
+        SpsnnArgumentParser.argv, SpsnnArgumentParser.configs = argv, configs
         for path in configs:
             try:
                 check_config_file(path)
@@ -496,15 +545,17 @@ class SpsnnCLI(LightningCLI):
         then closes the W&B run with the summary."""
         trainer = self.trainer
         (summary,) = [c for c in trainer.callbacks if isinstance(c, RunSummary)]
+        trial = bool(trainer.fast_dev_run)
         if not trainer.interrupted and self._run_options().test_after_fit:
             trainer.test(
                 self.model,
                 datamodule=self.datamodule,
                 ckpt_path=summary.test_checkpoint(trainer),
                 weights_only=True,
+                verbose=not trial,  # a trial's accuracy is no result: not shown
             )
             if trainer.is_global_zero:
-                _print_result(summary)
+                _print_trial(trainer) if trial else _print_result(summary)
         if self._run_options().wandb_log_model and trainer.is_global_zero:
             _log_model(trainer, summary)
         _finish_wandb(trainer, summary)
@@ -773,6 +824,17 @@ def _config_files(argv: list[str] | tuple[str, ...]) -> list[Path]:
     ]
     paths += [arg.removeprefix("--config=") for arg in argv if str(arg).startswith("--config=")]
     return [Path(path) for path in paths if Path(path).is_file()]
+
+
+def _print_trial(trainer: Trainer) -> None:
+    """What a ``fast_dev_run`` did after ``fit`` in place of the result box: no accuracy,
+    which a few batches would give and someone could copy as a result."""
+    batches = int(trainer.fast_dev_run)
+    print(
+        f"spsnn: fast_dev_run trial: fit and test ran {batches} batch{'es' * (batches > 1)} "
+        "each; no accuracy is reported (a trial's is no result)",
+        flush=True,
+    )
 
 
 def _print_result(summary: RunSummary) -> None:

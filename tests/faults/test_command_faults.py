@@ -6,6 +6,7 @@ value and the fix, with exit status 2 and nothing written, or give the correct r
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+
+from spatial_layers import SpatialSNN
 
 # --- verbs that evaluate need weights ------------------------------------------------
 
@@ -61,7 +64,7 @@ def test_a_checkpoint_is_evaluated_only_on_the_input_it_was_trained_on(spsnn, tr
     outcome = spsnn("test", "--config", config, "--ckpt_path", last, "--data.init_args.t_max", "10")
     assert outcome.code == 2
     assert outcome.line == (
-        f"error: --ckpt_path {last} holds a network trained on another input than this "
+        f"spsnn test: error: --ckpt_path {last} holds a network trained on another input than this "
         "command's data gives: data.t_max: checkpoint 8.0, command 10.0; give the data "
         "settings it was trained with (its run's config.yaml)"
     )
@@ -74,8 +77,8 @@ def test_a_checkpoint_of_other_hyperparameters_is_refused_in_one_line(spsnn, tra
     outcome = spsnn("test", "--config", config, "--ckpt_path", last, "--model.lr", "0.5")
     assert outcome.code == 2
     assert outcome.line == (
-        f"error: --ckpt_path {last} holds a model with other hyperparameters than this command "
-        "asks for: model.lr: checkpoint 0.01, command 0.5; give its run's own config "
+        f"spsnn test: error: --ckpt_path {last} holds a model with other hyperparameters than "
+        "this command asks for: model.lr: checkpoint 0.01, command 0.5; give its run's own config "
         f"({run / 'config.yaml'}), changing only trainer options such as "
         "--trainer.max_epochs, or add --run.use_ckpt_hparams true to run with the "
         "checkpoint's values (to train these weights under another recipe on purpose, see "
@@ -184,7 +187,11 @@ def test_unwritable_destinations_are_one_line_before_any_work(spsnn, trained):
         ("--model.lr", "inf", "model: lr must be a positive finite number, got inf"),
         ("--model.label_smoothing", "1.5", "model: label_smoothing must be in [0, 1], got 1.5"),
         ("--model.net.init_args.velocity", "-1", "velocity must be a positive finite number"),
-        ("--model.net.init_args.velocity", "inf", 'Parser key "velocity"'),
+        (
+            "--model.net.init_args.velocity",
+            "inf",
+            "spsnn fit: error: model.net.init_args.velocity inf: expected a finite float",
+        ),
         ("--model.net.init_args.beta", "1.5", "beta (a decay per step) must be a number in (0, 1]"),
         ("--trainer.callbacks.end", ".inf", "end must be a positive finite number (steps)"),
     ],
@@ -361,7 +368,7 @@ def test_a_config_that_is_not_one_mapping_says_what_it_holds(text, kind, spsnn, 
     outcome = spsnn("fit", "--config", config)
     assert outcome.code == 2
     assert outcome.line == (
-        f"error: --config {config}: {kind}, not one YAML mapping of sections "
+        f"spsnn fit: error: --config {config}: {kind}, not one YAML mapping of sections "
         "(seed_everything:, trainer:, model:, data:, run:)"
     )
 
@@ -371,8 +378,8 @@ def test_seed_everything_true_draws_a_seed_and_a_seed_out_of_range_is_named(
 ):
     outcome = spsnn("fit", "--config", config_file(), "--seed_everything", "-1")
     assert outcome.code == 2 and outcome.line == (
-        "error: --seed_everything -1: a seed is an int from 0 to 4294967295, or true for a "
-        "random one (false: no seeding)"
+        "spsnn fit: error: --seed_everything -1: a seed is an int from 0 to 4294967295, or "
+        "true for a random one (false: no seeding)"
     )
     assert not (tmp_path / "runs").exists()
     outcome = spsnn(
@@ -397,7 +404,8 @@ def test_a_trainer_option_lightning_refuses_is_one_line_and_leaves_no_run(
     )
     assert outcome.code == 2
     assert outcome.line == (
-        "error: trainer: `max_epochs` must be a non-negative integer or -1. You passed in -5."
+        "spsnn fit: error: trainer: `max_epochs` must be a non-negative integer or -1. You "
+        "passed in -5."
     )
     assert not (tmp_path / "runs").exists()
 
@@ -428,7 +436,12 @@ def test_a_fast_dev_run_writes_nothing_a_report_reads_and_says_so(spsnn, config_
     )
     outcome = spsnn("fit", "--config", config, "--trainer.fast_dev_run", "true")
     assert outcome.code == 0, outcome.err
-    assert outcome.line == note and "summary: not written" in outcome.out
+    assert outcome.line == note
+    # no number to copy: neither spsnn's result box nor Lightning's table of test metrics
+    assert "test_acc" not in outcome.out and "epochs" not in outcome.out
+    assert "spsnn: fast_dev_run trial: fit and test ran 1 batch each; no accuracy is " in (
+        outcome.out
+    )
     assert not root.exists() or not any(root.rglob("*"))
     _, run, last = trained
     outcome = spsnn(
@@ -483,8 +496,9 @@ def test_precision_16_on_a_cpu_is_refused_naming_what_would_run(spsnn, config_fi
     outcome = spsnn("fit", "--config", config_file(), "--trainer.precision", "16")
     assert outcome.code == 2
     assert outcome.line == (
-        "error: trainer.precision 16: Lightning would run bf16-mixed on this CPUAccelerator "
-        "instead, and config.yaml would say 16; give --trainer.precision bf16-mixed (or 32-true)"
+        "spsnn fit: error: trainer.precision 16: Lightning would run bf16-mixed on this "
+        "CPUAccelerator instead, and config.yaml would say 16; give --trainer.precision "
+        "bf16-mixed (or 32-true)"
     )
     assert not (tmp_path / "runs").exists()
 
@@ -498,7 +512,130 @@ def test_a_checkpoint_of_another_input_width_names_the_data_not_hparams(spsnn, t
     )
     assert outcome.code == 2
     assert outcome.line.startswith(
-        f"error: --ckpt_path {last} holds a network trained on another input than this "
+        f"spsnn test: error: --ckpt_path {last} holds a network trained on another input than this "
         "command's data gives: model.net.init_args.num_inputs: checkpoint 5, command 4"
     ), outcome.line
     assert "use_ckpt_hparams" not in outcome.line
+
+
+# --- parse errors: one line naming the key, the value and what is valid ---------------
+
+SPATIAL_SNN_ARGS = ", ".join(inspect.signature(SpatialSNN).parameters)
+KEYS = (
+    "checkpoint, ckpt_path, data, layout_analysis, layout_plots, model, predictions, run, "
+    "seed_everything, summary, trainer"
+)
+
+
+@pytest.mark.parametrize("verb", ["fit", "test", "validate", "predict"])
+def test_an_unknown_argument_of_a_class_names_the_key_and_the_arguments(verb, spsnn, config_file):
+    """jsonargparse printed its usage text (~90 lines) ending in ``error: Parser key
+    "model.net":``, which names neither the argument nor what the class takes."""
+    outcome = spsnn(verb, "--config", config_file(), "--model.net.init_args.hiden_sizes", "3")
+    assert outcome.code == 2 and len(outcome.err.splitlines()) == 1, outcome.err
+    assert outcome.line == (
+        f"spsnn {verb}: error: model.net.init_args has no argument 'hiden_sizes' (SpatialSNN "
+        f"takes: {SPATIAL_SNN_ARGS}; did you mean 'hidden_sizes'?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("--modell.x", "1"),
+         f"modell.x: no key 'modell' (the keys: {KEYS}, weights_only; did you mean 'model'?)"),
+        (("--model.lrr", "1"),
+         "model has no argument 'lrr' (model takes: cuda_graphs, eval_kernel, label_smoothing, "
+         "lr, net, num_steps, optimizer, peak_lr, position_lr, position_scheduler, readout, "
+         "scheduler, weight_decay, wiring_cost; did you mean 'lr'?)"),
+        (("--model.net.init_args.hidden_sizes", "abc"),
+         "model.net.init_args.hidden_sizes abc: expected a list such as [64, 64]"),
+        (("--trainer.max_epochs", "1.5"), "trainer.max_epochs 1.5: expected an int or null"),
+        (("--model.readout", "maxx"),
+         "model.readout maxx: expected one of max, sum, mean, spike_count (did you mean 'max'?)"),
+        (("--model.lr", "abc"),
+         "model.lr abc: expected a float > 0 (could not convert string to float: 'abc')"),
+        (("--model.net", "spatial_layers.Nope"),
+         "model.net spatial_layers.Nope: no such class (module 'spatial_layers' has no "
+         "attribute 'Nope'; spatial_layers has: SpatialSNN)"),
+        (("--data.init_args.batchsize", "3"),
+         "data.init_args has no argument 'batchsize' (YinYangDataModule takes: batch_size, "
+         "num_steps, t_min, t_max, bias_step, rounding, train_size, val_size, test_size, "
+         "train_seed, val_seed, test_seed, r_small, r_big, seed, num_workers; did you mean "
+         "'batch_size'?)"),
+        (("extra",),
+         "unexpected argument 'extra': options are given as --key value (a recipe: --config "
+         "FILE)"),
+    ],
+    ids=["section", "model-key", "list", "int", "choice", "float", "class", "data-key", "word"],
+)  # fmt: skip
+def test_a_parse_error_on_the_command_line_is_one_line(args, line, spsnn, config_file, tmp_path):
+    outcome = spsnn("fit", "--config", config_file(), *args)
+    assert outcome.code == 2 and len(outcome.err.splitlines()) == 1, outcome.err
+    assert outcome.line == f"spsnn fit: error: {line}"
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("model:\n  net:\n    init_args:\n      hidden_sizez: [4]\n",
+         f"model.net.init_args has no argument 'hidden_sizez' (SpatialSNN takes: "
+         f"{SPATIAL_SNN_ARGS}; did you mean 'hidden_sizes'?)"),
+        ("data:\n  init_args:\n    batch_size: lots\n",
+         "data.init_args.batch_size lots: expected an int"),
+        ("trainr:\n  max_epochs: 1\n",
+         f"trainr.max_epochs: no key 'trainr' (the keys: {KEYS}, weights_only; did you mean "
+         "'trainer'?)"),
+    ],
+    ids=["class-argument", "value", "section"],
+)  # fmt: skip
+def test_a_parse_error_in_a_config_file_names_the_file(text, line, spsnn, config_file, tmp_path):
+    delta = tmp_path / "delta.yaml"
+    delta.write_text(text)
+    outcome = spsnn("fit", "--config", config_file(), "--config", delta)
+    assert outcome.code == 2 and len(outcome.err.splitlines()) == 1, outcome.err
+    assert outcome.line == f"spsnn fit: error: --config {delta}: {line}"
+
+
+def test_fit_without_a_recipe_or_with_a_missing_file_says_what_to_give(spsnn, tmp_path):
+    outcome = spsnn("fit")
+    assert outcome.code == 2 and outcome.line == (
+        "spsnn fit: error: model.net and data not given: give a recipe (--config "
+        "recipes/yinyang.yaml) or --model.net and --data"
+    )
+    outcome = spsnn("fit", "--config", tmp_path / "absent.yaml")
+    assert outcome.code == 2
+    assert outcome.line == f"spsnn fit: error: --config {tmp_path / 'absent.yaml'}: no such file"
+
+
+def test_spsnn_debug_shows_jsonargparse_s_message_and_a_value_it_cannot_read_is_named(
+    spsnn, config_file, monkeypatch
+):
+    """SPSNN_DEBUG=false turned tracebacks on (any value but "" and "0" did)."""
+    monkeypatch.setenv("SPSNN_DEBUG", "1")
+    outcome = spsnn("fit", "--config", config_file(), "--model.net.init_args.nonexistent", "3")
+    assert outcome.code == 2 and 'error: Parser key "model.net":' in outcome.err
+    assert outcome.line.strip() == "Option 'nonexistent' is not accepted"
+    monkeypatch.setenv("SPSNN_DEBUG", "false")
+    outcome = spsnn("fit", "--config", config_file(), "--model.net.init_args.nonexistent", "3")
+    assert outcome.code == 2 and outcome.line.startswith(
+        "spsnn fit: error: model.net.init_args has no argument 'nonexistent' ("
+    )
+    monkeypatch.setenv("SPSNN_DEBUG", "maybe")
+    outcome = spsnn("fit", "--config", config_file())
+    assert outcome.code == 2 and outcome.line == (
+        "spsnn: error: SPSNN_DEBUG=maybe: give SPSNN_DEBUG=1 to see tracebacks, or 0 (or "
+        "unset it) for one-line errors"
+    )
+
+
+def test_an_abbreviated_option_is_refused_naming_the_full_one(spsnn, config_file, tmp_path):
+    """``--trainer.max_epoch 3`` ran as --trainer.max_epochs 3 (argparse's abbreviations,
+    deprecated by jsonargparse): a typo could silently set another option."""
+    outcome = spsnn("fit", "--config", config_file(), "--trainer.max_epoch", "3")
+    assert outcome.code == 2 and outcome.line.startswith(
+        "spsnn fit: error: trainer has no argument 'max_epoch' (trainer takes: "
+    )
+    assert outcome.line.endswith("; did you mean 'max_epochs'?)")
+    assert not (tmp_path / "runs").exists()

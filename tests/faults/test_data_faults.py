@@ -111,13 +111,13 @@ def fit(tmp_path, spsnn):
 
 
 def assert_refused(outcome, *fragments: str) -> None:
-    """Exit 2, one error line holding every fragment, no checkpoint written: ``error:
+    """Exit 2, one error line holding every fragment, no checkpoint written: ``spsnn fit: error:
     could not build the run from the config: ...`` (refused when the DataModule is built)
     or ``spsnn: error: ...`` (refused in its setup)."""
     code, line, err, run = outcome
     assert code == 2, err
     assert line.startswith(
-        ("error: could not build the run from the config: ", "spsnn: error: ")
+        ("spsnn fit: error: could not build the run from the config: ", "spsnn: error: ")
     ), err
     for fragment in fragments:
         assert fragment in line, (fragment, line)
@@ -496,7 +496,7 @@ def test_a_checkpoint_is_not_evaluated_with_an_edited_transform(tmp_path, fit, s
     outcome = spsnn(*test, "--ckpt_path", last)
     assert outcome.code == 2, outcome.err
     assert outcome.line.startswith(
-        f"error: --ckpt_path {last} holds a network trained on another input than this "
+        f"spsnn test: error: --ckpt_path {last} holds a network trained on another input than this "
         "command's data gives: data.transform: tests.helpers.event_transforms.shift computes "
         "other events than when the checkpoint was trained (its code, parameters or the "
         "values it reads changed; fingerprint checkpoint "
@@ -546,7 +546,9 @@ def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name,
     path.write_text(yaml.safe_dump(config))
     outcome = spsnn("fit", "--config", path)
     assert outcome.code == 2
-    assert outcome.line.startswith(f"error: could not build the run from the config: {message}")
+    assert outcome.line.startswith(
+        f"spsnn fit: error: could not build the run from the config: {message}"
+    )
     assert not list(tmp_path.glob("**/*.ckpt"))
 
 

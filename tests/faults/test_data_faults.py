@@ -278,38 +278,36 @@ def test_test_times_in_microseconds(tmp_path, fit):
     assert_refused(fit(data), "the latest event is at 899902 s: are the times in microseconds?")
 
 
-def test_a_window_shorter_than_the_samples_is_not_blamed_on_the_unit(tmp_path, fit):
-    """A 10 ms window (num_steps=1) on 0.9 s samples asked "are the times in milliseconds?"."""
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (  # a 10 ms window on 0.9 s samples asked "are the times in milliseconds?"
+            {"num_steps": 1},
+            "SHD train split ({train}): binning keeps 16 of its 1320 events (98.8 % lost: 1304 "
+            "after window); the window is 0.01 s (num_steps=1 x time_bin_ms=10) and the latest "
+            "event is at 0.898925 s; raise num_steps or time_bin_ms to keep them; 20 of 33 "
+            "samples",
+        ),
+        (  # every event in step 0, trained without a word
+            {"time_bin_ms": 1e300},
+            "SHD train split ({train}): its 1320 events land in 1 of the num_steps=100 time "
+            "steps of time_bin_ms=1e+300 (the latest event is at 0.898925 s): the input has no "
+            "timing left; give time_bin_ms=8.99 to spread 0.898925 s over num_steps=100 "
+            "(SHD/SSC: time_bin_ms=10, num_steps=100)",
+        ),
+        (  # silently meant channel_bin=700 (one channel)
+            {"channel_bin": 10000},
+            "channel_bin=10000 is more than the 700 units of the recording (num_units=700): "
+            "every unit pools into one channel, as with channel_bin=700; give channel_bin <= "
+            "700 (5: 140 channels)",
+        ),
+    ],
+)
+def test_a_binning_that_loses_the_timing_or_the_channels_is_refused(
+    tmp_path, fit, setting, message
+):
     data, train, _ = shd(tmp_path)
-    assert_refused(
-        fit(data, num_steps=1),
-        f"SHD train split ({train}): binning keeps 16 of its 1320 events (98.8 % lost: 1304 "
-        "after window); the window is 0.01 s (num_steps=1 x time_bin_ms=10) and the latest "
-        "event is at 0.898925 s; raise num_steps or time_bin_ms to keep them; 20 of 33 samples",
-    )
-
-
-def test_a_time_bin_wider_than_the_samples_is_refused(tmp_path, fit):
-    """time_bin_ms=1e300 put every event in step 0 and trained without a word."""
-    data, train, _ = shd(tmp_path)
-    assert_refused(
-        fit(data, time_bin_ms=1e300),
-        f"SHD train split ({train}): its 1320 events land in 1 of the num_steps=100 time "
-        "steps of time_bin_ms=1e+300 (the latest event is at 0.898925 s): the input has no "
-        "timing left; give time_bin_ms=8.99 to spread 0.898925 s over num_steps=100 (SHD/SSC: "
-        "time_bin_ms=10, num_steps=100)",
-    )
-
-
-def test_a_channel_bin_beyond_the_units_is_refused(tmp_path, fit):
-    """channel_bin=10000 silently meant channel_bin=700 (one channel)."""
-    data, _, _ = shd(tmp_path)
-    assert_refused(
-        fit(data, channel_bin=10000),
-        "channel_bin=10000 is more than the 700 units of the recording (num_units=700): every "
-        "unit pools into one channel, as with channel_bin=700; give channel_bin <= 700 (5: 140 "
-        "channels)",
-    )
+    assert_refused(fit(data, **setting), message.format(train=train))
 
 
 def test_times_as_integers_are_refused(tmp_path, fit):
@@ -514,6 +512,21 @@ def test_a_checkpoint_is_not_evaluated_with_an_edited_transform(tmp_path, fit, s
 
 
 # ---------------------------------------------------- user DataModules
+def fit_user_datamodule(tmp_path, spsnn, name: str):
+    """``spsnn fit`` of a 4-hidden-neuron network on ``tests.helpers.user_datamodules.<name>``."""
+    config = {
+        "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path),
+                    "enable_progress_bar": False},
+        "model": {"net": {"class_path": "spatial_layers.SpatialSNN",
+                          "init_args": {"hidden_sizes": [4], "max_delay": 2}}},
+        "data": {"class_path": f"tests.helpers.user_datamodules.{name}"},
+        "run": {"wandb": False},
+    }  # fmt: skip
+    path = tmp_path / "user.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return spsnn("fit", "--config", path)
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
@@ -535,16 +548,7 @@ def test_a_checkpoint_is_not_evaluated_with_an_edited_transform(tmp_path, fit, s
     ],
 )
 def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name, message):
-    config = {
-        "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path)},
-        "model": {"net": {"class_path": "spatial_layers.SpatialSNN",
-                          "init_args": {"hidden_sizes": [4], "max_delay": 2}}},
-        "data": {"class_path": f"tests.helpers.user_datamodules.{name}"},
-        "run": {"wandb": False},
-    }  # fmt: skip
-    path = tmp_path / "user.yaml"
-    path.write_text(yaml.safe_dump(config))
-    outcome = spsnn("fit", "--config", path)
+    outcome = fit_user_datamodule(tmp_path, spsnn, name)
     assert outcome.code == 2
     assert outcome.line.startswith(
         f"spsnn fit: error: could not build the run from the config: {message}"
@@ -595,17 +599,7 @@ def test_a_user_datamodule_without_what_the_network_needs(tmp_path, spsnn, name,
     ],
 )
 def test_a_user_datamodule_with_batches_that_are_refused(tmp_path, spsnn, name, message):
-    config = {
-        "trainer": {"max_epochs": 1, "accelerator": "cpu", "default_root_dir": str(tmp_path),
-                    "enable_progress_bar": False},
-        "model": {"net": {"class_path": "spatial_layers.SpatialSNN",
-                          "init_args": {"hidden_sizes": [4], "max_delay": 2}}},
-        "data": {"class_path": f"tests.helpers.user_datamodules.{name}"},
-        "run": {"wandb": False},
-    }  # fmt: skip
-    path = tmp_path / "user.yaml"
-    path.write_text(yaml.safe_dump(config))
-    outcome = spsnn("fit", "--config", path)
+    outcome = fit_user_datamodule(tmp_path, spsnn, name)
     assert outcome.code == 2, outcome.err
     assert outcome.line.startswith(f"spsnn: error: {message}"), outcome.line
     assert not list(tmp_path.glob("**/*.ckpt"))

@@ -109,8 +109,9 @@ def input_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> l
     >>> input_differences({"num_steps": 10, "transform": "m.f", "transform_fingerprint": "ab"},
     ...                   {"num_steps": 20, "transform": "m.f", "transform_fingerprint": "cd"})
     ['data.num_steps: checkpoint 10, command 20', 'data.transform: m.f computes other events \
-than when the checkpoint was trained (its code, parameters or the values it reads changed; \
-fingerprint checkpoint ab, command cd): evaluate with the transform as it was, or retrain']
+than when the checkpoint was trained (its code, parameters or the values it reads changed, \
+or the Python or package versions did; fingerprint checkpoint ab, command cd): evaluate with \
+the transform and versions it was trained with, or retrain']
     """
     differences = []
     for key in sorted(set(saved) | set(current)):
@@ -122,8 +123,9 @@ fingerprint checkpoint ab, command cd): evaluate with the transform as it was, o
                 differences.append(
                     f"data.transform: {current.get('transform')} computes other events than "
                     "when the checkpoint was trained (its code, parameters or the values it "
-                    f"reads changed; fingerprint checkpoint {_short(theirs)}, command "
-                    f"{_short(ours)}): evaluate with the transform as it was, or retrain"
+                    "reads changed, or the Python or package versions did; fingerprint "
+                    f"checkpoint {_short(theirs)}, command {_short(ours)}): evaluate with the "
+                    "transform and versions it was trained with, or retrain"
                 )
             continue
         differences.append(f"data.{key}: checkpoint {theirs!r}, command {ours!r}")

@@ -497,10 +497,12 @@ def test_a_checkpoint_is_not_evaluated_with_an_edited_transform(tmp_path, fit, s
         f"spsnn test: error: --ckpt_path {last} holds a network trained on another input than this "
         "command's data gives: data.transform: tests.helpers.event_transforms.shift computes "
         "other events than when the checkpoint was trained (its code, parameters or the "
-        "values it reads changed; fingerprint checkpoint "
+        "values it reads changed, or the Python or package versions did; fingerprint "
+        "checkpoint "
     ), outcome.line
     assert outcome.line.endswith(
-        "): evaluate with the transform as it was, or retrain; give the data settings it "
+        "): evaluate with the transform and versions it was trained with, or retrain; give "
+        "the data settings it "
         "was trained with (its run's config.yaml)"
     ), outcome.line
 

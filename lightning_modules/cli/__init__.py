@@ -16,10 +16,11 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
-import os
 import sys
 
 import torch
+
+from lightning_modules.cli.debug import DEBUG_VARIABLE, debug_requested, set_debug_flag
 
 #: Every command, with one line of help; a module and function for those that are not
 #: LightningCLI's subcommands.
@@ -87,8 +88,6 @@ def __getattr__(name: str):
 #: Errors a user can cause (a value, a file, a setting, a size, a learning rate that
 #: diverges): one line on stderr and exit status 2, without a traceback.
 USER_ERRORS = (ValueError, OSError, FloatingPointError, MemoryError)
-#: Shows the traceback of any error (or ``--debug`` anywhere on the command line).
-DEBUG_VARIABLE = "SPSNN_DEBUG"
 #: The module of Lightning's ``MisconfigurationException``: a Trainer option or setup that
 #: Lightning refuses (``max_epochs=-5``, an accelerator this machine lacks) is a user's error.
 LIGHTNING_EXCEPTIONS = "lightning.fabric.utilities.exceptions"
@@ -111,9 +110,8 @@ def main(args: list[str] | None = None) -> None:
     with one line that says it is spsnn's fault, and status 1. ``SPSNN_DEBUG=1``
     or ``--debug`` shows the traceback instead.
     """
-    global _debug
     argv = list(sys.argv[1:] if args is None else args)
-    _debug = "--debug" in argv
+    set_debug_flag("--debug" in argv)
     if "--debug" in argv:
         argv.remove("--debug")
         args = argv
@@ -140,26 +138,6 @@ def main(args: list[str] | None = None) -> None:
         )
     except Exception as error:  # a bug of spsnn's unless a user's: one line, and how to see more
         _fail(error, internal=not isinstance(error, user_errors()))
-
-
-#: ``--debug`` was on the command line (set by :func:`main`).
-_debug = False
-#: Values of :data:`DEBUG_VARIABLE` that turn tracebacks on and off (in lower case).
-DEBUG_ON = ("1", "true", "yes", "on")
-DEBUG_OFF = ("", "0", "false", "no", "off")
-
-
-def debug_requested() -> bool:
-    """Whether the command shows tracebacks (and jsonargparse's whole message): ``--debug``
-    or :data:`DEBUG_VARIABLE` set to one of :data:`DEBUG_ON`. Another value of the variable
-    is a ValueError naming it (``SPSNN_DEBUG=false`` used to turn tracebacks on)."""
-    value = os.environ.get(DEBUG_VARIABLE, "").strip().lower()
-    if value not in DEBUG_ON + DEBUG_OFF:
-        raise ValueError(
-            f"{DEBUG_VARIABLE}={os.environ[DEBUG_VARIABLE]}: give {DEBUG_VARIABLE}=1 to see "
-            f"tracebacks, or 0 (or unset it) for one-line errors"
-        )
-    return _debug or value in DEBUG_ON
 
 
 def _fail(error: BaseException | str, *, internal: bool = False) -> None:

@@ -93,6 +93,7 @@ from lightning_modules.cli.config_files import (
     integer_literals,
     replaced_callbacks,
 )
+from lightning_modules.cli.debug import debug_requested
 from lightning_modules.cli.parse_errors import one_line
 from lightning_modules.outputs import TRIAL_RUN_NOTE, check_writable_folder
 from spatial_layers.arguments import MAX_SEED
@@ -178,8 +179,6 @@ class SpsnnArgumentParser(LightningArgumentParser):
         usage text (``--help`` gives it). A parser that raises instead of exiting (the
         nested parsers jsonargparse makes for a class's arguments) raises as before;
         ``SPSNN_DEBUG=1`` or ``--debug`` gives jsonargparse's own message and usage."""
-        from lightning_modules.cli import debug_requested
-
         if not self.exit_on_error or debug_requested():
             super().error(message, ex)
         subcommand = self._subcommand_name()

@@ -43,6 +43,7 @@ from spatial_layers.kernels import (
     delay_kernel,
     gaussian_kernel,
 )
+from spatial_layers.saved_settings import refuse_other_settings, setting_differences
 from spatial_layers.streaming import StreamingDelay
 
 DelayMode = Literal["spatial", "free", "none"]
@@ -340,22 +341,17 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
     def _setting_differences(self, saved: dict) -> list[str]:
         names = ("delays", "max_delay") + (("velocity",) if self.delay_mode == "spatial" else ())
         built = self.get_extra_state()
-        return [
-            f"{name}={saved.get(name)!r} (this layer: {built[name]!r})"
-            for name in names
-            if saved.get(name) != built[name]
-        ]
+        return setting_differences(saved, {name: built[name] for name in names}, "this layer")
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
         saved = state_dict.get(prefix + "_extra_state")
         differences = self._setting_differences(saved) if isinstance(saved, dict) else []
-        if differences:
-            error_msgs.append(
-                f"{prefix.rstrip('.') or 'SpatialDelay'}: the state was saved by a layer with "
-                f"{', '.join(differences)}; build the layer with the saved settings"
-            )
+        if refuse_other_settings(
+            error_msgs, prefix.rstrip(".") or "SpatialDelay", "a layer", differences,
+            "build the layer with the saved settings",
+        ):  # fmt: skip
             return
         self._shape_sign_for(state_dict, prefix)
         super()._load_from_state_dict(

@@ -61,6 +61,7 @@ from spatial_layers.neurons.adaptive import (
 from spatial_layers.neurons.base import ConstantValue, time_constant
 from spatial_layers.neurons.synaptic import DEFAULT_ALPHA
 from spatial_layers.ops import Backend
+from spatial_layers.saved_settings import refuse_other_settings, setting_differences
 from spatial_layers.spike_dropout import SpikeDropout
 
 
@@ -465,17 +466,12 @@ class SpatialSNN(nn.Module):
         if isinstance(saved, dict):
             # A state saved before an argument existed was saved with its default.
             saved = {**_DEFAULTS, **saved}
-            differences = [
-                f"{name}={saved.get(name)!r} (this network: {value!r})"
-                for name, value in self.init_args.items()
-                if name not in LOADABLE_ACROSS and saved.get(name) != value
-            ]
-            if differences:
-                error_msgs.append(
-                    f"{prefix.rstrip('.') or 'SpatialSNN'}: the state was saved by a network "
-                    f"with {', '.join(differences)}; build it with the saved arguments "
-                    f"(state['{prefix}_extra_state'])"
-                )
+            compared = {k: v for k, v in self.init_args.items() if k not in LOADABLE_ACROSS}
+            if refuse_other_settings(
+                error_msgs, prefix.rstrip(".") or "SpatialSNN", "a network",
+                setting_differences(saved, compared, "this network"),
+                f"build it with the saved arguments (state['{prefix}_extra_state'])",
+            ):  # fmt: skip
                 return
         self._rename_flat_layout(state_dict, prefix)
         super()._load_from_state_dict(

@@ -62,6 +62,7 @@ from spatial_layers.arguments import (
 )
 from spatial_layers.ops import BACKENDS, Backend, resolve_backend
 from spatial_layers.ops.neuron_spec import RESETS, STATE_COUNT
+from spatial_layers.saved_settings import refuse_other_settings, setting_differences
 from spatial_layers.surrogate import ArctanSpike
 
 Reset = Literal["subtract", "zero", "none"]
@@ -333,21 +334,19 @@ class NeuronBase(nn.Module):
     def _setting_differences(self, saved: dict, state_dict: dict, prefix: str) -> list[str]:
         """What the ``saved`` settings (and the state under ``prefix``) hold that these
         neurons do not, one phrase each: ``name=saved (these neurons: value)``."""
-        return setting_differences(saved, self.settings())
+        return setting_differences(saved, self.settings(), "these neurons")
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
         key = prefix + "_extra_state"
         saved = state_dict.get(key)
-        if isinstance(saved, dict):
-            differences = self._setting_differences(saved, state_dict, prefix)
-            if differences:
-                error_msgs.append(
-                    f"{prefix.rstrip('.') or type(self).__name__}: the state was saved by "
-                    f"neurons with {', '.join(differences)}; build them with the saved settings"
-                )
-                return
+        if isinstance(saved, dict) and refuse_other_settings(
+            error_msgs, prefix.rstrip(".") or type(self).__name__, "neurons",
+            self._setting_differences(saved, state_dict, prefix),
+            "build them with the saved settings",
+        ):  # fmt: skip
+            return
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
@@ -517,16 +516,6 @@ def _fixed_values(spec: ConstantSpec, low: float, high: float, columns: int) -> 
         tau_low, tau_high = time_constant(low), time_constant(high)
         return torch.exp(-1.0 / (tau_low + (tau_high - tau_low) * fraction))
     return low + (high - low) * fraction
-
-
-def setting_differences(saved: dict, built: dict) -> list[str]:
-    """``name=saved (these neurons: value)`` for each of the ``built`` settings that the
-    ``saved`` ones hold otherwise."""
-    return [
-        f"{name}={saved.get(name)!r} (these neurons: {value!r})"
-        for name, value in built.items()
-        if saved.get(name) != value
-    ]
 
 
 def reset_membrane(value: Tensor, spike: Tensor, threshold: float, reset: str) -> Tensor:

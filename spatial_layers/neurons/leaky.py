@@ -28,9 +28,9 @@ from spatial_layers.neurons.base import (
     Reset,
     check_currents,
     membrane_step,
-    setting_differences,
 )
 from spatial_layers.ops import Backend, resolve_backend
+from spatial_layers.saved_settings import setting_differences
 from spatial_layers.surrogate import ArctanSpike
 
 
@@ -252,7 +252,7 @@ class Leaky(NeuronBase):
                 f"one constant beta={saved.get('beta')!r} (these neurons: per-neuron constants; "
                 "build them with a number beta and no size, learn_beta=False)"
             )
-        return [layout, *setting_differences(saved, NeuronBase.settings(self))]
+        return [layout, *setting_differences(saved, NeuronBase.settings(self), "these neurons")]
 
     def sequence(
         self, currents: Tensor, state: LeakyState | None = None

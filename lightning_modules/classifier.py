@@ -38,6 +38,7 @@ from spatial_layers import (
     delay_layers,
     use_kernel,
 )
+from spatial_layers.arguments import is_int
 from spatial_layers.finite import NonFiniteInputError, raise_if_nonfinite
 from spatial_layers.finite import describe as describe_nonfinite
 from spatial_layers.networks import SNNOutput, SpatialSNN
@@ -280,6 +281,14 @@ _STAGE_LOADERS = {
 }  # fmt: skip
 
 
+def loader_list(loaders: object) -> list:
+    """A stage's loaders as Lightning holds them (one, a list or tuple, or a dict by name)
+    as a list."""
+    if isinstance(loaders, dict):
+        return list(loaders.values())
+    return list(loaders) if isinstance(loaders, list | tuple) else [loaders]
+
+
 def empty_loaders(trainer: L.Trainer, stage: str) -> list[str]:
     """The loaders the ``stage`` will run that hold no sample (or no batch), as
     ``"<owner>.<split>_dataloader()"`` with what it holds; Lightning would skip them and
@@ -294,11 +303,7 @@ def empty_loaders(trainer: L.Trainer, stage: str) -> list[str]:
         source = getattr(loop, "_data_source", None)
         if source is None or getattr(trainer, limit_name, 1) == 0 or not source.is_defined():
             continue
-        loaders = source.dataloader()
-        if isinstance(loaders, dict):
-            loaders = list(loaders.values())
-        elif not isinstance(loaders, list | tuple):
-            loaders = [loaders]
+        loaders = loader_list(source.dataloader())
         owner = source.instance
         name = "the Trainer's" if owner is None else type(owner).__qualname__
         for loader in loaders:
@@ -587,7 +592,7 @@ class SpikingClassifier(L.LightningModule):
         if steps is None:
             trainer = self._attached_trainer()
             steps = getattr(getattr(trainer, "datamodule", None), "num_steps", None)
-        return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+        return int(steps) if is_int(steps) else None
 
     def setup(self, stage: str) -> None:
         """Refuses a stage whose loaders hold no sample (:func:`empty_loaders`), before it
@@ -685,10 +690,7 @@ class SpikingClassifier(L.LightningModule):
         trainer = self.trainer
         if trainer.world_size <= 1:
             return
-        loaders = getattr(trainer, f"{split}_dataloaders", None)
-        if isinstance(loaders, dict):
-            loaders = list(loaders.values())
-        for loader in loaders if isinstance(loaders, list | tuple) else [loaders]:
+        for loader in loader_list(getattr(trainer, f"{split}_dataloaders", None)):
             problem = evaluation_sampler_problem(loader, split)
             if problem is not None:
                 raise ValueError(problem)

@@ -15,6 +15,7 @@ come back as Python's ``int`` and ``float``.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -119,13 +120,18 @@ def memory_bytes(device: torch.device | str | None) -> int | None:
     """The memory of ``device`` in bytes (the machine's RAM for the CPU), or None where it is
     not known (``meta``, a device without that query)."""
     device = torch.device("cpu" if device is None else device)
-    if device.type == "cpu":
+    return _total_memory(device.type, device.index)
+
+
+@functools.cache  # a device's total memory does not change; layers ask on every forward
+def _total_memory(kind: str, index: int | None) -> int | None:
+    if kind == "cpu":
         try:
             return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError):
             return None
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
+    if kind == "cuda":
+        return torch.cuda.get_device_properties(torch.device(kind, index)).total_memory
     return None
 
 

@@ -387,8 +387,8 @@ class SpatialDelay(StreamingDelay, WeightConstraints, nn.Module):
         With ``delays="none"`` all of a synapse's weight sits on tap 0 (no
         Gaussian spread, whatever ``kernel`` says), as :meth:`forward` applies it.
         """
-        self.check_fits("kernel", self.out_features * self.in_features, self.max_delay + 1)
-        if self.delay_mode == "none":
+        if self.delay_mode == "none":  # applied_kernel checks the others' size itself
+            self.check_fits("kernel", self.out_features * self.in_features, self.max_delay + 1)
             return F.pad(self.applied_kernel(), (0, self.max_delay))
         return self.applied_kernel()
 
